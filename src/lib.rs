@@ -1,0 +1,43 @@
+//! # fanring
+//!
+//! A lock-free ring-buffer fan-out/fan-in engine. Its building block is a hand-written
+//! single-producer single-consumer ring ([`channel`]): power-of-two slots, head and tail on
+//! their own cache lines, each side caching the other's index, batch push and pop, no
+//! allocation after construction, every item dropped exactly once.
+//!
+//! ```
+//! let (mut tx, mut rx) = fanring::channel::<u64>(1024).unwrap();
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..10_000 {
+//!         tx.push(i).unwrap(); // waits while full; dropping `tx` closes the ring
+//!     }
+//! });
+//! let sum: u64 = rx.iter().sum(); // ends once the producer is gone and the ring drained
+//! assert_eq!(sum, 10_000 * 9_999 / 2);
+//! producer.join().unwrap();
+//! ```
+//!
+//! The protocol, the orderings and why everything terminates are in `docs/design.md`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod loom;
+pub mod ring;
+pub mod wait;
+
+pub use ring::{
+    channel, channel_with, CapacityError, Closed, Consumer, PopError, Producer, PushError,
+    MAX_CAPACITY,
+};
+pub use wait::WaitStrategy;
+
+/// Switches for the loom models (only with `--cfg fanring_loom`).
+#[cfg(fanring_loom)]
+#[doc(hidden)]
+pub mod loom_hooks {
+    /// Makes every `park` a yield (a spurious wake-up), or restores real parking.
+    pub fn park_as_yield(on: bool) {
+        crate::loom::thread::PARK_AS_YIELD.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}

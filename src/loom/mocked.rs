@@ -1,0 +1,50 @@
+//! The loom side of the shim (built with `--cfg fanring_loom`).
+
+pub(crate) mod sync {
+    pub(crate) use loom::sync::{Arc, Mutex};
+
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+
+        /// Reads an atomic through `&mut` (no other thread can touch it).
+        #[inline]
+        pub(crate) fn load_mut(a: &mut AtomicUsize) -> usize {
+            a.with_mut(|v| *v)
+        }
+    }
+}
+
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
+}
+
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{current, yield_now, Builder, JoinHandle, Thread};
+
+    /// Whether `park` is replaced by a yield: every park then returns at once, a spurious
+    /// wake-up, which the wait loops must tolerate. Set by the loom models through
+    /// [`crate::loom_hooks::park_as_yield`]; a plain std static because it is configuration
+    /// of the model, not state the model explores.
+    pub(crate) static PARK_AS_YIELD: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    pub(crate) fn park() {
+        if PARK_AS_YIELD.load(std::sync::atomic::Ordering::Relaxed) {
+            loom::thread::yield_now();
+        } else {
+            loom::thread::park();
+        }
+    }
+
+    /// loom has no timed park: a timed park is a spurious wake-up (a yield).
+    pub(crate) fn park_timeout(_dur: std::time::Duration) {
+        loom::thread::yield_now();
+    }
+}
+
+pub(crate) mod hint {
+    /// A spin under loom must hand control to the model, or the loop never ends.
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+}

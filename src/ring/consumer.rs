@@ -1,0 +1,386 @@
+use super::{PopError, Shared};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::Arc;
+use crate::wait::{wait_until, WaitStrategy};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The reading end of a ring. `Send`, not `Clone`: exactly one thread reads.
+///
+/// Dropping it closes the ring: later pushes return `Closed(v)`, and the items still inside
+/// are dropped when the producer is dropped too.
+///
+/// ```
+/// let (mut tx, mut rx) = fanring::channel::<u32>(4).unwrap();
+/// tx.try_push(1).unwrap();
+/// assert_eq!(rx.try_pop(), Ok(1));
+/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Empty));
+/// drop(tx);
+/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed));
+/// ```
+pub struct Consumer<T> {
+    shared: Arc<Shared<T>>,
+    /// Our own index: the shared `head` is only ever stored from here.
+    head: usize,
+    /// The producer's `tail` as last loaded. It only lags behind the real one, so the items it
+    /// implies are a lower bound: reload it only when it says "empty".
+    cached_tail: usize,
+    wait: WaitStrategy,
+}
+
+impl<T> Consumer<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        let wait = shared.wait;
+        Consumer {
+            shared,
+            head: 0,
+            cached_tail: 0,
+            wait,
+        }
+    }
+
+    /// Number of slots (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity()
+    }
+
+    /// The ring's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    /// Items ready to read now (a snapshot: the producer may be adding some).
+    pub fn len(&self) -> usize {
+        // Acquire: pairs with the producer's Release store of `tail`.
+        self.shared.tail.load(Acquire).wrapping_sub(self.head)
+    }
+
+    /// Whether no item is ready now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the producer closed or was dropped. Items may still be left to read: the
+    /// stream has ended when a pop returns [`PopError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        // Acquire: pairs with the Release store in `Producer::close`.
+        self.shared.producer.closed.load(Acquire)
+    }
+
+    /// Closes the ring from this side: the producer's pushes fail with `Closed(v)` from now on
+    /// and a parked producer is woken. Items already in the ring can still be read. Dropping
+    /// the consumer does the same.
+    pub fn close(&mut self) {
+        let consumer = &self.shared.consumer;
+        // Relaxed load and Release store: only this side writes the flag; the store pairs
+        // with the producer's load in `is_closed` (no data depends on it).
+        if !consumer.closed.load(Relaxed) {
+            consumer.closed.store(true, Release);
+            self.shared.producer.wake.notify();
+        }
+    }
+
+    /// Items ready to read, reloading the producer's `tail` only if the cached copy shows
+    /// fewer than `want`.
+    ///
+    /// # Errors
+    /// `Empty` or `Closed` when nothing is ready.
+    #[inline]
+    fn available(&mut self, want: usize) -> Result<usize, PopError> {
+        let mut n = self.cached_tail.wrapping_sub(self.head);
+        if n < want {
+            // Acquire: pairs with the producer's Release store of `tail`: the items in the
+            // slots before it are initialised and visible.
+            self.cached_tail = self.shared.tail.load(Acquire);
+            n = self.cached_tail.wrapping_sub(self.head);
+            if n == 0 {
+                // Acquire: pairs with the Release store in `Producer::close`, which follows
+                // the producer's last `tail` store.
+                if !self.shared.producer.closed.load(Acquire) {
+                    return Err(PopError::Empty);
+                }
+                // The producer may have pushed between our `tail` load and its close:
+                // re-read `tail` now that the flag is seen (the loom canary removes this).
+                self.cached_tail = self.shared.tail.load(Acquire);
+                n = self.cached_tail.wrapping_sub(self.head);
+                if n == 0 {
+                    return Err(PopError::Closed);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Frees the slots before `new_head` and wakes a parked producer.
+    #[inline]
+    fn release(&mut self, new_head: usize) {
+        self.head = new_head;
+        // Release: pairs with the producer's Acquire load of `head`: our reads of the slots
+        // before it are done before the producer overwrites them.
+        self.shared.head.store(new_head, Release);
+        if self.wait.can_park() {
+            self.shared.producer.wake.notify();
+        }
+    }
+
+    #[inline]
+    fn read(&self, index: usize) -> T {
+        // SAFETY: `index` is in [head, tail): the producer initialised the slot and published
+        // it, and will not touch it until we release it. We move the item out exactly once.
+        self.shared
+            .slot(index)
+            .with(|p| unsafe { (*p).assume_init_read() })
+    }
+
+    /// Takes the oldest item if there is one. Never blocks. Wakes a parked producer.
+    ///
+    /// # Errors
+    /// `Empty` if nothing is ready; `Closed` once the producer closed and every item has been
+    /// taken.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u8>(2).unwrap();
+    /// assert_eq!(rx.try_pop(), Err(fanring::PopError::Empty));
+    /// tx.try_push(3).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.try_pop(), Ok(3)); // items first,
+    /// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed)); // then the end
+    /// ```
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, PopError> {
+        self.available(1)?;
+        let item = self.read(self.head);
+        self.release(self.head.wrapping_add(1));
+        Ok(item)
+    }
+
+    /// Takes the oldest item, waiting by the ring's [`WaitStrategy`] while the ring is empty.
+    /// Returns `None` once the producer closed and every item has been taken.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u8>(2).unwrap();
+    /// std::thread::spawn(move || tx.push(42).unwrap());
+    /// assert_eq!(rx.pop(), Some(42));
+    /// assert_eq!(rx.pop(), None);
+    /// ```
+    pub fn pop(&mut self) -> Option<T> {
+        self.pop_until(None).ok()
+    }
+
+    /// Like [`pop`](Self::pop), giving up with `Empty` after `timeout`.
+    ///
+    /// # Errors
+    /// `Empty` at the deadline, `Closed` at the end of the stream.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_tx, mut rx) = fanring::channel::<u8>(1).unwrap();
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Err(fanring::PopError::Empty));
+    /// ```
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
+        self.pop_until(Some(Instant::now() + timeout))
+    }
+
+    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, PopError> {
+        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
+        wait_until(wait, &shared.consumer.wake, deadline, || {
+            match self.try_pop() {
+                Err(PopError::Empty) => None,
+                r => Some(r),
+            }
+        })
+        .unwrap_or(Err(PopError::Empty))
+    }
+
+    /// Copies up to `out.len()` ready items into `out`, releasing their slots once. Never
+    /// blocks. Returns how many were copied.
+    ///
+    /// # Errors
+    /// `Empty` or `Closed` when no item is ready.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u16>(8).unwrap();
+    /// tx.try_push_slice(&[1, 2, 3]).unwrap();
+    /// let mut out = [0; 2];
+    /// assert_eq!(rx.try_pop_slice(&mut out), Ok(2));
+    /// assert_eq!(out, [1, 2]);
+    /// ```
+    pub fn try_pop_slice(&mut self, out: &mut [T]) -> Result<usize, PopError>
+    where
+        T: Copy,
+    {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = self.available(out.len())?.min(out.len());
+        for (k, slot) in out[..n].iter_mut().enumerate() {
+            *slot = self.read(self.head.wrapping_add(k));
+        }
+        self.release(self.head.wrapping_add(n));
+        Ok(n)
+    }
+
+    /// Moves up to `max` ready items, oldest first, into `f`, releasing their slots once at
+    /// the end. Never blocks. Returns how many were taken. If `f` panics, the items already
+    /// given to it count as taken and the rest stay in the ring.
+    ///
+    /// # Errors
+    /// `Empty` or `Closed` when no item is ready.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<String>(8).unwrap();
+    /// tx.try_push("a".into()).unwrap();
+    /// tx.try_push("b".into()).unwrap();
+    /// let mut got = Vec::new();
+    /// assert_eq!(rx.try_pop_each(16, |s| got.push(s)), Ok(2));
+    /// assert_eq!(got, ["a", "b"]);
+    /// ```
+    pub fn try_pop_each(&mut self, max: usize, mut f: impl FnMut(T)) -> Result<usize, PopError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = self.available(max)?.min(max);
+        let mut batch = Taken {
+            consumer: self,
+            n: 0,
+        };
+        while batch.n < n {
+            let item = batch
+                .consumer
+                .read(batch.consumer.head.wrapping_add(batch.n));
+            batch.n += 1;
+            f(item);
+        }
+        Ok(n)
+    }
+
+    /// Shows up to `max` ready items to `f` as two slices (the second is non-empty when the
+    /// items wrap around the end of the buffer), then drops them and releases their slots
+    /// once. Never blocks; returns how many were read. If `f` panics, the items stay in the
+    /// ring. Not available under the loom cfg (loom tracks slots one at a time).
+    ///
+    /// # Errors
+    /// `Empty` or `Closed` when no item is ready.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u64>(4).unwrap();
+    /// tx.try_push_slice(&[1, 2, 3]).unwrap();
+    /// let mut sum = 0;
+    /// rx.read_slices(usize::MAX, |a, b| sum = a.iter().chain(b).sum()).unwrap();
+    /// assert_eq!(sum, 6);
+    /// ```
+    #[cfg(not(fanring_loom))]
+    pub fn read_slices(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&[T], &[T]),
+    ) -> Result<usize, PopError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = self.available(max)?.min(max);
+        let start = self.head & self.shared.mask;
+        let first = n.min(self.capacity() - start);
+        let base = self.shared.buf.as_ptr().cast::<T>();
+        // SAFETY: the shim's `UnsafeCell` is `repr(transparent)` over std's, which is over
+        // `MaybeUninit<T>`, so the buffer has the layout of `[T]`. Slots [head, head + n) are
+        // initialised and published, and the producer does not touch them until we release
+        // them; [start, start + first) and [0, n - first) are those slots, in order.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts(base.add(start), first),
+                std::slice::from_raw_parts(base, n - first),
+            )
+        };
+        f(a, b);
+        let batch = Taken { consumer: self, n };
+        // SAFETY: the slots are initialised and ours; `batch` releases them even if a drop
+        // panics, so none is dropped twice. (Unwinding out of `drop_in_place` on a slice still
+        // drops the rest of it.)
+        unsafe {
+            std::ptr::drop_in_place(a as *const [T] as *mut [T]);
+            std::ptr::drop_in_place(b as *const [T] as *mut [T]);
+        }
+        drop(batch);
+        Ok(n)
+    }
+
+    /// A blocking iterator over the items, ending when the stream ends (see [`pop`](Self::pop)).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u8>(4).unwrap();
+    /// tx.try_push_slice(&[1, 2]).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { consumer: self }
+    }
+}
+
+/// Items moved out of the ring by a batch read; releases their slots when the batch ends or
+/// unwinds, so each is counted as taken exactly once.
+struct Taken<'a, T> {
+    consumer: &'a mut Consumer<T>,
+    n: usize,
+}
+
+impl<T> Drop for Taken<'_, T> {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            let new_head = self.consumer.head.wrapping_add(self.n);
+            self.consumer.release(new_head);
+        }
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .field("wait", &self.wait)
+            .finish()
+    }
+}
+
+/// Blocking iterator borrowed from a [`Consumer`]; see [`Consumer::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    consumer: &'a mut Consumer<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.consumer.pop()
+    }
+}
+
+/// Blocking iterator that owns a [`Consumer`]; see [`Consumer::iter`].
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    consumer: Consumer<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.consumer.pop()
+    }
+}
+
+impl<T> IntoIterator for Consumer<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { consumer: self }
+    }
+}

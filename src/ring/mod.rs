@@ -1,0 +1,160 @@
+//! The single-producer single-consumer ring buffer.
+//!
+//! ```text
+//!            head (consumer)          tail (producer)
+//!                 v                        v
+//!   slots: [ . . | item item item item | . . . . ]   len = tail - head  (mod 2^64)
+//! ```
+//!
+//! `head` and `tail` are free-running counters (slot = index & mask), each written by one side
+//! only and each on its own cache line. A side publishes its index with a `Release` store and
+//! reads the other's with an `Acquire` load, and only when its cached copy says the ring is
+//! full (producer) or empty (consumer): the cached-index trick of rigtorp's `SPSCQueue`.
+
+mod consumer;
+mod error;
+mod producer;
+
+pub use consumer::{Consumer, IntoIter, Iter};
+pub use error::{CapacityError, Closed, PopError, PushError};
+pub use producer::Producer;
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{load_mut, AtomicBool, AtomicUsize};
+use crate::loom::sync::Arc;
+use crate::wait::{WaitStrategy, WakeSlot};
+use crossbeam_utils::CachePadded;
+use std::mem::MaybeUninit;
+
+/// The largest number of slots a ring may have: `len = tail - head` must stay unambiguous.
+pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
+
+/// Creates a ring with at least `capacity` slots and the default [`WaitStrategy`]
+/// (`SpinThenPark`).
+///
+/// The capacity is rounded up to the next power of two; [`Producer::capacity`] tells the
+/// result. All slots are allocated here, once: no operation allocates afterwards.
+///
+/// # Errors
+/// [`CapacityError::Zero`] for 0; [`CapacityError::TooLarge`] when the rounded capacity
+/// exceeds [`MAX_CAPACITY`] or its buffer would exceed `isize::MAX` bytes or cannot be allocated.
+///
+/// ```
+/// let (mut tx, mut rx) = fanring::channel::<String>(3).unwrap();
+/// assert_eq!(tx.capacity(), 4);
+/// tx.try_push("hello".to_string()).unwrap();
+/// drop(tx); // closes the ring
+/// assert_eq!(rx.try_pop().unwrap(), "hello");
+/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed));
+/// assert!(fanring::channel::<u8>(0).is_err());
+/// ```
+pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CapacityError> {
+    channel_with(capacity, WaitStrategy::default())
+}
+
+/// Creates a ring like [`channel`], with the given wait strategy for both ends.
+///
+/// ```
+/// use fanring::{channel_with, WaitStrategy};
+/// let (tx, rx) = channel_with::<u64>(1024, WaitStrategy::BusySpin).unwrap();
+/// assert_eq!(rx.capacity(), 1024);
+/// # drop((tx, rx));
+/// ```
+pub fn channel_with<T>(
+    capacity: usize,
+    wait: WaitStrategy,
+) -> Result<(Producer<T>, Consumer<T>), CapacityError> {
+    let shared = Arc::new(Shared::new(capacity, wait)?);
+    Ok((Producer::new(Arc::clone(&shared)), Consumer::new(shared)))
+}
+
+/// What one side tells the other: that it closed, and where to wake it.
+#[derive(Debug)]
+struct Side {
+    closed: AtomicBool,
+    wake: WakeSlot,
+}
+
+/// The state both handles share.
+struct Shared<T> {
+    /// Next index the consumer reads. Stored by the consumer only.
+    head: CachePadded<AtomicUsize>,
+    /// Next index the producer writes. Stored by the producer only.
+    tail: CachePadded<AtomicUsize>,
+    /// The producer's flag and parking slot: written by the producer (closing) and by its
+    /// waits, read by the consumer.
+    producer: CachePadded<Side>,
+    /// The consumer's flag and parking slot, read by the producer.
+    consumer: CachePadded<Side>,
+    buf: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+    wait: WaitStrategy,
+}
+
+// SAFETY: the slots are accessed by one producer and one consumer, and the index protocol
+// (Release store of an index, Acquire load of it on the other side) guarantees that a slot is
+// owned by exactly one side at a time. Items move between threads, so `T: Send` suffices.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above; `&Shared` is only used through the two handles, one per thread.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn new(capacity: usize, wait: WaitStrategy) -> Result<Self, CapacityError> {
+        if capacity == 0 {
+            return Err(CapacityError::Zero);
+        }
+        let too_large = CapacityError::TooLarge {
+            requested: capacity,
+        };
+        let slots = capacity
+            .checked_next_power_of_two()
+            .filter(|&c| c <= MAX_CAPACITY)
+            .ok_or(too_large)?;
+        std::alloc::Layout::array::<UnsafeCell<MaybeUninit<T>>>(slots).map_err(|_| too_large)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(slots).map_err(|_| too_large)?;
+        buf.extend((0..slots).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        let side = || {
+            CachePadded::new(Side {
+                closed: AtomicBool::new(false),
+                wake: WakeSlot::new(),
+            })
+        };
+        Ok(Shared {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            producer: side(),
+            consumer: side(),
+            buf: buf.into_boxed_slice(),
+            mask: slots - 1,
+            wait,
+        })
+    }
+
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline]
+    fn slot(&self, index: usize) -> &UnsafeCell<MaybeUninit<T>> {
+        // Masked, so always in bounds; the check is optimised out.
+        &self.buf[index & self.mask]
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Both handles are gone, so the real indices (not a side's cached copy) are final;
+        // every item in [head, tail) was pushed and never popped: drop each exactly once.
+        let head = load_mut(&mut self.head);
+        let tail = load_mut(&mut self.tail);
+        let mut i = head;
+        while i != tail {
+            // SAFETY: slots in [head, tail) hold initialised items that no handle can reach.
+            self.slot(i)
+                .with_mut(|p| unsafe { (*p).assume_init_drop() });
+            i = i.wrapping_add(1);
+        }
+    }
+}

@@ -1,0 +1,319 @@
+use super::{Closed, PushError, Shared};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::Arc;
+use crate::wait::{wait_until, WaitStrategy};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+/// The writing end of a ring. `Send`, not `Clone`: exactly one thread writes.
+///
+/// Dropping it closes the ring: the consumer reads what is left, then gets
+/// [`PopError::Closed`](crate::PopError::Closed).
+///
+/// ```
+/// let (mut tx, mut rx) = fanring::channel::<u32>(2).unwrap();
+/// tx.try_push(1).unwrap();
+/// tx.try_push(2).unwrap();
+/// assert!(matches!(tx.try_push(3), Err(fanring::PushError::Full(3))));
+/// assert_eq!(rx.try_pop(), Ok(1));
+/// ```
+pub struct Producer<T> {
+    shared: Arc<Shared<T>>,
+    /// Our own index: the shared `tail` is only ever stored from here.
+    tail: usize,
+    /// The consumer's `head` as last loaded. It only lags behind the real one, so the free
+    /// space it implies is a lower bound: reload it only when it says "full".
+    cached_head: usize,
+    /// `close()` was called.
+    closed: bool,
+    wait: WaitStrategy,
+}
+
+impl<T> Producer<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        let wait = shared.wait;
+        Producer {
+            shared,
+            tail: 0,
+            cached_head: 0,
+            closed: false,
+            wait,
+        }
+    }
+
+    /// Number of slots (a power of two).
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity()
+    }
+
+    /// The ring's wait strategy.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    /// Items in the ring now (a snapshot: the consumer may be taking some).
+    ///
+    /// ```
+    /// let (mut tx, _rx) = fanring::channel::<u8>(4).unwrap();
+    /// tx.try_push(1).unwrap();
+    /// assert_eq!((tx.len(), tx.slots()), (1, 3));
+    /// ```
+    pub fn len(&self) -> usize {
+        // Acquire: pairs with the consumer's Release store of `head`.
+        self.tail.wrapping_sub(self.shared.head.load(Acquire))
+    }
+
+    /// Whether the ring holds no item now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Free slots now (at least this many pushes would succeed).
+    pub fn slots(&self) -> usize {
+        self.capacity() - self.len()
+    }
+
+    /// Whether a push can no longer succeed: the consumer closed or was dropped, or
+    /// [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        // Relaxed: a flag with no data behind it; see `close` for the store.
+        self.closed || self.shared.consumer.closed.load(Relaxed)
+    }
+
+    /// Closes the ring from this side: the consumer drains what was pushed and then gets
+    /// `Closed`; later pushes return `Closed(v)`. A parked consumer is woken. Dropping the
+    /// producer does the same.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u8>(4).unwrap();
+    /// tx.try_push(9).unwrap();
+    /// tx.close();
+    /// assert!(tx.try_push(1).unwrap_err().is_closed());
+    /// assert_eq!(rx.pop(), Some(9));
+    /// assert_eq!(rx.pop(), None);
+    /// ```
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            // Release: pairs with the consumer's Acquire load of the flag in `available`; our
+            // last `tail` store happens-before it, so a consumer that sees the flag and then
+            // re-reads `tail` sees every item.
+            self.shared.producer.closed.store(true, Release);
+            self.shared.consumer.wake.notify();
+        }
+    }
+
+    /// Free slots, reloading the consumer's `head` only if the cached copy shows fewer than
+    /// `want`.
+    #[inline]
+    fn free(&mut self, want: usize) -> usize {
+        let cap = self.capacity();
+        let mut free = cap - self.tail.wrapping_sub(self.cached_head);
+        if free < want {
+            // Acquire: pairs with the consumer's Release store of `head`: the consumer has
+            // finished reading every slot before it, so we may overwrite them.
+            self.cached_head = self.shared.head.load(Acquire);
+            free = cap - self.tail.wrapping_sub(self.cached_head);
+        }
+        free
+    }
+
+    /// Makes slots up to `new_tail` visible and wakes a parked consumer.
+    #[inline]
+    fn publish(&mut self, new_tail: usize) {
+        self.tail = new_tail;
+        // Release: pairs with the consumer's Acquire load of `tail`: the items written into
+        // the slots before it are visible to the consumer.
+        self.shared.tail.store(new_tail, Release);
+        if self.wait.can_park() {
+            self.shared.consumer.wake.notify();
+        }
+    }
+
+    #[inline]
+    fn write(&self, index: usize, value: T) {
+        // SAFETY: `index` is in [tail, head + capacity): a free slot that the consumer does not
+        // read until we publish a `tail` beyond it.
+        self.shared
+            .slot(index)
+            .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
+    }
+
+    /// Pushes `value` if there is a free slot. Never blocks. Wakes a parked consumer.
+    ///
+    /// # Errors
+    /// `Full(value)` if no slot is free, `Closed(value)` if nobody will read it.
+    ///
+    /// ```
+    /// let (mut tx, rx) = fanring::channel::<&str>(1).unwrap();
+    /// assert!(tx.try_push("a").is_ok());
+    /// assert!(matches!(tx.try_push("b"), Err(fanring::PushError::Full("b"))));
+    /// drop(rx);
+    /// assert!(matches!(tx.try_push("c"), Err(fanring::PushError::Closed("c"))));
+    /// ```
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
+        if self.is_closed() {
+            return Err(PushError::Closed(value));
+        }
+        if self.free(1) == 0 {
+            return Err(PushError::Full(value));
+        }
+        self.write(self.tail, value);
+        self.publish(self.tail.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Pushes `value`, waiting by the ring's [`WaitStrategy`] while the ring is full.
+    ///
+    /// # Errors
+    /// `Closed(value)` if the consumer is gone (also while we wait: its close wakes us).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u64>(2).unwrap();
+    /// let t = std::thread::spawn(move || (0..100).for_each(|i| tx.push(i).unwrap()));
+    /// assert_eq!(rx.into_iter().sum::<u64>(), 4950);
+    /// t.join().unwrap();
+    /// ```
+    pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
+        self.push_until(value, None)
+    }
+
+    /// Like [`push`](Self::push), giving up with `Full(value)` after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, _rx) = fanring::channel::<u8>(1).unwrap();
+    /// tx.push(1).unwrap();
+    /// let err = tx.push_timeout(2, Duration::from_millis(1)).unwrap_err();
+    /// assert!(matches!(err, fanring::PushError::Full(2)));
+    /// ```
+    pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+        self.push_until(value, Some(Instant::now() + timeout))
+    }
+
+    fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        let mut value = Some(value);
+        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
+        let done = wait_until(wait, &shared.producer.wake, deadline, || {
+            let v = value.take().expect("value present until pushed");
+            match self.try_push(v) {
+                Ok(()) => Some(Ok(())),
+                Err(PushError::Closed(v)) => Some(Err(PushError::Closed(v))),
+                Err(PushError::Full(v)) => {
+                    value = Some(v);
+                    None
+                }
+            }
+        });
+        match done {
+            Some(r) => r,
+            None => Err(PushError::Full(
+                value.take().expect("value kept on timeout"),
+            )),
+        }
+    }
+
+    /// Copies as many items from `items` as there are free slots, publishing once. Never
+    /// blocks.
+    ///
+    /// # Errors
+    /// [`Closed`] if nobody will read them (nothing is written).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<u32>(4).unwrap();
+    /// assert_eq!(tx.try_push_slice(&[1, 2, 3, 4, 5]), Ok(4));
+    /// let mut out = [0; 8];
+    /// assert_eq!(rx.try_pop_slice(&mut out), Ok(4));
+    /// assert_eq!(out[..4], [1, 2, 3, 4]);
+    /// ```
+    pub fn try_push_slice(&mut self, items: &[T]) -> Result<usize, Closed>
+    where
+        T: Copy,
+    {
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        let n = self.free(items.len()).min(items.len());
+        for (k, &item) in items[..n].iter().enumerate() {
+            self.write(self.tail.wrapping_add(k), item);
+        }
+        if n > 0 {
+            self.publish(self.tail.wrapping_add(n));
+        }
+        Ok(n)
+    }
+
+    /// Moves items from `iter` into the free slots, publishing once, and stops when the ring is
+    /// full or the iterator ends. Takes from the iterator only items it can store, so nothing
+    /// is lost: call again with the same iterator to go on. Never blocks.
+    ///
+    /// # Errors
+    /// [`Closed`] if nobody will read them (nothing is taken from the iterator).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = fanring::channel::<String>(2).unwrap();
+    /// let mut words = ["a", "b", "c"].iter().map(|s| s.to_string());
+    /// assert_eq!(tx.try_push_iter(&mut words), Ok(2));
+    /// assert_eq!(words.next().as_deref(), Some("c"));
+    /// # drop(rx);
+    /// ```
+    pub fn try_push_iter<I: Iterator<Item = T>>(&mut self, iter: &mut I) -> Result<usize, Closed> {
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        let free = self.free(usize::MAX);
+        // The guard publishes what was written even if `next` panics, so no written item is
+        // left unpublished (and later overwritten without being dropped).
+        let mut batch = Batch {
+            producer: self,
+            n: 0,
+        };
+        while batch.n < free {
+            match iter.next() {
+                Some(item) => {
+                    let index = batch.producer.tail.wrapping_add(batch.n);
+                    batch.producer.write(index, item);
+                    batch.n += 1;
+                }
+                None => break,
+            }
+        }
+        let n = batch.n;
+        drop(batch);
+        Ok(n)
+    }
+}
+
+/// Items written past `tail` by a batch, published when the batch ends (or unwinds).
+struct Batch<'a, T> {
+    producer: &'a mut Producer<T>,
+    n: usize,
+}
+
+impl<T> Drop for Batch<'_, T> {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            let new_tail = self.producer.tail.wrapping_add(self.n);
+            self.producer.publish(new_tail);
+        }
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<T> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("closed", &self.is_closed())
+            .field("wait", &self.wait)
+            .finish()
+    }
+}
