@@ -1,7 +1,7 @@
 use super::{PopError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, WaitStrategy};
+use crate::wait::{wait_until, Park, WaitStrategy};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
-    /// Our own index: the shared `head` is only ever stored from here.
+    /// Next index we read. Equal to the shared `head` except while taken (moved out but not yet
+    /// released) items exist: batches and the engine's merger release once per batch.
     head: usize,
+    /// The last value stored to the shared `head`.
+    released: usize,
     /// The producer's `tail` as last loaded. It only lags behind the real one, so the items it
     /// implies are a lower bound: reload it only when it says "empty".
     cached_tail: usize,
@@ -34,6 +37,7 @@ impl<T> Consumer<T> {
         Consumer {
             shared,
             head: 0,
+            released: 0,
             cached_tail: 0,
             wait,
         }
@@ -71,6 +75,8 @@ impl<T> Consumer<T> {
     /// and a parked producer is woken. Items already in the ring can still be read. Dropping
     /// the consumer does the same.
     pub fn close(&mut self) {
+        // Items already moved out must not be dropped again with the ring.
+        self.release();
         let consumer = &self.shared.consumer;
         // Relaxed load and Release store: only this side writes the flag; the store pairs
         // with the producer's load in `is_closed` (no data depends on it).
@@ -111,10 +117,14 @@ impl<T> Consumer<T> {
         Ok(n)
     }
 
-    /// Frees the slots before `new_head` and wakes a parked producer.
+    /// Frees the slots of every item moved out so far and wakes a parked producer.
     #[inline]
-    fn release(&mut self, new_head: usize) {
-        self.head = new_head;
+    pub(crate) fn release(&mut self) {
+        if self.head == self.released {
+            return;
+        }
+        let new_head = self.head;
+        self.released = new_head;
         // Release: pairs with the producer's Acquire load of `head`: our reads of the slots
         // before it are done before the producer overwrites them.
         self.shared.head.store(new_head, Release);
@@ -148,12 +158,45 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, PopError> {
-        self.available(1)?;
-        let item = self.read(self.head);
-        self.release(self.head.wrapping_add(1));
+        let item = self.take()?;
+        self.release();
         Ok(item)
     }
 
+    /// Moves the oldest item out without releasing its slot (see [`release`](Self::release)).
+    #[inline]
+    pub(crate) fn take(&mut self) -> Result<T, PopError> {
+        self.available(1)?;
+        let item = self.read(self.head);
+        self.head = self.head.wrapping_add(1);
+        Ok(item)
+    }
+
+    /// Whether a pop could make progress now: an item is ready or the producer closed. Reads
+    /// the shared state only, so it can run while the slots of several rings are announced on.
+    pub(crate) fn ready_hint(&self) -> bool {
+        // Acquire: pairs with the producer's Release stores of `tail` and of its closed flag.
+        self.shared.tail.load(Acquire) != self.head || self.is_closed()
+    }
+
+    /// Releases taken items, then waits by the ring's strategy until an item is ready or the
+    /// stream has ended.
+    ///
+    /// # Errors
+    /// [`PopError::Closed`] at the end of the stream.
+    pub(crate) fn wait_ready(&mut self) -> Result<(), PopError> {
+        self.release();
+        match self.available(1) {
+            Err(PopError::Empty) => {}
+            r => return r.map(drop),
+        }
+        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
+        wait_until(wait, &shared.consumer.wake, None, || match self.available(1) {
+            Err(PopError::Empty) => None,
+            r => Some(r.map(drop)),
+        })
+        .unwrap_or(Ok(()))
+    }
     /// Takes the oldest item, waiting by the ring's [`WaitStrategy`] while the ring is empty.
     /// Returns `None` once the producer closed and every item has been taken.
     ///
@@ -182,6 +225,11 @@ impl<T> Consumer<T> {
     }
 
     fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, PopError> {
+        // Fast path without the wait loop's set-up.
+        match self.try_pop() {
+            Err(PopError::Empty) => {}
+            r => return r,
+        }
         let (wait, shared) = (self.wait, Arc::clone(&self.shared));
         wait_until(wait, &shared.consumer.wake, deadline, || {
             match self.try_pop() {
@@ -213,10 +261,11 @@ impl<T> Consumer<T> {
             return Ok(0);
         }
         let n = self.available(out.len())?.min(out.len());
-        for (k, slot) in out[..n].iter_mut().enumerate() {
-            *slot = self.read(self.head.wrapping_add(k));
+        for slot in &mut out[..n] {
+            *slot = self.read(self.head);
+            self.head = self.head.wrapping_add(1);
         }
-        self.release(self.head.wrapping_add(n));
+        self.release();
         Ok(n)
     }
 
@@ -240,15 +289,10 @@ impl<T> Consumer<T> {
             return Ok(0);
         }
         let n = self.available(max)?.min(max);
-        let mut batch = Taken {
-            consumer: self,
-            n: 0,
-        };
-        while batch.n < n {
-            let item = batch
-                .consumer
-                .read(batch.consumer.head.wrapping_add(batch.n));
-            batch.n += 1;
+        let batch = Taken(self);
+        for _ in 0..n {
+            let item = batch.0.read(batch.0.head);
+            batch.0.head = batch.0.head.wrapping_add(1);
             f(item);
         }
         Ok(n)
@@ -293,7 +337,8 @@ impl<T> Consumer<T> {
             )
         };
         f(a, b);
-        let batch = Taken { consumer: self, n };
+        self.head = self.head.wrapping_add(n);
+        let batch = Taken(self);
         // SAFETY: the slots are initialised and ours; `batch` releases them even if a drop
         // panics, so none is dropped twice. (Unwinding out of `drop_in_place` on a slice still
         // drops the rest of it.)
@@ -318,19 +363,13 @@ impl<T> Consumer<T> {
     }
 }
 
-/// Items moved out of the ring by a batch read; releases their slots when the batch ends or
-/// unwinds, so each is counted as taken exactly once.
-struct Taken<'a, T> {
-    consumer: &'a mut Consumer<T>,
-    n: usize,
-}
+/// Releases the items moved out by a batch read when the batch ends or unwinds, so each is
+/// counted as taken exactly once.
+struct Taken<'a, T>(&'a mut Consumer<T>);
 
 impl<T> Drop for Taken<'_, T> {
     fn drop(&mut self) {
-        if self.n > 0 {
-            let new_head = self.consumer.head.wrapping_add(self.n);
-            self.consumer.release(new_head);
-        }
+        self.0.release();
     }
 }
 
@@ -382,5 +421,14 @@ impl<T> IntoIterator for Consumer<T> {
     type IntoIter = IntoIter<T>;
     fn into_iter(self) -> IntoIter<T> {
         IntoIter { consumer: self }
+    }
+}
+
+impl<T> Park for Consumer<T> {
+    fn announce(&self) {
+        self.shared.consumer.wake.announce();
+    }
+    fn withdraw(&self) {
+        self.shared.consumer.wake.withdraw();
     }
 }

@@ -1,7 +1,7 @@
 use super::{Closed, PushError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, WaitStrategy};
+use crate::wait::{wait_until, Park, WaitStrategy};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -20,8 +20,11 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Producer<T> {
     shared: Arc<Shared<T>>,
-    /// Our own index: the shared `tail` is only ever stored from here.
+    /// Next index we write. Equal to the shared `tail` except while staged (written but
+    /// unpublished) items exist: only the engine stages.
     tail: usize,
+    /// The last value stored to the shared `tail`.
+    published: usize,
     /// The consumer's `head` as last loaded. It only lags behind the real one, so the free
     /// space it implies is a lower bound: reload it only when it says "full".
     cached_head: usize,
@@ -36,6 +39,7 @@ impl<T> Producer<T> {
         Producer {
             shared,
             tail: 0,
+            published: 0,
             cached_head: 0,
             closed: false,
             wait,
@@ -96,6 +100,9 @@ impl<T> Producer<T> {
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
+            // Staged items become visible before the close flag, so they are drained, not
+            // stranded (or leaked: only published slots are dropped with the ring).
+            self.commit();
             // Release: pairs with the consumer's Acquire load of the flag in `available`; our
             // last `tail` store happens-before it, so a consumer that sees the flag and then
             // re-reads `tail` sees every item.
@@ -119,10 +126,14 @@ impl<T> Producer<T> {
         free
     }
 
-    /// Makes slots up to `new_tail` visible and wakes a parked consumer.
+    /// Makes every written slot visible and wakes a parked consumer.
     #[inline]
-    fn publish(&mut self, new_tail: usize) {
-        self.tail = new_tail;
+    pub(crate) fn commit(&mut self) {
+        if self.tail == self.published {
+            return;
+        }
+        let new_tail = self.tail;
+        self.published = new_tail;
         // Release: pairs with the consumer's Acquire load of `tail`: the items written into
         // the slots before it are visible to the consumer.
         self.shared.tail.store(new_tail, Release);
@@ -161,10 +172,59 @@ impl<T> Producer<T> {
             return Err(PushError::Full(value));
         }
         self.write(self.tail, value);
-        self.publish(self.tail.wrapping_add(1));
+        self.tail = self.tail.wrapping_add(1);
+        self.commit();
         Ok(())
     }
 
+    /// Writes `value` without publishing it (the engine's per-item round robin publishes
+    /// every ring once per batch with [`commit`](Self::commit)).
+    #[inline]
+    pub(crate) fn stage(&mut self, value: T) -> Result<(), PushError<T>> {
+        if self.is_closed() {
+            return Err(PushError::Closed(value));
+        }
+        if self.free(1) == 0 {
+            return Err(PushError::Full(value));
+        }
+        self.write(self.tail, value);
+        self.tail = self.tail.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Free slots according to the cached `head` (a lower bound; no shared access).
+    #[inline]
+    pub(crate) fn free_cached(&self) -> usize {
+        self.capacity() - self.tail.wrapping_sub(self.cached_head)
+    }
+
+    /// Whether a push could make progress now: a slot is free or the ring is closed. Reads the
+    /// shared state only, so it can run while the slots of several rings are announced on.
+    pub(crate) fn ready_hint(&self) -> bool {
+        // Acquire: pairs with the consumer's Release store of `head`.
+        self.is_closed()
+            || self.tail.wrapping_sub(self.shared.head.load(Acquire)) < self.capacity()
+    }
+
+    /// Commits staged items, then waits by the ring's strategy until a slot is free.
+    ///
+    /// # Errors
+    /// [`Closed`] if nobody will read (the wait ends on the consumer's close).
+    pub(crate) fn wait_space(&mut self) -> Result<(), Closed> {
+        self.commit();
+        if self.free(1) > 0 {
+            return Ok(());
+        }
+        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
+        wait_until(wait, &shared.producer.wake, None, || {
+            if self.is_closed() {
+                Some(Err(Closed))
+            } else {
+                (self.free(1) > 0).then_some(Ok(()))
+            }
+        })
+        .unwrap_or(Ok(()))
+    }
     /// Pushes `value`, waiting by the ring's [`WaitStrategy`] while the ring is full.
     ///
     /// # Errors
@@ -194,6 +254,11 @@ impl<T> Producer<T> {
     }
 
     fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        // Fast path without the wait loop's set-up.
+        let value = match self.try_push(value) {
+            Err(PushError::Full(v)) => v,
+            r => return r,
+        };
         let mut value = Some(value);
         let (wait, shared) = (self.wait, Arc::clone(&self.shared));
         let done = wait_until(wait, &shared.producer.wake, deadline, || {
@@ -236,12 +301,11 @@ impl<T> Producer<T> {
             return Err(Closed);
         }
         let n = self.free(items.len()).min(items.len());
-        for (k, &item) in items[..n].iter().enumerate() {
-            self.write(self.tail.wrapping_add(k), item);
+        for &item in &items[..n] {
+            self.write(self.tail, item);
+            self.tail = self.tail.wrapping_add(1);
         }
-        if n > 0 {
-            self.publish(self.tail.wrapping_add(n));
-        }
+        self.commit();
         Ok(n)
     }
 
@@ -264,40 +328,31 @@ impl<T> Producer<T> {
             return Err(Closed);
         }
         let free = self.free(usize::MAX);
-        // The guard publishes what was written even if `next` panics, so no written item is
+        // The guard commits what was written even if `next` panics, so no written item is
         // left unpublished (and later overwritten without being dropped).
-        let mut batch = Batch {
-            producer: self,
-            n: 0,
-        };
-        while batch.n < free {
+        let batch = Batch(self);
+        let mut n = 0;
+        while n < free {
             match iter.next() {
                 Some(item) => {
-                    let index = batch.producer.tail.wrapping_add(batch.n);
-                    batch.producer.write(index, item);
-                    batch.n += 1;
+                    batch.0.write(batch.0.tail, item);
+                    batch.0.tail = batch.0.tail.wrapping_add(1);
+                    n += 1;
                 }
                 None => break,
             }
         }
-        let n = batch.n;
         drop(batch);
         Ok(n)
     }
 }
 
-/// Items written past `tail` by a batch, published when the batch ends (or unwinds).
-struct Batch<'a, T> {
-    producer: &'a mut Producer<T>,
-    n: usize,
-}
+/// Commits the items written by a batch when the batch ends or unwinds.
+struct Batch<'a, T>(&'a mut Producer<T>);
 
 impl<T> Drop for Batch<'_, T> {
     fn drop(&mut self) {
-        if self.n > 0 {
-            let new_tail = self.producer.tail.wrapping_add(self.n);
-            self.producer.publish(new_tail);
-        }
+        self.0.commit();
     }
 }
 
@@ -315,5 +370,14 @@ impl<T> fmt::Debug for Producer<T> {
             .field("closed", &self.is_closed())
             .field("wait", &self.wait)
             .finish()
+    }
+}
+
+impl<T> Park for Producer<T> {
+    fn announce(&self) {
+        self.shared.producer.wake.announce();
+    }
+    fn withdraw(&self) {
+        self.shared.producer.wake.withdraw();
     }
 }

@@ -5,6 +5,34 @@ mod slot;
 mod strategy;
 
 pub(crate) use slot::WakeSlot;
+
+/// Something a waiter can announce itself on: one ring side's slot, or several (a merger
+/// waiting for any of its inputs announces on every one of them).
+pub(crate) trait Park {
+    /// Announce, then `fence(SeqCst)`: see [`WakeSlot::announce`].
+    fn announce(&self);
+    /// Un-announce after waking (or deciding not to park).
+    fn withdraw(&self);
+}
+
+impl Park for WakeSlot {
+    fn announce(&self) {
+        WakeSlot::announce(self);
+    }
+    fn withdraw(&self) {
+        WakeSlot::withdraw(self);
+    }
+}
+
+/// Several slots, announced together: whichever one is notified unparks the waiter.
+impl<S: Park> Park for [S] {
+    fn announce(&self) {
+        self.iter().for_each(Park::announce);
+    }
+    fn withdraw(&self) {
+        self.iter().for_each(Park::withdraw);
+    }
+}
 pub use strategy::WaitStrategy;
 
 use crate::loom::hint::spin_loop;
@@ -20,7 +48,7 @@ use std::time::Instant;
 /// and whatever was published before it, the re-check sees (see `WakeSlot`).
 pub(crate) fn wait_until<R>(
     strategy: WaitStrategy,
-    slot: &WakeSlot,
+    slot: &(impl Park + ?Sized),
     deadline: Option<Instant>,
     mut attempt: impl FnMut() -> Option<R>,
 ) -> Option<R> {
