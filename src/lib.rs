@@ -20,12 +20,25 @@
 //! The protocol, the orderings and why everything terminates are in `docs/design.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
+mod dispatch;
+mod engine;
+mod error;
 mod loom;
+mod merge;
+pub mod pinning;
 pub mod ring;
 pub mod wait;
 
+pub use dispatch::{Dispatch, DistributorStats};
+pub use engine::{
+    Builder, Emit, Engine, FilterMapWork, FlatMapWork, Input, MapWork, Output, Pipeline, Running,
+    StatefulWork, Stats, Work, WorkerStats,
+};
+pub use error::EngineError;
+pub use merge::{MergerStats, Order};
+pub use pinning::{Pinning, Plan};
 pub use ring::{
     channel, channel_with, CapacityError, Closed, Consumer, PopError, Producer, PushError,
     MAX_CAPACITY,

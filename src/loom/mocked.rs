@@ -1,7 +1,7 @@
 //! The loom side of the shim (built with `--cfg fanring_loom`).
 
 pub(crate) mod sync {
-    pub(crate) use loom::sync::{Arc, Mutex};
+    pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! The `std` side of the shim.
 
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Arc, Mutex};
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};

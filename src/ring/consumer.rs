@@ -191,9 +191,11 @@ impl<T> Consumer<T> {
             r => return r.map(drop),
         }
         let (wait, shared) = (self.wait, Arc::clone(&self.shared));
-        wait_until(wait, &shared.consumer.wake, None, || match self.available(1) {
-            Err(PopError::Empty) => None,
-            r => Some(r.map(drop)),
+        wait_until(wait, &shared.consumer.wake, None, || {
+            match self.available(1) {
+                Err(PopError::Empty) => None,
+                r => Some(r.map(drop)),
+            }
         })
         .unwrap_or(Ok(()))
     }

@@ -198,12 +198,17 @@ impl<T> Producer<T> {
         self.capacity() - self.tail.wrapping_sub(self.cached_head)
     }
 
+    /// Free slots after reloading the consumer's `head`.
+    #[inline]
+    pub(crate) fn free_refresh(&mut self) -> usize {
+        self.free(usize::MAX)
+    }
+
     /// Whether a push could make progress now: a slot is free or the ring is closed. Reads the
     /// shared state only, so it can run while the slots of several rings are announced on.
     pub(crate) fn ready_hint(&self) -> bool {
         // Acquire: pairs with the consumer's Release store of `head`.
-        self.is_closed()
-            || self.tail.wrapping_sub(self.shared.head.load(Acquire)) < self.capacity()
+        self.is_closed() || self.tail.wrapping_sub(self.shared.head.load(Acquire)) < self.capacity()
     }
 
     /// Commits staged items, then waits by the ring's strategy until a slot is free.

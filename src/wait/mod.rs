@@ -24,6 +24,18 @@ impl Park for WakeSlot {
     }
 }
 
+/// Two waits at once (a worker waits for input *or* for its output to close).
+impl<A: Park + ?Sized, B: Park + ?Sized> Park for (&A, &B) {
+    fn announce(&self) {
+        self.0.announce();
+        self.1.announce();
+    }
+    fn withdraw(&self) {
+        self.0.withdraw();
+        self.1.withdraw();
+    }
+}
+
 /// Several slots, announced together: whichever one is notified unparks the waiter.
 impl<S: Park> Park for [S] {
     fn announce(&self) {

@@ -1,0 +1,890 @@
+//! The fan-out/fan-in engine: a distributor, `n` workers on their own threads, a merger,
+//! connected by SPSC rings, with the close/drain protocol of `docs/design.md`.
+
+mod control;
+pub(crate) mod wire;
+mod worker;
+
+pub use worker::{Emit, WorkerStats};
+
+use self::control::Control;
+use self::wire::{Mark, Tagged};
+use self::worker::{worker_main, OutRing, WorkerSpec};
+use crate::dispatch::{Dispatch, Distributor, DistributorStats, Window};
+use crate::error::panic_message;
+use crate::loom::sync::Arc;
+use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
+use crate::merge::{AnyMerge, Merger, MergerStats, Order, RotateMerge, TaggedMerge};
+use crate::pinning::{pin_current, plan, Pinning, Plan};
+use crate::{channel_with, EngineError, PushError, WaitStrategy};
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Entry point: `Engine::builder()`.
+///
+/// ```
+/// use fanring::{Engine, Order};
+/// let out = Engine::builder()
+///     .workers(2)
+///     .order(Order::Preserve)
+///     .map(|x: u64| x * x)
+///     .run(0..1000u64)
+///     .unwrap();
+/// let squares: Vec<u64> = out.collect();
+/// assert_eq!(squares[999], 999 * 999);
+/// ```
+#[derive(Debug)]
+pub struct Engine;
+
+impl Engine {
+    /// A builder with the defaults: 2 workers, capacity 1024, batch 64, `SpinThenPark`,
+    /// `Pinning::Auto`, round-robin, `Order::Any`.
+    pub fn builder<T>() -> Builder<T> {
+        Builder {
+            workers: 2,
+            capacity: 1024,
+            batch: 64,
+            wait: WaitStrategy::default(),
+            pinning: Pinning::Auto,
+            dispatch: Dispatch::RoundRobin,
+            order: Order::Any,
+            window: None,
+            allow_spin: false,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// Settings of an engine whose input items are `T`. Finish with a work method (`map`,
+/// `filter_map`, `flat_map`, `stateful`).
+pub struct Builder<T> {
+    workers: usize,
+    capacity: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    pinning: Pinning,
+    dispatch: Dispatch<T>,
+    order: Order,
+    window: Option<usize>,
+    allow_spin: bool,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("workers", &self.workers)
+            .field("capacity", &self.capacity)
+            .field("batch", &self.batch)
+            .field("wait", &self.wait)
+            .field("pinning", &self.pinning)
+            .field("dispatch", &self.dispatch)
+            .field("order", &self.order)
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Builder<T> {
+    /// Number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Slots in each ring (rounded up to a power of two). Every worker has an input and an
+    /// output ring of this size.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+    /// Items a stage moves before publishing (per worker ring). Partial batches are always
+    /// published before a stage waits.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n;
+        self
+    }
+    /// How every stage waits.
+    pub fn wait(mut self, w: WaitStrategy) -> Self {
+        self.wait = w;
+        self
+    }
+    /// Core pinning of the engine's threads.
+    pub fn pinning(mut self, p: Pinning) -> Self {
+        self.pinning = p;
+        self
+    }
+    /// Which worker gets each item.
+    pub fn dispatch(mut self, d: Dispatch<T>) -> Self {
+        self.dispatch = d;
+        self
+    }
+    /// Order of the merged stream.
+    pub fn order(mut self, o: Order) -> Self {
+        self.order = o;
+        self
+    }
+    /// Inputs the reorder window may hold (tagged `Preserve` only); default
+    /// `2 × capacity × workers`.
+    pub fn window(mut self, n: usize) -> Self {
+        self.window = Some(n);
+        self
+    }
+    /// Lets `BusySpin` run with more threads than cores (refused by default).
+    pub fn allow_oversubscribed_spin(mut self, yes: bool) -> Self {
+        self.allow_spin = yes;
+        self
+    }
+
+    /// Each item becomes `f(item)`.
+    pub fn map<U, F>(self, f: F) -> Pipeline<T, U, impl Fn(usize) -> MapWork<F> + Send + Sync>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        self.with_factory(true, move |_| MapWork(std::sync::Arc::clone(&f)))
+    }
+
+    /// Each item becomes zero or one output.
+    pub fn filter_map<U, F>(
+        self,
+        f: F,
+    ) -> Pipeline<T, U, impl Fn(usize) -> FilterMapWork<F> + Send + Sync>
+    where
+        F: Fn(T) -> Option<U> + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        self.with_factory(false, move |_| FilterMapWork(std::sync::Arc::clone(&f)))
+    }
+
+    /// Each item becomes any number of outputs.
+    pub fn flat_map<U, I, F>(
+        self,
+        f: F,
+    ) -> Pipeline<T, U, impl Fn(usize) -> FlatMapWork<F> + Send + Sync>
+    where
+        F: Fn(T) -> I + Send + Sync + 'static,
+        I: IntoIterator<Item = U>,
+        U: Send + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        self.with_factory(false, move |_| FlatMapWork(std::sync::Arc::clone(&f)))
+    }
+
+    /// A worker with state: `init(worker_index)` runs on each worker's own (pinned) thread, so
+    /// the state's memory is local to it; `f(&mut state, item, &mut emit)` sends any number of
+    /// outputs with `emit.push`.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// // each worker counts the items it saw and tags outputs with it
+    /// let out = Engine::builder()
+    ///     .workers(2)
+    ///     .stateful(|_worker| 0u64, |seen, x: u32, emit| {
+    ///         *seen += 1;
+    ///         emit.push((x, *seen));
+    ///     })
+    ///     .run(0..10u32)
+    ///     .unwrap();
+    /// assert_eq!(out.count(), 10);
+    /// ```
+    pub fn stateful<U, S, I, F>(
+        self,
+        init: I,
+        f: F,
+    ) -> Pipeline<T, U, impl Fn(usize) -> StatefulWork<S, F> + Send + Sync>
+    where
+        I: Fn(usize) -> S + Send + Sync + 'static,
+        F: Fn(&mut S, T, &mut Emit<'_, U>) + Send + Sync + 'static,
+        U: Send + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        self.with_factory(false, move |w| {
+            StatefulWork(init(w), std::sync::Arc::clone(&f))
+        })
+    }
+
+    fn with_factory<U, F>(self, one_to_one: bool, factory: F) -> Pipeline<T, U, F> {
+        Pipeline {
+            builder: self,
+            factory,
+            one_to_one,
+            _u: PhantomData,
+        }
+    }
+}
+
+/// The per-item work a worker runs (built per worker by the work methods; not implemented by
+/// users).
+pub trait Work<T, U> {
+    /// Processes one item, sending its outputs to `emit`.
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>);
+}
+
+/// `map`'s work.
+pub struct MapWork<F>(std::sync::Arc<F>);
+/// `filter_map`'s work.
+pub struct FilterMapWork<F>(std::sync::Arc<F>);
+/// `flat_map`'s work.
+pub struct FlatMapWork<F>(std::sync::Arc<F>);
+/// `stateful`'s work: the worker's state and the function.
+pub struct StatefulWork<S, F>(S, std::sync::Arc<F>);
+
+impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        emit.push((self.0)(item));
+    }
+}
+impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        if let Some(u) = (self.0)(item) {
+            emit.push(u);
+        }
+    }
+}
+impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        for u in (self.0)(item) {
+            emit.push(u);
+        }
+    }
+}
+impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S, F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        (self.1)(&mut self.0, item, emit);
+    }
+}
+
+/// A configured engine with its work; start it with [`start`](Self::start),
+/// [`run`](Self::run) or [`run_with_sink`](Self::run_with_sink).
+pub struct Pipeline<T, U, F> {
+    builder: Builder<T>,
+    factory: F,
+    one_to_one: bool,
+    _u: PhantomData<fn() -> U>,
+}
+
+impl<T, U, F> fmt::Debug for Pipeline<T, U, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("builder", &self.builder)
+            .finish()
+    }
+}
+
+/// What `launch` hands back: the distributor (for the caller or a thread) and the merger's
+/// pieces.
+struct Launched<T, U> {
+    distributor: AnyDistributor<T>,
+    merger: Merger<U>,
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+    plan: Plan,
+}
+
+impl<T, U, F, K> Pipeline<T, U, F>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<T, U>,
+{
+    /// Starts the workers; the caller distributes through the returned [`Input`] and merges
+    /// by iterating the [`Output`]. Use them on different threads, or interleave them: with
+    /// bounded rings, a thread that only sends will block once the rings are full.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (mut input, output) = Engine::builder().workers(2).map(|x: u32| x + 1).start().unwrap();
+    /// let feeder = std::thread::spawn(move || {
+    ///     input.send_all(0..100).unwrap();
+    /// }); // dropping `input` ends the stream
+    /// assert_eq!(output.sum::<u32>(), (1..=100).sum());
+    /// feeder.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn start(self) -> Result<(Input<T>, Output<U>), EngineError> {
+        let l = self.launch(false, false)?;
+        let stopper = Arc::clone(&l.control);
+        Ok((
+            Input {
+                distributor: l.distributor,
+                _control: stopper,
+            },
+            Output::new(l.merger, l.control, l.threads, l.plan),
+        ))
+    }
+
+    /// Starts the workers and a distributor thread that drains `source`; the caller merges by
+    /// iterating the [`Output`].
+    ///
+    /// Items are published every `batch` items per worker and at the end: a source that
+    /// blocks between items should use `batch(1)`.
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn run<I>(self, source: I) -> Result<Output<U>, EngineError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        let mut l = self.launch(true, false)?;
+        let handle = spawn_source(
+            source.into_iter(),
+            l.distributor,
+            Arc::clone(&l.control),
+            l.plan.distributor,
+        );
+        match handle {
+            Ok(h) => l.threads.push(h),
+            Err(e) => {
+                // The distributor was dropped with its closure: every ring is closed, so the
+                // workers end and `Output`'s drop joins them.
+                drop(Output::new(l.merger, l.control, l.threads, l.plan));
+                return Err(e);
+            }
+        }
+        Ok(Output::new(l.merger, l.control, l.threads, l.plan))
+    }
+
+    /// Starts everything on threads of its own: a distributor draining `source`, the workers,
+    /// and a merger feeding `sink`. Join the returned [`Running`] for the counters.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// use std::sync::{atomic::{AtomicU64, Ordering}, Arc};
+    /// let total = Arc::new(AtomicU64::new(0));
+    /// let t = Arc::clone(&total);
+    /// let running = Engine::builder()
+    ///     .workers(2)
+    ///     .map(|x: u64| 2 * x)
+    ///     .run_with_sink(1..=10u64, move |y| { t.fetch_add(y, Ordering::Relaxed); })
+    ///     .unwrap();
+    /// let stats = running.join().unwrap();
+    /// assert_eq!(total.load(Ordering::Relaxed), 110);
+    /// assert_eq!(stats.merger.items, 10);
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn run_with_sink<I, S>(self, source: I, sink: S) -> Result<Running, EngineError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+        S: FnMut(U) + Send + 'static,
+    {
+        let mut l = self.launch(true, true)?;
+        let control = Arc::clone(&l.control);
+        let mut merger = l.merger;
+        let sink_core = l.plan.merger;
+        let mut sink = sink;
+        let sink_control = Arc::clone(&control);
+        let sink_thread = ThreadBuilder::new()
+            .name("fanring-merger".into())
+            .spawn(move || {
+                pin_current(sink_core);
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    while let Some(u) = merger.next(&*sink_control) {
+                        sink(u);
+                    }
+                }));
+                if let Err(p) = run {
+                    sink_control.fail(EngineError::SinkPanicked {
+                        message: panic_message(&*p),
+                    });
+                }
+                merger.close();
+                sink_control.set_merger_stats(merger.stats());
+                drop(merger);
+                sink_control.exit();
+            });
+        let spawned = sink_thread
+            .map_err(|e| EngineError::Spawn(e.to_string()))
+            .and_then(|h| {
+                l.threads.push(h);
+                spawn_source(
+                    source.into_iter(),
+                    l.distributor,
+                    Arc::clone(&control),
+                    l.plan.distributor,
+                )
+            });
+        let running = Running {
+            control,
+            threads: l.threads,
+            plan: l.plan,
+        };
+        match spawned {
+            Ok(h) => {
+                let mut running = running;
+                running.threads.push(h);
+                Ok(running)
+            }
+            // Everything already spawned sees its rings closed and ends; join it.
+            Err(e) => {
+                let _ = running.join();
+                Err(e)
+            }
+        }
+    }
+
+    fn launch(
+        self,
+        own_distributor: bool,
+        own_merger: bool,
+    ) -> Result<Launched<T, U>, EngineError> {
+        let Pipeline {
+            builder: b,
+            factory,
+            one_to_one,
+            ..
+        } = self;
+        let n = b.workers;
+        if n == 0 {
+            return Err(EngineError::ZeroWorkers);
+        }
+        if b.batch == 0 {
+            return Err(EngineError::ZeroSetting("batch"));
+        }
+        if b.window == Some(0) {
+            return Err(EngineError::ZeroSetting("window"));
+        }
+        let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
+        if rotate && !one_to_one {
+            return Err(EngineError::PreserveNeedsOneToOne);
+        }
+        let tagged = b.order == Order::Preserve && !rotate;
+        let mut plan = plan(&b.pinning, n, own_distributor, own_merger)?;
+        plan.threads = n + 2;
+        if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
+            return Err(EngineError::SpinOversubscribed {
+                threads: plan.threads,
+                cores: plan.cores.len(),
+            });
+        }
+        let batch = b.batch.min(b.capacity.max(1));
+        let control = Arc::new(Control::new(n));
+        let factory = std::sync::Arc::new(factory);
+        let spec = || WorkerSpec {
+            factory: std::sync::Arc::clone(&factory),
+            batch,
+            one_to_one,
+        };
+        let mut threads = Vec::with_capacity(n + 2);
+        let spawn = |i: usize, f: Box<dyn FnOnce() + Send>| {
+            ThreadBuilder::new()
+                .name(format!("fanring-worker-{i}"))
+                .spawn(f)
+                .map_err(|e| EngineError::Spawn(e.to_string()))
+        };
+        let window_size = b
+            .window
+            .unwrap_or_else(|| b.capacity.saturating_mul(n).saturating_mul(2).max(1));
+        let built = if tagged {
+            let window = Arc::new(Window::new(window_size));
+            let mut ins = Vec::with_capacity(n);
+            let mut outs = Vec::with_capacity(n);
+            for i in 0..n {
+                let (in_tx, in_rx) = channel_with::<Tagged<T>>(b.capacity, b.wait)?;
+                let (out_tx, out_rx) = channel_with::<Tagged<Mark<U>>>(b.capacity, b.wait)?;
+                ins.push(in_tx);
+                outs.push(out_rx);
+                let (control, spec, core) = (Arc::clone(&control), spec(), plan.workers[i]);
+                threads.push(spawn(
+                    i,
+                    Box::new(move || {
+                        worker_main(i, in_rx, OutRing::Tagged(out_tx), spec, control, core)
+                    }),
+                )?);
+            }
+            (
+                AnyDistributor::Tagged(Distributor::new(
+                    ins,
+                    b.dispatch,
+                    Some(Arc::clone(&window)),
+                    batch,
+                )),
+                Merger::Tagged(TaggedMerge::new(outs, window, batch)),
+            )
+        } else {
+            let mut ins = Vec::with_capacity(n);
+            let mut outs = Vec::with_capacity(n);
+            for i in 0..n {
+                let (in_tx, in_rx) = channel_with::<T>(b.capacity, b.wait)?;
+                let (out_tx, out_rx) = channel_with::<U>(b.capacity, b.wait)?;
+                ins.push(in_tx);
+                outs.push(out_rx);
+                let (control, spec, core) = (Arc::clone(&control), spec(), plan.workers[i]);
+                threads.push(spawn(
+                    i,
+                    Box::new(move || {
+                        worker_main::<T, U, T, _, _>(
+                            i,
+                            in_rx,
+                            OutRing::Plain(out_tx),
+                            spec,
+                            control,
+                            core,
+                        )
+                    }),
+                )?);
+            }
+            let merger = if rotate {
+                Merger::Rotate(RotateMerge::new(outs, batch))
+            } else {
+                Merger::Any(AnyMerge::new(outs, batch))
+            };
+            (
+                AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch)),
+                merger,
+            )
+        };
+        Ok(Launched {
+            distributor: built.0,
+            merger: built.1,
+            control,
+            threads,
+            plan,
+        })
+    }
+}
+
+fn spawn_source<T, I>(
+    source: I,
+    mut distributor: AnyDistributor<T>,
+    control: Arc<Control>,
+    core: Option<usize>,
+) -> Result<JoinHandle<()>, EngineError>
+where
+    T: Send + 'static,
+    I: Iterator<Item = T> + Send + 'static,
+{
+    ThreadBuilder::new()
+        .name("fanring-distributor".into())
+        .spawn(move || {
+            pin_current(core);
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                for item in source {
+                    if distributor.send(item).is_err() {
+                        break; // the engine stopped; the item came back and is dropped here
+                    }
+                }
+            }));
+            if let Err(p) = run {
+                control.fail(EngineError::SourcePanicked {
+                    message: panic_message(&*p),
+                });
+            }
+            distributor.close();
+            control.set_distributor_stats(distributor.stats());
+            drop(distributor);
+            control.exit();
+        })
+        .map_err(|e| EngineError::Spawn(e.to_string()))
+}
+
+/// The distributor for plain or tagged worker rings.
+enum AnyDistributor<T> {
+    Plain(Distributor<T, T>),
+    Tagged(Distributor<T, Tagged<T>>),
+}
+
+impl<T: Send + 'static> AnyDistributor<T> {
+    #[inline]
+    fn send(&mut self, item: T) -> Result<(), T> {
+        match self {
+            AnyDistributor::Plain(d) => d.send(item),
+            AnyDistributor::Tagged(d) => d.send(item),
+        }
+    }
+    fn flush(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.flush(),
+            AnyDistributor::Tagged(d) => d.flush(),
+        }
+    }
+    fn close(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.close(),
+            AnyDistributor::Tagged(d) => d.close(),
+        }
+    }
+    fn is_stopped(&self) -> bool {
+        match self {
+            AnyDistributor::Plain(d) => d.is_stopped(),
+            AnyDistributor::Tagged(d) => d.is_stopped(),
+        }
+    }
+    fn stats(&self) -> DistributorStats {
+        match self {
+            AnyDistributor::Plain(d) => d.stats,
+            AnyDistributor::Tagged(d) => d.stats,
+        }
+    }
+}
+
+/// The caller's end of the distributor (from [`Pipeline::start`]). Dropping it (or
+/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends.
+pub struct Input<T: Send + 'static> {
+    distributor: AnyDistributor<T>,
+    _control: Arc<Control>,
+}
+
+impl<T: Send + 'static> Input<T> {
+    /// Hands one item to a worker and publishes it at once, waiting while that worker's ring
+    /// (or the reorder window) is full.
+    ///
+    /// # Errors
+    /// `Closed(item)` once the engine has stopped (the merged stream was dropped or a stage
+    /// failed).
+    pub fn send(&mut self, item: T) -> Result<(), PushError<T>> {
+        let r = self.distributor.send(item).map_err(PushError::Closed);
+        self.distributor.flush();
+        r
+    }
+
+    /// Hands every item of `items` to the workers, publishing once per batch and at the end.
+    ///
+    /// # Errors
+    /// The first item that could not be sent, once the engine has stopped (the rest of the
+    /// iterator is not consumed).
+    pub fn send_all<I: IntoIterator<Item = T>>(&mut self, items: I) -> Result<(), T> {
+        let mut r = Ok(());
+        for item in items {
+            if let Err(item) = self.distributor.send(item) {
+                r = Err(item);
+                break;
+            }
+        }
+        self.distributor.flush();
+        r
+    }
+
+    /// Whether the engine stopped taking items.
+    pub fn is_closed(&self) -> bool {
+        self.distributor.is_stopped()
+    }
+
+    /// The distributor's counters so far.
+    pub fn stats(&self) -> DistributorStats {
+        self.distributor.stats()
+    }
+
+    /// Ends the input (same as dropping it).
+    pub fn close(self) {}
+}
+
+impl<T: Send + 'static> Drop for Input<T> {
+    fn drop(&mut self) {
+        self.distributor.close();
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Input<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Counters of a finished engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// The distributor's counters, when it ran on the engine's own thread (with [`Input`],
+    /// ask [`Input::stats`]).
+    pub distributor: Option<DistributorStats>,
+    /// Each worker's counters.
+    pub workers: Vec<WorkerStats>,
+    /// The merger's counters.
+    pub merger: MergerStats,
+    /// Where each thread ran.
+    pub plan: Plan,
+}
+
+/// Waits for the engine's threads. Under loom, `JoinHandle::join` must not be unparked by the
+/// thread it joins (loom issue 249) and a worker may still be notifying us, so wait for the
+/// exit counter instead.
+fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
+    #[cfg(not(fanring_loom))]
+    {
+        let _ = control;
+        for t in threads {
+            // Each thread catches the user's panics itself; a panic here would be ours.
+            let _ = t.join();
+        }
+    }
+    #[cfg(fanring_loom)]
+    {
+        let n = threads.len();
+        drop(threads);
+        while control.exited() < n {
+            crate::loom::thread::yield_now();
+        }
+    }
+}
+
+/// The merged stream (from [`Pipeline::start`] or [`Pipeline::run`]): an iterator that ends
+/// when every input item has been processed and merged, or early when a stage failed (then
+/// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
+/// exits and every item in flight is dropped exactly once.
+pub struct Output<U> {
+    merger: Merger<U>,
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+    plan: Plan,
+    ended: bool,
+}
+
+impl<U> Output<U> {
+    fn new(
+        merger: Merger<U>,
+        control: Arc<Control>,
+        threads: Vec<JoinHandle<()>>,
+        plan: Plan,
+    ) -> Self {
+        Output {
+            merger,
+            control,
+            threads,
+            plan,
+            ended: false,
+        }
+    }
+
+    /// Where each thread runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The failure that ended the stream early, if any (known once `next` returned `None`).
+    pub fn error(&self) -> Option<EngineError> {
+        self.control.failure()
+    }
+
+    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
+    ///
+    /// # Errors
+    /// The first stage failure (a worker, source or sink panic).
+    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
+        match self.next() {
+            Some(u) => Ok(Some(u)),
+            None => self.error().map_or(Ok(None), Err),
+        }
+    }
+
+    /// Stops the engine if the stream has not ended (an early end: items in flight are
+    /// dropped), waits for every thread, and returns the counters.
+    ///
+    /// # Errors
+    /// The first stage failure, if any.
+    pub fn join(mut self) -> Result<Stats, EngineError> {
+        self.shutdown();
+        let (distributor, workers, _) = self.control.stats();
+        match self.control.failure() {
+            Some(e) => Err(e),
+            None => Ok(Stats {
+                distributor,
+                workers,
+                merger: self.merger.stats(),
+                plan: self.plan.clone(),
+            }),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.merger.close();
+        }
+        let threads = std::mem::take(&mut self.threads);
+        reap(&self.control, threads);
+    }
+}
+
+impl<U> Iterator for Output<U> {
+    type Item = U;
+
+    #[inline]
+    fn next(&mut self) -> Option<U> {
+        if self.ended {
+            return None;
+        }
+        let r = self.merger.next(&*self.control);
+        if r.is_none() {
+            self.ended = true;
+            self.merger.close();
+        }
+        r
+    }
+}
+
+impl<U> Drop for Output<U> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl<U> fmt::Debug for Output<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("plan", &self.plan)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+/// An engine running entirely on its own threads (from [`Pipeline::run_with_sink`]).
+pub struct Running {
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+    plan: Plan,
+}
+
+impl Running {
+    /// Where each thread runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Waits until the source is drained and every output went to the sink; returns the
+    /// counters.
+    ///
+    /// # Errors
+    /// The first stage failure (worker, source or sink panic).
+    pub fn join(mut self) -> Result<Stats, EngineError> {
+        let threads = std::mem::take(&mut self.threads);
+        reap(&self.control, threads);
+        let (distributor, workers, merger) = self.control.stats();
+        match self.control.failure() {
+            Some(e) => Err(e),
+            None => Ok(Stats {
+                distributor,
+                workers,
+                merger: merger.unwrap_or_default(),
+                plan: self.plan.clone(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running").field("plan", &self.plan).finish()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let threads = std::mem::take(&mut self.threads);
+        reap(&self.control, threads);
+    }
+}

@@ -1,0 +1,371 @@
+//! Fan-in: the merger that reads every worker's output ring into one stream.
+
+use crate::dispatch::Window;
+use crate::engine::wire::{Mark, Tagged};
+use crate::loom::sync::Arc;
+use crate::wait::{wait_until, WaitStrategy};
+use crate::{Consumer, PopError};
+use std::collections::VecDeque;
+
+/// The order of the merged stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// Whatever order items finish in (each worker's outputs stay in that worker's order).
+    #[default]
+    Any,
+    /// Input order. With round-robin dispatch and `map`, the merger reads the workers in the
+    /// distributor's rotation (no buffer); otherwise items carry sequence numbers and are
+    /// reordered in a bounded window (`window(n)`), which holds the distributor back when full.
+    Preserve,
+}
+
+/// Counters kept by the merger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MergerStats {
+    /// Items emitted.
+    pub items: u64,
+    /// Times it had to wait because no input had an item.
+    pub waits_empty: u64,
+    /// Most inputs held in the reorder window at once (tagged `Preserve` only).
+    pub peak_window: usize,
+}
+
+/// Says whether the engine is aborting (a stage panicked), checked when an input closes.
+pub(crate) trait AbortFlag {
+    fn aborted(&self) -> bool;
+}
+
+/// For the seed `merge`: nothing can abort.
+impl AbortFlag for () {
+    fn aborted(&self) -> bool {
+        false
+    }
+}
+
+/// A merger. `Any` and `Rotate` read plain items; `Tagged` reorders by sequence number.
+pub(crate) enum Merger<U> {
+    Any(AnyMerge<U>),
+    Rotate(RotateMerge<U>),
+    Tagged(TaggedMerge<U>),
+}
+
+impl<U> Merger<U> {
+    /// The next item, waiting as the rings' strategy says; `None` at the end of the stream
+    /// (every input closed and drained, or the engine aborted).
+    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+        match self {
+            Merger::Any(m) => m.next(abort),
+            Merger::Rotate(m) => m.next(abort),
+            Merger::Tagged(m) => m.next(abort),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> MergerStats {
+        match self {
+            Merger::Any(m) => m.stats,
+            Merger::Rotate(m) => m.stats,
+            Merger::Tagged(m) => m.stats,
+        }
+    }
+
+    /// Early end: close every input (workers see it and stop) and drop what is buffered.
+    pub(crate) fn close(&mut self) {
+        match self {
+            Merger::Any(m) => m.rings.iter_mut().for_each(Consumer::close),
+            Merger::Rotate(m) => m.rings.iter_mut().for_each(Consumer::close),
+            Merger::Tagged(m) => {
+                m.rings.iter_mut().for_each(Consumer::close);
+                m.window.close();
+                m.slots.iter_mut().for_each(|s| s.items.clear());
+            }
+        }
+    }
+}
+
+/// Any order: drains the inputs in turn, a batch at a time, and parks on all of them at once
+/// when none has an item.
+pub(crate) struct AnyMerge<U> {
+    rings: Vec<Consumer<U>>,
+    /// The worker index of each ring (closed rings are removed).
+    ids: Vec<usize>,
+    cur: usize,
+    /// Items taken from `rings[cur]` since it was last released.
+    taken: usize,
+    /// Rings found empty in a row.
+    empty_run: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    stats: MergerStats,
+}
+
+impl<U> AnyMerge<U> {
+    pub(crate) fn new(rings: Vec<Consumer<U>>, batch: usize) -> Self {
+        let wait = rings
+            .first()
+            .map_or(WaitStrategy::default(), |r| r.wait_strategy());
+        AnyMerge {
+            ids: (0..rings.len()).collect(),
+            rings,
+            cur: 0,
+            taken: 0,
+            empty_run: 0,
+            batch,
+            wait,
+            stats: MergerStats::default(),
+        }
+    }
+
+    fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+        loop {
+            if self.rings.is_empty() {
+                return None;
+            }
+            if self.taken < self.batch {
+                match self.rings[self.cur].take() {
+                    Ok(u) => {
+                        self.taken += 1;
+                        self.empty_run = 0;
+                        self.stats.items += 1;
+                        return Some(u);
+                    }
+                    Err(PopError::Empty) => self.empty_run += 1,
+                    Err(PopError::Closed) => {
+                        if abort.aborted() {
+                            self.rings.iter_mut().for_each(Consumer::close);
+                            self.rings.clear();
+                            return None;
+                        }
+                        // Dropping the consumer releases what was taken and closes it.
+                        self.rings.swap_remove(self.cur);
+                        self.ids.swap_remove(self.cur);
+                        self.taken = 0;
+                        self.empty_run = 0;
+                        if self.cur >= self.rings.len() {
+                            self.cur = 0;
+                        }
+                        continue;
+                    }
+                }
+            }
+            // Batch done or ring empty: release it and move on.
+            self.rings[self.cur].release();
+            self.taken = 0;
+            self.cur = (self.cur + 1) % self.rings.len();
+            if self.empty_run >= self.rings.len() {
+                // A full turn found nothing: wait until some ring has an item or closes.
+                self.stats.waits_empty += 1;
+                let rings = &self.rings;
+                if let Some(i) = wait_until(self.wait, &rings[..], None, || {
+                    rings.iter().position(Consumer::ready_hint)
+                }) {
+                    self.cur = i;
+                }
+                self.empty_run = 0;
+            }
+        }
+    }
+}
+
+/// Input order for round-robin `map`: output `k` is at worker `k % n`, so read the workers in
+/// that rotation. Releases each ring once per `batch` turns.
+pub(crate) struct RotateMerge<U> {
+    rings: Vec<Consumer<U>>,
+    cur: usize,
+    turns: usize,
+    batch: usize,
+    done: bool,
+    stats: MergerStats,
+}
+
+impl<U> RotateMerge<U> {
+    pub(crate) fn new(rings: Vec<Consumer<U>>, batch: usize) -> Self {
+        RotateMerge {
+            rings,
+            cur: 0,
+            turns: 0,
+            batch,
+            done: false,
+            stats: MergerStats::default(),
+        }
+    }
+
+    fn release_all(&mut self) {
+        self.rings.iter_mut().for_each(Consumer::release);
+    }
+
+    fn next(&mut self, _abort: &dyn AbortFlag) -> Option<U> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.rings[self.cur].take() {
+                Ok(u) => {
+                    self.cur += 1;
+                    if self.cur == self.rings.len() {
+                        self.cur = 0;
+                        self.turns += 1;
+                        if self.turns >= self.batch {
+                            self.turns = 0;
+                            self.release_all();
+                        }
+                    }
+                    self.stats.items += 1;
+                    return Some(u);
+                }
+                Err(PopError::Empty) => {
+                    // Release everything before waiting: a worker may be waiting for room.
+                    self.release_all();
+                    self.stats.waits_empty += 1;
+                    if self.rings[self.cur].wait_ready().is_err() {
+                        break;
+                    }
+                }
+                // The ring whose turn it is has ended: with strict rotation no later item
+                // exists (or a stage failed, which `abort` tells the caller).
+                Err(PopError::Closed) => break,
+            }
+        }
+        self.done = true;
+        self.rings.iter_mut().for_each(Consumer::close);
+        None
+    }
+}
+
+/// One input's outputs in the reorder window.
+struct Slot<U> {
+    items: VecDeque<U>,
+    complete: bool,
+}
+
+/// Input order from tagged outputs: each output carries its input's sequence number; outputs
+/// of inputs ahead of the next one wait in a window of `window.size` slots. The distributor
+/// hands out a sequence number only when it fits the window, so the window never overflows
+/// and the merger can always drain every ring.
+pub(crate) struct TaggedMerge<U> {
+    rings: Vec<Consumer<Tagged<Mark<U>>>>,
+    slots: Vec<Slot<U>>,
+    window: Arc<Window>,
+    next: usize,
+    /// Sequence numbers completed since `window.done` was last published.
+    unpublished: usize,
+    /// Inputs whose outputs are all here but not yet emitted (for the peak statistic).
+    buffered: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    stats: MergerStats,
+}
+
+impl<U> TaggedMerge<U> {
+    pub(crate) fn new(
+        rings: Vec<Consumer<Tagged<Mark<U>>>>,
+        window: Arc<Window>,
+        batch: usize,
+    ) -> Self {
+        let wait = rings
+            .first()
+            .map_or(WaitStrategy::default(), |r| r.wait_strategy());
+        TaggedMerge {
+            slots: (0..window.size)
+                .map(|_| Slot {
+                    items: VecDeque::new(),
+                    complete: false,
+                })
+                .collect(),
+            rings,
+            window,
+            next: 0,
+            unpublished: 0,
+            buffered: 0,
+            batch,
+            wait,
+            stats: MergerStats::default(),
+        }
+    }
+
+    fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+        let size = self.window.size;
+        loop {
+            let slot = &mut self.slots[self.next % size];
+            if let Some(u) = slot.items.pop_front() {
+                self.stats.items += 1;
+                return Some(u);
+            }
+            if slot.complete {
+                slot.complete = false;
+                self.buffered -= 1;
+                self.next = self.next.wrapping_add(1);
+                self.unpublished += 1;
+                if self.unpublished >= self.batch {
+                    self.unpublished = 0;
+                    self.window.advance(self.next);
+                }
+                continue;
+            }
+            // The next input's outputs are not all here: pull a batch from every ring.
+            let mut pulled = 0;
+            let mut open = 0;
+            let mut i = 0;
+            while i < self.rings.len() {
+                let (slots, buffered) = (&mut self.slots, &mut self.buffered);
+                let r = self.rings[i].try_pop_each(self.batch, |Tagged(seq, mark)| {
+                    let slot = &mut slots[seq % size];
+                    match mark {
+                        Mark::Item(u) => slot.items.push_back(u),
+                        Mark::Last(u) => {
+                            slot.items.push_back(u);
+                            slot.complete = true;
+                            *buffered += 1;
+                        }
+                        Mark::End => {
+                            slot.complete = true;
+                            *buffered += 1;
+                        }
+                    }
+                });
+                match r {
+                    Ok(n) => {
+                        pulled += n;
+                        open += 1;
+                        i += 1;
+                    }
+                    Err(PopError::Empty) => {
+                        open += 1;
+                        i += 1;
+                    }
+                    Err(PopError::Closed) => {
+                        if abort.aborted() {
+                            self.close_all();
+                            return None;
+                        }
+                        self.rings.swap_remove(i);
+                    }
+                }
+            }
+            self.stats.peak_window = self.stats.peak_window.max(self.buffered);
+            if pulled > 0 {
+                continue;
+            }
+            if open == 0 {
+                // Every ring ended; whatever is buffered beyond a gap can only come from an
+                // aborted run, and is dropped with the slots.
+                self.close_all();
+                return None;
+            }
+            // Nothing anywhere: let the distributor run ahead up to the window, then wait.
+            self.unpublished = 0;
+            self.window.advance(self.next);
+            self.stats.waits_empty += 1;
+            let rings = &self.rings;
+            wait_until(self.wait, &rings[..], None, || {
+                rings.iter().any(Consumer::ready_hint).then_some(())
+            });
+        }
+    }
+
+    fn close_all(&mut self) {
+        self.rings.iter_mut().for_each(Consumer::close);
+        self.rings.clear();
+        self.window.close();
+        self.slots.iter_mut().for_each(|s| s.items.clear());
+    }
+}

@@ -1,0 +1,172 @@
+//! Which core each of the engine's threads runs on.
+
+use crate::EngineError;
+use std::fmt;
+
+/// How the engine pins its threads (with `core_affinity`). Only threads the engine spawns are
+/// pinned; the caller's thread, when it distributes or merges, is left alone.
+///
+/// ```
+/// use fanring::Pinning;
+/// // distributor on core 0, workers on 1 and 2, merger unpinned
+/// let p = Pinning::Explicit { distributor: Some(0), workers: vec![1, 2], merger: None };
+/// # let _ = p;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pinning {
+    /// No pinning: the OS schedules every thread.
+    None,
+    /// One core per role (distributor, workers in order, merger) while cores last, then roles
+    /// share cores round-robin. The default.
+    #[default]
+    Auto,
+    /// An explicit core per role. `workers` must have one entry per worker.
+    Explicit {
+        /// Core of the distributor thread (ignored when the caller distributes).
+        distributor: Option<usize>,
+        /// One core per worker.
+        workers: Vec<usize>,
+        /// Core of the merger thread (ignored when the caller merges).
+        merger: Option<usize>,
+    },
+}
+
+/// The cores chosen for each role; printable. `None`: not pinned (or the caller's thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The distributor thread's core.
+    pub distributor: Option<usize>,
+    /// Each worker's core.
+    pub workers: Vec<Option<usize>>,
+    /// The merger thread's core.
+    pub merger: Option<usize>,
+    /// Cores this process may run on (as `core_affinity` listed them when the plan was made).
+    pub cores: Vec<usize>,
+    /// Threads in the engine, the caller's counted where it distributes or merges.
+    pub threads: usize,
+}
+
+impl Plan {
+    /// Whether there are more threads than cores (then no stage should busy-spin).
+    pub fn oversubscribed(&self) -> bool {
+        self.threads > self.cores.len().max(1)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |c: Option<usize>| c.map_or("-".to_string(), |c| c.to_string());
+        write!(
+            f,
+            "{} threads on {} cores{}; distributor: {}; workers: [",
+            self.threads,
+            self.cores.len(),
+            if self.oversubscribed() {
+                " (oversubscribed)"
+            } else {
+                ""
+            },
+            show(self.distributor)
+        )?;
+        for (i, w) in self.workers.iter().enumerate() {
+            write!(f, "{}{}", if i > 0 { ", " } else { "" }, show(*w))?;
+        }
+        write!(f, "]; merger: {}", show(self.merger))
+    }
+}
+
+/// The cores this thread may run on, ascending. Taken before anything is pinned:
+/// `core_affinity` lists only the cores the calling thread is allowed.
+pub fn available_cores() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ids = (0..n).collect();
+    }
+    ids
+}
+
+/// Resolves `pinning` for `workers` workers; `own_distributor`/`own_merger` say whether those
+/// roles get threads of their own (else the caller plays them).
+pub(crate) fn plan(
+    pinning: &Pinning,
+    workers: usize,
+    own_distributor: bool,
+    own_merger: bool,
+) -> Result<Plan, EngineError> {
+    let cores = available_cores();
+    let threads = workers + 2;
+    let mut plan = Plan {
+        distributor: None,
+        workers: vec![None; workers],
+        merger: None,
+        cores: cores.clone(),
+        threads,
+    };
+    match pinning {
+        Pinning::None => {}
+        Pinning::Auto => {
+            let mut next = cores.iter().copied().cycle();
+            if own_distributor {
+                plan.distributor = next.next();
+            }
+            for w in &mut plan.workers {
+                *w = next.next();
+            }
+            if own_merger {
+                plan.merger = next.next();
+            }
+        }
+        Pinning::Explicit {
+            distributor,
+            workers: wcores,
+            merger,
+        } => {
+            if wcores.len() != workers {
+                return Err(EngineError::PinCount {
+                    workers,
+                    cores: wcores.len(),
+                });
+            }
+            let check = |c: usize| {
+                if cores.contains(&c) {
+                    Ok(c)
+                } else {
+                    Err(EngineError::NoSuchCore {
+                        core: c,
+                        available: cores.clone(),
+                    })
+                }
+            };
+            for (slot, &c) in plan.workers.iter_mut().zip(wcores) {
+                *slot = Some(check(c)?);
+            }
+            if let Some(c) = distributor {
+                let c = check(*c)?;
+                plan.distributor = own_distributor.then_some(c);
+            }
+            if let Some(c) = merger {
+                let c = check(*c)?;
+                plan.merger = own_merger.then_some(c);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Pins the calling thread to `core` (no-op for `None`, and under loom).
+pub(crate) fn pin_current(core: Option<usize>) {
+    #[cfg(not(fanring_loom))]
+    if let Some(id) = core {
+        // A refusal (a core taken away since the plan) leaves the thread unpinned, which is
+        // always correct, only slower.
+        let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
+    }
+    #[cfg(fanring_loom)]
+    let _ = core;
+}

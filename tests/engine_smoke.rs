@@ -1,0 +1,114 @@
+use fanring::{Dispatch, Engine, EngineError, Order, Pinning, WaitStrategy};
+
+fn waits() -> Vec<WaitStrategy> {
+    vec![WaitStrategy::SPIN_YIELD, WaitStrategy::default()]
+}
+
+#[test]
+fn every_mode_delivers_everything() {
+    for wait in waits() {
+        for workers in [1, 3] {
+            for (dispatch, order) in [
+                (Dispatch::RoundRobin, Order::Any),
+                (Dispatch::RoundRobin, Order::Preserve),
+                (Dispatch::LeastLoaded, Order::Any),
+                (Dispatch::LeastLoaded, Order::Preserve),
+                (Dispatch::by_key(|x: &u64| *x % 7), Order::Any),
+                (Dispatch::by_key(|x: &u64| *x % 7), Order::Preserve),
+            ] {
+                let n = 20_000u64;
+                let out = Engine::builder()
+                    .workers(workers)
+                    .capacity(64)
+                    .batch(16)
+                    .wait(wait)
+                    .pinning(Pinning::None)
+                    .dispatch(dispatch.clone())
+                    .order(order)
+                    .map(|x: u64| x * 3)
+                    .run(0..n)
+                    .unwrap();
+                let got: Vec<u64> = out.collect();
+                assert_eq!(got.len() as u64, n, "{dispatch:?} {order:?} {workers}");
+                if order == Order::Preserve {
+                    assert!(got.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
+                } else {
+                    let mut g = got.clone();
+                    g.sort_unstable();
+                    assert!(g.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn flat_map_preserve_and_filter_map() {
+    let out = Engine::builder()
+        .workers(3)
+        .capacity(8)
+        .dispatch(Dispatch::LeastLoaded)
+        .order(Order::Preserve)
+        .flat_map(|x: u32| std::iter::repeat_n(x, (x % 3) as usize))
+        .run(0..3000u32)
+        .unwrap();
+    let got: Vec<u32> = out.collect();
+    let want: Vec<u32> = (0..3000u32)
+        .flat_map(|x| std::iter::repeat_n(x, (x % 3) as usize))
+        .collect();
+    assert_eq!(got, want);
+    let err = Engine::builder()
+        .order(Order::Preserve)
+        .filter_map(|x: u32| Some(x))
+        .run(0..1u32)
+        .unwrap_err();
+    assert_eq!(err, EngineError::PreserveNeedsOneToOne);
+}
+
+#[test]
+fn input_and_sink() {
+    let (mut input, output) = Engine::builder()
+        .workers(2)
+        .map(|x: u32| x + 1)
+        .start()
+        .unwrap();
+    let t = std::thread::spawn(move || input.send_all(0..10_000).unwrap());
+    assert_eq!(output.map(u64::from).sum::<u64>(), (1..=10_000u64).sum());
+    t.join().unwrap();
+}
+
+#[test]
+fn worker_panic_surfaces() {
+    let mut out = Engine::builder()
+        .workers(3)
+        .map(|x: u32| {
+            if x == 500 {
+                panic!("boom at {x}");
+            }
+            x
+        })
+        .run(0..100_000u32)
+        .unwrap();
+    let n = out.by_ref().count();
+    assert!(n < 100_000);
+    let err = out.join().unwrap_err();
+    assert!(
+        matches!(err, EngineError::WorkerPanicked { ref message, .. } if message == "boom at 500"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn early_drop_stops() {
+    for order in [Order::Any, Order::Preserve] {
+        let mut out = Engine::builder()
+            .workers(4)
+            .capacity(16)
+            .order(order)
+            .map(|x: u64| x)
+            .run(0..u64::MAX)
+            .unwrap();
+        assert_eq!(out.by_ref().take(1000).count(), 1000);
+        drop(out);
+    }
+}
