@@ -268,8 +268,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         best
     }
 
+    /// The worker rings.
+    pub(crate) fn rings(&self) -> &[Producer<W>] {
+        &self.rings
+    }
+
     /// A worker closed its ring: the engine is ending early. Close every ring.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.stopped = true;
         self.rings.iter_mut().for_each(Producer::close);
     }

@@ -25,6 +25,7 @@
 mod dispatch;
 mod engine;
 mod error;
+mod fan;
 mod loom;
 mod merge;
 pub mod pinning;
@@ -37,6 +38,7 @@ pub use engine::{
     StatefulWork, Stats, Work, WorkerStats,
 };
 pub use error::EngineError;
+pub use fan::{merge, split, Merged};
 pub use merge::{MergerStats, Order};
 pub use pinning::{Pinning, Plan};
 pub use ring::{

@@ -115,7 +115,7 @@ impl<U> AnyMerge<U> {
         }
     }
 
-    fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
         loop {
             if self.rings.is_empty() {
                 return None;

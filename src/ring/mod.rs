@@ -149,12 +149,39 @@ impl<T> Drop for Shared<T> {
         // every item in [head, tail) was pushed and never popped: drop each exactly once.
         let head = load_mut(&mut self.head);
         let tail = load_mut(&mut self.tail);
-        let mut i = head;
-        while i != tail {
-            // SAFETY: slots in [head, tail) hold initialised items that no handle can reach.
-            self.slot(i)
+        let mut rest = DropRest {
+            shared: self,
+            next: head,
+            tail,
+        };
+        rest.drop_all();
+    }
+}
+
+/// Drops the items in `[next, tail)`; if one's `Drop` panics, its own `Drop` (run during
+/// unwinding) goes on with the rest, like a `Vec` does.
+struct DropRest<'a, T> {
+    shared: &'a Shared<T>,
+    next: usize,
+    tail: usize,
+}
+
+impl<T> DropRest<'_, T> {
+    fn drop_all(&mut self) {
+        while self.next != self.tail {
+            let i = self.next;
+            self.next = i.wrapping_add(1);
+            // SAFETY: slots in [head, tail) hold initialised items that no handle can reach;
+            // `next` moves past the slot first, so no slot is dropped twice.
+            self.shared
+                .slot(i)
                 .with_mut(|p| unsafe { (*p).assume_init_drop() });
-            i = i.wrapping_add(1);
         }
+    }
+}
+
+impl<T> Drop for DropRest<'_, T> {
+    fn drop(&mut self) {
+        self.drop_all();
     }
 }
