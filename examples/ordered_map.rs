@@ -18,7 +18,10 @@ fn main() -> Result<(), fanring::EngineError> {
     }
     let stats = output.join()?;
     for (w, s) in stats.workers.iter().enumerate() {
-        println!("worker {w}: {} in, {} out, {} waits for input", s.items_in, s.items_out, s.waits_empty);
+        println!(
+            "worker {w}: {} in, {} out, {} waits for input",
+            s.items_in, s.items_out, s.waits_empty
+        );
     }
     Ok(())
 }

@@ -24,13 +24,15 @@ pub enum Dispatch<T> {
     LeastLoaded,
     /// The same key always goes to the same worker (`key % n`), so items with one key keep
     /// their order even with `Order::Any` (DPDK's flow affinity).
-    ByKey(Arc<dyn Fn(&T) -> u64 + Send + Sync>),
+    ByKey(std::sync::Arc<dyn Fn(&T) -> u64 + Send + Sync>),
 }
 
 impl<T> Dispatch<T> {
     /// `ByKey` from a key function.
     pub fn by_key(key: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
-        Dispatch::ByKey(Arc::new(key))
+        // A std `Arc`: configuration shared read-only, not state a model explores (and loom's
+        // `Arc` cannot hold a `dyn`).
+        Dispatch::ByKey(std::sync::Arc::new(key))
     }
 
     pub(crate) fn is_round_robin(&self) -> bool {
@@ -43,7 +45,7 @@ impl<T> Clone for Dispatch<T> {
         match self {
             Dispatch::RoundRobin => Dispatch::RoundRobin,
             Dispatch::LeastLoaded => Dispatch::LeastLoaded,
-            Dispatch::ByKey(f) => Dispatch::ByKey(Arc::clone(f)),
+            Dispatch::ByKey(f) => Dispatch::ByKey(std::sync::Arc::clone(f)),
         }
     }
 }

@@ -42,7 +42,8 @@ pub fn split<T: Send + 'static>(
         consumers.push(rx);
     }
     let batch = 64.min(capacity);
-    let mut dist: Distributor<T, T> = Distributor::new(producers, Dispatch::RoundRobin, None, batch);
+    let mut dist: Distributor<T, T> =
+        Distributor::new(producers, Dispatch::RoundRobin, None, batch);
     ThreadBuilder::new()
         .name("fanring-split".into())
         .spawn(move || loop {
@@ -93,7 +94,12 @@ pub fn split<T: Send + 'static>(
 /// assert_eq!(got, [1, 2]);
 /// ```
 pub fn merge<T>(inputs: Vec<Consumer<T>>) -> Merged<T> {
-    let batch = inputs.iter().map(Consumer::capacity).min().unwrap_or(1).min(64);
+    let batch = inputs
+        .iter()
+        .map(Consumer::capacity)
+        .min()
+        .unwrap_or(1)
+        .min(64);
     Merged {
         inner: AnyMerge::new(inputs, batch),
     }

@@ -159,14 +159,15 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// Pins the calling thread to `core` (no-op for `None`, and under loom).
+/// Pins the calling thread to `core` (no-op for `None`, and under loom or shuttle, whose
+/// threads are coroutines of the model's own scheduler).
 pub(crate) fn pin_current(core: Option<usize>) {
-    #[cfg(not(fanring_loom))]
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
     if let Some(id) = core {
         // A refusal (a core taken away since the plan) leaves the thread unpinned, which is
         // always correct, only slower.
         let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
     }
-    #[cfg(fanring_loom)]
+    #[cfg(any(fanring_loom, feature = "shuttle"))]
     let _ = core;
 }

@@ -129,7 +129,8 @@ fn put<W>(p: &mut Producer<W>, mut w: W, stats: &mut WorkerStats) -> bool {
 
 /// What each worker's function is built from: a factory run once on each worker's own thread.
 pub(crate) struct WorkerSpec<F> {
-    pub(crate) factory: Arc<F>,
+    /// A std `Arc`: read-only configuration, not state a model explores.
+    pub(crate) factory: std::sync::Arc<F>,
     pub(crate) batch: usize,
     pub(crate) one_to_one: bool,
 }

@@ -22,6 +22,8 @@ pub(crate) mod cell {
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
     impl<T> UnsafeCell<T> {
+        // The std build allocates slots uninitialised; kept for parity with loom's API.
+        #[allow(dead_code)]
         #[inline]
         pub(crate) fn new(data: T) -> Self {
             UnsafeCell(std::cell::UnsafeCell::new(data))

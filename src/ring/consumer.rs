@@ -25,6 +25,8 @@ pub struct Consumer<T> {
     head: usize,
     /// The last value stored to the shared `head`.
     released: usize,
+    /// `close()` was called: nothing more will be waited for.
+    closed: bool,
     /// The producer's `tail` as last loaded. It only lags behind the real one, so the items it
     /// implies are a lower bound: reload it only when it says "empty".
     cached_tail: usize,
@@ -38,6 +40,7 @@ impl<T> Consumer<T> {
             shared,
             head: 0,
             released: 0,
+            closed: false,
             cached_tail: 0,
             wait,
         }
@@ -72,11 +75,13 @@ impl<T> Consumer<T> {
     }
 
     /// Closes the ring from this side: the producer's pushes fail with `Closed(v)` from now on
-    /// and a parked producer is woken. Items already in the ring can still be read. Dropping
-    /// the consumer does the same.
+    /// and a parked producer is woken. Items already in the ring can still be read; once they
+    /// are taken, pops return `Closed` (they never wait again). Dropping the consumer does the
+    /// same.
     pub fn close(&mut self) {
         // Items already moved out must not be dropped again with the ring.
         self.release();
+        self.closed = true;
         let consumer = &self.shared.consumer;
         // Relaxed load and Release store: only this side writes the flag; the store pairs
         // with the producer's load in `is_closed` (no data depends on it).
@@ -101,8 +106,9 @@ impl<T> Consumer<T> {
             n = self.cached_tail.wrapping_sub(self.head);
             if n == 0 {
                 // Acquire: pairs with the Release store in `Producer::close`, which follows
-                // the producer's last `tail` store.
-                if !self.shared.producer.closed.load(Acquire) {
+                // the producer's last `tail` store. After our own `close()` nothing more is
+                // waited for either (a push racing it is dropped with the ring).
+                if !self.closed && !self.shared.producer.closed.load(Acquire) {
                     return Err(PopError::Empty);
                 }
                 // The producer may have pushed between our `tail` load and its close:
@@ -341,12 +347,21 @@ impl<T> Consumer<T> {
         f(a, b);
         self.head = self.head.wrapping_add(n);
         let batch = Taken(self);
+        /// Drops the second slice when dropped, also while unwinding from the first's drop.
+        struct DropSlice<T>(*mut [T]);
+        impl<T> Drop for DropSlice<T> {
+            fn drop(&mut self) {
+                // SAFETY: see below; runs exactly once.
+                unsafe { std::ptr::drop_in_place(self.0) }
+            }
+        }
         // SAFETY: the slots are initialised and ours; `batch` releases them even if a drop
-        // panics, so none is dropped twice. (Unwinding out of `drop_in_place` on a slice still
-        // drops the rest of it.)
+        // panics, so none is dropped twice. Unwinding out of `drop_in_place` on a slice still
+        // drops the rest of that slice, and `second` drops the other one (as `VecDeque` does).
         unsafe {
+            let second = DropSlice(b as *const [T] as *mut [T]);
             std::ptr::drop_in_place(a as *const [T] as *mut [T]);
-            std::ptr::drop_in_place(b as *const [T] as *mut [T]);
+            drop(second);
         }
         drop(batch);
         Ok(n)

@@ -113,6 +113,13 @@ impl<T> Shared<T> {
         std::alloc::Layout::array::<UnsafeCell<MaybeUninit<T>>>(slots).map_err(|_| too_large)?;
         let mut buf = Vec::new();
         buf.try_reserve_exact(slots).map_err(|_| too_large)?;
+        #[cfg(not(fanring_loom))]
+        // SAFETY: the capacity is reserved, and a slot (`UnsafeCell<MaybeUninit<T>>`) needs no
+        // initialisation. (Filling 2^40 zero-sized slots one by one would take minutes.)
+        unsafe {
+            buf.set_len(slots);
+        }
+        #[cfg(fanring_loom)]
         buf.extend((0..slots).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
         let side = || {
             CachePadded::new(Side {

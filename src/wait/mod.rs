@@ -1,5 +1,5 @@
 //! How a blocked side waits: the [`WaitStrategy`] knobs, the announce/re-check/park
-//! handshake ([`WakeSlot`]) and the one wait loop every blocking operation uses.
+//! handshake (`WakeSlot`) and the one wait loop every blocking operation uses.
 
 mod slot;
 mod strategy;

@@ -1,0 +1,202 @@
+//! Stress and soak for the engine: random configurations (workers, capacity, batch, dispatch,
+//! order, wait strategy), random early drops of the merged stream and random worker panics,
+//! with every item's `Drop` counted. Each round checks delivery (count, checksum, order where
+//! promised) or, when it ended early, that every created item was dropped exactly once.
+//!
+//! ```text
+//! cargo run --release --example stress -- [--rounds N] [--items N] [--workers N] [--seed N]
+//! cargo run --release --example stress -- --soak          # 8 workers, 200 rounds, 2M items max
+//! valgrind --leak-check=full --error-exitcode=1 target/debug/examples/stress --rounds 6 --items 2000
+//! ```
+//! Exits non-zero on the first violation.
+
+use fanring::{Dispatch, Engine, EngineError, Order, Pinning, WaitStrategy};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+static CREATED: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// An item whose creation and drop are counted.
+struct Item(u64);
+
+impl Item {
+    fn new(v: u64) -> Self {
+        CREATED.fetch_add(1, Relaxed);
+        Item(v)
+    }
+}
+
+impl Drop for Item {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Relaxed);
+    }
+}
+
+/// xorshift64*: reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+struct Args {
+    rounds: u64,
+    items: u64,
+    workers: u64,
+    seed: u64,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        rounds: 40,
+        items: 200_000,
+        workers: 8,
+        seed: 0x5eed,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--soak" {
+            (a.rounds, a.items, a.workers) = (200, 2_000_000, 8);
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let v: u64 = value
+            .parse()
+            .map_err(|_| format!("{flag}: not a number: {value}"))?;
+        match flag.as_str() {
+            "--rounds" => a.rounds = v,
+            "--items" => a.items = v.max(1),
+            "--workers" => a.workers = v.max(1),
+            "--seed" => a.seed = v.max(1),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(a)
+}
+
+#[derive(Default)]
+struct Totals {
+    items: u64,
+    complete: u64,
+    early_drops: u64,
+    panics: u64,
+}
+
+fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> {
+    let workers = 1 + rng.below(args.workers) as usize;
+    let capacity = 1 + rng.below(256) as usize;
+    let batch = 1 + rng.below(64) as usize;
+    let n = 1 + rng.below(args.items);
+    let wait = if rng.below(2) == 0 {
+        WaitStrategy::SPIN_YIELD
+    } else {
+        WaitStrategy::default()
+    };
+    let (dispatch, order) = match rng.below(5) {
+        0 => (Dispatch::RoundRobin, Order::Any),
+        1 => (Dispatch::RoundRobin, Order::Preserve),
+        2 => (Dispatch::LeastLoaded, Order::Any),
+        3 => (Dispatch::LeastLoaded, Order::Preserve),
+        _ => (Dispatch::by_key(|i: &Item| i.0 % 13), Order::Preserve),
+    };
+    // A third of the rounds stop early, a sixth panic in a worker.
+    let stop_after = (rng.below(3) == 0).then(|| rng.below(n));
+    let panic_at = (rng.below(6) == 0).then(|| rng.below(n));
+    let config = format!(
+        "workers={workers} capacity={capacity} batch={batch} n={n} {dispatch:?} {order:?} \
+         {wait:?} stop_after={stop_after:?} panic_at={panic_at:?}"
+    );
+
+    let created0 = CREATED.load(Relaxed);
+    let dropped0 = DROPPED.load(Relaxed);
+    let mut out = Engine::builder()
+        .workers(workers)
+        .capacity(capacity)
+        .batch(batch)
+        .wait(wait)
+        .pinning(Pinning::None)
+        .dispatch(dispatch)
+        .order(order)
+        .map(move |i: Item| {
+            if Some(i.0) == panic_at {
+                panic!("planned panic at {}", i.0);
+            }
+            Item::new(i.0 * 2)
+        })
+        .run((0..n).map(Item::new))
+        .map_err(|e| format!("{config}: {e}"))?;
+
+    let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
+    for item in out.by_ref() {
+        in_order &= item.0 == 2 * count;
+        count += 1;
+        sum = sum.wrapping_add(item.0);
+        if Some(count) == stop_after {
+            break;
+        }
+    }
+    let result = out.join();
+    totals.items += count;
+    let created = CREATED.load(Relaxed) - created0;
+    let dropped = DROPPED.load(Relaxed) - dropped0;
+    if created != dropped {
+        return Err(format!(
+            "{config}: created {created} items, dropped {dropped}"
+        ));
+    }
+    match (result, panic_at) {
+        (Err(EngineError::WorkerPanicked { message, .. }), Some(p)) => {
+            if message != format!("planned panic at {p}") {
+                return Err(format!("{config}: wrong panic message {message}"));
+            }
+            totals.panics += 1;
+        }
+        // The stream was stopped before the panicking item was processed.
+        (Ok(_), Some(_)) if stop_after.is_some() => totals.early_drops += 1,
+        (Ok(_), None) if stop_after.is_some() => totals.early_drops += 1,
+        (Ok(_), None) => {
+            if count != n || sum != n * (n - 1) {
+                return Err(format!("{config}: got {count} items, sum {sum}"));
+            }
+            if order == Order::Preserve && !in_order {
+                return Err(format!("{config}: order not preserved"));
+            }
+            totals.complete += 1;
+        }
+        (r, _) => return Err(format!("{config}: unexpected end {r:?}")),
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("stress: {e}");
+            std::process::exit(2);
+        }
+    };
+    // Worker panics are expected; keep their messages off the terminal.
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut rng = Rng(args.seed);
+    let mut totals = Totals::default();
+    for r in 0..args.rounds {
+        if let Err(e) = round(&mut rng, &args, &mut totals) {
+            eprintln!("stress: round {r} (seed {}): {e}", args.seed);
+            std::process::exit(1);
+        }
+    }
+    println!(
+        "stress: {} rounds ({} complete, {} early drops, {} worker panics), {} items merged, \
+         created == dropped in every round",
+        args.rounds, totals.complete, totals.early_drops, totals.panics, totals.items
+    );
+}
