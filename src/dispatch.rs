@@ -20,7 +20,7 @@ pub enum Dispatch<T> {
     /// rotation, so order is restored with no buffer.
     RoundRobin,
     /// Work-conserving: each item goes to the worker with the most free ring slots, so a slow
-    /// worker never holds the others up (FastFlow's on-demand scheduling).
+    /// worker never holds the others up (`FastFlow`'s on-demand scheduling).
     LeastLoaded,
     /// The same key always goes to the same worker (`key % n`), so items with one key keep
     /// their order even with `Order::Any` (DPDK's flow affinity).
@@ -60,6 +60,8 @@ impl<T> fmt::Debug for Dispatch<T> {
     }
 }
 
+// Derived, it would demand `T: Default`.
+#[allow(clippy::derivable_impls)]
 impl<T> Default for Dispatch<T> {
     fn default() -> Self {
         Dispatch::RoundRobin
@@ -247,7 +249,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             Dispatch::ByKey(key) => {
                 // The key function sees the item; the wire only wraps it.
                 let item = W::peek(wire);
-                (key(item) % self.rings.len() as u64) as usize
+                let n = self.rings.len() as u64;
+                // The remainder is below the ring count, a `usize`.
+                #[allow(clippy::cast_possible_truncation)]
+                let i = (key(item) % n) as usize;
+                i
             }
         }
     }

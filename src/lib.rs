@@ -21,6 +21,15 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
+#![warn(clippy::pedantic)]
+// Reviewed pedantic lints that do not fit this crate:
+// - `Ordering::*` in atomics code reads as the memory-model vocabulary (`Acquire`, `Release`).
+#![allow(clippy::enum_glob_use)]
+// - Handles' `Debug` shows their observable state, not internals (Arcs, cached indices).
+#![allow(clippy::missing_fields_in_debug)]
+// - Pure getters (`capacity`, `len`, ...) would all need `#[must_use]`; it adds noise without
+//   catching a bug. Builders and pipelines are `#[must_use]` types instead.
+#![allow(clippy::must_use_candidate)]
 
 mod dispatch;
 mod engine;

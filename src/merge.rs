@@ -102,7 +102,7 @@ impl<U> AnyMerge<U> {
     pub(crate) fn new(rings: Vec<Consumer<U>>, batch: usize) -> Self {
         let wait = rings
             .first()
-            .map_or(WaitStrategy::default(), |r| r.wait_strategy());
+            .map_or(WaitStrategy::default(), Consumer::wait_strategy);
         AnyMerge {
             ids: (0..rings.len()).collect(),
             rings,
@@ -263,7 +263,7 @@ impl<U> TaggedMerge<U> {
     ) -> Self {
         let wait = rings
             .first()
-            .map_or(WaitStrategy::default(), |r| r.wait_strategy());
+            .map_or(WaitStrategy::default(), Consumer::wait_strategy);
         TaggedMerge {
             slots: (0..window.size)
                 .map(|_| Slot {

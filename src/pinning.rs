@@ -85,7 +85,7 @@ pub fn available_cores() -> Vec<usize> {
         .collect();
     ids.sort_unstable();
     if ids.is_empty() {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ids = (0..n).collect();
     }
     ids

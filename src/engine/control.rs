@@ -23,7 +23,7 @@ pub(crate) struct Control {
 fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot happen (no user code runs under them),
     // but a poisoned lock still holds valid counters.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Control {

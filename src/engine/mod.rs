@@ -58,6 +58,7 @@ impl Engine {
 
 /// Settings of an engine whose input items are `T`. Finish with a work method (`map`,
 /// `filter_map`, `flat_map`, `stateful`).
+#[must_use = "a builder does nothing until a work method and `start`/`run` are called"]
 pub struct Builder<T> {
     workers: usize,
     capacity: usize,
@@ -263,6 +264,7 @@ impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S,
 
 /// A configured engine with its work; start it with [`start`](Self::start),
 /// [`run`](Self::run) or [`run_with_sink`](Self::run_with_sink).
+#[must_use = "a pipeline does nothing until `start`, `run` or `run_with_sink` is called"]
 pub struct Pipeline<T, U, F> {
     builder: Builder<T>,
     factory: F,
@@ -436,6 +438,8 @@ where
         }
     }
 
+    // One linear set-up: validate, plan, build each worker's two rings and spawn it.
+    #[allow(clippy::too_many_lines)]
     fn launch(
         self,
         own_distributor: bool,
@@ -501,7 +505,7 @@ where
                 threads.push(spawn(
                     i,
                     Box::new(move || {
-                        worker_main(i, in_rx, OutRing::Tagged(out_tx), spec, control, core)
+                        worker_main(i, in_rx, OutRing::Tagged(out_tx), spec, control, core);
                     }),
                 )?);
             }
@@ -533,7 +537,7 @@ where
                             spec,
                             control,
                             core,
-                        )
+                        );
                     }),
                 )?);
             }

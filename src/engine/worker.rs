@@ -136,6 +136,8 @@ pub(crate) struct WorkerSpec<F> {
 }
 
 /// The worker thread's body: build the function, run the loop, record a panic, close.
+// Owned: they move into the worker's thread with it.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn worker_main<T, U, I, F, G>(
     id: usize,
     mut input: Consumer<I>,

@@ -28,6 +28,8 @@ pub(crate) mod cell {
     pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
     impl<T> UnsafeCell<T> {
+        // Unused where the ring's slots are left uninitialised in place (no per-slot `new`).
+        #[allow(dead_code)]
         #[inline]
         pub(crate) fn new(data: T) -> Self {
             UnsafeCell(std::cell::UnsafeCell::new(data))

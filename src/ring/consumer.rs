@@ -347,20 +347,12 @@ impl<T> Consumer<T> {
         f(a, b);
         self.head = self.head.wrapping_add(n);
         let batch = Taken(self);
-        /// Drops the second slice when dropped, also while unwinding from the first's drop.
-        struct DropSlice<T>(*mut [T]);
-        impl<T> Drop for DropSlice<T> {
-            fn drop(&mut self) {
-                // SAFETY: see below; runs exactly once.
-                unsafe { std::ptr::drop_in_place(self.0) }
-            }
-        }
         // SAFETY: the slots are initialised and ours; `batch` releases them even if a drop
         // panics, so none is dropped twice. Unwinding out of `drop_in_place` on a slice still
         // drops the rest of that slice, and `second` drops the other one (as `VecDeque` does).
         unsafe {
-            let second = DropSlice(b as *const [T] as *mut [T]);
-            std::ptr::drop_in_place(a as *const [T] as *mut [T]);
+            let second = DropSlice(std::ptr::from_ref(b).cast_mut());
+            std::ptr::drop_in_place(std::ptr::from_ref(a).cast_mut());
             drop(second);
         }
         drop(batch);
@@ -387,6 +379,19 @@ struct Taken<'a, T>(&'a mut Consumer<T>);
 impl<T> Drop for Taken<'_, T> {
     fn drop(&mut self) {
         self.0.release();
+    }
+}
+
+/// Drops a slice of taken items when dropped, also while unwinding from another drop.
+#[cfg(not(fanring_loom))]
+struct DropSlice<T>(*mut [T]);
+
+#[cfg(not(fanring_loom))]
+impl<T> Drop for DropSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: built in `read_slices` over initialised slots that the consumer owns and
+        // releases afterwards; dropped exactly once.
+        unsafe { std::ptr::drop_in_place(self.0) }
     }
 }
 

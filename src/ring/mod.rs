@@ -60,6 +60,9 @@ pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), Capacit
 /// assert_eq!(rx.capacity(), 1024);
 /// # drop((tx, rx));
 /// ```
+///
+/// # Errors
+/// As [`channel`].
 pub fn channel_with<T>(
     capacity: usize,
     wait: WaitStrategy,

@@ -254,6 +254,9 @@ impl<T> Producer<T> {
     /// let err = tx.push_timeout(2, Duration::from_millis(1)).unwrap_err();
     /// assert!(matches!(err, fanring::PushError::Full(2)));
     /// ```
+    ///
+    /// # Errors
+    /// `Full(value)` at the deadline, `Closed(value)` if nobody will read it.
     pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
         self.push_until(value, Some(Instant::now() + timeout))
     }

@@ -35,7 +35,10 @@ impl WakeSlot {
     pub(crate) fn announce(&self) {
         {
             let me = current();
-            let mut t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+            let mut t = self
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if t.as_ref().map(Thread::id) != Some(me.id()) {
                 *t = Some(me);
             }
@@ -70,7 +73,10 @@ impl WakeSlot {
         // Acquire: pairs with nothing that carries data; the swap only makes one of several
         // racing notifiers pay for the unpark.
         if self.waiting.swap(false, Acquire) {
-            let t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+            let t = self
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(t) = t.as_ref() {
                 t.unpark();
             }
