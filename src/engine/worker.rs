@@ -162,8 +162,17 @@ pub(crate) fn worker_main<T, U, I, F, G>(
         control.worker_panicked(id, &*payload);
     }
     control.set_worker_stats(id, stats);
-    drop(out); // publishes what is staged, then closes: the merger drains it
-    drop(input); // closes: the distributor stops if it is still sending
+    // Closing our output publishes what is staged (the merger drains it); closing our input
+    // stops the distributor if it is still sending. If we hold the last handle, the ring's
+    // leftover items are dropped here, and an item whose `Drop` panics is reported (the rest
+    // are still dropped) instead of killing the thread before it counts its exit.
+    let closed = catch_unwind(AssertUnwindSafe(move || {
+        drop(out);
+        drop(input);
+    }));
+    if let Err(payload) = closed {
+        control.worker_panicked(id, &*payload);
+    }
     control.exit();
 }
 

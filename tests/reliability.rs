@@ -1,0 +1,116 @@
+//! Hostile input and faults not covered elsewhere (see docs/reliability.md for the whole
+//! table): zero-sized and 4 KiB items through the engine, an item whose `Drop` panics inside
+//! a worker, and the seed functions' edge cases.
+
+use fanring::{channel, merge, split, Dispatch, Engine, EngineError, Order, Pinning, PushError};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+#[test]
+fn zero_sized_items_through_every_mode() {
+    for (dispatch, order) in [
+        (Dispatch::RoundRobin, Order::Any),
+        (Dispatch::RoundRobin, Order::Preserve),
+        (Dispatch::LeastLoaded, Order::Preserve),
+    ] {
+        let out = Engine::builder()
+            .workers(3)
+            .capacity(4)
+            .pinning(Pinning::None)
+            .dispatch(dispatch)
+            .order(order)
+            .map(|()| ())
+            .run(std::iter::repeat_n((), 10_000))
+            .unwrap();
+        assert_eq!(out.count(), 10_000);
+    }
+}
+
+#[test]
+fn four_kib_items() {
+    let out = Engine::builder()
+        .workers(2)
+        .capacity(16)
+        .order(Order::Preserve)
+        .pinning(Pinning::None)
+        .map(|mut page: [u8; 4096]| {
+            page[4095] = page[0].wrapping_add(1);
+            page
+        })
+        .run((0..2_000u32).map(|i| [(i % 251) as u8; 4096]))
+        .unwrap();
+    for (i, page) in out.enumerate() {
+        assert_eq!(page[0], (i % 251) as u8);
+        assert_eq!(page[4095], ((i % 251) as u8).wrapping_add(1));
+    }
+}
+
+/// Counts drops; the one with `boom` set panics in its `Drop` (after being counted).
+struct Fragile {
+    boom: bool,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Drop for Fragile {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, SeqCst);
+        if self.boom && !std::thread::panicking() {
+            panic!("drop panicked");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_item_drop_in_a_worker_is_reported_and_nothing_leaks() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let created = Arc::new(AtomicUsize::new(0));
+    let (d, c) = (Arc::clone(&drops), Arc::clone(&created));
+    let n = 5_000;
+    let source = (0..n).map(move |i| {
+        c.fetch_add(1, SeqCst);
+        Fragile {
+            boom: i == 1_234,
+            drops: Arc::clone(&d),
+        }
+    });
+    // The work function drops each input, so the fragile one panics on a worker.
+    let mut out = Engine::builder()
+        .workers(3)
+        .capacity(32)
+        .pinning(Pinning::None)
+        .filter_map(|f: Fragile| {
+            drop(f);
+            Some(())
+        })
+        .run(source)
+        .unwrap();
+    let got = out.by_ref().count();
+    assert!(got < n);
+    match out.join() {
+        Err(EngineError::WorkerPanicked { message, .. }) => assert_eq!(message, "drop panicked"),
+        other => panic!("expected a worker panic, got {other:?}"),
+    }
+    assert_eq!(created.load(SeqCst), drops.load(SeqCst));
+}
+
+#[test]
+fn split_and_merge_edges() {
+    let (_tx, rx) = channel::<u8>(4).unwrap();
+    assert_eq!(split(rx, 0).unwrap_err(), EngineError::ZeroWorkers);
+    assert_eq!(merge(Vec::<fanring::Consumer<u8>>::new()).count(), 0);
+
+    // A part's consumer dropped: split stops and closes its input, so the producer upstream
+    // gets its value back instead of blocking.
+    let (mut tx, rx) = channel::<u32>(8).unwrap();
+    let mut parts = split(rx, 2).unwrap();
+    drop(parts.pop());
+    let mut closed = false;
+    for i in 0..1_000_000 {
+        if let Err(e) = tx.push(i) {
+            assert!(matches!(e, PushError::Closed(v) if v == i));
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the producer never saw the split stop");
+}
