@@ -90,25 +90,41 @@ fn consumer_parks_on_empty_two_items() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// b. The producer parks on a full ring (capacity 1, two items); the consumer parks on empty.
+// b. The producer parks on a full ring (capacity 1, k items); the consumer parks on empty.
+//
+// These found that loom 0.7.3 does not keep a `swap`'s write ordered before the waiter's next
+// `announce` store (tokio-rs/loom#254), reporting a deadlock the C++ model rules out;
+// `WakeSlot::wake` therefore clears the flag with `compare_exchange(true, false)`.
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn producer_parks_on_full() {
-    model(|| {
+/// Also called by `wakeup_yield.rs`.
+pub(crate) fn producer_parks_on_full(k: usize) {
+    model(move || {
         let (mut tx, mut rx) = channel_with::<usize>(1, PARK).unwrap();
         let producer = thread::spawn(move || {
-            tx.push(0).unwrap();
-            tx.push(1).unwrap(); // full until the consumer pops 0: parks
+            for i in 0..k {
+                tx.push(i).unwrap(); // full until the consumer pops the one before: parks
+            }
         });
         let consumer = thread::spawn(move || {
-            assert_eq!(rx.pop(), Some(0));
-            assert_eq!(rx.pop(), Some(1));
+            for i in 0..k {
+                assert_eq!(rx.pop(), Some(i));
+            }
             assert_eq!(rx.pop(), None);
         });
         producer.join().unwrap();
         consumer.join().unwrap();
     });
+}
+
+#[test]
+fn producer_parks_on_full_two_items() {
+    producer_parks_on_full(2);
+}
+
+#[test]
+fn producer_parks_on_full_three_items() {
+    producer_parks_on_full(3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,13 +154,12 @@ fn producer_woken_by_consumer_close(drop_handle: bool) {
             drops: Arc::clone(&drops),
         };
         let (mut tx, mut rx) = channel_with::<Tracked>(1, PARK).unwrap();
-        let (first, second) = (item(0), item(1));
-        let producer = thread::spawn(move || {
-            tx.push(first).unwrap();
-            match tx.push(second) {
-                Err(PushError::Closed(v)) => assert_eq!(v.id, 1),
-                other => panic!("push into a full ring nobody reads: {other:?}"),
-            }
+        // Full before the consumer can go away.
+        tx.try_push(item(0)).unwrap();
+        let second = item(1);
+        let producer = thread::spawn(move || match tx.push(second) {
+            Err(PushError::Closed(v)) => assert_eq!(v.id, 1),
+            other => panic!("push into a full ring nobody reads: {other:?}"),
         });
         let consumer = thread::spawn(move || {
             if drop_handle {

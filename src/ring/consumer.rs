@@ -27,6 +27,8 @@ pub struct Consumer<T> {
     released: usize,
     /// `close()` was called: nothing more will be waited for.
     closed: bool,
+    /// `Closed` was returned: it stays the answer.
+    ended: bool,
     /// The producer's `tail` as last loaded. It only lags behind the real one, so the items it
     /// implies are a lower bound: reload it only when it says "empty".
     cached_tail: usize,
@@ -41,6 +43,7 @@ impl<T> Consumer<T> {
             head: 0,
             released: 0,
             closed: false,
+            ended: false,
             cached_tail: 0,
             wait,
         }
@@ -100,6 +103,9 @@ impl<T> Consumer<T> {
     fn available(&mut self, want: usize) -> Result<usize, PopError> {
         let mut n = self.cached_tail.wrapping_sub(self.head);
         if n < want {
+            if self.ended {
+                return Err(PopError::Closed);
+            }
             // Acquire: pairs with the producer's Release store of `tail`: the items in the
             // slots before it are initialised and visible.
             self.cached_tail = self.shared.tail.load(Acquire);
@@ -116,6 +122,7 @@ impl<T> Consumer<T> {
                 self.cached_tail = self.shared.tail.load(Acquire);
                 n = self.cached_tail.wrapping_sub(self.head);
                 if n == 0 {
+                    self.ended = true;
                     return Err(PopError::Closed);
                 }
             }

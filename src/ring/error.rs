@@ -80,7 +80,9 @@ impl<T> std::error::Error for PushError<T> {}
 pub enum PopError {
     /// Nothing to read now (for a timed pop: still nothing at the deadline).
     Empty,
-    /// The producer closed (or was dropped) **and** every item it pushed has been taken.
+    /// The producer closed (or was dropped) **and** every item it pushed has been taken; or
+    /// this consumer closed itself and then found the ring empty (a push racing that close
+    /// is dropped with the ring). Final: every later pop says `Closed` too.
     Closed,
 }
 

@@ -70,9 +70,16 @@ impl WakeSlot {
 
     #[cold]
     fn wake(&self) {
-        // Acquire: pairs with nothing that carries data; the swap only makes one of several
-        // racing notifiers pay for the unpark.
-        if self.waiting.swap(false, Acquire) {
+        // Acquire: pairs with nothing that carries data; the exchange only makes one of
+        // several racing notifiers pay for the unpark. `compare_exchange`, not `swap`: the
+        // same effect (a failed one does not write), and loom 0.7.3 lets a swap's write
+        // reorder with the waiter's next `announce` store (tokio-rs/loom#254), reporting a
+        // deadlock that the C++ model rules out (loom-tests: producer_parks_on_full_*).
+        if self
+            .waiting
+            .compare_exchange(true, false, Acquire, Relaxed)
+            .is_ok()
+        {
             let t = self
                 .thread
                 .lock()
