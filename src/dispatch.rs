@@ -207,10 +207,16 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                     if matches!(self.dispatch, Dispatch::LeastLoaded) {
                         // Any ring with room will do: wait on all of them.
                         let rings = &self.rings;
-                        wait_until(self.wait, &rings[..], None, || {
+                        let ready = wait_until(self.wait, &rings[..], None, || {
                             rings.iter().position(Producer::ready_hint)
                         });
-                        target = self.least_loaded();
+                        // A ring that is ready because its worker closed it ends the engine:
+                        // go to it (`stage` says `Closed`). `least_loaded` could pick a full
+                        // open ring instead, and the loop would spin without waiting.
+                        target = match ready {
+                            Some(i) if self.rings[i].is_closed() => i,
+                            _ => self.least_loaded(),
+                        };
                     } else if self.rings[target].wait_space().is_err() {
                         self.stop();
                         return Err(wire.unwrap().1);

@@ -1,0 +1,597 @@
+//! The engine's close/drain protocol under shuttle's randomized and PCT schedulers, at sizes
+//! loom cannot reach (4–8 workers, dozens of items).
+//!
+//! ```text
+//! cargo test --features shuttle --test shuttle --release
+//! ```
+//!
+//! With the `shuttle` feature the crate takes its atomics, locks, threads and parking from
+//! shuttle (`src/loom/shuttle.rs`), so every engine thread is a shuttle task and every atomic
+//! access a scheduling point. Each scenario runs under the random scheduler and under PCT
+//! (depth 3). shuttle treats every atomic as `SeqCst`, so this suite finds logic bugs (an item
+//! lost or delivered twice, a drain that stops early, a lost close or wake-up, which shuttle
+//! reports as a deadlock, a leak), not ordering bugs: those are loom's (`loom-tests/`).
+//!
+//! A failure prints the schedule; replay it with `shuttle::replay(f, "<schedule>")`.
+//! `SHUTTLE_ITERATIONS=<n>` scales every scenario's iteration count (default below).
+#![cfg(feature = "shuttle")]
+
+use fanring::{Dispatch, Engine, EngineError, Order, Pinning, PushError, WaitStrategy};
+use shuttle::scheduler::{PctScheduler, RandomScheduler};
+use shuttle::{Config, Runner};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Once};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// Iterations per scheduler per scenario (`SHUTTLE_ITERATIONS` overrides).
+fn iterations(default: usize) -> usize {
+    std::env::var("SHUTTLE_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) {
+            default / 10
+        } else {
+            default
+        })
+        .max(1)
+}
+
+fn config() -> Config {
+    let mut c = Config::new();
+    // Every atomic is modelled as SeqCst; the warning saying so is printed once otherwise.
+    c.silence_warnings = true;
+    // Unwinding through the engine's `catch_unwind` needs more than the default 60 KiB.
+    c.stack_size = 0x8_0000;
+    c
+}
+
+/// `shuttle::check_random(f, n)`, with this suite's configuration.
+fn check_random(f: impl Fn() + Send + Sync + 'static, n: usize) {
+    setup();
+    Runner::new(RandomScheduler::new(n), config()).run(f);
+}
+
+/// `shuttle::check_pct(f, n, depth)`, with this suite's configuration.
+fn check_pct(f: impl Fn() + Send + Sync + 'static, n: usize, depth: usize) {
+    setup();
+    Runner::new(PctScheduler::new(depth, n), config()).run(f);
+}
+
+/// Both schedulers: random, then PCT with depth 3. `name` is printed first (the test's output
+/// shows it only when it fails), so a failure that shuttle reports itself (a deadlock, the
+/// step bound) names its scenario.
+fn check_both<F: Fn() + Send + Sync + Clone + 'static>((name, f): (String, F), n: usize) {
+    let n = iterations(n);
+    eprintln!("scenario: {name}: random × {n}");
+    check_random(f.clone(), n);
+    eprintln!("scenario: {name}: pct(3) × {n}");
+    check_pct(f, n, 3);
+}
+
+/// shuttle's panic hook announces every panic as a failed task (and prints the schedule),
+/// even one the engine catches. Installed after it (a warm-up run installs shuttle's), this
+/// hook keeps the deliberate panics (messages starting with "boom") quiet and hands every
+/// other panic on.
+fn setup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        Runner::new(RandomScheduler::new(1), config()).run(|| {});
+        let shuttle_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.starts_with("boom") {
+                shuttle_hook(info);
+            }
+        }));
+    });
+}
+
+/// Strategies the scenarios run with. Parking with no spin and no yield is the default: every
+/// wait announces and parks at once, so a lost wake-up is a deadlock shuttle reports. Spins
+/// and yields are scheduling points under shuttle (the shim maps `spin_loop` to a yield).
+const PARK: WaitStrategy = WaitStrategy::SpinThenPark {
+    spins: 0,
+    yields: 0,
+};
+const PARK_LATE: WaitStrategy = WaitStrategy::SpinThenPark {
+    spins: 1,
+    yields: 1,
+};
+const YIELD: WaitStrategy = WaitStrategy::SpinYield { spins: 1 };
+
+/// Creation and drop counters of one execution (std atomics: bookkeeping, not modelled).
+#[derive(Default)]
+struct Counts {
+    created: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Counts {
+    fn assert_balanced(&self, what: &str) {
+        let (c, d) = (self.created.load(SeqCst), self.dropped.load(SeqCst));
+        assert_eq!(c, d, "{what}: {c} items created, {d} dropped");
+    }
+}
+
+/// An item whose creation and drop are counted.
+struct Tracked {
+    v: usize,
+    counts: Arc<Counts>,
+}
+
+impl Tracked {
+    fn new(v: usize, counts: &Arc<Counts>) -> Self {
+        counts.created.fetch_add(1, SeqCst);
+        Tracked {
+            v,
+            counts: Arc::clone(counts),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.counts.dropped.fetch_add(1, SeqCst);
+    }
+}
+
+/// A lazy source of `n` tracked items.
+fn source(n: usize, counts: &Arc<Counts>) -> impl Iterator<Item = Tracked> + Send + 'static {
+    let c = Arc::clone(counts);
+    (0..n).map(move |i| Tracked::new(i, &c))
+}
+
+fn key_of(v: usize) -> u64 {
+    (v % 5) as u64
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    RrAny,
+    RrRotate,
+    LlTagged,
+    KeyAny,
+}
+
+impl Shape {
+    fn dispatch(self) -> Dispatch<Tracked> {
+        match self {
+            Shape::RrAny | Shape::RrRotate => Dispatch::RoundRobin,
+            Shape::LlTagged => Dispatch::LeastLoaded,
+            Shape::KeyAny => Dispatch::by_key(|t: &Tracked| key_of(t.v)),
+        }
+    }
+    fn order(self) -> Order {
+        match self {
+            Shape::RrAny | Shape::KeyAny => Order::Any,
+            Shape::RrRotate | Shape::LlTagged => Order::Preserve,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    shape: Shape,
+    workers: usize,
+    capacity: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    /// The reorder window (tagged `Preserve` only); small, so the distributor waits on it.
+    window: Option<usize>,
+}
+
+impl Setup {
+    fn new(shape: Shape, workers: usize) -> Self {
+        Setup {
+            shape,
+            workers,
+            capacity: 2,
+            batch: 2,
+            wait: PARK,
+            window: None,
+        }
+    }
+    fn wait(mut self, w: WaitStrategy) -> Self {
+        self.wait = w;
+        self
+    }
+    fn capacity(mut self, c: usize) -> Self {
+        self.capacity = c;
+        self
+    }
+    fn batch(mut self, b: usize) -> Self {
+        self.batch = b;
+        self
+    }
+    fn window(mut self, w: usize) -> Self {
+        self.window = Some(w);
+        self
+    }
+    fn builder(self) -> fanring::Builder<Tracked> {
+        let b = Engine::builder()
+            .workers(self.workers)
+            .capacity(self.capacity)
+            .batch(self.batch)
+            .wait(self.wait)
+            .pinning(Pinning::None)
+            .dispatch(self.shape.dispatch())
+            .order(self.shape.order());
+        match self.window {
+            Some(w) => b.window(w),
+            None => b,
+        }
+    }
+}
+
+/// Checks a complete output: every input exactly once, in input order under `Preserve`, in
+/// per-key order under `ByKey`.
+fn check_complete(shape: Shape, got: &[usize], n: usize, what: &str) {
+    assert_eq!(got.len(), n, "{what}: {got:?}");
+    match shape.order() {
+        Order::Preserve => assert!(got.iter().copied().eq(0..n), "{what}: {got:?}"),
+        Order::Any => {
+            let mut g = got.to_vec();
+            g.sort_unstable();
+            assert!(g.iter().copied().eq(0..n), "{what}: {got:?}");
+        }
+    }
+    if shape == Shape::KeyAny {
+        for k in 0..5 {
+            let per_key: Vec<usize> = got.iter().copied().filter(|&v| key_of(v) == k).collect();
+            assert!(
+                per_key.windows(2).all(|w| w[0] < w[1]),
+                "{what}: key {k}: {got:?}"
+            );
+        }
+    }
+}
+
+/// Checks the part of the output seen before an early end: no item twice; a prefix in input
+/// order under `Preserve`.
+fn check_partial(shape: Shape, got: &[usize], what: &str) {
+    if shape.order() == Order::Preserve {
+        assert!(got.iter().copied().eq(0..got.len()), "{what}: {got:?}");
+    } else {
+        let mut g = got.to_vec();
+        g.sort_unstable();
+        g.dedup();
+        assert_eq!(g.len(), got.len(), "{what}: an item twice: {got:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normal end: exactly-once delivery
+// ---------------------------------------------------------------------------------------------
+
+/// `run(source)` to the end: every item exactly once (in order where promised), `join` Ok
+/// with counters that add up, every item dropped once.
+fn normal_end(s: Setup, n: usize) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("normal end {s:?} n {n}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = s
+            .builder()
+            .map(|t: Tracked| t)
+            .run(source(n, &counts))
+            .unwrap();
+        let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
+        check_complete(s.shape, &got, n, &what);
+        let stats = out.join().unwrap();
+        assert_eq!(stats.merger.items, n as u64, "{what}");
+        assert_eq!(stats.distributor.map(|d| d.items), Some(n as u64), "{what}");
+        let (i, o) = stats
+            .workers
+            .iter()
+            .fold((0, 0), |(i, o), w| (i + w.items_in, o + w.items_out));
+        assert_eq!((i, o), (n as u64, n as u64), "{what}");
+        assert!(
+            stats
+                .workers
+                .iter()
+                .all(|w| w.peak_occupancy <= s.capacity.next_power_of_two()),
+            "{what}"
+        );
+        counts.assert_balanced(&what);
+    })
+}
+
+/// The same through `start()`: a shuttle thread feeds the `Input` (item by item), the main
+/// task merges.
+fn normal_end_start(s: Setup, n: usize) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("start {s:?} n {n}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let (mut input, mut out) = s.builder().map(|t: Tracked| t).start().unwrap();
+        let c = Arc::clone(&counts);
+        let feeder = shuttle::thread::spawn(move || {
+            for t in source(n, &c) {
+                if input.send(t).is_err() {
+                    panic!("the engine stopped before the end");
+                }
+            }
+        });
+        let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
+        check_complete(s.shape, &got, n, &what);
+        let stats = out.join().unwrap();
+        assert_eq!(stats.merger.items, n as u64, "{what}");
+        feeder.join().unwrap();
+        counts.assert_balanced(&what);
+    })
+}
+
+#[test]
+fn normal_end_rr_any() {
+    check_both(normal_end(Setup::new(Shape::RrAny, 6), 32), 1500);
+    check_both(normal_end(Setup::new(Shape::RrAny, 4).wait(YIELD), 24), 500);
+}
+
+#[test]
+fn normal_end_rr_preserve() {
+    check_both(normal_end(Setup::new(Shape::RrRotate, 6), 32), 1500);
+    check_both(
+        normal_end(Setup::new(Shape::RrRotate, 4).wait(PARK_LATE).batch(3), 24),
+        500,
+    );
+}
+
+#[test]
+fn normal_end_least_loaded_preserve() {
+    // A window smaller than the items in flight: the distributor waits for the merger.
+    check_both(
+        normal_end(Setup::new(Shape::LlTagged, 6).window(4), 32),
+        1500,
+    );
+    check_both(
+        normal_end(Setup::new(Shape::LlTagged, 4).wait(YIELD).capacity(4), 24),
+        500,
+    );
+}
+
+#[test]
+fn normal_end_by_key() {
+    check_both(normal_end(Setup::new(Shape::KeyAny, 6), 32), 1500);
+    check_both(normal_end(Setup::new(Shape::KeyAny, 8).batch(1), 24), 500);
+}
+
+#[test]
+fn normal_end_with_input_handle() {
+    check_both(normal_end_start(Setup::new(Shape::RrAny, 4), 20), 500);
+    check_both(normal_end_start(Setup::new(Shape::RrRotate, 4), 20), 500);
+    check_both(
+        normal_end_start(Setup::new(Shape::LlTagged, 4).window(3), 20),
+        500,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Early end: the merged stream dropped
+// ---------------------------------------------------------------------------------------------
+
+/// `run(source)` over `n` items (more than fit in the rings); the merged stream is dropped
+/// after `take` items: every thread exits and every created item is dropped exactly once.
+fn early_drop_run(
+    s: Setup,
+    n: usize,
+    take: usize,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("early drop (run) {s:?} n {n} take {take}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = s
+            .builder()
+            .map(|t: Tracked| t)
+            .run(source(n, &counts))
+            .unwrap();
+        let got: Vec<usize> = out.by_ref().take(take).map(|t| t.v).collect();
+        assert_eq!(got.len(), take, "{what}");
+        check_partial(s.shape, &got, &what);
+        drop(out);
+        counts.assert_balanced(&what);
+    })
+}
+
+/// `start()` with a feeder task sending until `Closed`; the merged stream is dropped after
+/// `take` items (or joined while items are in flight): once the feeder is done, every created
+/// item has been dropped exactly once.
+fn early_drop_start(
+    s: Setup,
+    take: usize,
+    join: bool,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("early drop (start) {s:?} take {take} join {join}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let (mut input, mut out) = s.builder().map(|t: Tracked| t).start().unwrap();
+        let c = Arc::clone(&counts);
+        let feeder = shuttle::thread::spawn(move || {
+            let mut i = 0;
+            loop {
+                match input.send(Tracked::new(i, &c)) {
+                    Ok(()) => i += 1,
+                    Err(PushError::Closed(t)) => break drop(t),
+                    Err(PushError::Full(_)) => unreachable!("send waits"),
+                }
+            }
+        });
+        let got: Vec<usize> = out.by_ref().take(take).map(|t| t.v).collect();
+        assert_eq!(got.len(), take, "{what}");
+        check_partial(s.shape, &got, &what);
+        if join {
+            let stats = out.join().unwrap();
+            assert!(stats.merger.items >= take as u64, "{what}");
+        } else {
+            drop(out);
+        }
+        feeder.join().unwrap();
+        counts.assert_balanced(&what);
+    })
+}
+
+#[test]
+fn early_drop_run_balances() {
+    for shape in [
+        Shape::RrAny,
+        Shape::RrRotate,
+        Shape::LlTagged,
+        Shape::KeyAny,
+    ] {
+        for take in [0, 1, 7] {
+            check_both(early_drop_run(Setup::new(shape, 5), 40, take), 200);
+        }
+    }
+}
+
+#[test]
+fn early_drop_start_balances() {
+    for shape in [
+        Shape::RrAny,
+        Shape::RrRotate,
+        Shape::LlTagged,
+        Shape::KeyAny,
+    ] {
+        for (take, join) in [(0, false), (1, false), (6, true)] {
+            check_both(early_drop_start(Setup::new(shape, 4), take, join), 150);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Panics
+// ---------------------------------------------------------------------------------------------
+
+/// A worker panics at item `at`: the stream ends early, `join` returns `WorkerPanicked` with
+/// the message, every created item is dropped, no task is left blocked (shuttle would report
+/// a deadlock).
+fn worker_panic(
+    s: Setup,
+    n: usize,
+    at: usize,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("worker panic {s:?} n {n} at {at}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = s
+            .builder()
+            .map(move |t: Tracked| {
+                if t.v == at {
+                    panic!("boom at {}", t.v);
+                }
+                t
+            })
+            .run(source(n, &counts))
+            .unwrap();
+        let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
+        assert!(!got.contains(&at), "{what}: {got:?}");
+        check_partial(s.shape, &got, &what);
+        match out.join() {
+            Err(EngineError::WorkerPanicked { worker, message }) => {
+                assert_eq!(message, format!("boom at {at}"), "{what}");
+                if matches!(s.shape, Shape::RrAny | Shape::RrRotate) {
+                    assert_eq!(worker, at % s.workers, "{what}");
+                }
+            }
+            other => panic!("{what}: expected WorkerPanicked, got {other:?}"),
+        }
+        counts.assert_balanced(&what);
+    })
+}
+
+/// The source panics at item `at` (`SourcePanicked`), or the sink of `run_with_sink` does
+/// (`SinkPanicked`): reported by `join`, every created item dropped.
+fn source_or_sink_panic(
+    s: Setup,
+    n: usize,
+    at: usize,
+    sink: bool,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!(
+        "{} panic {s:?} n {n} at {at}",
+        if sink { "sink" } else { "source" }
+    );
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let pipeline = s.builder().map(|t: Tracked| t);
+        if sink {
+            let seen = Arc::new(AtomicUsize::new(0));
+            let k = Arc::clone(&seen);
+            let running = pipeline
+                .run_with_sink(source(n, &counts), move |t: Tracked| {
+                    if k.fetch_add(1, SeqCst) == at {
+                        panic!("boom in sink");
+                    }
+                    drop(t);
+                })
+                .unwrap();
+            let err = running.join().unwrap_err();
+            assert_eq!(
+                err,
+                EngineError::SinkPanicked {
+                    message: "boom in sink".into()
+                },
+                "{what}"
+            );
+            assert_eq!(seen.load(SeqCst), at + 1, "{what}");
+        } else {
+            let c = Arc::clone(&counts);
+            let src = (0..n).map(move |i| {
+                if i == at {
+                    panic!("boom in source");
+                }
+                Tracked::new(i, &c)
+            });
+            let mut out = pipeline.run(src).unwrap();
+            let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
+            assert!(got.len() <= at, "{what}");
+            check_partial(s.shape, &got, &what);
+            let err = out.join().unwrap_err();
+            assert_eq!(
+                err,
+                EngineError::SourcePanicked {
+                    message: "boom in source".into()
+                },
+                "{what}"
+            );
+        }
+        counts.assert_balanced(&what);
+    })
+}
+
+#[test]
+fn worker_panic_surfaces() {
+    let n = 24;
+    for shape in [
+        Shape::RrAny,
+        Shape::RrRotate,
+        Shape::LlTagged,
+        Shape::KeyAny,
+    ] {
+        for at in [0, 11, n - 1] {
+            check_both(worker_panic(Setup::new(shape, 4), n, at), 200);
+        }
+    }
+}
+
+#[test]
+fn source_and_sink_panics_surface() {
+    let n = 20;
+    for shape in [
+        Shape::RrAny,
+        Shape::RrRotate,
+        Shape::LlTagged,
+        Shape::KeyAny,
+    ] {
+        for at in [0, 9, n - 1] {
+            for sink in [false, true] {
+                check_both(source_or_sink_panic(Setup::new(shape, 4), n, at, sink), 100);
+            }
+        }
+    }
+}
