@@ -1,0 +1,1137 @@
+//! `fanbench`: throughput and end-to-end latency of the fanring engine against the seed's
+//! fan-out/fan-in pattern, measured in the same run.
+//!
+//! ```text
+//! cargo run --release --example fanbench                      # defaults, about a minute
+//! cargo run --release --example fanbench -- --help
+//! cargo run --release --example fanbench -- --sweep --plot fan.svg --json fan.json
+//! ```
+//!
+//! For every configuration (workers × dispatch × order × batch × work) it pushes `--items`
+//! items through `.map(work).run(source)` and iterates the `Output` on the main thread; then
+//! the same items and work through the baselines of `benches/baselines/mod.rs` (the seed's Go
+//! `Split`/`Merge` over crossbeam-channel and over std mpsc, and optionally the hand-built rtrb
+//! pipeline). Runs are interleaved (ours, crossbeam, std, ours, …) `--reps` times and every
+//! figure shown is the median over the reps.
+//!
+//! Each item is stamped (nanoseconds on one clock) by the source as it enters and the main
+//! thread records `now - stamp` in an HDR histogram when it comes out, for every peer alike:
+//! the latencies are end to end under full load, queueing in the rings included.
+
+#[path = "../benches/baselines/mod.rs"]
+mod baselines;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use baselines::{
+    crossbeam_seed, fanring_engine, key_dispatch, latency_histogram, rtrb_pipeline, std_mpsc_seed,
+    EngineConfig, Probe, Tally, Work,
+};
+use clap::{CommandFactory, Parser, ValueEnum};
+use fanring::pinning::available_cores;
+use fanring::{Dispatch, EngineError, Order, Pinning, WaitStrategy};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+const AFTER_HELP: &str = "\
+The table goes to stdout, a progress bar to stderr (only on a terminal). Bad flags and engine
+configuration errors exit with code 2.
+
+Examples:
+  fanbench                                    # W=1,2,4, trivial and 1 µs work, about a minute
+  fanbench --sweep --plot fan.svg --json fan.json
+  fanbench --workers 2 --pin 0,1,1,- --wait yield --baseline all,rtrb
+  fanbench --workers 4 --dispatch rr,least,key --order preserve --batch 16,64,256";
+
+/// Benchmarks the fanring fan-out/fan-in engine against the seed pattern (Go's Split/Merge)
+/// built on crossbeam-channel and on std::sync::mpsc, in the same run.
+///
+/// Every list flag takes comma-separated values; one table row is printed per combination of
+/// --workers, --dispatch, --order, --batch and --work-ns, with the baselines (which have no
+/// dispatch, order or batch settings) printed once per workers × work-ns.
+#[derive(Parser, Debug)]
+#[command(name = "fanbench", version, about, long_about, after_help = AFTER_HELP)]
+struct Args {
+    /// Worker counts to measure, e.g. `1,2,4`.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    workers: Vec<usize>,
+
+    /// Measure every worker count from 1 up to the number of cores available (replaces
+    /// --workers).
+    #[arg(long, conflicts_with = "workers")]
+    sweep: bool,
+
+    /// Items pushed through the pipeline per run.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    items: u64,
+
+    /// Slots per ring or channel (every peer uses the same).
+    #[arg(long, default_value_t = 1024)]
+    capacity: usize,
+
+    /// fanring batch sizes (items a stage moves before publishing), e.g. `16,64`.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    batch: Vec<usize>,
+
+    /// How fanring's stages wait: busy = BusySpin, yield = SpinYield{64},
+    /// park = SpinThenPark{64,16} (the engine's default).
+    #[arg(long, value_enum, default_value_t = WaitArg::Park)]
+    wait: WaitArg,
+
+    /// Let --wait busy run with more threads than cores (the engine refuses it otherwise).
+    #[arg(long)]
+    allow_oversubscribed_spin: bool,
+
+    /// fanring dispatch policies: rr = round-robin, least = least loaded, key = by a hash of
+    /// the item.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "rr")]
+    dispatch: Vec<DispatchArg>,
+
+    /// fanring output orders: any, preserve.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "any,preserve"
+    )]
+    order: Vec<OrderArg>,
+
+    /// Busy work per item in nanoseconds (calibrated spin loop); 0 is a single multiply.
+    #[arg(long, value_delimiter = ',', default_value = "0,1000")]
+    work_ns: Vec<u64>,
+
+    /// fanring core pinning: `auto` (the engine's default), `none`, or explicit cores
+    /// `D,W1,...,Wn,M`: the distributor's core, one core per worker, then the merger's core
+    /// (the merger is this program's main thread here, which the engine never pins, so M is
+    /// only checked). Write `-` for D or M to leave it unpinned, e.g. `0,1,1,-`. The number of
+    /// worker cores must equal the worker count, so give a single --workers value. Baselines
+    /// are never pinned.
+    #[arg(long, default_value = "auto", value_parser = parse_pin)]
+    pin: PinArg,
+
+    /// Stamp about one item in N for the latency figures (1 = every item, 0 = no latency and
+    /// no clock reads). The sample is picked by a hash of the item's index, so it does not
+    /// line up with round-robin dispatch. Each stamped item costs two clock reads (on the
+    /// distributing and on the merging thread, for every peer alike); a read can cost as
+    /// much as moving an item through fanring, so stamping every item lowers the throughput
+    /// of the fastest peers.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    latency_every: u64,
+
+    /// Runs of each configuration; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: u64,
+
+    /// Baselines to measure alongside: none, crossbeam, std, rtrb (the hand-built rtrb ring
+    /// pipeline), all (= crossbeam,std). Several may be listed, e.g. `all,rtrb`.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "all")]
+    baseline: Vec<BaselineArg>,
+
+    /// Also write every row and the machine description as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also write every row as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Draw throughput against workers for fanring and each baseline as SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WaitArg {
+    Busy,
+    Yield,
+    Park,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum DispatchArg {
+    Rr,
+    Least,
+    Key,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum OrderArg {
+    Any,
+    Preserve,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum BaselineArg {
+    None,
+    Crossbeam,
+    Std,
+    Rtrb,
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PinArg {
+    Auto,
+    None,
+    Explicit {
+        distributor: Option<usize>,
+        workers: Vec<usize>,
+        merger: Option<usize>,
+    },
+}
+
+impl WaitArg {
+    fn strategy(self) -> WaitStrategy {
+        match self {
+            WaitArg::Busy => WaitStrategy::BusySpin,
+            WaitArg::Yield => WaitStrategy::SPIN_YIELD,
+            WaitArg::Park => WaitStrategy::SPIN_THEN_PARK,
+        }
+    }
+}
+
+impl DispatchArg {
+    fn name(self) -> &'static str {
+        match self {
+            DispatchArg::Rr => "rr",
+            DispatchArg::Least => "least",
+            DispatchArg::Key => "key",
+        }
+    }
+
+    fn dispatch(self) -> Dispatch<baselines::Item> {
+        match self {
+            DispatchArg::Rr => Dispatch::RoundRobin,
+            DispatchArg::Least => Dispatch::LeastLoaded,
+            DispatchArg::Key => key_dispatch(),
+        }
+    }
+}
+
+impl OrderArg {
+    fn name(self) -> &'static str {
+        match self {
+            OrderArg::Any => "any",
+            OrderArg::Preserve => "preserve",
+        }
+    }
+
+    fn order(self) -> Order {
+        match self {
+            OrderArg::Any => Order::Any,
+            OrderArg::Preserve => Order::Preserve,
+        }
+    }
+}
+
+impl PinArg {
+    fn pinning(&self) -> Pinning {
+        match self {
+            PinArg::Auto => Pinning::Auto,
+            PinArg::None => Pinning::None,
+            PinArg::Explicit {
+                distributor,
+                workers,
+                merger,
+            } => Pinning::Explicit {
+                distributor: *distributor,
+                workers: workers.clone(),
+                merger: *merger,
+            },
+        }
+    }
+}
+
+/// `auto`, `none` or `D,W1,...,Wn,M` with every core one this process may run on.
+fn parse_pin(s: &str) -> Result<PinArg, String> {
+    match s.trim() {
+        "auto" => return Ok(PinArg::Auto),
+        "none" => return Ok(PinArg::None),
+        _ => {}
+    }
+    let cores = available_cores();
+    let core = |t: &str, optional: bool| -> Result<Option<usize>, String> {
+        let t = t.trim();
+        if optional && t == "-" {
+            return Ok(None);
+        }
+        let c: usize = t
+            .parse()
+            .map_err(|_| format!("`{t}` is not a core number (format: D,W1,...,Wn,M)"))?;
+        if !cores.contains(&c) {
+            return Err(format!("core {c} does not exist (available: {cores:?})"));
+        }
+        Ok(Some(c))
+    };
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() < 3 {
+        return Err(
+            "expected `auto`, `none` or D,W1,...,Wn,M (distributor, one core per worker, merger)"
+                .into(),
+        );
+    }
+    let (d, rest) = parts.split_first().expect("3 parts");
+    let (m, ws) = rest.split_last().expect("2 parts");
+    Ok(PinArg::Explicit {
+        distributor: core(d, true)?,
+        workers: ws
+            .iter()
+            .map(|w| core(w, false).map(|c| c.expect("not optional")))
+            .collect::<Result<_, _>>()?,
+        merger: core(m, true)?,
+    })
+}
+
+/// Checks what clap cannot: combinations of flags. Errors go out the clap way (exit code 2).
+fn validate(args: &Args, workers: &[usize]) {
+    let fail = |msg: String| -> ! {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit()
+    };
+    if let PinArg::Explicit { workers: ws, .. } = &args.pin {
+        if let Some(w) = workers.iter().find(|&&w| w != ws.len()) {
+            fail(format!(
+                "--pin names {} worker core(s) but {w} workers are to be measured; \
+                 give a single matching --workers value",
+                ws.len()
+            ));
+        }
+    }
+    if args.baseline.contains(&BaselineArg::None) && args.baseline.len() > 1 {
+        fail("--baseline none cannot be combined with other baselines".into());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan of runs
+
+/// A baseline peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    Crossbeam,
+    Std,
+    Rtrb,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Crossbeam => "crossbeam-seed",
+            Peer::Std => "std-seed",
+            Peer::Rtrb => "rtrb-pipeline",
+        }
+    }
+
+    fn run(
+        self,
+        items: u64,
+        workers: usize,
+        capacity: usize,
+        work: Work,
+        lat: Option<Probe<'_>>,
+    ) -> Tally {
+        let f = work.func();
+        match self {
+            Peer::Crossbeam => crossbeam_seed(items, workers, capacity, f, lat),
+            Peer::Std => std_mpsc_seed(items, workers, capacity, f, lat),
+            Peer::Rtrb => rtrb_pipeline(items, workers, capacity, f, lat),
+        }
+    }
+}
+
+fn peers(sel: &[BaselineArg]) -> Vec<Peer> {
+    let mut set = BTreeSet::new();
+    for b in sel {
+        match b {
+            BaselineArg::None => {}
+            BaselineArg::Crossbeam => {
+                set.insert(Peer::Crossbeam);
+            }
+            BaselineArg::Std => {
+                set.insert(Peer::Std);
+            }
+            BaselineArg::Rtrb => {
+                set.insert(Peer::Rtrb);
+            }
+            BaselineArg::All => {
+                set.insert(Peer::Crossbeam);
+                set.insert(Peer::Std);
+            }
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// One fanring configuration.
+#[derive(Clone, Debug)]
+struct Config {
+    dispatch: DispatchArg,
+    order: OrderArg,
+    batch: usize,
+    engine: EngineConfig,
+}
+
+/// The runs sharing a worker count and a work size: every fanring configuration and every
+/// baseline, interleaved rep by rep.
+struct Group {
+    workers: usize,
+    work_ns: u64,
+    work: Work,
+    configs: Vec<Config>,
+}
+
+type Hist = Histogram<u64>;
+
+fn build_groups(args: &Args, workers: &[usize]) -> Vec<Group> {
+    let mut groups = Vec::new();
+    for &work_ns in &args.work_ns {
+        let work = Work::busy_ns(work_ns);
+        for &w in workers {
+            let mut configs = Vec::new();
+            for &dispatch in &args.dispatch {
+                for &order in &args.order {
+                    for &batch in &args.batch {
+                        let engine = EngineConfig {
+                            workers: w,
+                            capacity: args.capacity,
+                            batch,
+                            wait: args.wait.strategy(),
+                            dispatch: dispatch.dispatch(),
+                            order: order.order(),
+                            pinning: args.pin.pinning(),
+                            allow_oversubscribed_spin: args.allow_oversubscribed_spin,
+                        };
+                        configs.push(Config {
+                            dispatch,
+                            order,
+                            batch,
+                            engine,
+                        });
+                    }
+                }
+            }
+            groups.push(Group {
+                workers: w,
+                work_ns,
+                work,
+                configs,
+            });
+        }
+    }
+    groups
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/// One run's figures (latency percentiles in nanoseconds, `NaN` when not measured).
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    secs: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+impl Sample {
+    fn new(secs: f64, h: &Hist) -> Self {
+        let q = |q| {
+            if h.is_empty() {
+                f64::NAN
+            } else {
+                h.value_at_quantile(q) as f64
+            }
+        };
+        Sample {
+            secs,
+            p50: q(0.50),
+            p99: q(0.99),
+            p999: q(0.999),
+        }
+    }
+}
+
+/// Times `run`, which records latencies (every `every`-th item; none for 0) into the probe
+/// it is given.
+fn measure<E>(
+    every: u64,
+    run: impl FnOnce(Option<Probe<'_>>) -> Result<Tally, E>,
+) -> Result<(Sample, Tally), E> {
+    let mut h = latency_histogram();
+    let probe = (every > 0).then_some(Probe {
+        hist: &mut h,
+        every,
+    });
+    let start = Instant::now();
+    let tally = run(probe)?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok((Sample::new(secs, &h), tally))
+}
+
+/// Every run of a workload must hand back the same tally.
+fn check_tally(what: &str, got: Tally, want: &mut Option<Tally>, items: u64) {
+    assert_eq!(got.count, items, "{what}: lost or duplicated items");
+    match want {
+        Some(w) => assert_eq!(got, *w, "{what}: checksum differs from the other runs"),
+        None => *want = Some(got),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The medians of a list of samples.
+#[derive(Clone, Copy, Debug)]
+struct Summary {
+    mitems_per_s: f64,
+    ns_per_item: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    p999: Option<f64>,
+}
+
+fn summarize(samples: &[Sample], items: u64) -> Summary {
+    let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+    let lat = |f: fn(&Sample) -> f64| {
+        let v = med(f);
+        (!v.is_nan()).then_some(v)
+    };
+    let secs = med(|s| s.secs);
+    Summary {
+        mitems_per_s: items as f64 / secs / 1e6,
+        ns_per_item: secs * 1e9 / items as f64,
+        p50: lat(|s| s.p50),
+        p99: lat(|s| s.p99),
+        p999: lat(|s| s.p999),
+    }
+}
+
+/// Runs every configuration of `group` once on a small input: checks the settings (an engine
+/// error ends the program before anything is measured), warms up, and returns the plan each
+/// worker count gets.
+fn preflight(group: &Group, items: u64) -> Result<String, EngineError> {
+    let n = items.min(10_000);
+    let mut plan = String::new();
+    for c in &group.configs {
+        let mut h = latency_histogram();
+        let probe = Probe {
+            hist: &mut h,
+            every: 1,
+        };
+        let (tally, p) = fanring_engine(n, &c.engine, group.work.func(), Some(probe))?;
+        assert_eq!(tally.count, n, "preflight lost items");
+        plan = p.to_string();
+    }
+    Ok(plan)
+}
+
+/// Samples of one group: per fanring configuration, then per baseline.
+struct GroupSamples {
+    ours: Vec<Vec<Sample>>,
+    base: Vec<Vec<Sample>>,
+}
+
+fn run_group(
+    group: &Group,
+    args: &Args,
+    peers: &[Peer],
+    bar: &ProgressBar,
+) -> Result<GroupSamples, EngineError> {
+    let mut s = GroupSamples {
+        ours: vec![Vec::new(); group.configs.len()],
+        base: vec![Vec::new(); peers.len()],
+    };
+    let mut want = None;
+    let tag = format!("W={} work={}ns", group.workers, group.work_ns);
+    for rep in 0..args.reps {
+        for (i, c) in group.configs.iter().enumerate() {
+            bar.set_message(format!(
+                "{tag} fanring {} {} b{} (rep {})",
+                c.dispatch.name(),
+                c.order.name(),
+                c.batch,
+                rep + 1
+            ));
+            let (sample, tally) = measure(args.latency_every, |probe| {
+                fanring_engine(args.items, &c.engine, group.work.func(), probe).map(|r| r.0)
+            })?;
+            check_tally("fanring", tally, &mut want, args.items);
+            s.ours[i].push(sample);
+            bar.inc(1);
+        }
+        for (i, p) in peers.iter().enumerate() {
+            bar.set_message(format!("{tag} {} (rep {})", p.name(), rep + 1));
+            let (sample, tally) = measure::<EngineError>(args.latency_every, |probe| {
+                Ok(p.run(args.items, group.workers, args.capacity, group.work, probe))
+            })?;
+            check_tally(p.name(), tally, &mut want, args.items);
+            s.base[i].push(sample);
+            bar.inc(1);
+        }
+    }
+    Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/// One printed row (fanring configuration or baseline), as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+struct Row {
+    /// `fanring`, `crossbeam-seed`, `std-seed` or `rtrb-pipeline`.
+    implementation: String,
+    workers: usize,
+    /// fanring's dispatch (`rr`, `least`, `key`); baselines are round-robin.
+    dispatch: String,
+    /// fanring's order (`any`, `preserve`); baselines merge in any order.
+    order: String,
+    /// fanring's batch; `null` for baselines (one item at a time).
+    batch: Option<usize>,
+    work_ns: u64,
+    items: u64,
+    reps: u64,
+    /// Median throughput, million items per second.
+    mitems_per_s: f64,
+    /// Median wall time per item, nanoseconds.
+    ns_per_item: f64,
+    /// Medians over the reps of each run's latency percentiles, nanoseconds (`null` with
+    /// `--latency-every 0`).
+    p50_ns: Option<f64>,
+    p99_ns: Option<f64>,
+    p999_ns: Option<f64>,
+    /// Our throughput over each baseline's (fanring rows only, when that baseline ran).
+    vs_crossbeam: Option<f64>,
+    vs_std: Option<f64>,
+    vs_rtrb: Option<f64>,
+    /// The engine's pinning plan (fanring rows only).
+    plan: Option<String>,
+}
+
+fn rows_of(group: &Group, args: &Args, peers: &[Peer], s: &GroupSamples, plan: &str) -> Vec<Row> {
+    let base: Vec<(Peer, Summary)> = peers
+        .iter()
+        .zip(&s.base)
+        .map(|(&p, v)| (p, summarize(v, args.items)))
+        .collect();
+    let ratio = |ours: f64, peer: Peer| {
+        base.iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, b)| ours / b.mitems_per_s)
+    };
+    let row = |implementation: &str, dispatch: &str, order: &str, batch, m: &Summary| Row {
+        implementation: implementation.to_string(),
+        workers: group.workers,
+        dispatch: dispatch.to_string(),
+        order: order.to_string(),
+        batch,
+        work_ns: group.work_ns,
+        items: args.items,
+        reps: args.reps,
+        mitems_per_s: m.mitems_per_s,
+        ns_per_item: m.ns_per_item,
+        p50_ns: m.p50,
+        p99_ns: m.p99,
+        p999_ns: m.p999,
+        vs_crossbeam: None,
+        vs_std: None,
+        vs_rtrb: None,
+        plan: None,
+    };
+    let mut rows = Vec::new();
+    for (c, v) in group.configs.iter().zip(&s.ours) {
+        let m = summarize(v, args.items);
+        rows.push(Row {
+            vs_crossbeam: ratio(m.mitems_per_s, Peer::Crossbeam),
+            vs_std: ratio(m.mitems_per_s, Peer::Std),
+            vs_rtrb: ratio(m.mitems_per_s, Peer::Rtrb),
+            plan: Some(plan.to_string()),
+            ..row(
+                "fanring",
+                c.dispatch.name(),
+                c.order.name(),
+                Some(c.batch),
+                &m,
+            )
+        });
+    }
+    for (p, m) in &base {
+        rows.push(row(p.name(), "rr", "any", None, m));
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+
+fn fmt_ns(ns: Option<f64>) -> String {
+    let Some(ns) = ns else {
+        return "-".to_string();
+    };
+    if ns < 1e3 {
+        format!("{ns:.0}ns")
+    } else if ns < 1e6 {
+        format!("{:.1}µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2}ms", ns / 1e6)
+    } else {
+        format!("{:.2}s", ns / 1e9)
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("-".to_string(), |r| format!("{r:.2}×"))
+}
+
+fn header(peers: &[Peer]) -> String {
+    let mut h = format!(
+        "{:<15} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "impl",
+        "W",
+        "disp",
+        "order",
+        "batch",
+        "work-ns",
+        "Mitem/s",
+        "ns/item",
+        "p50",
+        "p99",
+        "p99.9"
+    );
+    for p in peers {
+        let _ = write!(h, " {:>10}", format!("vs {}", short(*p)));
+    }
+    h
+}
+
+fn short(p: Peer) -> &'static str {
+    match p {
+        Peer::Crossbeam => "xbeam",
+        Peer::Std => "std",
+        Peer::Rtrb => "rtrb",
+    }
+}
+
+fn format_row(r: &Row, peers: &[Peer]) -> String {
+    let mut s = format!(
+        "{:<15} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
+        r.implementation,
+        r.workers,
+        r.dispatch,
+        r.order,
+        r.batch.map_or("-".to_string(), |b| b.to_string()),
+        r.work_ns,
+        r.mitems_per_s,
+        r.ns_per_item,
+        fmt_ns(r.p50_ns),
+        fmt_ns(r.p99_ns),
+        fmt_ns(r.p999_ns),
+    );
+    for p in peers {
+        let v = match p {
+            Peer::Crossbeam => r.vs_crossbeam,
+            Peer::Std => r.vs_std,
+            Peer::Rtrb => r.vs_rtrb,
+        };
+        let _ = write!(s, " {:>10}", fmt_ratio(v));
+    }
+    s
+}
+
+/// What the program measured on.
+#[derive(Clone, Debug, Serialize)]
+struct Machine {
+    /// Cores this process may run on (`fanring::pinning::available_cores`).
+    cores: usize,
+    core_ids: Vec<usize>,
+    /// `model name` from /proc/cpuinfo, when there is one.
+    cpu_model: Option<String>,
+    os: &'static str,
+    arch: &'static str,
+}
+
+fn machine() -> Machine {
+    let core_ids = available_cores();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    Machine {
+        cores: core_ids.len(),
+        core_ids,
+        cpu_model,
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+    }
+}
+
+/// The run's settings, as written to JSON.
+#[derive(Clone, Debug, Serialize)]
+struct Settings {
+    items: u64,
+    capacity: usize,
+    reps: u64,
+    wait: String,
+    pinning: String,
+    /// Calibration of the busy work: hash rounds per nanosecond.
+    work_rounds_per_ns: f64,
+    /// Items stamped for latency: about 1 in N (0 = none).
+    latency_every: u64,
+    /// The engine's pinning plan for each worker count.
+    plans: Vec<PlanInfo>,
+}
+
+/// The engine's pinning plan (its Display) for a worker count.
+#[derive(Clone, Debug, Serialize)]
+struct PlanInfo {
+    workers: usize,
+    plan: String,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    machine: &'a Machine,
+    settings: &'a Settings,
+    rows: &'a [Row],
+}
+
+fn print_header(m: &Machine, s: &Settings) {
+    println!(
+        "machine: {} cores {:?}, {}, {}/{}",
+        m.cores,
+        m.core_ids,
+        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        m.os,
+        m.arch
+    );
+    println!("wait strategy: {}", s.wait);
+    println!("pinning: {}", s.pinning);
+    for p in &s.plans {
+        println!("  plan with {} worker(s): {}", p.workers, p.plan);
+    }
+    println!(
+        "items per run: {}, capacity: {}, reps: {} (medians shown), busy work: {:.2} hash rounds/ns",
+        s.items, s.capacity, s.reps, s.work_rounds_per_ns
+    );
+    match s.latency_every {
+        0 => println!("latency: not measured"),
+        1 => println!("latency: every item, source stamp to main thread, under full load"),
+        n => println!(
+            "latency: about 1 item in {n} (hashed sample), source stamp to main thread, \
+             under full load"
+        ),
+    }
+    if m.cores < 4 {
+        println!(
+            "note: {} cores: with more threads than cores every figure is noisy",
+            m.cores
+        );
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+fn write_json(path: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, text + "\n")
+}
+
+fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let ns = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
+    let mut out = String::from(
+        "implementation,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
+         ns_per_item,p50_ns,p99_ns,p999_ns,vs_crossbeam,vs_std,vs_rtrb\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{}",
+            r.implementation,
+            r.workers,
+            r.dispatch,
+            r.order,
+            r.batch.map_or(String::new(), |b| b.to_string()),
+            r.work_ns,
+            r.items,
+            r.reps,
+            r.mitems_per_s,
+            r.ns_per_item,
+            ns(r.p50_ns),
+            ns(r.p99_ns),
+            ns(r.p999_ns),
+            opt(r.vs_crossbeam),
+            opt(r.vs_std),
+            opt(r.vs_rtrb),
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// A plotted line: its label, whether it is a baseline, and (workers, Mitem/s) points.
+struct Series {
+    label: String,
+    baseline: bool,
+    points: Vec<(f64, f64)>,
+}
+
+fn series(rows: &[Row]) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for r in rows {
+        let baseline = r.implementation != "fanring";
+        let label = if baseline {
+            format!("{} work {}ns", r.implementation, r.work_ns)
+        } else {
+            format!(
+                "fanring {} {} b{} work {}ns",
+                r.dispatch,
+                r.order,
+                r.batch.unwrap_or(0),
+                r.work_ns
+            )
+        };
+        let point = (r.workers as f64, r.mitems_per_s);
+        match out.iter_mut().find(|s| s.label == label) {
+            Some(s) => s.points.push(point),
+            None => out.push(Series {
+                label,
+                baseline,
+                points: vec![point],
+            }),
+        }
+    }
+    for s in &mut out {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// A tick label with two significant digits.
+fn fmt_tick(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Throughput against workers, log scale; fanring solid, baselines dashed; the legend sits
+/// in head room above the data.
+fn write_plot(path: &Path, rows: &[Row], m: &Machine) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let lines = series(rows);
+    let xs = rows.iter().map(|r| r.workers as f64);
+    let (x_lo, x_hi) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    let ys = rows.iter().map(|r| r.mitems_per_s);
+    let (y_lo, y_hi) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
+    let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let caption = format!(
+        "fanring vs baselines: throughput by workers ({} cores, {})",
+        m.cores,
+        m.cpu_model.as_deref().unwrap_or("unknown CPU")
+    );
+    // Head room for the legend: about 1.5 decades above the highest point.
+    let head = 10f64.powf(0.25 * lines.len() as f64 / 4.0).max(4.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (x_lo - 0.25)..(x_hi + 0.25),
+            ((y_lo / 1.5).max(1e-4)..(y_hi * head)).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("workers")
+        .y_desc("million items/s (log scale)")
+        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 14))
+        .x_labels(((x_hi - x_lo) as usize + 1).clamp(2, 16) * 2)
+        .x_label_formatter(&|x| {
+            if (x - x.round()).abs() < 1e-6 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .y_labels(12)
+        .y_label_formatter(&|y| fmt_tick(*y))
+        .draw()?;
+    for (i, s) in lines.into_iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let style = color.stroke_width(2);
+        let drawn = if s.baseline {
+            chart.draw_series(DashedLineSeries::new(s.points.clone(), 8, 5, style))?
+        } else {
+            chart.draw_series(LineSeries::new(s.points.clone(), style))?
+        };
+        drawn
+            .label(s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
+    if let Some(p) = &args.json {
+        write_json(p, report).map_err(|e| format!("writing {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &args.csv {
+        write_csv(p, report.rows).map_err(|e| format!("writing {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &args.plot {
+        write_plot(p, report.rows, report.machine)
+            .map_err(|e| format!("drawing {}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+fn progress(total: u64) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} runs, {elapsed} {msg}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+enum Failure {
+    /// Bad configuration: exit code 2.
+    Config(String),
+    /// Anything else: exit code 1.
+    Other(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::WorkerPanicked { .. }
+            | EngineError::SourcePanicked { .. }
+            | EngineError::SinkPanicked { .. }
+            | EngineError::Spawn(_) => Failure::Other(format!("engine failed: {e}")),
+            EngineError::SpinOversubscribed { .. } => Failure::Config(format!(
+                "engine configuration error: {e} (use fewer workers, another --wait, or \
+                 --allow-oversubscribed-spin)"
+            )),
+            _ => Failure::Config(format!("engine configuration error: {e}")),
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let m = machine();
+    let workers: Vec<usize> = if args.sweep {
+        (1..=m.cores.max(1)).collect()
+    } else {
+        args.workers.clone()
+    };
+    validate(args, &workers);
+    let peers = peers(&args.baseline);
+    let groups = build_groups(args, &workers);
+    let mut plans: Vec<PlanInfo> = Vec::new();
+    for g in &groups {
+        let plan = preflight(g, args.items)?;
+        if !plans.iter().any(|p| p.workers == g.workers) {
+            plans.push(PlanInfo {
+                workers: g.workers,
+                plan,
+            });
+        }
+    }
+    let settings = Settings {
+        items: args.items,
+        capacity: args.capacity,
+        reps: args.reps,
+        wait: format!("{:?}", args.wait.strategy()),
+        pinning: format!("{:?}", args.pin.pinning()),
+        work_rounds_per_ns: baselines::rounds_per_ns(),
+        latency_every: args.latency_every,
+        plans,
+    };
+    print_header(&m, &settings);
+    println!("{}", header(&peers));
+    let runs_per_group = |g: &Group| (g.configs.len() + peers.len()) as u64 * args.reps;
+    let bar = progress(groups.iter().map(runs_per_group).sum());
+    let mut rows = Vec::new();
+    for g in &groups {
+        let samples = run_group(g, args, &peers, &bar)?;
+        let plan = &settings
+            .plans
+            .iter()
+            .find(|p| p.workers == g.workers)
+            .expect("preflight made a plan")
+            .plan;
+        let new = rows_of(g, args, &peers, &samples, plan);
+        bar.suspend(|| {
+            for r in &new {
+                println!("{}", format_row(r, &peers));
+            }
+            println!();
+        });
+        rows.extend(new);
+    }
+    bar.finish_and_clear();
+    let report = Report {
+        machine: &m,
+        settings: &settings,
+        rows: &rows,
+    };
+    write_outputs(args, &report).map_err(Failure::Other)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(msg)) => {
+            eprintln!("fanbench: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(msg)) => {
+            eprintln!("fanbench: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
