@@ -106,13 +106,16 @@ impl Window {
         self.slot.notify();
     }
 
-    fn has_room(&self, seq: usize) -> Option<bool> {
+    /// Whether `seq` may be handed out: `Some(Ok(done))` yes (with the `done` seen),
+    /// `Some(Err(()))` the merger is gone, `None` not yet.
+    fn room(&self, seq: usize) -> Option<Result<usize, ()>> {
         // Acquire: pairs with `close`.
         if self.closed.load(Acquire) {
-            return Some(false);
+            return Some(Err(()));
         }
         // Acquire: pairs with `advance`.
-        (seq.wrapping_sub(self.done.load(Acquire)) < self.size).then_some(true)
+        let done = self.done.load(Acquire);
+        (seq.wrapping_sub(done) < self.size).then_some(Ok(done))
     }
 }
 
@@ -135,6 +138,8 @@ pub(crate) struct Distributor<T, W> {
     next: usize,
     /// Sequence number of the next item.
     seq: usize,
+    /// The window's `done` as last loaded (tagged mode only).
+    cached_done: usize,
     /// Items staged since the last commit, and how many trigger one.
     staged: usize,
     flush_every: usize,
@@ -159,6 +164,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             wait,
             next: 0,
             seq: 0,
+            cached_done: 0,
             staged: 0,
             flush_every,
             stopped: false,
@@ -183,15 +189,27 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         if self.stopped {
             return Err(item);
         }
-        if let Some(window) = self.window.clone() {
-            if window.has_room(self.seq).is_none() {
-                self.flush();
-                self.stats.waits_full += 1;
-                let seq = self.seq;
-                let ok = wait_until(self.wait, &window.slot, None, || window.has_room(seq));
-                if ok != Some(true) {
-                    self.stop();
-                    return Err(item);
+        let seq = self.seq;
+        // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
+        // `done` is cached and reloaded only when the cached value says "full".
+        if let Some(w) = &self.window {
+            if seq.wrapping_sub(self.cached_done) >= w.size {
+                let room = match w.room(seq) {
+                    Some(r) => r,
+                    None => {
+                        // Slow path only: the clone lets us flush while waiting.
+                        let w = Arc::clone(w);
+                        self.flush();
+                        self.stats.waits_full += 1;
+                        wait_until(self.wait, &w.slot, None, || w.room(seq)).unwrap_or(Err(()))
+                    }
+                };
+                match room {
+                    Ok(done) => self.cached_done = done,
+                    Err(()) => {
+                        self.stop();
+                        return Err(item);
+                    }
                 }
             }
         }
