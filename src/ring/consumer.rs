@@ -221,8 +221,13 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.pop(), Some(42));
     /// assert_eq!(rx.pop(), None);
     /// ```
+    #[inline]
     pub fn pop(&mut self) -> Option<T> {
-        self.pop_until(None).ok()
+        match self.try_pop() {
+            Ok(v) => Some(v),
+            Err(PopError::Closed) => None,
+            Err(PopError::Empty) => self.pop_until(None).ok(),
+        }
     }
 
     /// Like [`pop`](Self::pop), giving up with `Empty` after `timeout`.
@@ -239,6 +244,8 @@ impl<T> Consumer<T> {
         self.pop_until(Some(Instant::now() + timeout))
     }
 
+    #[cold]
+    #[inline(never)]
     fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, PopError> {
         // Fast path without the wait loop's set-up.
         match self.try_pop() {
@@ -276,6 +283,21 @@ impl<T> Consumer<T> {
             return Ok(0);
         }
         let n = self.available(out.len())?.min(out.len());
+        #[cfg(not(fanring_loom))]
+        {
+            let (start, first, rest) = self.shared.runs(self.head, n);
+            let base = self.shared.base();
+            // SAFETY: [head, head + n) are published items (`T: Copy`, so copying moves them);
+            // [start, start + first) and [0, rest) are those slots in order; `out` is borrowed
+            // mutably, so it cannot overlap the ring's buffer.
+            unsafe {
+                std::ptr::copy_nonoverlapping(base.add(start), out.as_mut_ptr(), first);
+                std::ptr::copy_nonoverlapping(base, out.as_mut_ptr().add(first), rest);
+            }
+            self.head = self.head.wrapping_add(n);
+        }
+        // loom tracks each slot's cell: one at a time.
+        #[cfg(fanring_loom)]
         for slot in &mut out[..n] {
             *slot = self.read(self.head);
             self.head = self.head.wrapping_add(1);
@@ -338,17 +360,16 @@ impl<T> Consumer<T> {
             return Ok(0);
         }
         let n = self.available(max)?.min(max);
-        let start = self.head & self.shared.mask;
-        let first = n.min(self.capacity() - start);
-        let base = self.shared.buf.as_ptr().cast::<T>();
+        let (start, first, rest) = self.shared.runs(self.head, n);
+        let base = self.shared.base().cast_const();
         // SAFETY: the shim's `UnsafeCell` is `repr(transparent)` over std's, which is over
         // `MaybeUninit<T>`, so the buffer has the layout of `[T]`. Slots [head, head + n) are
         // initialised and published, and the producer does not touch them until we release
-        // them; [start, start + first) and [0, n - first) are those slots, in order.
+        // them; [start, start + first) and [0, rest) are those slots, in order.
         let (a, b) = unsafe {
             (
                 std::slice::from_raw_parts(base.add(start), first),
-                std::slice::from_raw_parts(base, n - first),
+                std::slice::from_raw_parts(base, rest),
             )
         };
         f(a, b);

@@ -148,8 +148,26 @@ impl<T> Shared<T> {
 
     #[inline]
     fn slot(&self, index: usize) -> &UnsafeCell<MaybeUninit<T>> {
-        // Masked, so always in bounds; the check is optimised out.
-        &self.buf[index & self.mask]
+        // SAFETY: masked, and `buf.len() == mask + 1`, so always in bounds.
+        unsafe { self.buf.get_unchecked(index & self.mask) }
+    }
+
+    /// The slots as `*mut T`: the shim's std `UnsafeCell` is `repr(transparent)` over std's,
+    /// which is over `MaybeUninit<T>`, so the buffer has the layout of `[T]`.
+    #[cfg(not(fanring_loom))]
+    #[inline]
+    fn base(&self) -> *mut T {
+        self.buf.as_ptr().cast::<T>().cast_mut()
+    }
+
+    /// Splits `n` slots from index `from` into the run up to the buffer's end and the rest
+    /// (from slot 0): `(start, first, n - first)`.
+    #[cfg(not(fanring_loom))]
+    #[inline]
+    fn runs(&self, from: usize, n: usize) -> (usize, usize, usize) {
+        let start = from & self.mask;
+        let first = n.min(self.capacity() - start);
+        (start, first, n - first)
     }
 }
 

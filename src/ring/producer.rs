@@ -241,8 +241,12 @@ impl<T> Producer<T> {
     /// assert_eq!(rx.into_iter().sum::<u64>(), 4950);
     /// t.join().unwrap();
     /// ```
+    #[inline]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
-        self.push_until(value, None)
+        match self.try_push(value) {
+            Err(PushError::Full(v)) => self.push_until(v, None),
+            r => r,
+        }
     }
 
     /// Like [`push`](Self::push), giving up with `Full(value)` after `timeout`.
@@ -261,6 +265,8 @@ impl<T> Producer<T> {
         self.push_until(value, Some(Instant::now() + timeout))
     }
 
+    #[cold]
+    #[inline(never)]
     fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), PushError<T>> {
         // Fast path without the wait loop's set-up.
         let value = match self.try_push(value) {
@@ -309,6 +315,21 @@ impl<T> Producer<T> {
             return Err(Closed);
         }
         let n = self.free(items.len()).min(items.len());
+        #[cfg(not(fanring_loom))]
+        {
+            let (start, first, rest) = self.shared.runs(self.tail, n);
+            let base = self.shared.base();
+            // SAFETY: [tail, tail + n) are free slots that the consumer does not read before
+            // we publish; [start, start + first) and [0, rest) are those slots in order, inside
+            // the buffer; `items` is borrowed, so it cannot overlap the ring's own buffer.
+            unsafe {
+                std::ptr::copy_nonoverlapping(items.as_ptr(), base.add(start), first);
+                std::ptr::copy_nonoverlapping(items.as_ptr().add(first), base, rest);
+            }
+            self.tail = self.tail.wrapping_add(n);
+        }
+        // loom tracks each slot's cell: one at a time.
+        #[cfg(fanring_loom)]
         for &item in &items[..n] {
             self.write(self.tail, item);
             self.tail = self.tail.wrapping_add(1);
