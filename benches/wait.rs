@@ -226,6 +226,16 @@ fn peers() -> Vec<Peer> {
             run: |at| rep(Fanring(WaitStrategy::SPIN_THEN_PARK))(at),
         },
         Peer {
+            name: "fanring SpinYield{8}",
+            spins_only: false,
+            run: |at| rep(Fanring(WaitStrategy::SpinYield { spins: 8 }))(at),
+        },
+        Peer {
+            name: "fanring SpinThenPark{8,64}",
+            spins_only: false,
+            run: |at| rep(Fanring(WaitStrategy::SpinThenPark { spins: 8, yields: 64 }))(at),
+        },
+        Peer {
             name: "crossbeam-channel bounded",
             spins_only: false,
             run: |at| rep(Crossbeam)(at),
