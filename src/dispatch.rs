@@ -194,22 +194,20 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         // `done` is cached and reloaded only when the cached value says "full".
         if let Some(w) = &self.window {
             if seq.wrapping_sub(self.cached_done) >= w.size {
-                let room = match w.room(seq) {
-                    Some(r) => r,
-                    None => {
-                        // Slow path only: the clone lets us flush while waiting.
-                        let w = Arc::clone(w);
-                        self.flush();
-                        self.stats.waits_full += 1;
-                        wait_until(self.wait, &w.slot, None, || w.room(seq)).unwrap_or(Err(()))
-                    }
+                let room = if let Some(r) = w.room(seq) {
+                    r
+                } else {
+                    // Slow path only: the clone lets us flush while waiting.
+                    let w = Arc::clone(w);
+                    self.flush();
+                    self.stats.waits_full += 1;
+                    wait_until(self.wait, &w.slot, None, || w.room(seq)).unwrap_or(Err(()))
                 };
-                match room {
-                    Ok(done) => self.cached_done = done,
-                    Err(()) => {
-                        self.stop();
-                        return Err(item);
-                    }
+                if let Ok(done) = room {
+                    self.cached_done = done;
+                } else {
+                    self.stop();
+                    return Err(item);
                 }
             }
         }

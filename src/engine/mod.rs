@@ -315,11 +315,9 @@ where
     /// Bad settings (see [`EngineError`]) or a refused thread.
     pub fn start(self) -> Result<(Input<T>, Output<U>), EngineError> {
         let l = self.launch(false, false)?;
-        let stopper = Arc::clone(&l.control);
         Ok((
             Input {
                 distributor: l.distributor,
-                _control: stopper,
             },
             Output::new(l.merger, l.control, l.threads, l.plan),
         ))
@@ -639,7 +637,6 @@ impl<T: Send + 'static> AnyDistributor<T> {
 /// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends.
 pub struct Input<T: Send + 'static> {
     distributor: AnyDistributor<T>,
-    _control: Arc<Control>,
 }
 
 impl<T: Send + 'static> Input<T> {
