@@ -9,6 +9,9 @@
 //! The cfg carries the crate's own name so that it does not switch loom on inside
 //! dependencies that also know a bare `cfg(loom)`.
 
+#[cfg(not(fanring_loom))]
+mod std_cell;
+
 #[cfg(not(any(fanring_loom, feature = "shuttle")))]
 mod std;
 #[cfg(not(any(fanring_loom, feature = "shuttle")))]

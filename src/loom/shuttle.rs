@@ -21,30 +21,7 @@ pub(crate) mod sync {
 }
 
 pub(crate) mod cell {
-    /// shuttle has no checked `UnsafeCell`: `std`'s, with loom's closure API (as in the `std`
-    /// side). `repr(transparent)`: a slice of these has the layout of a slice of `T`.
-    #[derive(Debug)]
-    #[repr(transparent)]
-    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
-
-    impl<T> UnsafeCell<T> {
-        // Unused where the ring's slots are left uninitialised in place (no per-slot `new`).
-        #[allow(dead_code)]
-        #[inline]
-        pub(crate) fn new(data: T) -> Self {
-            UnsafeCell(std::cell::UnsafeCell::new(data))
-        }
-
-        #[inline]
-        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
-            f(self.0.get())
-        }
-
-        #[inline]
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            f(self.0.get())
-        }
-    }
+    pub(crate) use crate::loom::std_cell::UnsafeCell;
 }
 
 pub(crate) mod thread {

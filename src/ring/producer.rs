@@ -165,14 +165,7 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
-        if self.is_closed() {
-            return Err(PushError::Closed(value));
-        }
-        if self.free(1) == 0 {
-            return Err(PushError::Full(value));
-        }
-        self.write(self.tail, value);
-        self.tail = self.tail.wrapping_add(1);
+        self.stage(value)?;
         self.commit();
         Ok(())
     }
