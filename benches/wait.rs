@@ -233,7 +233,12 @@ fn peers() -> Vec<Peer> {
         Peer {
             name: "fanring SpinThenPark{8,64}",
             spins_only: false,
-            run: |at| rep(Fanring(WaitStrategy::SpinThenPark { spins: 8, yields: 64 }))(at),
+            run: |at| {
+                rep(Fanring(WaitStrategy::SpinThenPark {
+                    spins: 8,
+                    yields: 64,
+                }))(at)
+            },
         },
         Peer {
             name: "crossbeam-channel bounded",
