@@ -64,28 +64,32 @@ pub(crate) fn wait_until<R>(
     deadline: Option<Instant>,
     mut attempt: impl FnMut() -> Option<R>,
 ) -> Option<R> {
+    if let Some(r) = attempt() {
+        return Some(r);
+    }
+    let spins = adaptive::spins(strategy);
     let mut step: u32 = 0;
     loop {
-        if let Some(r) = attempt() {
-            return Some(r);
-        }
         let remaining = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return None,
+                _ => {
+                    adaptive::record(spins, false);
+                    return None;
+                }
             },
             None => None,
         };
         match strategy {
             WaitStrategy::BusySpin => spin_loop(),
-            WaitStrategy::SpinYield { spins } => {
+            WaitStrategy::SpinYield { .. } => {
                 if step < spins {
                     spin_loop();
                 } else {
                     yield_now();
                 }
             }
-            WaitStrategy::SpinThenPark { spins, yields } => {
+            WaitStrategy::SpinThenPark { yields, .. } => {
                 if step < spins {
                     spin_loop();
                 } else if step - spins < yields {
@@ -95,6 +99,7 @@ pub(crate) fn wait_until<R>(
                     // The re-check after announcing: see `WakeSlot::announce`.
                     if let Some(r) = attempt() {
                         slot.withdraw();
+                        adaptive::record(spins, false);
                         return Some(r);
                     }
                     match remaining {
@@ -106,5 +111,69 @@ pub(crate) fn wait_until<R>(
             }
         }
         step = step.saturating_add(1);
+        if let Some(r) = attempt() {
+            adaptive::record(spins, step <= spins);
+            return Some(r);
+        }
+    }
+}
+
+/// Adaptive spinning: a thread whose spins keep failing (its peer shares its core, so the peer
+/// cannot run while it spins) stops spinning, and probes again now and then. Each thread keeps
+/// its own limit, below the strategy's `spins`. A heuristic only: it decides how long to spin,
+/// never whether to re-check, so it cannot affect correctness. Off under loom and shuttle,
+/// whose explorations must be deterministic.
+mod adaptive {
+    use super::WaitStrategy;
+
+    /// Every this many waits, a thread that stopped spinning spins fully once to re-probe.
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    const PROBE_EVERY: u32 = 64;
+
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    std::thread_local! {
+        /// (current limit, waits since the last probe); `u32::MAX` until the first wait.
+        static LIMIT: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((u32::MAX, 0)) };
+    }
+
+    /// How many spins this wait may use.
+    pub(super) fn spins(strategy: WaitStrategy) -> u32 {
+        let max = match strategy {
+            WaitStrategy::BusySpin => return u32::MAX,
+            WaitStrategy::SpinYield { spins } | WaitStrategy::SpinThenPark { spins, .. } => spins,
+        };
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        {
+            LIMIT.with(|c| {
+                let (limit, waits) = c.get();
+                if waits + 1 >= PROBE_EVERY {
+                    c.set((limit, 0));
+                    max
+                } else {
+                    c.set((limit, waits + 1));
+                    limit.min(max)
+                }
+            })
+        }
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        max
+    }
+
+    /// Whether this wait ended while still spinning (`used` was its spin allowance).
+    pub(super) fn record(used: u32, spin_succeeded: bool) {
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        LIMIT.with(|c| {
+            let (limit, waits) = c.get();
+            let limit = if spin_succeeded {
+                // Spinning paid off: allow up to twice what this wait used.
+                used.saturating_mul(2).max(1)
+            } else {
+                // It did not: halve.
+                limit.min(used) / 2
+            };
+            c.set((limit, waits));
+        });
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        let _ = (used, spin_succeeded);
     }
 }
