@@ -8,6 +8,10 @@
 /// | `SpinYield` | spins `spins` times, then `yield_now` between tries | none |
 /// | `SpinThenPark` (default) | spins `spins` times, yields `yields` times, then parks until woken | one `SeqCst` fence |
 ///
+/// `spins` is an upper bound: a thread whose spins keep failing (its peer shares its core and
+/// cannot run while it spins) halves its own allowance after each such wait, doubles it back
+/// when a spin succeeds, and re-probes with the full count every 64 waits.
+///
 /// `BusySpin` is for a thread that owns a core: with more threads than cores it burns the
 /// quantum another stage needed. `SpinYield` stays responsive when oversubscribed but keeps
 /// the core busy while idle. `SpinThenPark` sleeps when idle and is the only one that costs
