@@ -211,7 +211,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
             }
         }
-        let mut wire = W::wrap(self.seq, item);
+        let mut wire = W::wrap(seq, item);
         let mut target = self.pick(&wire);
         loop {
             match self.rings[target].stage(wire) {

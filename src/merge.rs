@@ -73,11 +73,7 @@ impl<U> Merger<U> {
         match self {
             Merger::Any(m) => m.rings.iter_mut().for_each(Consumer::close),
             Merger::Rotate(m) => m.rings.iter_mut().for_each(Consumer::close),
-            Merger::Tagged(m) => {
-                m.rings.iter_mut().for_each(Consumer::close);
-                m.window.close();
-                m.slots.iter_mut().for_each(|s| s.items.clear());
-            }
+            Merger::Tagged(m) => m.close_all(),
         }
     }
 }
@@ -85,9 +81,8 @@ impl<U> Merger<U> {
 /// Any order: drains the inputs in turn, a batch at a time, and parks on all of them at once
 /// when none has an item.
 pub(crate) struct AnyMerge<U> {
+    /// Open rings (a closed one is removed).
     rings: Vec<Consumer<U>>,
-    /// The worker index of each ring (closed rings are removed).
-    ids: Vec<usize>,
     cur: usize,
     /// Items taken from `rings[cur]` since it was last released.
     taken: usize,
@@ -104,7 +99,6 @@ impl<U> AnyMerge<U> {
             .first()
             .map_or(WaitStrategy::default(), Consumer::wait_strategy);
         AnyMerge {
-            ids: (0..rings.len()).collect(),
             rings,
             cur: 0,
             taken: 0,
@@ -137,7 +131,6 @@ impl<U> AnyMerge<U> {
                         }
                         // Dropping the consumer releases what was taken and closes it.
                         self.rings.swap_remove(self.cur);
-                        self.ids.swap_remove(self.cur);
                         self.taken = 0;
                         self.empty_run = 0;
                         if self.cur >= self.rings.len() {

@@ -8,7 +8,7 @@ mod worker;
 pub use worker::{Emit, WorkerStats};
 
 use self::control::Control;
-use self::wire::{Mark, Tagged};
+use self::wire::{InWire, Tagged};
 use self::worker::{worker_main, OutRing, WorkerSpec};
 use crate::dispatch::{Dispatch, Distributor, DistributorStats, Window};
 use crate::error::panic_message;
@@ -16,7 +16,7 @@ use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::merge::{AnyMerge, Merger, MergerStats, Order, RotateMerge, TaggedMerge};
 use crate::pinning::{pin_current, plan, Pinning, Plan};
-use crate::{channel_with, EngineError, PushError, WaitStrategy};
+use crate::{channel_with, Consumer, EngineError, Producer, PushError, WaitStrategy};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -290,6 +290,56 @@ struct Launched<T, U> {
     plan: Plan,
 }
 
+/// The distributor's producers and the merger's consumers, one of each per worker.
+type Rings<I, O> = (Vec<Producer<I>>, Vec<Consumer<O>>);
+
+/// What every worker is spawned with; `spawn` builds each worker's two rings (of wire types
+/// `I` in, `O` out) and starts its thread.
+struct Crew<'a, F> {
+    capacity: usize,
+    wait: WaitStrategy,
+    spec: WorkerSpec<F>,
+    control: &'a Arc<Control>,
+    cores: &'a [Option<usize>],
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<F> Crew<'_, F> {
+    /// Spawns one worker per core slot; returns the distributor's producers and the merger's
+    /// consumers. If a ring or a thread is refused, the rings built so far close as they are
+    /// dropped, so the workers already started end on their own.
+    fn spawn<T, U, I, O, K>(
+        &mut self,
+        out_ring: fn(Producer<O>) -> OutRing<U>,
+    ) -> Result<Rings<I, O>, EngineError>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        I: InWire<T>,
+        O: Send + 'static,
+        F: Fn(usize) -> K + Send + Sync + 'static,
+        K: Work<T, U>,
+    {
+        let n = self.cores.len();
+        let (mut ins, mut outs) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, &core) in self.cores.iter().enumerate() {
+            let (in_tx, in_rx) = channel_with::<I>(self.capacity, self.wait)?;
+            let (out_tx, out_rx) = channel_with::<O>(self.capacity, self.wait)?;
+            ins.push(in_tx);
+            outs.push(out_rx);
+            let (control, spec) = (Arc::clone(self.control), self.spec.clone());
+            let handle = ThreadBuilder::new()
+                .name(format!("fanring-worker-{i}"))
+                .spawn(move || {
+                    worker_main::<T, U, I, F, K>(i, in_rx, out_ring(out_tx), spec, control, core);
+                })
+                .map_err(|e| EngineError::Spawn(e.to_string()))?;
+            self.threads.push(handle);
+        }
+        Ok((ins, outs))
+    }
+}
+
 impl<T, U, F, K> Pipeline<T, U, F>
 where
     T: Send + 'static,
@@ -436,8 +486,6 @@ where
         }
     }
 
-    // One linear set-up: validate, plan, build each worker's two rings and spawn it.
-    #[allow(clippy::too_many_lines)]
     fn launch(
         self,
         own_distributor: bool,
@@ -464,8 +512,7 @@ where
             return Err(EngineError::PreserveNeedsOneToOne);
         }
         let tagged = b.order == Order::Preserve && !rotate;
-        let mut plan = plan(&b.pinning, n, own_distributor, own_merger)?;
-        plan.threads = n + 2;
+        let plan = plan(&b.pinning, n, own_distributor, own_merger)?;
         if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
             return Err(EngineError::SpinOversubscribed {
                 threads: plan.threads,
@@ -474,39 +521,24 @@ where
         }
         let batch = b.batch.min(b.capacity.max(1));
         let control = Arc::new(Control::new(n));
-        let factory = std::sync::Arc::new(factory);
-        let spec = || WorkerSpec {
-            factory: std::sync::Arc::clone(&factory),
-            batch,
-            one_to_one,
+        let mut crew = Crew {
+            capacity: b.capacity,
+            wait: b.wait,
+            spec: WorkerSpec {
+                factory: std::sync::Arc::new(factory),
+                batch,
+                one_to_one,
+            },
+            control: &control,
+            cores: &plan.workers,
+            threads: Vec::with_capacity(n + 2),
         };
-        let mut threads = Vec::with_capacity(n + 2);
-        let spawn = |i: usize, f: Box<dyn FnOnce() + Send>| {
-            ThreadBuilder::new()
-                .name(format!("fanring-worker-{i}"))
-                .spawn(f)
-                .map_err(|e| EngineError::Spawn(e.to_string()))
-        };
-        let window_size = b
-            .window
-            .unwrap_or_else(|| b.capacity.saturating_mul(n).saturating_mul(2).max(1));
         let built = if tagged {
+            let window_size = b
+                .window
+                .unwrap_or_else(|| b.capacity.saturating_mul(n).saturating_mul(2).max(1));
             let window = Arc::new(Window::new(window_size));
-            let mut ins = Vec::with_capacity(n);
-            let mut outs = Vec::with_capacity(n);
-            for i in 0..n {
-                let (in_tx, in_rx) = channel_with::<Tagged<T>>(b.capacity, b.wait)?;
-                let (out_tx, out_rx) = channel_with::<Tagged<Mark<U>>>(b.capacity, b.wait)?;
-                ins.push(in_tx);
-                outs.push(out_rx);
-                let (control, spec, core) = (Arc::clone(&control), spec(), plan.workers[i]);
-                threads.push(spawn(
-                    i,
-                    Box::new(move || {
-                        worker_main(i, in_rx, OutRing::Tagged(out_tx), spec, control, core);
-                    }),
-                )?);
-            }
+            let (ins, outs) = crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)?;
             (
                 AnyDistributor::Tagged(Distributor::new(
                     ins,
@@ -517,28 +549,7 @@ where
                 Merger::Tagged(TaggedMerge::new(outs, window, batch)),
             )
         } else {
-            let mut ins = Vec::with_capacity(n);
-            let mut outs = Vec::with_capacity(n);
-            for i in 0..n {
-                let (in_tx, in_rx) = channel_with::<T>(b.capacity, b.wait)?;
-                let (out_tx, out_rx) = channel_with::<U>(b.capacity, b.wait)?;
-                ins.push(in_tx);
-                outs.push(out_rx);
-                let (control, spec, core) = (Arc::clone(&control), spec(), plan.workers[i]);
-                threads.push(spawn(
-                    i,
-                    Box::new(move || {
-                        worker_main::<T, U, T, _, _>(
-                            i,
-                            in_rx,
-                            OutRing::Plain(out_tx),
-                            spec,
-                            control,
-                            core,
-                        );
-                    }),
-                )?);
-            }
+            let (ins, outs) = crew.spawn::<T, U, T, _, _>(OutRing::Plain)?;
             let merger = if rotate {
                 Merger::Rotate(RotateMerge::new(outs, batch))
             } else {
@@ -549,6 +560,7 @@ where
                 merger,
             )
         };
+        let threads = crew.threads;
         Ok(Launched {
             distributor: built.0,
             merger: built.1,

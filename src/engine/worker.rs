@@ -135,6 +135,17 @@ pub(crate) struct WorkerSpec<F> {
     pub(crate) one_to_one: bool,
 }
 
+// Derived, it would demand `F: Clone`.
+impl<F> Clone for WorkerSpec<F> {
+    fn clone(&self) -> Self {
+        WorkerSpec {
+            factory: std::sync::Arc::clone(&self.factory),
+            batch: self.batch,
+            one_to_one: self.one_to_one,
+        }
+    }
+}
+
 /// The worker thread's body: build the function, run the loop, record a panic, close.
 // Owned: they move into the worker's thread with it.
 #[allow(clippy::needless_pass_by_value)]
