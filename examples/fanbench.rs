@@ -96,6 +96,17 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_enum, default_value = "rr")]
     dispatch: Vec<DispatchArg>,
 
+    /// fanring modes: drive = the caller's thread distributes and merges (`Pipeline::drive`,
+    /// workers + 1 threads), thread = a distributor thread drains the source and the caller
+    /// merges (`Pipeline::run`, workers + 2 threads).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "drive,thread"
+    )]
+    mode: Vec<ModeArg>,
+
     /// fanring output orders: any, preserve.
     #[arg(
         long,
@@ -161,6 +172,21 @@ enum DispatchArg {
     Rr,
     Least,
     Key,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum ModeArg {
+    Drive,
+    Thread,
+}
+
+impl ModeArg {
+    fn name(self) -> &'static str {
+        match self {
+            ModeArg::Drive => "drive",
+            ModeArg::Thread => "thread",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -378,6 +404,7 @@ struct Config {
     dispatch: DispatchArg,
     order: OrderArg,
     batch: usize,
+    mode: ModeArg,
     engine: EngineConfig,
 }
 
@@ -398,25 +425,29 @@ fn build_groups(args: &Args, workers: &[usize]) -> Vec<Group> {
         let work = Work::busy_ns(work_ns);
         for &w in workers {
             let mut configs = Vec::new();
-            for &dispatch in &args.dispatch {
-                for &order in &args.order {
-                    for &batch in &args.batch {
-                        let engine = EngineConfig {
-                            workers: w,
-                            capacity: args.capacity,
-                            batch,
-                            wait: args.wait.strategy(),
-                            dispatch: dispatch.dispatch(),
-                            order: order.order(),
-                            pinning: args.pin.pinning(),
-                            allow_oversubscribed_spin: args.allow_oversubscribed_spin,
-                        };
-                        configs.push(Config {
-                            dispatch,
-                            order,
-                            batch,
-                            engine,
-                        });
+            for &mode in &args.mode {
+                for &dispatch in &args.dispatch {
+                    for &order in &args.order {
+                        for &batch in &args.batch {
+                            let engine = EngineConfig {
+                                workers: w,
+                                capacity: args.capacity,
+                                batch,
+                                wait: args.wait.strategy(),
+                                dispatch: dispatch.dispatch(),
+                                order: order.order(),
+                                pinning: args.pin.pinning(),
+                                allow_oversubscribed_spin: args.allow_oversubscribed_spin,
+                                drive: mode == ModeArg::Drive,
+                            };
+                            configs.push(Config {
+                                dispatch,
+                                order,
+                                batch,
+                                mode,
+                                engine,
+                            });
+                        }
                     }
                 }
             }
@@ -526,9 +557,9 @@ fn summarize(samples: &[Sample], items: u64) -> Summary {
 /// Runs every configuration of `group` once on a small input: checks the settings (an engine
 /// error ends the program before anything is measured), warms up, and returns the plan each
 /// worker count gets.
-fn preflight(group: &Group, items: u64) -> Result<String, EngineError> {
+fn preflight(group: &Group, items: u64) -> Result<Vec<PlanInfo>, EngineError> {
     let n = items.min(10_000);
-    let mut plan = String::new();
+    let mut plans: Vec<PlanInfo> = Vec::new();
     for c in &group.configs {
         let mut h = latency_histogram();
         let probe = Probe {
@@ -537,9 +568,15 @@ fn preflight(group: &Group, items: u64) -> Result<String, EngineError> {
         };
         let (tally, p) = fanring_engine(n, &c.engine, group.work.func(), Some(probe))?;
         assert_eq!(tally.count, n, "preflight lost items");
-        plan = p.to_string();
+        if !plans.iter().any(|q| q.mode == c.mode.name()) {
+            plans.push(PlanInfo {
+                workers: group.workers,
+                mode: c.mode.name().to_string(),
+                plan: p.to_string(),
+            });
+        }
     }
-    Ok(plan)
+    Ok(plans)
 }
 
 /// Samples of one group: per fanring configuration, then per baseline.
@@ -563,7 +600,8 @@ fn run_group(
     for rep in 0..args.reps {
         for (i, c) in group.configs.iter().enumerate() {
             bar.set_message(format!(
-                "{tag} fanring {} {} b{} (rep {})",
+                "{tag} fanring {} {} {} b{} (rep {})",
+                c.mode.name(),
                 c.dispatch.name(),
                 c.order.name(),
                 c.batch,
@@ -597,6 +635,8 @@ fn run_group(
 struct Row {
     /// `fanring`, `crossbeam-seed`, `std-seed` or `rtrb-pipeline`.
     implementation: String,
+    /// fanring's mode (`drive`, `thread`); `null` for baselines.
+    mode: Option<String>,
     workers: usize,
     /// fanring's dispatch (`rr`, `least`, `key`); baselines are round-robin.
     dispatch: String,
@@ -624,7 +664,13 @@ struct Row {
     plan: Option<String>,
 }
 
-fn rows_of(group: &Group, args: &Args, peers: &[Peer], s: &GroupSamples, plan: &str) -> Vec<Row> {
+fn rows_of(
+    group: &Group,
+    args: &Args,
+    peers: &[Peer],
+    s: &GroupSamples,
+    plans: &[PlanInfo],
+) -> Vec<Row> {
     let base: Vec<(Peer, Summary)> = peers
         .iter()
         .zip(&s.base)
@@ -637,6 +683,7 @@ fn rows_of(group: &Group, args: &Args, peers: &[Peer], s: &GroupSamples, plan: &
     };
     let row = |implementation: &str, dispatch: &str, order: &str, batch, m: &Summary| Row {
         implementation: implementation.to_string(),
+        mode: None,
         workers: group.workers,
         dispatch: dispatch.to_string(),
         order: order.to_string(),
@@ -657,11 +704,16 @@ fn rows_of(group: &Group, args: &Args, peers: &[Peer], s: &GroupSamples, plan: &
     let mut rows = Vec::new();
     for (c, v) in group.configs.iter().zip(&s.ours) {
         let m = summarize(v, args.items);
+        let plan = plans
+            .iter()
+            .find(|p| p.workers == group.workers && p.mode == c.mode.name())
+            .map(|p| p.plan.clone());
         rows.push(Row {
+            mode: Some(c.mode.name().to_string()),
             vs_crossbeam: ratio(m.mitems_per_s, Peer::Crossbeam),
             vs_std: ratio(m.mitems_per_s, Peer::Std),
             vs_rtrb: ratio(m.mitems_per_s, Peer::Rtrb),
-            plan: Some(plan.to_string()),
+            plan,
             ..row(
                 "fanring",
                 c.dispatch.name(),
@@ -701,8 +753,9 @@ fn fmt_ratio(r: Option<f64>) -> String {
 
 fn header(peers: &[Peer]) -> String {
     let mut h = format!(
-        "{:<15} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "{:<15} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
         "impl",
+        "mode",
         "W",
         "disp",
         "order",
@@ -730,8 +783,9 @@ fn short(p: Peer) -> &'static str {
 
 fn format_row(r: &Row, peers: &[Peer]) -> String {
     let mut s = format!(
-        "{:<15} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
+        "{:<15} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
         r.implementation,
+        r.mode.as_deref().unwrap_or("-"),
         r.workers,
         r.dispatch,
         r.order,
@@ -803,6 +857,8 @@ struct Settings {
 #[derive(Clone, Debug, Serialize)]
 struct PlanInfo {
     workers: usize,
+    /// fanring's mode (`drive`, `thread`).
+    mode: String,
     plan: String,
 }
 
@@ -825,7 +881,10 @@ fn print_header(m: &Machine, s: &Settings) {
     println!("wait strategy: {}", s.wait);
     println!("pinning: {}", s.pinning);
     for p in &s.plans {
-        println!("  plan with {} worker(s): {}", p.workers, p.plan);
+        println!(
+            "  plan with {} worker(s), {}: {}",
+            p.workers, p.mode, p.plan
+        );
     }
     println!(
         "items per run: {}, capacity: {}, reps: {} (medians shown), busy work: {:.2} hash rounds/ns",
@@ -1072,12 +1131,13 @@ fn run(args: &Args) -> Result<(), Failure> {
     let groups = build_groups(args, &workers);
     let mut plans: Vec<PlanInfo> = Vec::new();
     for g in &groups {
-        let plan = preflight(g, args.items)?;
-        if !plans.iter().any(|p| p.workers == g.workers) {
-            plans.push(PlanInfo {
-                workers: g.workers,
-                plan,
-            });
+        for p in preflight(g, args.items)? {
+            if !plans
+                .iter()
+                .any(|q| q.workers == p.workers && q.mode == p.mode)
+            {
+                plans.push(p);
+            }
         }
     }
     let settings = Settings {
@@ -1097,13 +1157,7 @@ fn run(args: &Args) -> Result<(), Failure> {
     let mut rows = Vec::new();
     for g in &groups {
         let samples = run_group(g, args, &peers, &bar)?;
-        let plan = &settings
-            .plans
-            .iter()
-            .find(|p| p.workers == g.workers)
-            .expect("preflight made a plan")
-            .plan;
-        let new = rows_of(g, args, &peers, &samples, plan);
+        let new = rows_of(g, args, &peers, &samples, &settings.plans);
         bar.suspend(|| {
             for r in &new {
                 println!("{}", format_row(r, &peers));

@@ -4,7 +4,7 @@ use crate::engine::wire::InWire;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::wait::{wait_until, WaitStrategy, WakeSlot};
-use crate::{Producer, PushError};
+use crate::Producer;
 use std::fmt;
 
 /// Which worker gets an item.
@@ -128,45 +128,89 @@ pub struct DistributorStats {
     pub waits_full: u64,
 }
 
+/// Why [`Distributor::try_send`] could not take an item; the item comes back.
+pub(crate) enum SendError<T> {
+    /// The chosen ring (or, for `LeastLoaded`, every ring), or the reorder window, is full.
+    Full(T),
+    /// The engine stopped: a worker closed its ring (early end or panic).
+    Stopped(T),
+}
+
+/// What a `Full` from `try_send` waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blocked {
+    /// Room in `rings[cur]`.
+    Ring,
+    /// Room in any ring (`LeastLoaded`).
+    AnyRing,
+    /// Room in the reorder window.
+    Window,
+}
+
+/// `open` failed.
+enum Shut {
+    Full,
+    Stopped,
+}
+
 /// The distributor: one producer per worker ring. `W` is the wire type on the rings.
+///
+/// The fast path of [`try_send`](Self::try_send) writes into a ring with no check at all: the
+/// slow path (`open`) picks the ring and counts, once, how many items may go to it without
+/// another look at shared state (`room`: free slots, the rest of the round-robin run, the room
+/// left in the reorder window).
 pub(crate) struct Distributor<T, W> {
     rings: Vec<Producer<W>>,
     dispatch: Dispatch<T>,
     window: Option<Arc<Window>>,
     wait: WaitStrategy,
-    /// Next worker for round-robin.
-    next: usize,
+    /// The ring items go to now.
+    cur: usize,
+    /// Items that may be staged into `rings[cur]` before `open` runs again.
+    room: usize,
+    /// Round-robin: consecutive items each worker gets in its turn, and what is left of the
+    /// current turn.
+    run: usize,
+    run_left: usize,
     /// Sequence number of the next item.
     seq: usize,
     /// The window's `done` as last loaded (tagged mode only).
     cached_done: usize,
-    /// Items staged since the last commit, and how many trigger one.
+    /// Items staged since the last flush, and how many trigger one.
     staged: usize,
     flush_every: usize,
+    blocked: Blocked,
     /// A worker ring was closed by its worker (early end or panic): stop.
     stopped: bool,
     pub(crate) stats: DistributorStats,
 }
 
 impl<T, W: InWire<T>> Distributor<T, W> {
+    /// Round-robin gives each worker `run` consecutive items per turn (1 is the seed's item by
+    /// item); every ring is published at the end of its run and every `flush_every` items.
     pub(crate) fn new(
         rings: Vec<Producer<W>>,
         dispatch: Dispatch<T>,
         window: Option<Arc<Window>>,
-        batch: usize,
+        run: usize,
+        flush_every: usize,
     ) -> Self {
         let wait = rings[0].wait_strategy();
-        let flush_every = batch.saturating_mul(rings.len()).max(1);
+        let run = run.max(1);
         Distributor {
             rings,
             dispatch,
             window,
             wait,
-            next: 0,
+            cur: 0,
+            room: 0,
+            run,
+            run_left: run,
             seq: 0,
             cached_done: 0,
             staged: 0,
-            flush_every,
+            flush_every: flush_every.max(1),
+            blocked: Blocked::Ring,
             stopped: false,
             stats: DistributorStats::default(),
         }
@@ -183,76 +227,25 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.stopped
     }
 
-    /// Stages `item` for a worker, waiting while the chosen ring (or the reorder window) is
-    /// full; publishes every `batch` items per worker. Returns the item if the engine stopped.
-    pub(crate) fn send(&mut self, item: T) -> Result<(), T> {
-        if self.stopped {
-            return Err(item);
-        }
-        let seq = self.seq;
-        // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
-        // `done` is cached and reloaded only when the cached value says "full".
-        if let Some(w) = &self.window {
-            if seq.wrapping_sub(self.cached_done) >= w.size {
-                let room = if let Some(r) = w.room(seq) {
-                    r
-                } else {
-                    // Slow path only: the clone lets us flush while waiting.
-                    let w = Arc::clone(w);
-                    self.flush();
-                    self.stats.waits_full += 1;
-                    wait_until(self.wait, &w.slot, None, || w.room(seq)).unwrap_or(Err(()))
-                };
-                if let Ok(done) = room {
-                    self.cached_done = done;
-                } else {
-                    self.stop();
-                    return Err(item);
-                }
+    /// Stages `item` for a worker without waiting. Staged items are published at the end of
+    /// a round-robin run, every `flush_every` items and by [`flush`](Self::flush).
+    #[inline]
+    pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
+        if self.room == 0 {
+            match self.open(&item) {
+                Ok(()) => {}
+                Err(Shut::Full) => return Err(SendError::Full(item)),
+                Err(Shut::Stopped) => return Err(SendError::Stopped(item)),
             }
         }
-        let mut wire = W::wrap(seq, item);
-        let mut target = self.pick(&wire);
-        loop {
-            match self.rings[target].stage(wire) {
-                Ok(()) => break,
-                Err(PushError::Full(w)) => {
-                    wire = w;
-                    self.flush();
-                    self.stats.waits_full += 1;
-                    if matches!(self.dispatch, Dispatch::LeastLoaded) {
-                        // Any ring with room will do: wait on all of them.
-                        let rings = &self.rings;
-                        let ready = wait_until(self.wait, &rings[..], None, || {
-                            rings.iter().position(Producer::ready_hint)
-                        });
-                        // A ring that is ready because its worker closed it ends the engine:
-                        // go to it (`stage` says `Closed`). `least_loaded` could pick a full
-                        // open ring instead, and the loop would spin without waiting.
-                        target = match ready {
-                            Some(i) if self.rings[i].is_closed() => i,
-                            _ => self.least_loaded(),
-                        };
-                    } else if self.rings[target].wait_space().is_err() {
-                        self.stop();
-                        return Err(wire.unwrap().1);
-                    }
-                }
-                Err(PushError::Closed(w)) => {
-                    self.stop();
-                    return Err(w.unwrap().1);
-                }
-            }
-        }
-        self.stats.items += 1;
+        let wire = W::wrap(self.seq, item);
+        // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
+        // `rings[cur]`, and each staged item took one of them.
+        unsafe { self.rings[self.cur].stage_reserved(wire) };
+        self.room -= 1;
+        self.run_left -= 1;
         self.seq = self.seq.wrapping_add(1);
-        if matches!(self.dispatch, Dispatch::RoundRobin) {
-            self.next = if self.next + 1 == self.rings.len() {
-                0
-            } else {
-                self.next + 1
-            };
-        }
+        self.stats.items += 1;
         self.staged += 1;
         if self.staged >= self.flush_every {
             self.flush();
@@ -260,22 +253,163 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         Ok(())
     }
 
+    /// Stages items from the front of `buf` (removing them) until it is empty or a ring (or
+    /// the window) is full; returns how many went. Plain items move in runs, one copy each.
+    ///
+    /// # Errors
+    /// `Err(())` if the engine stopped (the rest stays in `buf`).
     #[inline]
-    fn pick(&mut self, wire: &W) -> usize
-    where
-        W: InWire<T>,
-    {
+    pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
+        let mut sent = 0;
+        while let Some(first) = buf.first() {
+            if self.room == 0 {
+                match self.open(first) {
+                    Ok(()) => {}
+                    Err(Shut::Full) => break,
+                    Err(Shut::Stopped) => return Err(()),
+                }
+            }
+            let k = self.room.min(buf.len());
+            // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
+            // `rings[cur]`, less what was staged since; `k <= room` and `k <= buf.len()`.
+            unsafe { W::stage_from(&mut self.rings[self.cur], buf, k, self.seq) };
+            self.room -= k;
+            self.run_left -= k;
+            self.seq = self.seq.wrapping_add(k);
+            self.stats.items += k as u64;
+            self.staged += k;
+            sent += k;
+            if self.staged >= self.flush_every {
+                self.flush();
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Stages every item of `buf` (emptying it), waiting while a ring (or the window) is full.
+    ///
+    /// # Errors
+    /// `Err(())` if the engine stopped (the rest stays in `buf`).
+    pub(crate) fn send_from(&mut self, buf: &mut Vec<T>) -> Result<(), ()> {
+        loop {
+            self.try_send_from(buf)?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            self.wait_room();
+        }
+    }
+
+    /// Stages `item` for a worker, waiting while the chosen ring (or the reorder window) is
+    /// full. Returns the item if the engine stopped.
+    pub(crate) fn send(&mut self, mut item: T) -> Result<(), T> {
+        loop {
+            match self.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(SendError::Stopped(back)) => return Err(back),
+                Err(SendError::Full(back)) => {
+                    item = back;
+                    self.wait_room();
+                }
+            }
+        }
+    }
+
+    /// Picks the ring for `item` and sets `room`; `Err` when nothing may be staged now.
+    fn open(&mut self, item: &T) -> Result<(), Shut> {
+        if self.stopped {
+            return Err(Shut::Stopped);
+        }
+        let n = self.rings.len();
         match &self.dispatch {
-            Dispatch::RoundRobin => self.next,
-            Dispatch::LeastLoaded => self.least_loaded(),
+            Dispatch::RoundRobin => {
+                if self.run_left == 0 {
+                    // The run is complete: publish it, next worker.
+                    if self.run > 1 {
+                        self.rings[self.cur].commit();
+                    }
+                    self.cur = if self.cur + 1 == n { 0 } else { self.cur + 1 };
+                    self.run_left = self.run;
+                }
+            }
+            Dispatch::LeastLoaded => {
+                self.cur = self.least_loaded();
+                self.run_left = 1;
+            }
             Dispatch::ByKey(key) => {
-                // The key function sees the item; the wire only wraps it.
-                let item = W::peek(wire);
-                let n = self.rings.len() as u64;
                 // The remainder is below the ring count, a `usize`.
                 #[allow(clippy::cast_possible_truncation)]
-                let i = (key(item) % n) as usize;
-                i
+                let i = (key(item) % n as u64) as usize;
+                self.cur = i;
+                self.run_left = 1;
+            }
+        }
+        let mut limit = self.run_left;
+        if let Some(w) = &self.window {
+            // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
+            // `done` is cached and reloaded only when the cached value says "full".
+            if self.seq.wrapping_sub(self.cached_done) >= w.size {
+                match w.room(self.seq) {
+                    Some(Ok(done)) => self.cached_done = done,
+                    Some(Err(())) => {
+                        self.stop();
+                        return Err(Shut::Stopped);
+                    }
+                    None => {
+                        self.blocked = Blocked::Window;
+                        return Err(Shut::Full);
+                    }
+                }
+            }
+            limit = limit.min(w.size - self.seq.wrapping_sub(self.cached_done));
+        }
+        match self.rings[self.cur].reserve() {
+            Ok(0) => {
+                if matches!(self.dispatch, Dispatch::LeastLoaded) {
+                    // Every ring is full. One closed by its worker ends the engine (waiting
+                    // on it would return at once, forever).
+                    if self.rings.iter().any(Producer::is_closed) {
+                        self.stop();
+                        return Err(Shut::Stopped);
+                    }
+                    self.blocked = Blocked::AnyRing;
+                } else {
+                    self.blocked = Blocked::Ring;
+                }
+                Err(Shut::Full)
+            }
+            Ok(free) => {
+                self.room = free.min(limit);
+                Ok(())
+            }
+            Err(_) => {
+                self.stop();
+                Err(Shut::Stopped)
+            }
+        }
+    }
+
+    /// After a `Full`: publish everything, then wait for what it was about.
+    #[cold]
+    fn wait_room(&mut self) {
+        self.flush();
+        self.stats.waits_full += 1;
+        match self.blocked {
+            Blocked::Ring => {
+                // A close wakes it too; the next `open` then sees it.
+                let _ = self.rings[self.cur].wait_space();
+            }
+            Blocked::AnyRing => {
+                let rings = &self.rings;
+                wait_until(self.wait, &rings[..], None, || {
+                    rings.iter().any(Producer::ready_hint).then_some(())
+                });
+            }
+            Blocked::Window => {
+                if let Some(w) = &self.window {
+                    let (w, seq) = (Arc::clone(w), self.seq);
+                    wait_until(self.wait, &w.slot, None, || w.room(seq).map(drop));
+                }
             }
         }
     }
@@ -298,6 +432,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         best
     }
 
+    /// Items per round-robin turn.
+    pub(crate) fn run(&self) -> usize {
+        self.run
+    }
+
     /// The worker rings.
     pub(crate) fn rings(&self) -> &[Producer<W>] {
         &self.rings
@@ -306,11 +445,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// A worker closed its ring: the engine is ending early. Close every ring.
     pub(crate) fn stop(&mut self) {
         self.stopped = true;
+        self.room = 0;
         self.rings.iter_mut().for_each(Producer::close);
     }
 
     /// Normal end of input: publish and close every ring.
     pub(crate) fn close(&mut self) {
+        self.room = 0;
         self.flush();
         self.rings.iter_mut().for_each(Producer::close);
     }

@@ -42,8 +42,9 @@ pub fn split<T: Send + 'static>(
         consumers.push(rx);
     }
     let batch = 64.min(capacity);
+    // Item by item, as the seed's `Split`; published every `batch` items per ring.
     let mut dist: Distributor<T, T> =
-        Distributor::new(producers, Dispatch::RoundRobin, None, batch);
+        Distributor::new(producers, Dispatch::RoundRobin, None, 1, batch * n);
     ThreadBuilder::new()
         .name("fanring-split".into())
         .spawn(move || loop {

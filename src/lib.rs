@@ -43,8 +43,8 @@ pub mod wait;
 
 pub use dispatch::{Dispatch, DistributorStats};
 pub use engine::{
-    Builder, Emit, Engine, FilterMapWork, FlatMapWork, Input, MapWork, Output, Pipeline, Running,
-    StatefulWork, Stats, Work, WorkerStats,
+    Builder, Driven, Emit, Engine, FilterMapWork, FlatMapWork, Input, MapWork, Output, Pipeline,
+    Running, StatefulWork, Stats, Work, WorkerStats,
 };
 pub use error::EngineError;
 pub use fan::{merge, split, Merged};

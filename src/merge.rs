@@ -49,14 +49,65 @@ pub(crate) enum Merger<U> {
     Tagged(TaggedMerge<U>),
 }
 
+/// One step of a merger.
+pub(crate) enum Step<U> {
+    /// The next item (or, from `poll_into`, how many items were moved).
+    Item(U),
+    /// Nothing ready now (only when not blocking).
+    Empty,
+    /// The stream ended: every input closed and drained, or the engine aborted.
+    End,
+}
+
 impl<U> Merger<U> {
-    /// The next item, waiting as the rings' strategy says; `None` at the end of the stream
-    /// (every input closed and drained, or the engine aborted).
-    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+    /// The next item, waiting as the rings' strategy says if `block`; `End` at the end of the
+    /// stream. Without `block`, `Empty` instead of waiting.
+    pub(crate) fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
         match self {
-            Merger::Any(m) => m.next(abort),
-            Merger::Rotate(m) => m.next(abort),
-            Merger::Tagged(m) => m.next(abort),
+            Merger::Any(m) => m.poll(abort, block),
+            Merger::Rotate(m) => m.poll(block),
+            Merger::Tagged(m) => m.poll(abort, block),
+        }
+    }
+
+    /// The next item, waiting; `None` at the end of the stream.
+    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+        match self.poll(abort, true) {
+            Step::Item(u) => Some(u),
+            Step::Empty | Step::End => None,
+        }
+    }
+
+    /// Like [`poll`](Self::poll), but moves a run of items (as many as are ready in one ring,
+    /// up to `buf`'s spare capacity) to `buf` with one copy: `Item(n)` says how many.
+    pub(crate) fn poll_into(
+        &mut self,
+        abort: &dyn AbortFlag,
+        block: bool,
+        buf: &mut Vec<U>,
+    ) -> Step<usize> {
+        match self {
+            Merger::Any(m) => m.poll_into(abort, block, buf),
+            Merger::Rotate(m) => m.poll_into(block, buf),
+            Merger::Tagged(m) => {
+                // The reorder window hands items out one at a time anyway.
+                let mut n = 0;
+                while buf.len() < buf.capacity() {
+                    match m.poll(abort, block && n == 0) {
+                        Step::Item(u) => {
+                            buf.push(u);
+                            n += 1;
+                        }
+                        Step::End if n == 0 => return Step::End,
+                        Step::Empty | Step::End => break,
+                    }
+                }
+                if n > 0 {
+                    Step::Item(n)
+                } else {
+                    Step::Empty
+                }
+            }
         }
     }
 
@@ -109,10 +160,70 @@ impl<U> AnyMerge<U> {
         }
     }
 
+    /// The next item, waiting; `None` at the end of the stream.
     pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+        match self.poll(abort, true) {
+            Step::Item(u) => Some(u),
+            Step::Empty | Step::End => None,
+        }
+    }
+
+    /// Moves the ready items of the next ring that has any to `buf`, releasing them at once.
+    fn poll_into(&mut self, abort: &dyn AbortFlag, block: bool, buf: &mut Vec<U>) -> Step<usize> {
         loop {
             if self.rings.is_empty() {
-                return None;
+                return Step::End;
+            }
+            // Finish a run that `poll` started on this ring first.
+            self.taken = 0;
+            match self.rings[self.cur].take_into(buf, usize::MAX) {
+                Ok(n) => {
+                    self.rings[self.cur].release();
+                    self.cur = (self.cur + 1) % self.rings.len();
+                    self.empty_run = 0;
+                    self.stats.items += n as u64;
+                    return Step::Item(n);
+                }
+                Err(PopError::Empty) => {
+                    self.rings[self.cur].release();
+                    self.cur = (self.cur + 1) % self.rings.len();
+                    self.empty_run += 1;
+                }
+                Err(PopError::Closed) => {
+                    if abort.aborted() {
+                        self.rings.iter_mut().for_each(Consumer::close);
+                        self.rings.clear();
+                        return Step::End;
+                    }
+                    self.rings.swap_remove(self.cur);
+                    self.empty_run = 0;
+                    if self.cur >= self.rings.len() {
+                        self.cur = 0;
+                    }
+                    continue;
+                }
+            }
+            if self.empty_run >= self.rings.len() {
+                // A full turn found nothing: wait until some ring has an item or closes.
+                self.empty_run = 0;
+                if !block {
+                    return Step::Empty;
+                }
+                self.stats.waits_empty += 1;
+                let rings = &self.rings;
+                if let Some(i) = wait_until(self.wait, &rings[..], None, || {
+                    rings.iter().position(Consumer::ready_hint)
+                }) {
+                    self.cur = i;
+                }
+            }
+        }
+    }
+
+    fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
+        loop {
+            if self.rings.is_empty() {
+                return Step::End;
             }
             if self.taken < self.batch {
                 match self.rings[self.cur].take() {
@@ -120,14 +231,14 @@ impl<U> AnyMerge<U> {
                         self.taken += 1;
                         self.empty_run = 0;
                         self.stats.items += 1;
-                        return Some(u);
+                        return Step::Item(u);
                     }
                     Err(PopError::Empty) => self.empty_run += 1,
                     Err(PopError::Closed) => {
                         if abort.aborted() {
                             self.rings.iter_mut().for_each(Consumer::close);
                             self.rings.clear();
-                            return None;
+                            return Step::End;
                         }
                         // Dropping the consumer releases what was taken and closes it.
                         self.rings.swap_remove(self.cur);
@@ -146,6 +257,10 @@ impl<U> AnyMerge<U> {
             self.cur = (self.cur + 1) % self.rings.len();
             if self.empty_run >= self.rings.len() {
                 // A full turn found nothing: wait until some ring has an item or closes.
+                self.empty_run = 0;
+                if !block {
+                    return Step::Empty;
+                }
                 self.stats.waits_empty += 1;
                 let rings = &self.rings;
                 if let Some(i) = wait_until(self.wait, &rings[..], None, || {
@@ -153,74 +268,116 @@ impl<U> AnyMerge<U> {
                 }) {
                     self.cur = i;
                 }
-                self.empty_run = 0;
             }
         }
     }
 }
 
-/// Input order for round-robin `map`: output `k` is at worker `k % n`, so read the workers in
-/// that rotation. Releases each ring once per `batch` turns.
+/// Input order for round-robin `map`: the distributor gives each worker `run` consecutive
+/// items per turn, so read the workers in that rotation, `run` items each. Releases each ring
+/// at the end of its run and before waiting.
 pub(crate) struct RotateMerge<U> {
     rings: Vec<Consumer<U>>,
     cur: usize,
-    turns: usize,
-    batch: usize,
+    run: usize,
+    /// Items left in `rings[cur]`'s run.
+    left: usize,
     done: bool,
     stats: MergerStats,
 }
 
 impl<U> RotateMerge<U> {
-    pub(crate) fn new(rings: Vec<Consumer<U>>, batch: usize) -> Self {
+    pub(crate) fn new(rings: Vec<Consumer<U>>, run: usize) -> Self {
+        let run = run.max(1);
         RotateMerge {
             rings,
             cur: 0,
-            turns: 0,
-            batch,
+            run,
+            left: run,
             done: false,
             stats: MergerStats::default(),
         }
     }
 
-    fn release_all(&mut self) {
-        self.rings.iter_mut().for_each(Consumer::release);
-    }
-
-    fn next(&mut self, _abort: &dyn AbortFlag) -> Option<U> {
+    /// Moves the ready part of the current run to `buf`.
+    fn poll_into(&mut self, block: bool, buf: &mut Vec<U>) -> Step<usize> {
         if self.done {
-            return None;
+            return Step::End;
         }
         loop {
-            match self.rings[self.cur].take() {
-                Ok(u) => {
-                    self.cur += 1;
-                    if self.cur == self.rings.len() {
-                        self.cur = 0;
-                        self.turns += 1;
-                        if self.turns >= self.batch {
-                            self.turns = 0;
-                            self.release_all();
-                        }
+            match self.rings[self.cur].take_into(buf, self.left) {
+                Ok(n) => {
+                    self.left -= n;
+                    self.rings[self.cur].release();
+                    if self.left == 0 {
+                        self.left = self.run;
+                        self.cur = if self.cur + 1 == self.rings.len() {
+                            0
+                        } else {
+                            self.cur + 1
+                        };
                     }
-                    self.stats.items += 1;
-                    return Some(u);
+                    self.stats.items += n as u64;
+                    return Step::Item(n);
                 }
                 Err(PopError::Empty) => {
-                    // Release everything before waiting: a worker may be waiting for room.
-                    self.release_all();
+                    self.rings[self.cur].release();
+                    if !block {
+                        return Step::Empty;
+                    }
                     self.stats.waits_empty += 1;
                     if self.rings[self.cur].wait_ready().is_err() {
                         break;
                     }
                 }
-                // The ring whose turn it is has ended: with strict rotation no later item
-                // exists (or a stage failed, which `abort` tells the caller).
                 Err(PopError::Closed) => break,
             }
         }
         self.done = true;
         self.rings.iter_mut().for_each(Consumer::close);
-        None
+        Step::End
+    }
+
+    fn poll(&mut self, block: bool) -> Step<U> {
+        if self.done {
+            return Step::End;
+        }
+        loop {
+            match self.rings[self.cur].take() {
+                Ok(u) => {
+                    self.left -= 1;
+                    if self.left == 0 {
+                        self.rings[self.cur].release();
+                        self.left = self.run;
+                        self.cur = if self.cur + 1 == self.rings.len() {
+                            0
+                        } else {
+                            self.cur + 1
+                        };
+                    }
+                    self.stats.items += 1;
+                    return Step::Item(u);
+                }
+                Err(PopError::Empty) => {
+                    // Release what was taken before waiting: its worker may wait for room.
+                    self.rings[self.cur].release();
+                    if !block {
+                        return Step::Empty;
+                    }
+                    self.stats.waits_empty += 1;
+                    if self.rings[self.cur].wait_ready().is_err() {
+                        break;
+                    }
+                }
+                // The ring whose turn it is has ended: the distributor closes every ring at
+                // once, after its last item, so no later item exists (or a stage failed,
+                // which `abort` tells the caller).
+                Err(PopError::Closed) => break,
+            }
+        }
+        self.done = true;
+        self.rings.iter_mut().for_each(Consumer::close);
+        Step::End
     }
 }
 
@@ -275,13 +432,13 @@ impl<U> TaggedMerge<U> {
         }
     }
 
-    fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
+    fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
         let size = self.window.size;
         loop {
             let slot = &mut self.slots[self.next % size];
             if let Some(u) = slot.items.pop_front() {
                 self.stats.items += 1;
-                return Some(u);
+                return Step::Item(u);
             }
             if slot.complete {
                 slot.complete = false;
@@ -328,7 +485,7 @@ impl<U> TaggedMerge<U> {
                     Err(PopError::Closed) => {
                         if abort.aborted() {
                             self.close_all();
-                            return None;
+                            return Step::End;
                         }
                         self.rings.swap_remove(i);
                     }
@@ -342,11 +499,14 @@ impl<U> TaggedMerge<U> {
                 // Every ring ended; whatever is buffered beyond a gap can only come from an
                 // aborted run, and is dropped with the slots.
                 self.close_all();
-                return None;
+                return Step::End;
             }
             // Nothing anywhere: let the distributor run ahead up to the window, then wait.
             self.unpublished = 0;
             self.window.advance(self.next);
+            if !block {
+                return Step::Empty;
+            }
             self.stats.waits_empty += 1;
             let rings = &self.rings;
             wait_until(self.wait, &rings[..], None, || {
@@ -360,5 +520,64 @@ impl<U> TaggedMerge<U> {
         self.rings.clear();
         self.window.close();
         self.slots.iter_mut().for_each(|s| s.items.clear());
+    }
+}
+
+/// Items moved out of the rings with one copy, handed out one at a time.
+pub(crate) struct LocalQueue<U> {
+    items: Vec<U>,
+    /// `items[..next]` were handed out (moved out); `items[next..]` are still owned here.
+    next: usize,
+}
+
+impl<U> LocalQueue<U> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        LocalQueue {
+            items: Vec::with_capacity(n.max(1)),
+            next: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<U> {
+        if self.next < self.items.len() {
+            // SAFETY: `items[next]` is initialised and still ours; `next` passes it, so it is
+            // neither read nor dropped here again.
+            let u = unsafe { std::ptr::read(self.items.as_ptr().add(self.next)) };
+            self.next += 1;
+            Some(u)
+        } else {
+            None
+        }
+    }
+
+    /// Items not handed out yet.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len() - self.next
+    }
+
+    /// The emptied buffer, to refill. Call only when `pop` returned `None`.
+    #[inline]
+    pub(crate) fn refill(&mut self) -> &mut Vec<U> {
+        debug_assert_eq!(self.next, self.items.len());
+        // SAFETY: every item was moved out by `pop`: forget them without dropping.
+        unsafe { self.items.set_len(0) };
+        self.next = 0;
+        &mut self.items
+    }
+}
+
+impl<U> Drop for LocalQueue<U> {
+    fn drop(&mut self) {
+        let (len, next) = (self.items.len(), self.next);
+        // SAFETY: `items[next..len]` are the items still owned here; `set_len(0)` first, so
+        // the `Vec` frees only its buffer. A panicking `Drop` still drops the rest of the
+        // slice.
+        unsafe {
+            self.items.set_len(0);
+            let rest =
+                std::ptr::slice_from_raw_parts_mut(self.items.as_mut_ptr().add(next), len - next);
+            std::ptr::drop_in_place(rest);
+        }
     }
 }

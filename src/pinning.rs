@@ -98,9 +98,11 @@ pub(crate) fn plan(
     workers: usize,
     own_distributor: bool,
     own_merger: bool,
+    one_caller: bool,
 ) -> Result<Plan, EngineError> {
     let cores = available_cores();
-    let threads = workers + 2;
+    // The caller's thread distributes and merges: one thread fewer.
+    let threads = workers + 2 - usize::from(one_caller);
     let mut plan = Plan {
         distributor: None,
         workers: vec![None; workers],
@@ -111,7 +113,10 @@ pub(crate) fn plan(
     match pinning {
         Pinning::None => {}
         Pinning::Auto => {
-            let mut next = cores.iter().copied().cycle();
+            // The caller's thread, when it does both jobs, is busy all the time and is not
+            // pinned: keep the first core for it while there are others.
+            let skip = usize::from(one_caller && cores.len() > 1);
+            let mut next = cores.iter().copied().cycle().skip(skip);
             if own_distributor {
                 plan.distributor = next.next();
             }

@@ -46,9 +46,15 @@ const SLACK: usize = 16;
 
 /// Runs `n` items through `.map(|x| x + 1)` in the given shape; returns the allocations made
 /// from building the engine to joining it, and checks the result.
-fn allocations(n: u64, wait: WaitStrategy, dispatch: Dispatch<u64>, order: Order) -> usize {
+fn allocations(
+    n: u64,
+    wait: WaitStrategy,
+    dispatch: Dispatch<u64>,
+    order: Order,
+    drive: bool,
+) -> usize {
     let before = ALLOCS.load(SeqCst);
-    let mut out = Engine::builder()
+    let pipeline = Engine::builder()
         .workers(4)
         .capacity(256)
         .batch(32)
@@ -56,16 +62,23 @@ fn allocations(n: u64, wait: WaitStrategy, dispatch: Dispatch<u64>, order: Order
         .pinning(Pinning::None)
         .dispatch(dispatch)
         .order(order)
-        .map(|x: u64| x + 1)
-        .run(0..n)
-        .unwrap();
+        .map(|x: u64| x + 1);
     let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
-    for v in out.by_ref() {
+    let mut see = |v: u64| {
         in_order &= v == count + 1;
         count += 1;
         sum = sum.wrapping_add(v);
-    }
-    let stats = out.join().unwrap();
+    };
+    // `run`: a distributor thread; `drive`: the caller distributes and merges.
+    let stats = if drive {
+        let mut out = pipeline.drive(0..n).unwrap();
+        out.by_ref().for_each(&mut see);
+        out.join().unwrap()
+    } else {
+        let mut out = pipeline.run(0..n).unwrap();
+        out.by_ref().for_each(&mut see);
+        out.join().unwrap()
+    };
     let after = ALLOCS.load(SeqCst);
     assert_eq!(count, n);
     assert_eq!(sum, n * (n + 1) / 2);
@@ -117,14 +130,17 @@ fn no_allocation_per_item() {
         } else {
             &shapes[..2]
         };
-        for &(name, dispatch, order) in shapes {
+        for (&(name, dispatch, order), drive) in shapes.iter().flat_map(|s| [(s, false), (s, true)])
+        {
             // Warm-up: first-use allocations of the process (thread handles, stdio) happen
             // here, not in the measured runs.
-            allocations(small, wait, dispatch(), order);
-            let a_small = allocations(small, wait, dispatch(), order);
-            let a_large = allocations(large, wait, dispatch(), order);
+            allocations(small, wait, dispatch(), order, drive);
+            let a_small = allocations(small, wait, dispatch(), order, drive);
+            let a_large = allocations(large, wait, dispatch(), order, drive);
+            let mode = if drive { "drive" } else { "run" };
             eprintln!(
-                "{name} {wait:?}: {a_small} allocations for {small} items, {a_large} for {large}"
+                "{name} {wait:?} {mode}: {a_small} allocations for {small} items, {a_large} \
+                 for {large}"
             );
             assert!(
                 a_large <= a_small + SLACK,

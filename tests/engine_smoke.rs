@@ -112,3 +112,69 @@ fn early_drop_stops() {
         drop(out);
     }
 }
+
+/// `drive`: the caller distributes and merges. Every dispatch and order, `flat_map` and
+/// `filter_map` with `Preserve`, a source that is not `Send`, the counters, `batch(1)`.
+#[test]
+fn drive_delivers_everything() {
+    use std::rc::Rc;
+    for wait in waits() {
+        for workers in [1, 3] {
+            for (dispatch, order) in [
+                (Dispatch::RoundRobin, Order::Any),
+                (Dispatch::RoundRobin, Order::Preserve),
+                (Dispatch::LeastLoaded, Order::Preserve),
+                (Dispatch::by_key(|x: &u64| *x % 7), Order::Any),
+            ] {
+                let n = 20_000u64;
+                // `Rc` is not `Send`: the source stays on this thread.
+                let base = Rc::new(0u64);
+                let mut out = Engine::builder()
+                    .workers(workers)
+                    .capacity(64)
+                    .batch(16)
+                    .wait(wait)
+                    .pinning(Pinning::None)
+                    .dispatch(dispatch)
+                    .order(order)
+                    .map(|x: u64| x * 2)
+                    .drive((0..n).map(move |x| x + *base))
+                    .unwrap();
+                assert_eq!(out.plan().threads, workers + 1);
+                let mut got: Vec<u64> = out.by_ref().collect();
+                if order == Order::Any {
+                    got.sort_unstable();
+                }
+                assert!(got.iter().copied().eq((0..n).map(|x| x * 2)));
+                let stats = out.join().unwrap();
+                assert_eq!(stats.merger.items, n);
+                assert_eq!(stats.distributor.map(|d| d.items), Some(n));
+            }
+        }
+    }
+    let out = Engine::builder()
+        .workers(2)
+        .order(Order::Preserve)
+        .dispatch(Dispatch::LeastLoaded)
+        .flat_map(|x: u32| (0..x % 3).map(move |k| (x, k)))
+        .drive(0..3_000u32)
+        .unwrap();
+    let want: Vec<(u32, u32)> = (0..3_000u32)
+        .flat_map(|x| (0..x % 3).map(move |k| (x, k)))
+        .collect();
+    assert_eq!(out.collect::<Vec<_>>(), want);
+    let out = Engine::builder()
+        .workers(3)
+        .batch(1)
+        .filter_map(|x: u32| x.is_multiple_of(5).then_some(x))
+        .drive(0..1_000u32)
+        .unwrap();
+    assert_eq!(out.count(), 200);
+    // An empty source ends at once.
+    let mut out = Engine::builder()
+        .map(|x: u8| x)
+        .drive(std::iter::empty())
+        .unwrap();
+    assert_eq!(out.next(), None);
+    assert_eq!(out.join().unwrap().merger.items, 0);
+}

@@ -13,6 +13,10 @@
 //! watchdog aborts the process (with the scenario's name) if one scenario runs for more than
 //! ten minutes, so a hang fails the run instead of stalling it.
 
+#[macro_use]
+mod common;
+
+use common::MODES;
 use fanring::pinning::available_cores;
 use fanring::{
     CapacityError, Dispatch, Engine, EngineError, Order, Pinning, PushError, Stats, WaitStrategy,
@@ -240,10 +244,11 @@ impl Shape {
             _ => Order::Preserve,
         }
     }
-    /// The worker item `v` goes to, where the dispatch fixes it.
-    fn worker_of(self, v: u64, workers: usize) -> Option<usize> {
+    /// The worker item `v` goes to, where the dispatch fixes it: round-robin gives each
+    /// worker a run of `run = min(batch, capacity)` items per turn.
+    fn worker_of(self, v: u64, workers: usize, run: usize) -> Option<usize> {
         match self {
-            Shape::RrAny | Shape::RrRotate => Some((v % workers as u64) as usize),
+            Shape::RrAny | Shape::RrRotate => Some((v / run as u64 % workers as u64) as usize),
             Shape::KeyAny | Shape::KeyTagged => Some((key_of(v) % workers as u64) as usize),
             Shape::LlTagged => None,
         }
@@ -292,33 +297,35 @@ fn assert_stats(stats: &Stats, n: u64, capacity: usize, what: &str) {
 #[test]
 fn delivery_count_and_checksum_any_order() {
     let _s = serial();
-    let n = big();
-    let capacity = 256;
-    let want: u64 = (0..n).map(f).fold(0, u64::wrapping_add);
-    for (wname, wait) in waits() {
-        for (dname, dispatch) in dispatches() {
-            let what = format!("{wname}/{dname}/Any");
-            let _w = Watchdog::new(what.clone());
-            let mut out = Engine::builder()
-                .workers(WORKERS)
-                .capacity(capacity)
-                .batch(32)
-                .wait(wait)
-                .pinning(Pinning::None)
-                .dispatch(dispatch)
-                .order(Order::Any)
-                .map(f)
-                .run(0..n)
-                .unwrap();
-            let (mut count, mut sum) = (0u64, 0u64);
-            for v in out.by_ref() {
-                count += 1;
-                sum = sum.wrapping_add(v);
+    for mode in MODES {
+        let n = big();
+        let capacity = 256;
+        let want: u64 = (0..n).map(f).fold(0, u64::wrapping_add);
+        for (wname, wait) in waits() {
+            for (dname, dispatch) in dispatches() {
+                let what = format!("{wname}/{dname}/Any");
+                let what = format!("{what} {mode:?}");
+                let _w = Watchdog::new(what.clone());
+                let pipeline = Engine::builder()
+                    .workers(WORKERS)
+                    .capacity(capacity)
+                    .batch(32)
+                    .wait(wait)
+                    .pinning(Pinning::None)
+                    .dispatch(dispatch)
+                    .order(Order::Any)
+                    .map(f);
+                let mut out = launch!(pipeline, mode, 0..n);
+                let (mut count, mut sum) = (0u64, 0u64);
+                for v in out.by_ref() {
+                    count += 1;
+                    sum = sum.wrapping_add(v);
+                }
+                assert_eq!(count, n, "{what}: count");
+                assert_eq!(sum, want, "{what}: checksum");
+                let stats = out.join().unwrap();
+                assert_stats(&stats, n, capacity, &what);
             }
-            assert_eq!(count, n, "{what}: count");
-            assert_eq!(sum, want, "{what}: checksum");
-            let stats = out.join().unwrap();
-            assert_stats(&stats, n, capacity, &what);
         }
     }
 }
@@ -328,31 +335,33 @@ fn delivery_count_and_checksum_any_order() {
 #[test]
 fn preserve_restores_input_order() {
     let _s = serial();
-    let n = big();
-    let capacity = 128;
-    for (wname, wait) in waits() {
-        for (dname, dispatch) in dispatches() {
-            let what = format!("{wname}/{dname}/Preserve");
-            let _w = Watchdog::new(what.clone());
-            let mut out = Engine::builder()
-                .workers(WORKERS)
-                .capacity(capacity)
-                .batch(16)
-                .wait(wait)
-                .pinning(Pinning::None)
-                .dispatch(dispatch)
-                .order(Order::Preserve)
-                .map(f)
-                .run(0..n)
-                .unwrap();
-            let mut i = 0u64;
-            for v in out.by_ref() {
-                assert_eq!(v, f(i), "{what}: output {i} out of order");
-                i += 1;
+    for mode in MODES {
+        let n = big();
+        let capacity = 128;
+        for (wname, wait) in waits() {
+            for (dname, dispatch) in dispatches() {
+                let what = format!("{wname}/{dname}/Preserve");
+                let what = format!("{what} {mode:?}");
+                let _w = Watchdog::new(what.clone());
+                let pipeline = Engine::builder()
+                    .workers(WORKERS)
+                    .capacity(capacity)
+                    .batch(16)
+                    .wait(wait)
+                    .pinning(Pinning::None)
+                    .dispatch(dispatch)
+                    .order(Order::Preserve)
+                    .map(f);
+                let mut out = launch!(pipeline, mode, 0..n);
+                let mut i = 0u64;
+                for v in out.by_ref() {
+                    assert_eq!(v, f(i), "{what}: output {i} out of order");
+                    i += 1;
+                }
+                assert_eq!(i, n, "{what}: count");
+                let stats = out.join().unwrap();
+                assert_stats(&stats, n, capacity, &what);
             }
-            assert_eq!(i, n, "{what}: count");
-            let stats = out.join().unwrap();
-            assert_stats(&stats, n, capacity, &what);
         }
     }
 }
@@ -362,44 +371,46 @@ fn preserve_restores_input_order() {
 #[test]
 fn by_key_keeps_per_key_order() {
     let _s = serial();
-    let n = big();
-    const KEYS: usize = 37;
-    for (wname, wait) in waits() {
-        let what = format!("{wname}/ByKey/Any per-key");
-        let _w = Watchdog::new(what.clone());
-        let mut rng = Rng::new(0xB1_4E5);
-        let mut next_seq = [0u64; KEYS];
-        let items: Vec<(u64, u64)> = (0..n)
-            .map(|_| {
-                let k = rng.below(KEYS as u64);
-                let s = next_seq[k as usize];
-                next_seq[k as usize] += 1;
-                (k, s)
-            })
-            .collect();
-        let out = Engine::builder()
-            .workers(WORKERS)
-            .capacity(64)
-            .batch(8)
-            .wait(wait)
-            .pinning(Pinning::None)
-            .dispatch(Dispatch::by_key(|&(k, _): &(u64, u64)| k))
-            .order(Order::Any)
-            // some work, so the workers interleave differently
-            .map(|(k, s): (u64, u64)| (k, s, f(s)))
-            .run(items)
-            .unwrap();
-        let mut seen = [0u64; KEYS];
-        for (k, s, fs) in out {
-            assert_eq!(fs, f(s), "{what}");
-            assert_eq!(
-                s, seen[k as usize],
-                "{what}: key {k} got seq {s}, expected {}",
-                seen[k as usize]
-            );
-            seen[k as usize] += 1;
+    for mode in MODES {
+        let n = big();
+        const KEYS: usize = 37;
+        for (wname, wait) in waits() {
+            let what = format!("{wname}/ByKey/Any per-key");
+            let what = format!("{what} {mode:?}");
+            let _w = Watchdog::new(what.clone());
+            let mut rng = Rng::new(0xB1_4E5);
+            let mut next_seq = [0u64; KEYS];
+            let items: Vec<(u64, u64)> = (0..n)
+                .map(|_| {
+                    let k = rng.below(KEYS as u64);
+                    let s = next_seq[k as usize];
+                    next_seq[k as usize] += 1;
+                    (k, s)
+                })
+                .collect();
+            let pipeline = Engine::builder()
+                .workers(WORKERS)
+                .capacity(64)
+                .batch(8)
+                .wait(wait)
+                .pinning(Pinning::None)
+                .dispatch(Dispatch::by_key(|&(k, _): &(u64, u64)| k))
+                .order(Order::Any)
+                // some work, so the workers interleave differently
+                .map(|(k, s): (u64, u64)| (k, s, f(s)));
+            let out = launch!(pipeline, mode, items);
+            let mut seen = [0u64; KEYS];
+            for (k, s, fs) in out {
+                assert_eq!(fs, f(s), "{what}");
+                assert_eq!(
+                    s, seen[k as usize],
+                    "{what}: key {k} got seq {s}, expected {}",
+                    seen[k as usize]
+                );
+                seen[k as usize] += 1;
+            }
+            assert_eq!(seen, next_seq, "{what}: per-key counts");
         }
-        assert_eq!(seen, next_seq, "{what}: per-key counts");
     }
 }
 
@@ -437,36 +448,38 @@ fn check_prefix(shape: Shape, got: &[u64], what: &str) {
 #[test]
 fn early_drop_with_run_balances_drops() {
     let _s = serial();
-    quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0001);
-    let rounds = if cfg!(debug_assertions) { 2 } else { 6 };
-    for round in 0..rounds {
-        for shape in SHAPES {
-            for take in drop_points(&mut rng) {
-                let (workers, capacity, batch, wait) = random_config(&mut rng);
-                let what = format!(
-                    "run {shape:?} round {round} take {take} workers {workers} cap {capacity} \
+    for mode in MODES {
+        quiet_expected_panics();
+        let mut rng = Rng::new(0x5EED_0001);
+        let rounds = if cfg!(debug_assertions) { 2 } else { 6 };
+        for round in 0..rounds {
+            for shape in SHAPES {
+                for take in drop_points(&mut rng) {
+                    let (workers, capacity, batch, wait) = random_config(&mut rng);
+                    let what = format!(
+                        "run {shape:?} round {round} take {take} workers {workers} cap {capacity} \
                      batch {batch} {wait:?}"
-                );
-                let _w = Watchdog::new(what.clone());
-                let counts = Counts::new();
-                let mut out = Engine::builder()
-                    .workers(workers)
-                    .capacity(capacity)
-                    .batch(batch)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(shape.dispatch())
-                    .order(shape.order())
-                    .map(|t: Tracked| t)
-                    .run(source(None, &counts))
-                    .unwrap();
-                let got: Vec<u64> = out.by_ref().take(take as usize).map(|t| t.v).collect();
-                assert_eq!(got.len() as u64, take, "{what}: an endless stream ended");
-                check_prefix(shape, &got, &what);
-                drop(out);
-                counts.assert_balanced(&what);
-                assert!(counts.created() >= take, "{what}");
+                    );
+                    let what = format!("{what} {mode:?}");
+                    let _w = Watchdog::new(what.clone());
+                    let counts = Counts::new();
+                    let pipeline = Engine::builder()
+                        .workers(workers)
+                        .capacity(capacity)
+                        .batch(batch)
+                        .wait(wait)
+                        .pinning(Pinning::None)
+                        .dispatch(shape.dispatch())
+                        .order(shape.order())
+                        .map(|t: Tracked| t);
+                    let mut out = launch!(pipeline, mode, source(None, &counts));
+                    let got: Vec<u64> = out.by_ref().take(take as usize).map(|t| t.v).collect();
+                    assert_eq!(got.len() as u64, take, "{what}: an endless stream ended");
+                    check_prefix(shape, &got, &what);
+                    drop(out);
+                    counts.assert_balanced(&what);
+                    assert!(counts.created() >= take, "{what}");
+                }
             }
         }
     }
@@ -563,62 +576,74 @@ fn expect_worker_panic(err: EngineError, message: &str, worker: Option<usize>, w
 #[test]
 fn worker_panic_is_reported_and_balanced() {
     let _s = serial();
-    quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0003);
-    let n: u64 = if cfg!(debug_assertions) {
-        5_000
-    } else {
-        20_000
-    };
-    let rounds = if cfg!(debug_assertions) { 1 } else { 3 };
-    for round in 0..rounds {
-        for shape in SHAPES {
-            for at in [0, rng.below(n), n - 1] {
-                let (workers, capacity, batch, wait) = random_config(&mut rng);
-                let via_try_next = rng.below(2) == 0;
-                let what = format!(
-                    "worker panic {shape:?} round {round} at {at} workers {workers} cap \
+    for mode in MODES {
+        quiet_expected_panics();
+        let mut rng = Rng::new(0x5EED_0003);
+        let n: u64 = if cfg!(debug_assertions) {
+            5_000
+        } else {
+            20_000
+        };
+        let rounds = if cfg!(debug_assertions) { 1 } else { 3 };
+        for round in 0..rounds {
+            for shape in SHAPES {
+                for at in [0, rng.below(n), n - 1] {
+                    let (workers, capacity, batch, wait) = random_config(&mut rng);
+                    let via_try_next = rng.below(2) == 0;
+                    let what = format!(
+                        "worker panic {shape:?} round {round} at {at} workers {workers} cap \
                      {capacity} batch {batch} {wait:?}"
-                );
-                let _w = Watchdog::new(what.clone());
-                let counts = Counts::new();
-                let mut out = Engine::builder()
-                    .workers(workers)
-                    .capacity(capacity)
-                    .batch(batch)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(shape.dispatch())
-                    .order(shape.order())
-                    .map(move |t: Tracked| {
-                        if t.v == at {
-                            panic!("boom at {}", t.v);
+                    );
+                    let what = format!("{what} {mode:?}");
+                    let _w = Watchdog::new(what.clone());
+                    let counts = Counts::new();
+                    let pipeline = Engine::builder()
+                        .workers(workers)
+                        .capacity(capacity)
+                        .batch(batch)
+                        .wait(wait)
+                        .pinning(Pinning::None)
+                        .dispatch(shape.dispatch())
+                        .order(shape.order())
+                        .map(move |t: Tracked| {
+                            if t.v == at {
+                                panic!("boom at {}", t.v);
+                            }
+                            t
+                        });
+                    let mut out = launch!(pipeline, mode, source(Some(n), &counts));
+                    let message = format!("boom at {at}");
+                    let mut got = Vec::new();
+                    let err = if via_try_next {
+                        loop {
+                            match out.try_next() {
+                                Ok(Some(t)) => got.push(t.v),
+                                Ok(None) => panic!("{what}: try_next ended without the error"),
+                                Err(e) => break e,
+                            }
                         }
-                        t
-                    })
-                    .run(source(Some(n), &counts))
-                    .unwrap();
-                let message = format!("boom at {at}");
-                let mut got = Vec::new();
-                let err = if via_try_next {
-                    loop {
-                        match out.try_next() {
-                            Ok(Some(t)) => got.push(t.v),
-                            Ok(None) => panic!("{what}: try_next ended without the error"),
-                            Err(e) => break e,
-                        }
-                    }
-                } else {
-                    got.extend(out.by_ref().map(|t| t.v));
-                    out.error().expect("error() after the stream ended")
-                };
-                expect_worker_panic(err, &message, shape.worker_of(at, workers), &what);
-                assert!(!got.contains(&at), "{what}: the panicking item came out");
-                assert!((got.len() as u64) < n, "{what}");
-                check_prefix(shape, &got, &what);
-                let err = out.join().unwrap_err();
-                expect_worker_panic(err, &message, shape.worker_of(at, workers), &what);
-                counts.assert_balanced(&what);
+                    } else {
+                        got.extend(out.by_ref().map(|t| t.v));
+                        out.error().expect("error() after the stream ended")
+                    };
+                    expect_worker_panic(
+                        err,
+                        &message,
+                        shape.worker_of(at, workers, batch.min(capacity)),
+                        &what,
+                    );
+                    assert!(!got.contains(&at), "{what}: the panicking item came out");
+                    assert!((got.len() as u64) < n, "{what}");
+                    check_prefix(shape, &got, &what);
+                    let err = out.join().unwrap_err();
+                    expect_worker_panic(
+                        err,
+                        &message,
+                        shape.worker_of(at, workers, batch.min(capacity)),
+                        &what,
+                    );
+                    counts.assert_balanced(&what);
+                }
             }
         }
     }
@@ -663,7 +688,7 @@ fn worker_panic_with_start() {
         expect_worker_panic(
             err,
             &format!("boom at {at}"),
-            shape.worker_of(at, workers),
+            shape.worker_of(at, workers, batch.min(capacity)),
             &what,
         );
         feeder.join().unwrap();
@@ -894,25 +919,27 @@ fn join_with_items_in_flight() {
 #[test]
 fn output_dropped_without_join() {
     let _s = serial();
-    for shape in SHAPES {
-        for consume in [false, true] {
-            let what = format!("drop without join {shape:?} consume {consume}");
-            let _w = Watchdog::new(what.clone());
-            let counts = Counts::new();
-            let mut out = Engine::builder()
-                .workers(WORKERS)
-                .capacity(16)
-                .pinning(Pinning::None)
-                .dispatch(shape.dispatch())
-                .order(shape.order())
-                .map(|t: Tracked| t)
-                .run(source(Some(3_000), &counts))
-                .unwrap();
-            if consume {
-                assert_eq!(out.by_ref().count(), 3_000, "{what}");
+    for mode in MODES {
+        for shape in SHAPES {
+            for consume in [false, true] {
+                let what = format!("drop without join {shape:?} consume {consume}");
+                let what = format!("{what} {mode:?}");
+                let _w = Watchdog::new(what.clone());
+                let counts = Counts::new();
+                let pipeline = Engine::builder()
+                    .workers(WORKERS)
+                    .capacity(16)
+                    .pinning(Pinning::None)
+                    .dispatch(shape.dispatch())
+                    .order(shape.order())
+                    .map(|t: Tracked| t);
+                let mut out = launch!(pipeline, mode, source(Some(3_000), &counts));
+                if consume {
+                    assert_eq!(out.by_ref().count(), 3_000, "{what}");
+                }
+                drop(out);
+                counts.assert_balanced(&what);
             }
-            drop(out);
-            counts.assert_balanced(&what);
         }
     }
 }

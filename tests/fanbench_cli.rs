@@ -70,19 +70,23 @@ fn text(out: &[u8]) -> String {
 const IMPLS: [&str; 4] = ["fanring", "crossbeam-seed", "std-seed", "rtrb-pipeline"];
 
 /// (implementation, workers, order, work-ns) of every table row printed on stdout.
-fn printed_rows(stdout: &str) -> Vec<(String, u64, String, u64)> {
+/// (impl, mode, workers, order, work-ns) of each printed row.
+type RowKey = (String, String, u64, String, u64);
+
+fn printed_rows(stdout: &str) -> Vec<RowKey> {
     stdout
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 7 || !IMPLS.contains(&f[0]) {
+            if f.len() < 8 || !IMPLS.contains(&f[0]) {
                 return None;
             }
             Some((
                 f[0].to_string(),
-                f[1].parse().ok()?,
-                f[3].to_string(),
-                f[5].parse().ok()?,
+                f[1].to_string(),
+                f[2].parse().ok()?,
+                f[4].to_string(),
+                f[6].parse().ok()?,
             ))
         })
         .collect()
@@ -115,25 +119,29 @@ fn tiny_run_writes_every_printed_row_to_json() {
         out.status
     );
     assert!(stdout.contains("machine:"), "no machine line:\n{stdout}");
-    assert!(
-        stdout.contains("plan with 2 worker(s):"),
-        "no plan:\n{stdout}"
-    );
+    for mode in ["drive", "thread"] {
+        assert!(
+            stdout.contains(&format!("plan with 2 worker(s), {mode}:")),
+            "no {mode} plan:\n{stdout}"
+        );
+    }
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
             .expect("valid JSON");
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
     let rows = report["rows"].as_array().expect("rows array");
-    // 2 work sizes × 2 worker counts × (fanring any + preserve, crossbeam, std, rtrb)
-    assert_eq!(rows.len(), 2 * 2 * 5, "{rows:#?}");
+    // 2 work sizes × 2 worker counts × (fanring drive + thread × any + preserve, crossbeam,
+    // std, rtrb)
+    assert_eq!(rows.len(), 2 * 2 * 7, "{rows:#?}");
 
     let printed = printed_rows(&stdout);
-    let in_json: Vec<(String, u64, String, u64)> = rows
+    let in_json: Vec<RowKey> = rows
         .iter()
         .map(|r| {
             (
                 r["implementation"].as_str().unwrap().to_string(),
+                r["mode"].as_str().unwrap_or("-").to_string(),
                 r["workers"].as_u64().unwrap(),
                 r["order"].as_str().unwrap().to_string(),
                 r["work_ns"].as_u64().unwrap(),
@@ -159,12 +167,15 @@ fn tiny_run_writes_every_printed_row_to_json() {
     }
     for w in [1, 2] {
         for order in ["any", "preserve"] {
-            assert!(
-                rows.iter().any(|r| r["implementation"] == "fanring"
-                    && r["workers"] == w
-                    && r["order"] == order),
-                "no fanring row for W={w} {order}"
-            );
+            for mode in ["drive", "thread"] {
+                assert!(
+                    rows.iter().any(|r| r["implementation"] == "fanring"
+                        && r["mode"] == mode
+                        && r["workers"] == w
+                        && r["order"] == order),
+                    "no fanring row for W={w} {order} {mode}"
+                );
+            }
         }
     }
 

@@ -16,6 +16,10 @@
 //! `SHUTTLE_ITERATIONS=<n>` scales every scenario's iteration count (default below).
 #![cfg(feature = "shuttle")]
 
+#[macro_use]
+mod common;
+
+use common::Mode;
 use fanring::{Dispatch, Engine, EngineError, Order, Pinning, PushError, WaitStrategy};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, Runner};
@@ -186,6 +190,8 @@ struct Setup {
     wait: WaitStrategy,
     /// The reorder window (tagged `Preserve` only); small, so the distributor waits on it.
     window: Option<usize>,
+    /// `drive` (the main task distributes and merges) instead of `run`.
+    mode: Mode,
 }
 
 impl Setup {
@@ -197,7 +203,12 @@ impl Setup {
             batch: 2,
             wait: PARK,
             window: None,
+            mode: Mode::Run,
         }
+    }
+    fn drive(mut self) -> Self {
+        self.mode = Mode::Drive;
+        self
     }
     fn wait(mut self, w: WaitStrategy) -> Self {
         self.wait = w;
@@ -277,11 +288,7 @@ fn normal_end(s: Setup, n: usize) -> (String, impl Fn() + Send + Sync + Clone + 
     let what = format!("normal end {s:?} n {n}");
     (what.clone(), move || {
         let counts = Arc::new(Counts::default());
-        let mut out = s
-            .builder()
-            .map(|t: Tracked| t)
-            .run(source(n, &counts))
-            .unwrap();
+        let mut out = launch!(s.builder().map(|t: Tracked| t), s.mode, source(n, &counts));
         let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
         check_complete(s.shape, &got, n, &what);
         let stats = out.join().unwrap();
@@ -325,6 +332,20 @@ fn normal_end_start(s: Setup, n: usize) -> (String, impl Fn() + Send + Sync + Cl
         feeder.join().unwrap();
         counts.assert_balanced(&what);
     })
+}
+
+#[test]
+fn normal_end_drive() {
+    check_both(normal_end(Setup::new(Shape::RrAny, 6).drive(), 32), 1000);
+    check_both(
+        normal_end(Setup::new(Shape::RrRotate, 4).drive().batch(3), 24),
+        500,
+    );
+    check_both(
+        normal_end(Setup::new(Shape::LlTagged, 4).drive().window(3), 24),
+        500,
+    );
+    check_both(normal_end(Setup::new(Shape::KeyAny, 5).drive(), 24), 500);
 }
 
 #[test]
@@ -385,11 +406,7 @@ fn early_drop_run(
     let what = format!("early drop (run) {s:?} n {n} take {take}");
     (what.clone(), move || {
         let counts = Arc::new(Counts::default());
-        let mut out = s
-            .builder()
-            .map(|t: Tracked| t)
-            .run(source(n, &counts))
-            .unwrap();
+        let mut out = launch!(s.builder().map(|t: Tracked| t), s.mode, source(n, &counts));
         let got: Vec<usize> = out.by_ref().take(take).map(|t| t.v).collect();
         assert_eq!(got.len(), take, "{what}");
         check_partial(s.shape, &got, &what);
@@ -445,6 +462,7 @@ fn early_drop_run_balances() {
     ] {
         for take in [0, 1, 7] {
             check_both(early_drop_run(Setup::new(shape, 5), 40, take), 200);
+            check_both(early_drop_run(Setup::new(shape, 5).drive(), 40, take), 100);
         }
     }
 }
@@ -478,16 +496,13 @@ fn worker_panic(
     let what = format!("worker panic {s:?} n {n} at {at}");
     (what.clone(), move || {
         let counts = Arc::new(Counts::default());
-        let mut out = s
-            .builder()
-            .map(move |t: Tracked| {
-                if t.v == at {
-                    panic!("boom at {}", t.v);
-                }
-                t
-            })
-            .run(source(n, &counts))
-            .unwrap();
+        let pipeline = s.builder().map(move |t: Tracked| {
+            if t.v == at {
+                panic!("boom at {}", t.v);
+            }
+            t
+        });
+        let mut out = launch!(pipeline, s.mode, source(n, &counts));
         let got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
         assert!(!got.contains(&at), "{what}: {got:?}");
         check_partial(s.shape, &got, &what);
@@ -495,7 +510,9 @@ fn worker_panic(
             Err(EngineError::WorkerPanicked { worker, message }) => {
                 assert_eq!(message, format!("boom at {at}"), "{what}");
                 if matches!(s.shape, Shape::RrAny | Shape::RrRotate) {
-                    assert_eq!(worker, at % s.workers, "{what}");
+                    // Round-robin gives each worker a run of `batch` items per turn.
+                    let run = s.batch.min(s.capacity);
+                    assert_eq!(worker, at / run % s.workers, "{what}");
                 }
             }
             other => panic!("{what}: expected WorkerPanicked, got {other:?}"),
@@ -575,6 +592,7 @@ fn worker_panic_surfaces() {
     ] {
         for at in [0, 11, n - 1] {
             check_both(worker_panic(Setup::new(shape, 4), n, at), 200);
+            check_both(worker_panic(Setup::new(shape, 4).drive(), n, at), 100);
         }
     }
 }

@@ -521,6 +521,9 @@ pub struct EngineConfig {
     pub pinning: Pinning,
     /// Lets `BusySpin` run oversubscribed.
     pub allow_oversubscribed_spin: bool,
+    /// `Pipeline::drive` (the caller distributes and merges) instead of `Pipeline::run` (a
+    /// distributor thread).
+    pub drive: bool,
 }
 
 impl EngineConfig {
@@ -535,6 +538,7 @@ impl EngineConfig {
             order: Order::Any,
             pinning: Pinning::Auto,
             allow_oversubscribed_spin: false,
+            drive: false,
         }
     }
 }
@@ -559,7 +563,7 @@ where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
     let clock = Clock::new(lat.as_ref());
-    let mut out = Engine::builder()
+    let pipeline = Engine::builder()
         .workers(cfg.workers)
         .capacity(cfg.capacity)
         .batch(cfg.batch)
@@ -568,12 +572,21 @@ where
         .order(cfg.order)
         .pinning(cfg.pinning.clone())
         .allow_oversubscribed_spin(cfg.allow_oversubscribed_spin)
-        .map(move |it: Item| it.process(&work))
-        .run((0..n).map(move |i| clock.item(i)))?;
-    let plan = out.plan().clone();
-    let tally = consume(out.by_ref(), clock, lat);
-    out.join()?;
-    Ok((tally, plan))
+        .map(move |it: Item| it.process(&work));
+    let source = (0..n).map(move |i| clock.item(i));
+    if cfg.drive {
+        let mut out = pipeline.drive(source)?;
+        let plan = out.plan().clone();
+        let tally = consume(out.by_ref(), clock, lat);
+        out.join()?;
+        Ok((tally, plan))
+    } else {
+        let mut out = pipeline.run(source)?;
+        let plan = out.plan().clone();
+        let tally = consume(out.by_ref(), clock, lat);
+        out.join()?;
+        Ok((tally, plan))
+    }
 }
 
 /// The tally every runner must produce for `n` items of `work`.

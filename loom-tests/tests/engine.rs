@@ -1,5 +1,6 @@
 //! loom models of the engine's three ends: a distributor thread, two workers, and the main
-//! thread as the merger (4 threads; loom allows 5). Each asserts exactly-once delivery or
+//! thread as the merger (4 threads; loom allows 5), and the caller-driven mode, where the main
+//! thread distributes and merges (3 threads). Each asserts exactly-once delivery or
 //! exactly-once drop, termination of every thread (the model would report a deadlock), input
 //! order under `Preserve`, and the panic surfaced.
 #![cfg(fanring_loom)]
@@ -31,7 +32,8 @@ fn builder<T: Send + 'static>() -> fanring::Builder<T> {
     Engine::builder()
         .workers(2)
         .capacity(2)
-        .batch(2)
+        // One item per round-robin turn, so two items reach both workers.
+        .batch(1)
         .wait(PARK)
         .pinning(Pinning::None)
 }
@@ -137,6 +139,56 @@ fn worker_panic_surfaces() {
             Err(EngineError::WorkerPanicked { worker: 0, message }) => assert_eq!(message, "boom"),
             other => panic!("expected worker 0's panic, got {other:?}"),
         }
+        assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+    });
+}
+
+/// Caller-driven (`drive`), any order: the main thread feeds both workers and merges; both
+/// items come out once, the stream ends, join is Ok.
+#[test]
+fn drive_normal_end_any_order() {
+    model(|| {
+        let mut out = builder().map(|x: u32| x + 10).drive(0..2u32).unwrap();
+        let mut got: Vec<u32> = out.by_ref().collect();
+        got.sort_unstable();
+        assert_eq!(got, [10, 11]);
+        let stats = out.join().unwrap();
+        assert_eq!(stats.distributor.map(|d| d.items), Some(2));
+    });
+}
+
+/// Caller-driven, round-robin Preserve with more items than ring slots in flight (the main
+/// thread must merge to be able to feed): input order, no deadlock.
+#[test]
+fn drive_preserve_rotation() {
+    model(|| {
+        let out = builder()
+            .capacity(1)
+            .order(Order::Preserve)
+            .map(|x: u32| x * 3)
+            .drive(0..3u32)
+            .unwrap();
+        assert_eq!(out.collect::<Vec<_>>(), [0, 3, 6]);
+    });
+}
+
+/// Caller-driven early end: one item taken, the stream dropped; every thread exits and every
+/// created item is dropped exactly once.
+#[test]
+fn drive_early_end_drops_everything_once() {
+    model(|| {
+        let created = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
+        let source = (0..2).map(move |_| {
+            c.fetch_add(1, SeqCst);
+            Counted(Arc::clone(&d))
+        });
+        let mut out = builder().map(|x: Counted| x).drive(source).unwrap();
+        let first = out.next();
+        assert!(first.is_some());
+        drop(first);
+        drop(out);
         assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
     });
 }

@@ -2,9 +2,11 @@
 //! connected by SPSC rings, with the close/drain protocol of `docs/design.md`.
 
 mod control;
+mod drive;
 pub(crate) mod wire;
 mod worker;
 
+pub use drive::Driven;
 pub use worker::{Emit, WorkerStats};
 
 use self::control::Control;
@@ -14,7 +16,9 @@ use crate::dispatch::{Dispatch, Distributor, DistributorStats, Window};
 use crate::error::panic_message;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
-use crate::merge::{AnyMerge, Merger, MergerStats, Order, RotateMerge, TaggedMerge};
+use crate::merge::{
+    AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, Step, TaggedMerge,
+};
 use crate::pinning::{pin_current, plan, Pinning, Plan};
 use crate::{channel_with, Consumer, EngineError, Producer, PushError, WaitStrategy};
 use std::fmt;
@@ -283,6 +287,8 @@ impl<T, U, F> fmt::Debug for Pipeline<T, U, F> {
 /// What `launch` hands back: the distributor (for the caller or a thread) and the merger's
 /// pieces.
 struct Launched<T, U> {
+    /// The batch size in effect (`batch`, at most `capacity`).
+    batch: usize,
     distributor: AnyDistributor<T>,
     merger: Merger<U>,
     control: Arc<Control>,
@@ -364,12 +370,12 @@ where
     /// # Errors
     /// Bad settings (see [`EngineError`]) or a refused thread.
     pub fn start(self) -> Result<(Input<T>, Output<U>), EngineError> {
-        let l = self.launch(false, false)?;
+        let l = self.launch(false, false, false)?;
         Ok((
             Input {
                 distributor: l.distributor,
             },
-            Output::new(l.merger, l.control, l.threads, l.plan),
+            Output::new(l.merger, l.control, l.threads, l.plan, l.batch),
         ))
     }
 
@@ -386,7 +392,7 @@ where
         I: IntoIterator<Item = T>,
         I::IntoIter: Send + 'static,
     {
-        let mut l = self.launch(true, false)?;
+        let mut l = self.launch(true, false, false)?;
         let handle = spawn_source(
             source.into_iter(),
             l.distributor,
@@ -398,11 +404,47 @@ where
             Err(e) => {
                 // The distributor was dropped with its closure: every ring is closed, so the
                 // workers end and `Output`'s drop joins them.
-                drop(Output::new(l.merger, l.control, l.threads, l.plan));
+                drop(Output::new(l.merger, l.control, l.threads, l.plan, l.batch));
                 return Err(e);
             }
         }
-        Ok(Output::new(l.merger, l.control, l.threads, l.plan))
+        Ok(Output::new(l.merger, l.control, l.threads, l.plan, l.batch))
+    }
+
+    /// Starts the workers; the caller's thread both distributes and merges: the returned
+    /// [`Driven`] iterator pulls items from `source` as it needs them, hands them to the
+    /// workers without waiting, and yields the merged outputs. No distributor or merger
+    /// thread: `workers + 1` threads in all, and `source` need not be `Send`.
+    ///
+    /// Round-robin gives each worker `batch` consecutive items per turn (as every mode does);
+    /// up to about `capacity` items per worker are in flight.
+    ///
+    /// ```
+    /// use fanring::{Engine, Order};
+    /// let out = Engine::builder()
+    ///     .workers(2)
+    ///     .order(Order::Preserve)
+    ///     .map(|x: u64| x + 1)
+    ///     .drive(0..1000u64)
+    ///     .unwrap();
+    /// assert!(out.eq(1..=1000u64));
+    /// ```
+    ///
+    /// A panic in `source` unwinds out of [`Iterator::next`] on the caller's thread; dropping
+    /// the [`Driven`] then stops the workers as in an early end.
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn drive<I>(self, source: I) -> Result<Driven<I::IntoIter, U>, EngineError>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let l = self.launch(false, false, true)?;
+        Ok(Driven::new(
+            source.into_iter(),
+            l.distributor,
+            Output::new(l.merger, l.control, l.threads, l.plan, l.batch),
+        ))
     }
 
     /// Starts everything on threads of its own: a distributor draining `source`, the workers,
@@ -431,7 +473,7 @@ where
         I::IntoIter: Send + 'static,
         S: FnMut(U) + Send + 'static,
     {
-        let mut l = self.launch(true, true)?;
+        let mut l = self.launch(true, true, false)?;
         let control = Arc::clone(&l.control);
         let mut merger = l.merger;
         let sink_core = l.plan.merger;
@@ -490,6 +532,7 @@ where
         self,
         own_distributor: bool,
         own_merger: bool,
+        one_caller: bool,
     ) -> Result<Launched<T, U>, EngineError> {
         let Pipeline {
             builder: b,
@@ -512,7 +555,7 @@ where
             return Err(EngineError::PreserveNeedsOneToOne);
         }
         let tagged = b.order == Order::Preserve && !rotate;
-        let plan = plan(&b.pinning, n, own_distributor, own_merger)?;
+        let plan = plan(&b.pinning, n, own_distributor, own_merger, one_caller)?;
         if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
             return Err(EngineError::SpinOversubscribed {
                 threads: plan.threads,
@@ -520,6 +563,9 @@ where
             });
         }
         let batch = b.batch.min(b.capacity.max(1));
+        // Round-robin gives each worker `batch` items per turn and publishes each run;
+        // the other policies publish every `batch` items per worker.
+        let flush_every = batch.saturating_mul(n);
         let control = Arc::new(Control::new(n));
         let mut crew = Crew {
             capacity: b.capacity,
@@ -545,6 +591,7 @@ where
                     b.dispatch,
                     Some(Arc::clone(&window)),
                     batch,
+                    flush_every,
                 )),
                 Merger::Tagged(TaggedMerge::new(outs, window, batch)),
             )
@@ -556,12 +603,13 @@ where
                 Merger::Any(AnyMerge::new(outs, batch))
             };
             (
-                AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch)),
+                AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch, flush_every)),
                 merger,
             )
         };
         let threads = crew.threads;
         Ok(Launched {
+            batch,
             distributor: built.0,
             merger: built.1,
             control,
@@ -586,9 +634,14 @@ where
         .spawn(move || {
             pin_current(core);
             let run = catch_unwind(AssertUnwindSafe(|| {
-                for item in source {
-                    if distributor.send(item).is_err() {
-                        break; // the engine stopped; the item came back and is dropped here
+                // A run at a time: taken from the source into a local buffer, then moved to
+                // the rings with one copy.
+                let mut source = source;
+                let mut buf = Vec::with_capacity(distributor.run());
+                loop {
+                    buf.extend(source.by_ref().take(buf.capacity()));
+                    if buf.is_empty() || distributor.send_from(&mut buf).is_err() {
+                        break; // the source ended, or the engine stopped (`buf` is dropped)
                     }
                 }
             }));
@@ -641,6 +694,25 @@ impl<T: Send + 'static> AnyDistributor<T> {
         match self {
             AnyDistributor::Plain(d) => d.stats,
             AnyDistributor::Tagged(d) => d.stats,
+        }
+    }
+    fn send_from(&mut self, buf: &mut Vec<T>) -> Result<(), ()> {
+        match self {
+            AnyDistributor::Plain(d) => d.send_from(buf),
+            AnyDistributor::Tagged(d) => d.send_from(buf),
+        }
+    }
+    #[inline]
+    fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
+        match self {
+            AnyDistributor::Plain(d) => d.try_send_from(buf),
+            AnyDistributor::Tagged(d) => d.try_send_from(buf),
+        }
+    }
+    fn run(&self) -> usize {
+        match self {
+            AnyDistributor::Plain(d) => d.run(),
+            AnyDistributor::Tagged(d) => d.run(),
         }
     }
 }
@@ -751,6 +823,8 @@ fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
 /// exits and every item in flight is dropped exactly once.
 pub struct Output<U> {
     merger: Merger<U>,
+    /// Items the merger moved out of the rings in one copy, handed out by `next`.
+    local: LocalQueue<U>,
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
     plan: Plan,
@@ -763,9 +837,11 @@ impl<U> Output<U> {
         control: Arc<Control>,
         threads: Vec<JoinHandle<()>>,
         plan: Plan,
+        batch: usize,
     ) -> Self {
         Output {
             merger,
+            local: LocalQueue::with_capacity(batch),
             control,
             threads,
             plan,
@@ -800,14 +876,18 @@ impl<U> Output<U> {
     /// # Errors
     /// The first stage failure, if any.
     pub fn join(mut self) -> Result<Stats, EngineError> {
+        // Items moved out of the rings but never handed out do not count as merged.
+        let unmerged = self.local.len() as u64;
         self.shutdown();
         let (distributor, workers, _) = self.control.stats();
+        let mut merger = self.merger.stats();
+        merger.items -= unmerged;
         match self.control.failure() {
             Some(e) => Err(e),
             None => Ok(Stats {
                 distributor,
                 workers,
-                merger: self.merger.stats(),
+                merger,
                 plan: self.plan.clone(),
             }),
         }
@@ -823,20 +903,41 @@ impl<U> Output<U> {
     }
 }
 
+impl<U> Output<U> {
+    /// The next item: from the local queue, or else from a run the merger moves into it; at
+    /// the end of the stream, closes the merger's rings.
+    #[inline]
+    fn poll(&mut self, block: bool) -> Step<U> {
+        if let Some(u) = self.local.pop() {
+            return Step::Item(u);
+        }
+        if self.ended {
+            return Step::End;
+        }
+        match self
+            .merger
+            .poll_into(&*self.control, block, self.local.refill())
+        {
+            Step::Item(_) => self.local.pop().map_or(Step::Empty, Step::Item),
+            Step::Empty => Step::Empty,
+            Step::End => {
+                self.ended = true;
+                self.merger.close();
+                Step::End
+            }
+        }
+    }
+}
+
 impl<U> Iterator for Output<U> {
     type Item = U;
 
     #[inline]
     fn next(&mut self) -> Option<U> {
-        if self.ended {
-            return None;
+        match self.poll(true) {
+            Step::Item(u) => Some(u),
+            Step::Empty | Step::End => None,
         }
-        let r = self.merger.next(&*self.control);
-        if r.is_none() {
-            self.ended = true;
-            self.merger.close();
-        }
-        r
     }
 }
 

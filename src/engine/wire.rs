@@ -1,11 +1,21 @@
 //! What travels on the engine's rings: plain items when no order has to be restored (or when
 //! round-robin rotation restores it); items tagged with their input sequence number otherwise.
 
+use crate::Producer;
+
 /// An item on a worker's input ring.
 pub(crate) trait InWire<T>: Send + 'static {
     fn wrap(seq: usize, item: T) -> Self;
     fn unwrap(self) -> (usize, T);
-    fn peek(&self) -> &T;
+
+    /// Stages the first `k` items of `buf` (numbered from `seq`) into `p` and removes them
+    /// from `buf`.
+    ///
+    /// # Safety
+    /// As [`Producer::stage_moved`]: `k <= buf.len()` reserved slots are free.
+    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, seq: usize)
+    where
+        Self: Sized;
 }
 
 /// An item with the sequence number of its input.
@@ -22,8 +32,9 @@ impl<T: Send + 'static> InWire<T> for T {
         (0, self)
     }
     #[inline]
-    fn peek(&self) -> &T {
-        self
+    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, _seq: usize) {
+        // SAFETY: the caller's contract is `stage_moved`'s. Plain items move as one copy.
+        unsafe { p.stage_moved(buf, k) };
     }
 }
 
@@ -37,8 +48,11 @@ impl<T: Send + 'static> InWire<T> for Tagged<T> {
         (self.0, self.1)
     }
     #[inline]
-    fn peek(&self) -> &T {
-        &self.1
+    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, seq: usize) {
+        for (j, item) in buf.drain(..k).enumerate() {
+            // SAFETY: the caller reserved `k` free slots; each item takes one.
+            unsafe { p.stage_reserved(Tagged(seq.wrapping_add(j), item)) };
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::Work;
 use crate::loom::sync::Arc;
 use crate::pinning::pin_current;
 use crate::wait::{wait_until, Park};
-use crate::{Consumer, PopError, Producer, PushError};
+use crate::{Closed, Consumer, PopError, Producer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Counters kept by one worker.
@@ -61,12 +61,70 @@ impl<U> Park for OutRing<U> {
     }
 }
 
+/// A worker's output ring with the local buffer its outputs gather in: they move to the ring
+/// one run at a time, with one copy.
+pub(crate) struct OutBuf<U> {
+    ring: OutRing<U>,
+    /// Outputs not yet in the ring (one of the two is used, by the ring's kind).
+    plain: Vec<U>,
+    tagged: Vec<Tagged<Mark<U>>>,
+}
+
+impl<U> OutBuf<U> {
+    fn new(ring: OutRing<U>, batch: usize) -> Self {
+        let (p, t) = match ring {
+            OutRing::Plain(_) => (batch, 0),
+            OutRing::Tagged(_) => (0, batch),
+        };
+        OutBuf {
+            ring,
+            plain: Vec::with_capacity(p.max(1)),
+            tagged: Vec::with_capacity(t.max(1)),
+        }
+    }
+
+    /// Moves the buffered outputs to the ring (staged), waiting (after publishing) while it is
+    /// full. `false`: the ring is closed; the outputs are dropped.
+    fn flush(&mut self, stats: &mut WorkerStats) -> bool {
+        match &mut self.ring {
+            OutRing::Plain(p) => move_all(p, &mut self.plain, stats),
+            OutRing::Tagged(p) => move_all(p, &mut self.tagged, stats),
+        }
+    }
+}
+
+/// Moves every item of `buf` into `p`, waiting for room. `false` (and `buf` emptied, its items
+/// dropped here, once): `p` is closed.
+fn move_all<W>(p: &mut Producer<W>, buf: &mut Vec<W>, stats: &mut WorkerStats) -> bool {
+    while !buf.is_empty() {
+        match p.reserve() {
+            Ok(0) => {
+                stats.waits_full += 1;
+                if p.wait_space().is_err() {
+                    buf.clear();
+                    return false;
+                }
+            }
+            Ok(free) => {
+                let k = free.min(buf.len());
+                // SAFETY: `reserve` just counted `free >= k` free slots; `k <= buf.len()`.
+                unsafe { p.stage_moved(buf, k) };
+            }
+            Err(Closed) => {
+                buf.clear();
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Where a worker's function sends its outputs (the `stateful` form receives it).
 ///
 /// Outputs are published once per input batch; a full output ring makes `push` wait. Once the
 /// merged stream is gone, `push` drops its item and [`is_closed`](Self::is_closed) turns true.
 pub struct Emit<'a, U> {
-    out: &'a mut OutRing<U>,
+    out: &'a mut OutBuf<U>,
     seq: usize,
     /// Tagged and one output per input: `push` sends `Mark::Last`.
     last: bool,
@@ -79,21 +137,28 @@ impl<U> Emit<'_, U> {
     #[inline]
     pub fn push(&mut self, item: U) {
         if self.closed {
-            return;
+            return; // the merged stream is gone: `item` is dropped here, once
         }
-        let ok = match self.out {
-            OutRing::Plain(p) => put(p, item, self.stats),
-            OutRing::Tagged(p) => {
+        match &self.out.ring {
+            OutRing::Plain(_) => {
+                if self.out.plain.len() == self.out.plain.capacity() && !self.flush() {
+                    return;
+                }
+                self.out.plain.push(item);
+            }
+            OutRing::Tagged(_) => {
+                if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
+                    return;
+                }
                 let mark = if self.last {
                     Mark::Last(item)
                 } else {
                     Mark::Item(item)
                 };
-                put(p, Tagged(self.seq, mark), self.stats)
+                self.out.tagged.push(Tagged(self.seq, mark));
             }
-        };
-        self.stats.items_out += u64::from(ok);
-        self.closed = !ok;
+        }
+        self.stats.items_out += 1;
     }
 
     /// Whether the merged stream is gone (outputs are dropped from now on).
@@ -101,29 +166,24 @@ impl<U> Emit<'_, U> {
         self.closed
     }
 
+    /// Moves the buffered outputs to the ring. `false`: it is closed.
+    #[inline(never)]
+    fn flush(&mut self) -> bool {
+        if !self.closed && !self.out.flush(self.stats) {
+            self.closed = true;
+        }
+        !self.closed
+    }
+
     /// Tagged, several outputs per input: marks the end of the current input's outputs.
     fn end(&mut self) {
-        if let (OutRing::Tagged(p), false) = (&mut *self.out, self.closed) {
-            self.closed = !put(p, Tagged(self.seq, Mark::End), self.stats);
+        if self.closed {
+            return;
         }
-    }
-}
-
-/// Stages `w`, waiting while the ring is full. `false`: the ring is closed (`w` is dropped).
-#[inline]
-fn put<W>(p: &mut Producer<W>, mut w: W, stats: &mut WorkerStats) -> bool {
-    loop {
-        match p.stage(w) {
-            Ok(()) => return true,
-            Err(PushError::Full(back)) => {
-                w = back;
-                stats.waits_full += 1;
-                if p.wait_space().is_err() {
-                    return false;
-                }
-            }
-            Err(PushError::Closed(_)) => return false,
+        if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
+            return;
         }
+        self.out.tagged.push(Tagged(self.seq, Mark::End));
     }
 }
 
@@ -152,7 +212,7 @@ impl<F> Clone for WorkerSpec<F> {
 pub(crate) fn worker_main<T, U, I, F, G>(
     id: usize,
     mut input: Consumer<I>,
-    mut out: OutRing<U>,
+    out: OutRing<U>,
     spec: WorkerSpec<F>,
     control: Arc<Control>,
     core: Option<usize>,
@@ -163,6 +223,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
 {
     pin_current(core);
     let mut stats = WorkerStats::default();
+    let mut out = OutBuf::new(out, spec.batch);
     let run = catch_unwind(AssertUnwindSafe(|| {
         let mut work = (spec.factory)(id);
         work_loop(&mut input, &mut out, &mut work, &spec, &mut stats);
@@ -189,7 +250,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
 
 fn work_loop<T, U, I, G>(
     input: &mut Consumer<I>,
-    out: &mut OutRing<U>,
+    out: &mut OutBuf<U>,
     work: &mut G,
     spec: &WorkerSpec<impl Sized>,
     stats: &mut WorkerStats,
@@ -197,48 +258,50 @@ fn work_loop<T, U, I, G>(
     I: InWire<T>,
     G: Work<T, U>,
 {
-    let tagged = matches!(out, OutRing::Tagged(_));
+    let tagged = matches!(out.ring, OutRing::Tagged(_));
     let wait = input.wait_strategy();
+    // A run of inputs moved out of the ring with one copy (its slots are released at once);
+    // if the work panics, the rest are dropped with it.
+    let mut inbuf: Vec<I> = Vec::with_capacity(spec.batch.max(1));
     let mut closed = false;
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        let mut emit = Emit {
-            out: &mut *out,
-            seq: 0,
-            last: spec.one_to_one,
-            closed,
-            stats: &mut *stats,
-        };
-        let r = input.try_pop_each(spec.batch, |wire| {
-            let (seq, item) = wire.unwrap();
-            if emit.closed {
-                return; // the merged stream is gone: the item is dropped here, once
-            }
-            emit.seq = seq;
-            work.call(item, &mut emit);
-            if tagged && !spec.one_to_one {
-                emit.end();
-            }
-        });
-        closed = emit.closed;
-        match r {
+        match input.take_into(&mut inbuf, spec.batch) {
             Ok(n) => {
+                input.release();
                 stats.items_in += n as u64;
-                out.commit();
+                let mut emit = Emit {
+                    out: &mut *out,
+                    seq: 0,
+                    last: spec.one_to_one,
+                    closed,
+                    stats: &mut *stats,
+                };
+                for wire in inbuf.drain(..) {
+                    if emit.closed {
+                        continue; // the merged stream is gone: the item is dropped here, once
+                    }
+                    let (seq, item) = wire.unwrap();
+                    emit.seq = seq;
+                    work.call(item, &mut emit);
+                    if tagged && !spec.one_to_one {
+                        emit.end();
+                    }
+                }
+                closed = !emit.flush();
+                out.ring.commit();
                 if closed {
                     return;
                 }
             }
             Err(PopError::Empty) => {
-                // Flush before waiting, then wait for input or for the merger to go away.
-                out.commit();
-                input.release();
+                // Everything is published; wait for input or for the merger to go away.
                 stats.waits_empty += 1;
-                let (inp, outp) = (&*input, &*out);
+                let (inp, outp) = (&*input, &out.ring);
                 wait_until(wait, &(inp, outp), None, || {
                     (inp.ready_hint() || outp.is_closed()).then_some(())
                 });
-                if out.is_closed() {
+                if out.ring.is_closed() {
                     return;
                 }
             }

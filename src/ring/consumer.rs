@@ -110,6 +110,7 @@ impl<T> Consumer<T> {
             // slots before it are initialised and visible.
             self.cached_tail = self.shared.tail.load(Acquire);
             n = self.cached_tail.wrapping_sub(self.head);
+            self.shared.prefetch(self.head, n, false);
             if n == 0 {
                 // Acquire: pairs with the Release store in `Producer::close`, which follows
                 // the producer's last `tail` store. After our own `close()` nothing more is
@@ -183,6 +184,45 @@ impl<T> Consumer<T> {
         let item = self.read(self.head);
         self.head = self.head.wrapping_add(1);
         Ok(item)
+    }
+
+    /// Moves up to `max` ready items (no more than `buf` has spare capacity for) to the end of
+    /// `buf`, without releasing their slots (see [`release`](Self::release)). Never blocks.
+    ///
+    /// # Errors
+    /// `Empty` or `Closed` when no item is ready.
+    #[inline]
+    pub(crate) fn take_into(&mut self, buf: &mut Vec<T>, max: usize) -> Result<usize, PopError> {
+        let max = max.min(buf.capacity() - buf.len());
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = self.available(max)?.min(max);
+        #[cfg(not(fanring_loom))]
+        {
+            let (start, first, rest) = self.shared.runs(self.head, n);
+            let base = self.shared.base().cast_const();
+            let len = buf.len();
+            // SAFETY: slots [head, head + n) are initialised and published, and the producer
+            // does not touch them until we release them; [start, start + first) and [0, rest)
+            // are those slots in order. `buf` has room for `n` more (checked above). The items
+            // are moved: `head` passes them right after, so the ring never reads or drops them
+            // again.
+            unsafe {
+                let dst = buf.as_mut_ptr().add(len);
+                std::ptr::copy_nonoverlapping(base.add(start), dst, first);
+                std::ptr::copy_nonoverlapping(base, dst.add(first), rest);
+                buf.set_len(len + n);
+            }
+            self.head = self.head.wrapping_add(n);
+        }
+        // loom tracks each slot's cell: one at a time.
+        #[cfg(fanring_loom)]
+        for _ in 0..n {
+            buf.push(self.read(self.head));
+            self.head = self.head.wrapping_add(1);
+        }
+        Ok(n)
     }
 
     /// Whether a pop could make progress now: an item is ready or the producer closed. Reads

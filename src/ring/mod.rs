@@ -29,6 +29,10 @@ use std::mem::MaybeUninit;
 /// The largest number of slots a ring may have: `len = tail - head` must stay unambiguous.
 pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
 
+/// Most slots a side prefetches at once (see `Shared::prefetch`).
+#[cfg(all(target_arch = "x86_64", not(fanring_loom), not(feature = "shuttle")))]
+const PREFETCH_ITEMS: usize = 64;
+
 /// Creates a ring with at least `capacity` slots and the default [`WaitStrategy`]
 /// (`SpinThenPark`).
 ///
@@ -158,6 +162,43 @@ impl<T> Shared<T> {
     #[inline]
     fn base(&self) -> *mut T {
         self.buf.as_ptr().cast::<T>().cast_mut()
+    }
+
+    /// Asks the CPU to start fetching the cache lines of slots `[from, from + n)` (at most
+    /// [`PREFETCH_ITEMS`] of them), for writing or for reading. The other side wrote or read
+    /// those lines last, so each access would otherwise wait for its own cross-core transfer,
+    /// one after the other; prefetched, the transfers overlap. A hint only: no effect on what
+    /// any access returns.
+    #[inline]
+    fn prefetch(&self, from: usize, n: usize, write: bool) {
+        #[cfg(all(target_arch = "x86_64", not(fanring_loom), not(feature = "shuttle")))]
+        {
+            let size = std::mem::size_of::<T>();
+            if size == 0 {
+                return;
+            }
+            let step = (64 / size).max(1);
+            let n = n.min(PREFETCH_ITEMS);
+            let mut i = 0;
+            while i < n {
+                let p = self
+                    .base()
+                    .wrapping_add(from.wrapping_add(i) & self.mask)
+                    .cast::<u8>();
+                // SAFETY: a prefetch never faults and has no architectural effect; `p` points
+                // into the buffer. PREFETCHW is NOP-compatible on CPUs without it.
+                unsafe {
+                    if write {
+                        std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+                    } else {
+                        std::arch::asm!("prefetcht0 [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+                    }
+                }
+                i += step;
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(fanring_loom), not(feature = "shuttle"))))]
+        let _ = (self, from, n, write);
     }
 
     /// Splits `n` slots from index `from` into the run up to the buffer's end and the rest

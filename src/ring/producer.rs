@@ -369,6 +369,72 @@ impl<T> Producer<T> {
     }
 }
 
+/// The engine's staging fast path: check once, then write many.
+impl<T> Producer<T> {
+    /// Free slots to stage into (the cached `head` is reloaded only when it shows none), or
+    /// `Closed` if nobody will read them. Each slot counted here may be filled with one
+    /// [`stage_reserved`](Self::stage_reserved) call.
+    #[inline]
+    pub(crate) fn reserve(&mut self) -> Result<usize, Closed> {
+        if self.is_closed() {
+            return Err(Closed);
+        }
+        let free = self.free(1);
+        self.shared.prefetch(self.tail, free, true);
+        Ok(free)
+    }
+
+    /// Moves the first `k` items of `buf` into the ring (staged, not published) and removes
+    /// them from `buf`; the rest of `buf` moves to its front.
+    ///
+    /// # Safety
+    /// `k <= buf.len()`, and `k` slots are free: fewer items were staged since the last
+    /// [`reserve`](Self::reserve) than it returned, by at least `k`.
+    #[inline]
+    pub(crate) unsafe fn stage_moved(&mut self, buf: &mut Vec<T>, k: usize) {
+        debug_assert!(k <= buf.len());
+        debug_assert!(self.tail.wrapping_sub(self.cached_head) + k <= self.capacity());
+        #[cfg(not(fanring_loom))]
+        {
+            let (start, first, rest) = self.shared.runs(self.tail, k);
+            let base = self.shared.base();
+            let len = buf.len();
+            let src = buf.as_mut_ptr();
+            // SAFETY: [tail, tail + k) are free slots (the caller's contract) that the consumer
+            // does not read before we publish; [start, start + first) and [0, rest) are those
+            // slots in order. The items are moved: `buf` forgets them (its length drops before
+            // anything can panic), and its tail [k, len) moves to its front.
+            unsafe {
+                buf.set_len(0);
+                std::ptr::copy_nonoverlapping(src, base.add(start), first);
+                std::ptr::copy_nonoverlapping(src.add(first), base, rest);
+                std::ptr::copy(src.add(k), src, len - k);
+                buf.set_len(len - k);
+            }
+            self.tail = self.tail.wrapping_add(k);
+        }
+        // loom tracks each slot's cell: one at a time.
+        #[cfg(fanring_loom)]
+        for item in buf.drain(..k) {
+            self.write(self.tail, item);
+            self.tail = self.tail.wrapping_add(1);
+        }
+    }
+
+    /// Stages `value` into a slot counted by the last [`reserve`](Self::reserve), without
+    /// checking for room or for a closed consumer.
+    ///
+    /// # Safety
+    /// Fewer items were staged since the last `reserve` than it returned (so the slot at
+    /// `tail` is free: the consumer does not read it before we publish).
+    #[inline]
+    pub(crate) unsafe fn stage_reserved(&mut self, value: T) {
+        debug_assert!(self.tail.wrapping_sub(self.cached_head) < self.capacity());
+        self.write(self.tail, value);
+        self.tail = self.tail.wrapping_add(1);
+    }
+}
+
 /// Commits the items written by a batch when the batch ends or unwinds.
 struct Batch<'a, T>(&'a mut Producer<T>);
 

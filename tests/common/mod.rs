@@ -1,0 +1,75 @@
+//! What several test binaries share: the two caller-side modes of the engine.
+#![allow(dead_code)] // each binary uses part of it
+
+use fanring::{EngineError, Stats};
+
+/// `run` (a distributor thread) or `drive` (the caller distributes and merges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Drive,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Run, Mode::Drive];
+
+/// The merged stream of either mode.
+pub enum Merged<I: Iterator, U>
+where
+    I::Item: Send + 'static,
+{
+    Run(fanring::Output<U>),
+    Drive(fanring::Driven<I, U>),
+}
+
+impl<I: Iterator, U> Merged<I, U>
+where
+    I::Item: Send + 'static,
+{
+    pub fn join(self) -> Result<Stats, EngineError> {
+        match self {
+            Merged::Run(o) => o.join(),
+            Merged::Drive(d) => d.join(),
+        }
+    }
+    pub fn error(&self) -> Option<EngineError> {
+        match self {
+            Merged::Run(o) => o.error(),
+            Merged::Drive(d) => d.error(),
+        }
+    }
+    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
+        match self {
+            Merged::Run(o) => o.try_next(),
+            Merged::Drive(d) => d.try_next(),
+        }
+    }
+}
+
+impl<I: Iterator, U> Iterator for Merged<I, U>
+where
+    I::Item: Send + 'static,
+{
+    type Item = U;
+    fn next(&mut self) -> Option<U> {
+        match self {
+            Merged::Run(o) => o.next(),
+            Merged::Drive(d) => d.next(),
+        }
+    }
+}
+
+/// Starts `pipeline` over `source` in `mode`.
+#[macro_export]
+macro_rules! launch {
+    ($pipeline:expr, $mode:expr, $source:expr) => {{
+        let source = ($source).into_iter();
+        match $mode {
+            $crate::common::Mode::Run => {
+                $crate::common::Merged::Run($pipeline.run(source).unwrap())
+            }
+            $crate::common::Mode::Drive => {
+                $crate::common::Merged::Drive($pipeline.drive(source).unwrap())
+            }
+        }
+    }};
+}
