@@ -5,8 +5,9 @@
 //! Groups `trivial/W{1,2,4}` (a multiply per item) and `work1us/W{1,2,4}` (about 1 µs of
 //! calibrated busy work per item), each with these peers moving the same 16-byte items
 //! (`benches/baselines/mod.rs`):
-//! - `fanring_any`, `fanring_preserve`: the engine with its defaults (capacity 1024, batch 64,
-//!   `SpinThenPark`, `Pinning::Auto`, round-robin), `Order::Any` / `Order::Preserve`;
+//! - `fanring_{drive,thread}_{any,preserve}`: the engine with its defaults (capacity 1024,
+//!   batch 64, `SpinThenPark`, `Pinning::Auto`, round-robin), `Order::Any` / `Order::Preserve`,
+//!   with the caller distributing and merging (`drive`) or with a distributor thread (`run`);
 //! - `crossbeam_seed`: the seed's Go `Split`/`Merge` over `crossbeam-channel` bounded(1024);
 //! - `std_mpsc_seed`: the same over `std::sync::mpsc::sync_channel(1024)`;
 //! - `rtrb_pipeline`: distributor, workers and a merging caller over `rtrb` rings of 1024, one
@@ -59,13 +60,16 @@ fn group(c: &mut Criterion, label: &str, n: u64, work: Work) {
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_millis(1500))
             .throughput(Throughput::Elements(n));
-        for (name, order) in [
-            ("fanring_any", Order::Any),
-            ("fanring_preserve", Order::Preserve),
+        for (name, order, drive) in [
+            ("fanring_drive_any", Order::Any, true),
+            ("fanring_drive_preserve", Order::Preserve, true),
+            ("fanring_thread_any", Order::Any, false),
+            ("fanring_thread_preserve", Order::Preserve, false),
         ] {
             let cfg = EngineConfig {
                 order,
                 capacity: CAP,
+                drive,
                 ..EngineConfig::new(w)
             };
             g.bench_function(name, |b| {

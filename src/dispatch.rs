@@ -15,9 +15,11 @@ use std::fmt;
 /// # let _: Dispatch<(u32, f64)> = by_user;
 /// ```
 pub enum Dispatch<T> {
-    /// Item `i` goes to worker `i % n`, waiting for that worker when its ring is full (the
-    /// seed's `Split`). With `Order::Preserve` the merger reads the workers in the same
-    /// rotation, so order is restored with no buffer.
+    /// The workers take turns, each getting a run of `batch` consecutive items (the engine's
+    /// [`batch`](crate::Builder::batch)), waiting for that worker when its ring is full. With
+    /// `batch(1)`, item `i` goes to worker `i % n`: the seed's `Split` (and [`split`](crate::split)).
+    /// With `Order::Preserve` the merger reads the workers in the same rotation, so order is
+    /// restored with no buffer.
     RoundRobin,
     /// Work-conserving: each item goes to the worker with the most free ring slots, so a slow
     /// worker never holds the others up (`FastFlow`'s on-demand scheduling).

@@ -65,3 +65,8 @@ pub mod loom_hooks {
         crate::loom::thread::PARK_AS_YIELD.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// The README's Rust example runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -103,8 +103,9 @@ impl<T: Send + 'static> Builder<T> {
         self.capacity = n;
         self
     }
-    /// Items a stage moves before publishing (per worker ring). Partial batches are always
-    /// published before a stage waits.
+    /// Items a stage moves at once (with one copy) and publishes together, and the length of
+    /// a round-robin run (consecutive items per worker). Partial batches are always published
+    /// before a stage waits. Capped at `capacity`.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n;
         self
@@ -382,8 +383,9 @@ where
     /// Starts the workers and a distributor thread that drains `source`; the caller merges by
     /// iterating the [`Output`].
     ///
-    /// Items are published every `batch` items per worker and at the end: a source that
-    /// blocks between items should use `batch(1)`.
+    /// The distributor takes `batch` items from `source` at a time and publishes them as a
+    /// run (and the rest at the end): a source that blocks between items should use
+    /// `batch(1)`. [`drive`](Self::drive) runs the same without the thread.
     ///
     /// # Errors
     /// Bad settings (see [`EngineError`]) or a refused thread.

@@ -222,6 +222,9 @@ impl<T> Consumer<T> {
             buf.push(self.read(self.head));
             self.head = self.head.wrapping_add(1);
         }
+        // The next run, if it is already published, starts on its way while this one is used.
+        self.shared
+            .prefetch(self.head, self.cached_tail.wrapping_sub(self.head), false);
         Ok(n)
     }
 

@@ -419,6 +419,9 @@ impl<T> Producer<T> {
             self.write(self.tail, item);
             self.tail = self.tail.wrapping_add(1);
         }
+        // The slots of the next run (released by the consumer, as far as we know) start on
+        // their way while this one is published.
+        self.shared.prefetch(self.tail, self.free_cached(), true);
     }
 
     /// Stages `value` into a slot counted by the last [`reserve`](Self::reserve), without
