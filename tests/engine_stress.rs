@@ -944,6 +944,59 @@ fn output_dropped_without_join() {
     }
 }
 
+/// With `drive` the source runs on the caller's thread: its panic unwinds out of `next`, the
+/// items taken before it are in order, and dropping the stream during the unwind stops the
+/// engine and drops every created item exactly once.
+#[test]
+fn drive_source_panic_unwinds_and_balances() {
+    let _s = serial();
+    quiet_expected_panics();
+    let mut rng = Rng::new(0x5EED_0008);
+    let n: u64 = 4_000;
+    for shape in SHAPES {
+        for at in [0, rng.below(n), n - 1] {
+            let (workers, capacity, batch, wait) = random_config(&mut rng);
+            let what = format!("drive source panic {shape:?} at {at} workers {workers}");
+            let _w = Watchdog::new(what.clone());
+            let counts = Counts::new();
+            let c = Arc::clone(&counts);
+            let src = (0..n).map(move |i| {
+                if i == at {
+                    panic!("boom in source at {i}");
+                }
+                Tracked::new(i, &c)
+            });
+            let mut got = Vec::new();
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let out = Engine::builder()
+                    .workers(workers)
+                    .capacity(capacity)
+                    .batch(batch)
+                    .wait(wait)
+                    .pinning(Pinning::None)
+                    .dispatch(shape.dispatch())
+                    .order(shape.order())
+                    .map(|t: Tracked| t)
+                    .drive(src)
+                    .unwrap();
+                for t in out {
+                    got.push(t.v);
+                }
+            }));
+            let msg = unwound.expect_err("the source's panic reaches the caller");
+            assert_eq!(
+                msg.downcast_ref::<String>().map(String::as_str),
+                Some(format!("boom in source at {at}").as_str()),
+                "{what}"
+            );
+            assert!(got.len() as u64 <= at, "{what}: items past the panic");
+            check_prefix(shape, &got, &what);
+            assert_eq!(counts.created(), at, "{what}: items created");
+            counts.assert_balanced(&what);
+        }
+    }
+}
+
 /// `run_with_sink` to the end: `Running::join` returns the counters, the sink saw every item
 /// (in order under `Preserve`); a `Running` dropped without `join` waits for the end too
 /// (dropping it is not an early stop: the last item still reaches the sink).

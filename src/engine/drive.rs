@@ -30,7 +30,7 @@ where
     // output side closes and joins the workers.
     distributor: AnyDistributor<I::Item>,
     output: Output<U>,
-    /// Outputs taken since the last feed, and how many call for the next one.
+    /// Outputs taken out of the rings since the last feed, and how many call for the next one.
     since_feed: usize,
     feed_every: usize,
 }
@@ -142,13 +142,28 @@ where
 
     #[inline]
     fn next(&mut self) -> Option<U> {
+        // Fast path: the run taken last time.
+        if let Some(u) = self.output.local.pop() {
+            return Some(u);
+        }
+        self.next_run()
+    }
+}
+
+impl<I: Iterator, U> Driven<I, U>
+where
+    I::Item: Send + 'static,
+{
+    /// The local queue is empty: take the next run of outputs (feeding the workers on the
+    /// way) and return its first item.
+    fn next_run(&mut self) -> Option<U> {
         loop {
             if self.since_feed >= self.feed_every {
                 self.feed();
             }
             match self.output.poll(false) {
                 Step::Item(u) => {
-                    self.since_feed += 1;
+                    self.since_feed += 1 + self.output.local.len();
                     return Some(u);
                 }
                 Step::End => return None,
@@ -160,7 +175,7 @@ where
                 // come, or the end.
                 return match self.output.poll(true) {
                     Step::Item(u) => {
-                        self.since_feed += 1;
+                        self.since_feed += 1 + self.output.local.len();
                         Some(u)
                     }
                     Step::Empty | Step::End => None,

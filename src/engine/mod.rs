@@ -936,6 +936,9 @@ impl<U> Iterator for Output<U> {
 
     #[inline]
     fn next(&mut self) -> Option<U> {
+        if let Some(u) = self.local.pop() {
+            return Some(u);
+        }
         match self.poll(true) {
             Step::Item(u) => Some(u),
             Step::Empty | Step::End => None,
