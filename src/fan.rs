@@ -3,7 +3,7 @@
 
 use crate::dispatch::{Dispatch, Distributor};
 use crate::loom::thread::Builder as ThreadBuilder;
-use crate::merge::AnyMerge;
+use crate::merge::{AnyMerge, LocalQueue, Merger, Step};
 use crate::wait::wait_until;
 use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 
@@ -102,19 +102,29 @@ pub fn merge<T>(inputs: Vec<Consumer<T>>) -> Merged<T> {
         .unwrap_or(1)
         .min(64);
     Merged {
-        inner: AnyMerge::new(inputs, batch),
+        inner: Merger::Any(AnyMerge::new(inputs)),
+        local: LocalQueue::with_capacity(batch),
     }
 }
 
 /// The stream returned by [`merge`].
 pub struct Merged<T> {
-    inner: AnyMerge<T>,
+    inner: Merger<T>,
+    /// A run moved out of one input with one copy, handed out by `next`.
+    local: LocalQueue<T>,
 }
 
 impl<T> Iterator for Merged<T> {
     type Item = T;
+    #[inline]
     fn next(&mut self) -> Option<T> {
-        self.inner.next(&())
+        if let Some(t) = self.local.pop() {
+            return Some(t);
+        }
+        match self.inner.poll_into(&(), true, self.local.refill()) {
+            Step::Item(_) => self.local.pop(),
+            Step::Empty | Step::End => None,
+        }
     }
 }
 

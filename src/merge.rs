@@ -60,26 +60,10 @@ pub(crate) enum Step<U> {
 }
 
 impl<U> Merger<U> {
-    /// The next item, waiting as the rings' strategy says if `block`; `End` at the end of the
-    /// stream. Without `block`, `Empty` instead of waiting.
-    pub(crate) fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
-        match self {
-            Merger::Any(m) => m.poll(abort, block),
-            Merger::Rotate(m) => m.poll(block),
-            Merger::Tagged(m) => m.poll(abort, block),
-        }
-    }
-
-    /// The next item, waiting; `None` at the end of the stream.
-    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
-        match self.poll(abort, true) {
-            Step::Item(u) => Some(u),
-            Step::Empty | Step::End => None,
-        }
-    }
-
-    /// Like [`poll`](Self::poll), but moves a run of items (as many as are ready in one ring,
-    /// up to `buf`'s spare capacity) to `buf` with one copy: `Item(n)` says how many.
+    /// Moves a run of items (as many as are ready in one ring, up to `buf`'s spare capacity)
+    /// to `buf` with one copy, waiting (as the rings' strategy says) if `block`: `Item(n)`
+    /// says how many; `End` at the end of the stream (every input closed and drained, or the
+    /// engine aborted); without `block`, `Empty` instead of waiting.
     pub(crate) fn poll_into(
         &mut self,
         abort: &dyn AbortFlag,
@@ -129,42 +113,29 @@ impl<U> Merger<U> {
     }
 }
 
-/// Any order: drains the inputs in turn, a batch at a time, and parks on all of them at once
-/// when none has an item.
+/// Any order: takes the ready items of each input in turn (as many as the caller's buffer
+/// holds), and parks on all of them at once when none has an item.
 pub(crate) struct AnyMerge<U> {
     /// Open rings (a closed one is removed).
     rings: Vec<Consumer<U>>,
     cur: usize,
-    /// Items taken from `rings[cur]` since it was last released.
-    taken: usize,
     /// Rings found empty in a row.
     empty_run: usize,
-    batch: usize,
     wait: WaitStrategy,
     stats: MergerStats,
 }
 
 impl<U> AnyMerge<U> {
-    pub(crate) fn new(rings: Vec<Consumer<U>>, batch: usize) -> Self {
+    pub(crate) fn new(rings: Vec<Consumer<U>>) -> Self {
         let wait = rings
             .first()
             .map_or(WaitStrategy::default(), Consumer::wait_strategy);
         AnyMerge {
             rings,
             cur: 0,
-            taken: 0,
             empty_run: 0,
-            batch,
             wait,
             stats: MergerStats::default(),
-        }
-    }
-
-    /// The next item, waiting; `None` at the end of the stream.
-    pub(crate) fn next(&mut self, abort: &dyn AbortFlag) -> Option<U> {
-        match self.poll(abort, true) {
-            Step::Item(u) => Some(u),
-            Step::Empty | Step::End => None,
         }
     }
 
@@ -174,8 +145,6 @@ impl<U> AnyMerge<U> {
             if self.rings.is_empty() {
                 return Step::End;
             }
-            // Finish a run that `poll` started on this ring first.
-            self.taken = 0;
             match self.rings[self.cur].take_into(buf, usize::MAX) {
                 Ok(n) => {
                     self.rings[self.cur].release();
@@ -203,58 +172,6 @@ impl<U> AnyMerge<U> {
                     continue;
                 }
             }
-            if self.empty_run >= self.rings.len() {
-                // A full turn found nothing: wait until some ring has an item or closes.
-                self.empty_run = 0;
-                if !block {
-                    return Step::Empty;
-                }
-                self.stats.waits_empty += 1;
-                let rings = &self.rings;
-                if let Some(i) = wait_until(self.wait, &rings[..], None, || {
-                    rings.iter().position(Consumer::ready_hint)
-                }) {
-                    self.cur = i;
-                }
-            }
-        }
-    }
-
-    fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
-        loop {
-            if self.rings.is_empty() {
-                return Step::End;
-            }
-            if self.taken < self.batch {
-                match self.rings[self.cur].take() {
-                    Ok(u) => {
-                        self.taken += 1;
-                        self.empty_run = 0;
-                        self.stats.items += 1;
-                        return Step::Item(u);
-                    }
-                    Err(PopError::Empty) => self.empty_run += 1,
-                    Err(PopError::Closed) => {
-                        if abort.aborted() {
-                            self.rings.iter_mut().for_each(Consumer::close);
-                            self.rings.clear();
-                            return Step::End;
-                        }
-                        // Dropping the consumer releases what was taken and closes it.
-                        self.rings.swap_remove(self.cur);
-                        self.taken = 0;
-                        self.empty_run = 0;
-                        if self.cur >= self.rings.len() {
-                            self.cur = 0;
-                        }
-                        continue;
-                    }
-                }
-            }
-            // Batch done or ring empty: release it and move on.
-            self.rings[self.cur].release();
-            self.taken = 0;
-            self.cur = (self.cur + 1) % self.rings.len();
             if self.empty_run >= self.rings.len() {
                 // A full turn found nothing: wait until some ring has an item or closes.
                 self.empty_run = 0;
@@ -330,48 +247,6 @@ impl<U> RotateMerge<U> {
                         break;
                     }
                 }
-                Err(PopError::Closed) => break,
-            }
-        }
-        self.done = true;
-        self.rings.iter_mut().for_each(Consumer::close);
-        Step::End
-    }
-
-    fn poll(&mut self, block: bool) -> Step<U> {
-        if self.done {
-            return Step::End;
-        }
-        loop {
-            match self.rings[self.cur].take() {
-                Ok(u) => {
-                    self.left -= 1;
-                    if self.left == 0 {
-                        self.rings[self.cur].release();
-                        self.left = self.run;
-                        self.cur = if self.cur + 1 == self.rings.len() {
-                            0
-                        } else {
-                            self.cur + 1
-                        };
-                    }
-                    self.stats.items += 1;
-                    return Step::Item(u);
-                }
-                Err(PopError::Empty) => {
-                    // Release what was taken before waiting: its worker may wait for room.
-                    self.rings[self.cur].release();
-                    if !block {
-                        return Step::Empty;
-                    }
-                    self.stats.waits_empty += 1;
-                    if self.rings[self.cur].wait_ready().is_err() {
-                        break;
-                    }
-                }
-                // The ring whose turn it is has ended: the distributor closes every ring at
-                // once, after its last item, so no later item exists (or a stage failed,
-                // which `abort` tells the caller).
                 Err(PopError::Closed) => break,
             }
         }

@@ -478,6 +478,7 @@ where
         let mut l = self.launch(true, true, false)?;
         let control = Arc::clone(&l.control);
         let mut merger = l.merger;
+        let mut local = LocalQueue::with_capacity(l.batch);
         let sink_core = l.plan.merger;
         let mut sink = sink;
         let sink_control = Arc::clone(&control);
@@ -485,9 +486,13 @@ where
             .name("fanring-merger".into())
             .spawn(move || {
                 pin_current(sink_core);
-                let run = catch_unwind(AssertUnwindSafe(|| {
-                    while let Some(u) = merger.next(&*sink_control) {
+                let run = catch_unwind(AssertUnwindSafe(|| loop {
+                    while let Some(u) = local.pop() {
                         sink(u);
+                    }
+                    let got = merger.poll_into(&*sink_control, true, local.refill());
+                    if !matches!(got, Step::Item(_)) {
+                        break;
                     }
                 }));
                 if let Err(p) = run {
@@ -496,8 +501,11 @@ where
                     });
                 }
                 merger.close();
-                sink_control.set_merger_stats(merger.stats());
-                drop(merger);
+                let mut stats = merger.stats();
+                // Outputs taken out of the rings but never given to the sink (it panicked).
+                stats.items -= local.len() as u64;
+                sink_control.set_merger_stats(stats);
+                drop((merger, local));
                 sink_control.exit();
             });
         let spawned = sink_thread
@@ -602,7 +610,7 @@ where
             let merger = if rotate {
                 Merger::Rotate(RotateMerge::new(outs, batch))
             } else {
-                Merger::Any(AnyMerge::new(outs, batch))
+                Merger::Any(AnyMerge::new(outs))
             };
             (
                 AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch, flush_every)),
