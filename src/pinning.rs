@@ -17,7 +17,9 @@ pub enum Pinning {
     /// No pinning: the OS schedules every thread.
     None,
     /// One core per role (distributor, workers in order, merger) while cores last, then roles
-    /// share cores round-robin. The default.
+    /// share cores round-robin. With [`drive`](crate::Pipeline::drive) the caller's thread
+    /// keeps the first core to itself (it is not pinned) and the workers share the others.
+    /// The default.
     #[default]
     Auto,
     /// An explicit core per role. `workers` must have one entry per worker.
@@ -113,10 +115,15 @@ pub(crate) fn plan(
     match pinning {
         Pinning::None => {}
         Pinning::Auto => {
-            // The caller's thread, when it does both jobs, is busy all the time and is not
-            // pinned: keep the first core for it while there are others.
-            let skip = usize::from(one_caller && cores.len() > 1);
-            let mut next = cores.iter().copied().cycle().skip(skip);
+            // The caller's thread, when it distributes and merges, handles every item twice
+            // and is not pinned: leave it the first core, and share only the others among
+            // the workers (while there are others).
+            let pool = if one_caller && cores.len() > 1 {
+                &cores[1..]
+            } else {
+                &cores[..]
+            };
+            let mut next = pool.iter().copied().cycle();
             if own_distributor {
                 plan.distributor = next.next();
             }

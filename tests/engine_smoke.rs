@@ -170,6 +170,23 @@ fn drive_delivers_everything() {
         .drive(0..1_000u32)
         .unwrap();
     assert_eq!(out.count(), 200);
+    // Auto pinning leaves the caller's (first) core to the caller when there is another.
+    let cores = fanring::pinning::available_cores();
+    let out = Engine::builder()
+        .workers(3)
+        .map(|x: u8| x)
+        .drive(0..10u8)
+        .unwrap();
+    let plan = out.plan().clone();
+    assert_eq!(out.count(), 10);
+    if cores.len() >= 2 {
+        assert!(
+            plan.workers
+                .iter()
+                .all(|&w| w.is_some() && w != Some(cores[0])),
+            "{plan}"
+        );
+    }
     // An empty source ends at once.
     let mut out = Engine::builder()
         .map(|x: u8| x)
