@@ -110,7 +110,6 @@ impl<T> Consumer<T> {
             // slots before it are initialised and visible.
             self.cached_tail = self.shared.tail.load(Acquire);
             n = self.cached_tail.wrapping_sub(self.head);
-            self.shared.prefetch(self.head, n, false);
             if n == 0 {
                 // Acquire: pairs with the Release store in `Producer::close`, which follows
                 // the producer's last `tail` store. After our own `close()` nothing more is
@@ -200,6 +199,7 @@ impl<T> Consumer<T> {
         let n = self.available(max)?.min(max);
         #[cfg(not(fanring_loom))]
         {
+            self.shared.prefetch(self.head, n, false);
             let (start, first, rest) = self.shared.runs(self.head, n);
             let base = self.shared.base().cast_const();
             let len = buf.len();
