@@ -23,7 +23,9 @@ pub struct Consumer<T> {
     /// Next index we read. Equal to the shared `head` except while taken (moved out but not yet
     /// released) items exist: batches and the engine's merger release once per batch.
     head: usize,
-    /// The last value stored to the shared `head`.
+    /// The shared `head` as last stored by `release`, so that it skips a store that would change
+    /// nothing. The single-item fast path (`pop_one`) stores `head` without updating this: a
+    /// later `release` then stores the same value once more, which is harmless.
     released: usize,
     /// `close()` was called: nothing more will be waited for.
     closed: bool,

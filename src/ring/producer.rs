@@ -23,7 +23,9 @@ pub struct Producer<T> {
     /// Next index we write. Equal to the shared `tail` except while staged (written but
     /// unpublished) items exist: only the engine stages.
     tail: usize,
-    /// The last value stored to the shared `tail`.
+    /// The shared `tail` as last stored by `commit`, so that it skips a store that would change
+    /// nothing. The single-item fast path (`push_one`) stores `tail` without updating this: a
+    /// later `commit` then stores the same value once more, which is harmless.
     published: usize,
     /// The consumer's `head` as last loaded. It only lags behind the real one, so the free
     /// space it implies is a lower bound: reload it only when it says "full".
