@@ -15,6 +15,11 @@
 //!
 //! Every cell is measured `REPS` times, the repetitions interleaved across peers; the tables
 //! show the median of each figure.
+//!
+//! Options (after `--`), for short runs on a shared machine: `one` or `free` runs one placement
+//! only, `throughput` skips the round trips, `reps=N` sets the repetitions (default 3), and
+//! `only=a,b` keeps the peers whose name contains one of the words (rtrb and crossbeam-channel
+//! always run: the ratios need them). Example: `cargo bench --bench wait -- one throughput reps=9`.
 
 #![allow(missing_docs)]
 
@@ -32,6 +37,39 @@ const ROUND_TRIPS: usize = 200_000;
 const ITEMS: u64 = 10_000_000;
 const CAP: usize = 4096;
 const REPS: usize = 3;
+
+/// The command-line options (see the module docs).
+struct Opts {
+    placement: Option<&'static str>,
+    throughput_only: bool,
+    reps: usize,
+    only: Vec<String>,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        placement: None,
+        throughput_only: false,
+        reps: REPS,
+        only: Vec::new(),
+    };
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "one" => o.placement = Some("one core"),
+            "free" => o.placement = Some("free cores"),
+            "throughput" => o.throughput_only = true,
+            _ => {
+                if let Some(n) = a.strip_prefix("reps=") {
+                    o.reps = n.parse().expect("reps=N");
+                } else if let Some(w) = a.strip_prefix("only=") {
+                    o.only = w.split(',').map(str::to_string).collect();
+                }
+                // Anything else (cargo passes `--bench`) is ignored.
+            }
+        }
+    }
+    o
+}
 
 /// A channel the bench can drive: blocking send and receive of `u64`s.
 trait Chan {
@@ -201,11 +239,19 @@ struct Peer {
     name: &'static str,
     /// Busy-waits forever: skipped where both threads share a core.
     spins_only: bool,
-    run: fn(Placement) -> (Latency, f64),
+    run: fn(Placement, bool) -> (Latency, f64),
 }
 
-fn rep<C: Chan>(chan: C) -> impl Fn(Placement) -> (Latency, f64) {
-    move |at| (pingpong(&chan, at), throughput(&chan, at))
+/// One repetition: the round trip (unless `throughput_only`, then zeros) and the throughput.
+fn rep<C: Chan>(chan: C) -> impl Fn(Placement, bool) -> (Latency, f64) {
+    move |at, throughput_only| {
+        let latency = if throughput_only {
+            [0; 3]
+        } else {
+            pingpong(&chan, at)
+        };
+        (latency, throughput(&chan, at))
+    }
 }
 
 fn peers() -> Vec<Peer> {
@@ -213,42 +259,42 @@ fn peers() -> Vec<Peer> {
         Peer {
             name: "fanring BusySpin",
             spins_only: true,
-            run: |at| rep(Fanring(WaitStrategy::BusySpin))(at),
+            run: |at, t| rep(Fanring(WaitStrategy::BusySpin))(at, t),
         },
         Peer {
             name: "fanring SpinYield{64}",
             spins_only: false,
-            run: |at| rep(Fanring(WaitStrategy::SPIN_YIELD))(at),
+            run: |at, t| rep(Fanring(WaitStrategy::SPIN_YIELD))(at, t),
         },
         Peer {
             name: "fanring SpinThenPark{64,16}",
             spins_only: false,
-            run: |at| rep(Fanring(WaitStrategy::SPIN_THEN_PARK))(at),
+            run: |at, t| rep(Fanring(WaitStrategy::SPIN_THEN_PARK))(at, t),
         },
         Peer {
             name: "fanring SpinYield{8}",
             spins_only: false,
-            run: |at| rep(Fanring(WaitStrategy::SpinYield { spins: 8 }))(at),
+            run: |at, t| rep(Fanring(WaitStrategy::SpinYield { spins: 8 }))(at, t),
         },
         Peer {
             name: "fanring SpinThenPark{8,64}",
             spins_only: false,
-            run: |at| {
+            run: |at, t| {
                 rep(Fanring(WaitStrategy::SpinThenPark {
                     spins: 8,
                     yields: 64,
-                }))(at)
+                }))(at, t)
             },
         },
         Peer {
             name: "crossbeam-channel bounded",
             spins_only: false,
-            run: |at| rep(Crossbeam)(at),
+            run: |at, t| rep(Crossbeam)(at, t),
         },
         Peer {
             name: "rtrb yield loop",
             spins_only: false,
-            run: |at| rep(RtrbYield)(at),
+            run: |at, t| rep(RtrbYield)(at, t),
         },
     ]
 }
@@ -256,16 +302,24 @@ fn peers() -> Vec<Peer> {
 /// Measures every peer `REPS` times, the repetitions interleaved (peer 1, 2, .., 1, 2, ..) so
 /// that a burst of load from elsewhere on the machine does not land on one peer only, and
 /// keeps the median of each figure.
-fn measure_all(at: Placement) -> Vec<Row> {
-    let peers = peers();
+fn measure_all(at: Placement, o: &Opts) -> Vec<Row> {
+    let peers: Vec<Peer> = peers()
+        .into_iter()
+        .filter(|p| {
+            o.only.is_empty()
+                || p.name.starts_with("rtrb")
+                || p.name.starts_with("crossbeam")
+                || o.only.iter().any(|w| p.name.contains(w.as_str()))
+        })
+        .collect();
     let mut results: Vec<Vec<(Latency, f64)>> = peers.iter().map(|_| Vec::new()).collect();
-    for r in 0..REPS {
+    for r in 0..o.reps {
         for (peer, res) in peers.iter().zip(&mut results) {
             if at.shared_core && peer.spins_only {
                 continue;
             }
             let t = Instant::now();
-            let (l, tput) = (peer.run)(at);
+            let (l, tput) = (peer.run)(at, o.throughput_only);
             eprintln!(
                 "{:<10} rep {r} {:<28} p50 {:>7} ns  p99 {:>7} ns  p99.9 {:>8} ns  {:>6.1} M items/s  ({:.1?})",
                 at.name,
@@ -308,35 +362,37 @@ fn ratio(x: Option<f64>, base: Option<f64>) -> String {
     }
 }
 
-fn print_tables(at: Placement, rows: &[Row]) {
+fn print_tables(at: Placement, rows: &[Row], throughput_only: bool) {
     let find = |n: &str| rows.iter().find(|r| r.name == n).expect("peer row");
     let rtrb = find("rtrb yield loop");
     let cb = find("crossbeam-channel bounded");
     println!("### {}\n", at.name);
-    println!("Round trip (ns; ratios are this row's figure / the peer's: lower is better)\n");
-    println!("| peer | p50 | p99 | p99.9 | p50 / rtrb | p50 / cb | p99 / cb | p99.9 / cb |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for r in rows {
-        match r.latency {
-            None => println!(
-                "| {} | skipped | skipped | skipped | – | – | – | – |",
-                r.name
-            ),
-            Some(l) => {
-                let f = |k: usize, base: &Row| {
-                    ratio(Some(l[k] as f64), base.latency.map(|b| b[k] as f64))
-                };
-                println!(
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.name,
-                    l[0],
-                    l[1],
-                    l[2],
-                    f(0, rtrb),
-                    f(0, cb),
-                    f(1, cb),
-                    f(2, cb)
-                );
+    if !throughput_only {
+        println!("Round trip (ns; ratios are this row's figure / the peer's: lower is better)\n");
+        println!("| peer | p50 | p99 | p99.9 | p50 / rtrb | p50 / cb | p99 / cb | p99.9 / cb |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in rows {
+            match r.latency {
+                None => println!(
+                    "| {} | skipped | skipped | skipped | – | – | – | – |",
+                    r.name
+                ),
+                Some(l) => {
+                    let f = |k: usize, base: &Row| {
+                        ratio(Some(l[k] as f64), base.latency.map(|b| b[k] as f64))
+                    };
+                    println!(
+                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        r.name,
+                        l[0],
+                        l[1],
+                        l[2],
+                        f(0, rtrb),
+                        f(0, cb),
+                        f(1, cb),
+                        f(2, cb)
+                    );
+                }
             }
         }
     }
@@ -361,6 +417,7 @@ fn print_tables(at: Placement, rows: &[Row]) {
 }
 
 fn main() {
+    let o = opts();
     // List the cores before pinning anything: afterwards only the pinned one is listed.
     let ids = core_affinity::get_core_ids().unwrap_or_default();
     let t = Instant::now();
@@ -383,13 +440,20 @@ fn main() {
             shared_core: true,
         });
     }
+    placements.retain(|p| o.placement.is_none_or(|name| p.name == name));
     println!(
         "## Wait strategies: {WARMUP} warm-up + {ROUND_TRIPS} timed round trips, {ITEMS} items, \
-         median of {REPS}\n"
+         median of {}{}\n",
+        o.reps,
+        if o.throughput_only {
+            " (throughput only)"
+        } else {
+            ""
+        }
     );
     for at in placements {
-        let rows = measure_all(at);
-        print_tables(at, &rows);
+        let rows = measure_all(at, &o);
+        print_tables(at, &rows, o.throughput_only);
     }
     eprintln!("total {:.1?}", t.elapsed());
 }

@@ -1,7 +1,7 @@
 use super::{PopError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, Park, WaitStrategy};
+use crate::wait::{wait_until, Notify, Park, WaitStrategy};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,9 @@ pub struct Consumer<T> {
     /// Next index we read. Equal to the shared `head` except while taken (moved out but not yet
     /// released) items exist: batches and the engine's merger release once per batch.
     head: usize,
-    /// The last value stored to the shared `head`.
+    /// The shared `head` as last stored by `release`, so that it skips a store that would change
+    /// nothing. The single-item fast path (`pop_one`) stores `head` without updating this: a
+    /// later `release` then stores the same value once more, which is harmless.
     released: usize,
     /// `close()` was called: nothing more will be waited for.
     closed: bool,
@@ -33,11 +35,15 @@ pub struct Consumer<T> {
     /// implies are a lower bound: reload it only when it says "empty".
     cached_tail: usize,
     wait: WaitStrategy,
+    /// How our publishes notify the producer: decided here once from the strategy and the
+    /// slot's handshake, so the fast path reads one byte of this handle.
+    notify: Notify,
 }
 
 impl<T> Consumer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
+        let notify = shared.producer.wake.mode(wait.can_park());
         Consumer {
             shared,
             head: 0,
@@ -46,7 +52,14 @@ impl<T> Consumer<T> {
             ended: false,
             cached_tail: 0,
             wait,
+            notify,
         }
+    }
+
+    /// How our publishes notify the producer, and whether its slot is asymmetric (for tests).
+    #[cfg(test)]
+    pub(super) fn notify_mode(&self) -> (Notify, bool) {
+        (self.notify, self.shared.producer.wake.is_asymmetric())
     }
 
     /// Number of slots (a power of two).
@@ -141,9 +154,7 @@ impl<T> Consumer<T> {
         // Release: pairs with the producer's Acquire load of `head`: our reads of the slots
         // before it are done before the producer overwrites them.
         self.shared.head.store(new_head, Release);
-        if self.wait.can_park() {
-            self.shared.producer.wake.notify();
-        }
+        self.shared.producer.wake.notify_as(self.notify);
     }
 
     #[inline]
@@ -171,6 +182,31 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, PopError> {
+        if self.cached_tail == self.head {
+            self.try_pop_slow()
+        } else {
+            Ok(self.pop_one())
+        }
+    }
+
+    /// Moves the item at `head` out and releases its slot (and any taken before it). The
+    /// caller has seen that the cached `tail` is past `head`.
+    #[inline]
+    fn pop_one(&mut self) -> T {
+        let item = self.read(self.head);
+        let new_head = self.head.wrapping_add(1);
+        self.head = new_head;
+        // Release: pairs with the producer's Acquire load of `head`: our read of the slot is
+        // done before the producer overwrites it.
+        self.shared.head.store(new_head, Release);
+        self.shared.producer.wake.notify_as(self.notify);
+        item
+    }
+
+    /// `try_pop` when the cached `tail` says empty: reloads `tail`, then the closed flag.
+    #[cold]
+    #[inline(never)]
+    fn try_pop_slow(&mut self) -> Result<T, PopError> {
         let item = self.take()?;
         self.release();
         Ok(item)
@@ -266,10 +302,11 @@ impl<T> Consumer<T> {
     /// ```
     #[inline]
     pub fn pop(&mut self) -> Option<T> {
-        match self.try_pop() {
-            Ok(v) => Some(v),
-            Err(PopError::Closed) => None,
-            Err(PopError::Empty) => self.pop_until(None).ok(),
+        if self.cached_tail == self.head {
+            // Reloads `tail` first, then waits if still empty; `Err` only at the end.
+            self.pop_until(None).ok()
+        } else {
+            Some(self.pop_one())
         }
     }
 

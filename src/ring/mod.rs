@@ -254,3 +254,57 @@ impl<T> Drop for DropRest<'_, T> {
         self.drop_all();
     }
 }
+
+#[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
+mod tests {
+    use super::channel_with;
+    use crate::wait::{Notify, WaitStrategy};
+    use std::time::Duration;
+
+    /// Straight to `park` at the first failed try: every wait parks.
+    const PARK: WaitStrategy = WaitStrategy::SpinThenPark {
+        spins: 0,
+        yields: 0,
+    };
+
+    #[test]
+    fn handles_cache_the_slots_notify_mode() {
+        let (tx, rx) = channel_with::<u8>(4, PARK).unwrap();
+        let light = crate::wait::membarrier_available();
+        let want = if light { Notify::Light } else { Notify::Fence };
+        assert_eq!(tx.notify_mode(), (want, light));
+        assert_eq!(rx.notify_mode(), (want, light));
+        let (tx, rx) = channel_with::<u8>(4, WaitStrategy::SPIN_YIELD).unwrap();
+        assert_eq!(tx.notify_mode(), (Notify::Never, light));
+        assert_eq!(rx.notify_mode(), (Notify::Never, light));
+    }
+
+    /// Blocking ping-pong over two rings of capacity 1 with a strategy that parks at once, so
+    /// both threads park and wake on almost every step, through the asymmetric (membarrier)
+    /// handshake where this kernel allows it. A lost wake-up hangs; the watchdog fails instead.
+    #[test]
+    fn parking_ping_pong_through_the_rings_never_hangs() {
+        const ROUNDS: u64 = 20_000;
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut ping_tx, mut ping_rx) = channel_with::<u64>(1, PARK).unwrap();
+            let (mut pong_tx, mut pong_rx) = channel_with::<u64>(1, PARK).unwrap();
+            let echo = std::thread::spawn(move || {
+                while let Some(v) = ping_rx.pop() {
+                    pong_tx.push(v + 1).unwrap();
+                }
+            });
+            for i in 0..ROUNDS {
+                ping_tx.push(i).unwrap();
+                assert_eq!(pong_rx.pop(), Some(i + 1));
+            }
+            drop(ping_tx);
+            assert_eq!(pong_rx.pop(), None);
+            echo.join().unwrap();
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv_timeout(Duration::from_mins(1))
+            .expect("parked ping-pong did not finish: a wake-up was lost");
+    }
+}

@@ -1,7 +1,7 @@
 use super::{Closed, PushError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, Park, WaitStrategy};
+use crate::wait::{wait_until, Notify, Park, WaitStrategy};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -23,7 +23,9 @@ pub struct Producer<T> {
     /// Next index we write. Equal to the shared `tail` except while staged (written but
     /// unpublished) items exist: only the engine stages.
     tail: usize,
-    /// The last value stored to the shared `tail`.
+    /// The shared `tail` as last stored by `commit`, so that it skips a store that would change
+    /// nothing. The single-item fast path (`push_one`) stores `tail` without updating this: a
+    /// later `commit` then stores the same value once more, which is harmless.
     published: usize,
     /// The consumer's `head` as last loaded. It only lags behind the real one, so the free
     /// space it implies is a lower bound: reload it only when it says "full".
@@ -31,11 +33,15 @@ pub struct Producer<T> {
     /// `close()` was called.
     closed: bool,
     wait: WaitStrategy,
+    /// How our publishes notify the consumer: decided here once from the strategy and the
+    /// slot's handshake, so the fast path reads one byte of this handle.
+    notify: Notify,
 }
 
 impl<T> Producer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
+        let notify = shared.consumer.wake.mode(wait.can_park());
         Producer {
             shared,
             tail: 0,
@@ -43,7 +49,14 @@ impl<T> Producer<T> {
             cached_head: 0,
             closed: false,
             wait,
+            notify,
         }
+    }
+
+    /// How our publishes notify the consumer, and whether its slot is asymmetric (for tests).
+    #[cfg(test)]
+    pub(super) fn notify_mode(&self) -> (Notify, bool) {
+        (self.notify, self.shared.consumer.wake.is_asymmetric())
     }
 
     /// Number of slots (a power of two).
@@ -103,6 +116,9 @@ impl<T> Producer<T> {
             // Staged items become visible before the close flag, so they are drained, not
             // stranded (or leaked: only published slots are dropped with the ring).
             self.commit();
+            // From now on the cached `head` says "full" and is never reloaded (`free`), so the
+            // single-item fast path (`can_push_cached`) fails without testing `closed`.
+            self.cached_head = self.tail.wrapping_sub(self.capacity());
             // Release: pairs with the consumer's Acquire load of the flag in `available`; our
             // last `tail` store happens-before it, so a consumer that sees the flag and then
             // re-reads `tail` sees every item.
@@ -117,7 +133,8 @@ impl<T> Producer<T> {
     fn free(&mut self, want: usize) -> usize {
         let cap = self.capacity();
         let mut free = cap - self.tail.wrapping_sub(self.cached_head);
-        if free < want {
+        // Once closed, the cache stays "full" (see `close`).
+        if free < want && !self.closed {
             // Acquire: pairs with the consumer's Release store of `head`: the consumer has
             // finished reading every slot before it, so we may overwrite them.
             self.cached_head = self.shared.head.load(Acquire);
@@ -137,9 +154,7 @@ impl<T> Producer<T> {
         // Release: pairs with the consumer's Acquire load of `tail`: the items written into
         // the slots before it are visible to the consumer.
         self.shared.tail.store(new_tail, Release);
-        if self.wait.can_park() {
-            self.shared.consumer.wake.notify();
-        }
+        self.shared.consumer.wake.notify_as(self.notify);
     }
 
     #[inline]
@@ -165,6 +180,42 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
+        if self.can_push_cached() {
+            self.push_one(value);
+            Ok(())
+        } else {
+            self.try_push_slow(value)
+        }
+    }
+
+    /// The fast-path test of every single-item push: the consumer has not closed, and the
+    /// cached `head` shows a free slot. A closed producer's cache always shows "full" (see
+    /// `close`), so the second test also means "not closed by us". Small on purpose, so that
+    /// `push`/`try_push` inline into the caller's loop.
+    #[inline]
+    fn can_push_cached(&self) -> bool {
+        // Relaxed: pairs with the Release store in `Consumer::close`; only a flag, nothing is
+        // read through it (as in `is_closed`).
+        !self.shared.consumer.closed.load(Relaxed)
+            && self.tail.wrapping_sub(self.cached_head) != self.capacity()
+    }
+
+    /// Writes `value` at `tail` and publishes it (and anything staged before it).
+    #[inline]
+    fn push_one(&mut self, value: T) {
+        self.write(self.tail, value);
+        let new_tail = self.tail.wrapping_add(1);
+        self.tail = new_tail;
+        // Release: pairs with the consumer's Acquire load of `tail`: the item written into
+        // the slot before it is visible to the consumer.
+        self.shared.tail.store(new_tail, Release);
+        self.shared.consumer.wake.notify_as(self.notify);
+    }
+
+    /// `try_push` when the cached `head` says full (or the ring is closed): reloads `head`.
+    #[cold]
+    #[inline(never)]
+    fn try_push_slow(&mut self, value: T) -> Result<(), PushError<T>> {
         self.stage(value)?;
         self.commit();
         Ok(())
@@ -236,9 +287,12 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
-        match self.try_push(value) {
-            Err(PushError::Full(v)) => self.push_until(v, None),
-            r => r,
+        if self.can_push_cached() {
+            self.push_one(value);
+            Ok(())
+        } else {
+            // Reloads `head` first, then waits if still full.
+            self.push_until(value, None)
         }
     }
 

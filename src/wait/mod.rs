@@ -1,15 +1,23 @@
 //! How a blocked side waits: the [`WaitStrategy`] knobs, the announce/re-check/park
 //! handshake (`WakeSlot`) and the one wait loop every blocking operation uses.
 
+mod membarrier;
 mod slot;
 mod strategy;
 
-pub(crate) use slot::WakeSlot;
+pub(crate) use slot::{Notify, WakeSlot};
+
+/// Whether this process uses the asymmetric (membarrier) wake-up handshake.
+#[cfg(test)]
+pub(crate) fn membarrier_available() -> bool {
+    membarrier::available()
+}
 
 /// Something a waiter can announce itself on: one ring side's slot, or several (a merger
 /// waiting for any of its inputs announces on every one of them).
 pub(crate) trait Park {
-    /// Announce, then `fence(SeqCst)`: see [`WakeSlot::announce`].
+    /// Announce, then a full barrier (`membarrier` or `fence(SeqCst)`): see
+    /// [`WakeSlot::announce`].
     fn announce(&self);
     /// Un-announce after waking (or deciding not to park).
     fn withdraw(&self);
@@ -49,7 +57,10 @@ pub use strategy::WaitStrategy;
 
 use crate::loom::hint::spin_loop;
 use crate::loom::thread::{park, park_timeout, yield_now};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a parked waiter sleeps between re-checks if `membarrier` ever failed.
+const DEGRADED_POLL: Duration = Duration::from_millis(1);
 
 /// Runs `attempt` until it returns `Some`, waiting between tries as `strategy` says, or gives
 /// up and returns `None` once `deadline` has passed.
@@ -103,6 +114,11 @@ pub(crate) fn wait_until<R>(
                         return Some(r);
                     }
                     match remaining {
+                        // A failed membarrier (never seen once registered) means a publisher
+                        // may not see our announcement: poll instead of trusting a wake-up.
+                        _ if membarrier::degraded() => park_timeout(
+                            remaining.map_or(DEGRADED_POLL, |left| left.min(DEGRADED_POLL)),
+                        ),
                         Some(left) => park_timeout(left),
                         None => park(),
                     }

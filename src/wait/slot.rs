@@ -1,33 +1,81 @@
 //! The wake-up handshake between a side about to park and the side that publishes.
 
+use super::membarrier;
 use crate::loom::sync::atomic::{fence, AtomicBool, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::loom::thread::{current, Thread};
+use std::sync::atomic::compiler_fence;
+
+/// How a publisher notifies one `WakeSlot` (see [`WakeSlot::mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Notify {
+    /// The waiter never parks (`BusySpin`, `SpinYield`): nothing to do.
+    Never,
+    /// Asymmetric handshake: a compiler fence, then load `waiting`.
+    Light,
+    /// Symmetric handshake: `fence(SeqCst)`, then load `waiting`.
+    Fence,
+}
 
 /// One side's parking slot: "I am about to park or parked" and the thread to unpark.
 ///
-/// Waiter: `announce()` (store `waiting`, then `fence(SeqCst)`), re-check the condition, park,
+/// Waiter: `announce()` (store `waiting`, then a full barrier), re-check the condition, park,
 /// `withdraw()`. Publisher: publish (a `Release` store of an index or a closed flag), then
-/// `notify()` (`fence(SeqCst)`, then load `waiting`). The two `SeqCst` fences are totally
-/// ordered: if the waiter's fence comes first, the publisher's load after its own fence sees
-/// `waiting == true` and unparks; if the publisher's fence comes first, the waiter's re-check
-/// after its fence sees the published index or flag and does not park. Either way no
-/// wake-up is lost. (A `Release` store with an `Acquire` load on each side is not enough:
-/// both loads may read the old values. The loom canary `lost_wakeup_canary` shows it.)
+/// `notify()` (a barrier, then load `waiting`). This is Dekker's handshake: each side stores,
+/// then loads what the other stored, with a full barrier in between, so at least one of the
+/// two loads sees the other's store. If the waiter's barrier comes first, the publisher's load
+/// sees `waiting == true` and unparks; if the publisher's comes first, the waiter's re-check
+/// sees the published index or flag and does not park. Either way no wake-up is lost. (A
+/// `Release` store with an `Acquire` load on each side is not enough: both loads may read the
+/// old values. The loom canary `lost_wakeup_canary` shows it.)
+///
+/// Two ways to place the barriers, chosen once when the slot is built and used by both sides:
+///
+/// - **asymmetric** (Linux, where `membarrier` registration succeeded): the waiter, which runs
+///   this only before parking, calls `membarrier(PRIVATE_EXPEDITED)`, which makes every running
+///   thread of the process, the publisher included, execute a full barrier; the publisher, on
+///   every publish, needs only a compiler fence so that its store and its load stay in program
+///   order (`docs/design.md`, "Wake-up");
+/// - **symmetric** (elsewhere, and always under loom and shuttle): a `fence(SeqCst)` on each
+///   side; the two fences are in the single total order of `SeqCst` operations.
 #[derive(Debug)]
 pub(crate) struct WakeSlot {
-    /// Written by the waiting side, read by the publishing side after its fence.
+    /// Written by the waiting side, read by the publishing side after its barrier.
     waiting: AtomicBool,
+    /// The asymmetric handshake (membarrier) is in use. Fixed at construction.
+    asymmetric: bool,
     /// The thread to unpark. Locked only on the slow path (parking, waking a parked peer).
     thread: Mutex<Option<Thread>>,
 }
 
 impl WakeSlot {
+    /// A slot using the asymmetric handshake wherever this process could register for
+    /// `membarrier`, the symmetric one otherwise.
     pub(crate) fn new() -> Self {
+        Self::with_mode(membarrier::available())
+    }
+
+    /// A slot with the given handshake; `asymmetric` only if [`membarrier::available`].
+    pub(crate) fn with_mode(asymmetric: bool) -> Self {
+        debug_assert!(!asymmetric || membarrier::available());
         WakeSlot {
             waiting: AtomicBool::new(false),
+            asymmetric,
             thread: Mutex::new(None),
         }
+    }
+
+    /// Whether this slot uses the asymmetric (membarrier) handshake. Always `false` under loom
+    /// and shuttle, so the check and the compiler-fence branch vanish there.
+    #[inline]
+    pub(crate) fn is_asymmetric(&self) -> bool {
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        {
+            let _ = self.asymmetric; // always built `false` there (`membarrier::available`)
+            false
+        }
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        self.asymmetric
     }
 
     /// Waiter side: record who parks, announce it, and order the announcement before the
@@ -43,10 +91,26 @@ impl WakeSlot {
                 *t = Some(me);
             }
         }
-        // Relaxed: ordered before the re-check's loads by the fence below.
+        // Relaxed: ordered before the re-check's loads by the barrier below.
         self.waiting.store(true, Relaxed);
-        // SeqCst fence: pairs with the fence in `notify` (see the type's docs).
-        fence(SeqCst);
+        if self.is_asymmetric() {
+            // Keep the store before the syscall and the re-check after it (the syscall is
+            // opaque to the compiler anyway; this says so).
+            compiler_fence(SeqCst);
+            // The heavy barrier: pairs with the compiler fence in `notify`. membarrier itself
+            // runs a full barrier on this thread before and after, and one on every running
+            // thread of the process in between (see `membarrier`).
+            if !membarrier::heavy() {
+                // Cannot happen once registered; if it does, the publisher's side of the
+                // handshake is missing: the wait loop sees `degraded()` and polls instead of
+                // parking (`wait_until`).
+                fence(SeqCst);
+            }
+            compiler_fence(SeqCst);
+        } else {
+            // SeqCst fence: pairs with the fence in `notify` (see the type's docs).
+            fence(SeqCst);
+        }
     }
 
     /// Waiter side: we are awake again (or never parked).
@@ -57,12 +121,37 @@ impl WakeSlot {
     }
 
     /// Publisher side: call after the `Release` store that publishes; unparks the other side
-    /// if it announced a park. Costs one fence and one load when nobody waits.
+    /// if it announced a park. When nobody waits it costs one load and a compiler fence
+    /// (asymmetric) or one `SeqCst` fence and one load (symmetric).
     #[inline]
     pub(crate) fn notify(&self) {
-        // SeqCst fence: pairs with the fence in `announce`.
-        fence(SeqCst);
-        // Relaxed: ordered after our publish by the fence above.
+        self.notify_as(self.mode(true));
+    }
+
+    /// What a publisher to this slot must do, decided once by a ring handle: nothing if the
+    /// waiter's strategy never parks (`can_park == false`), else this slot's handshake.
+    pub(crate) fn mode(&self, can_park: bool) -> Notify {
+        match (can_park, self.is_asymmetric()) {
+            (false, _) => Notify::Never,
+            (true, true) => Notify::Light,
+            (true, false) => Notify::Fence,
+        }
+    }
+
+    /// [`notify`](Self::notify) with the mode a handle cached from [`mode`](Self::mode): the
+    /// fast path of every single-item publish reads one byte of its own handle to choose.
+    #[inline]
+    pub(crate) fn notify_as(&self, mode: Notify) {
+        match mode {
+            Notify::Never => return,
+            // Compiler fence: pairs with the membarrier in `announce`, which supplies the
+            // hardware barrier on this thread; this only keeps the compiler from moving the
+            // load below above our publishing store.
+            Notify::Light => compiler_fence(SeqCst),
+            // SeqCst fence: pairs with the fence in `announce`.
+            Notify::Fence => fence(SeqCst),
+        }
+        // Relaxed: ordered after our publish by the barrier above.
         if self.waiting.load(Relaxed) {
             self.wake();
         }
@@ -88,5 +177,96 @@ impl WakeSlot {
                 t.unpark();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
+mod tests {
+    use super::{membarrier, Notify, WakeSlot};
+    use std::sync::atomic::{AtomicUsize, Ordering::*};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn mode_follows_registration_and_strategy() {
+        let slot = WakeSlot::new();
+        assert_eq!(slot.is_asymmetric(), membarrier::available());
+        assert_eq!(slot.mode(false), Notify::Never);
+        let expect = if membarrier::available() {
+            Notify::Light
+        } else {
+            Notify::Fence
+        };
+        assert_eq!(slot.mode(true), expect);
+        assert_eq!(WakeSlot::with_mode(false).mode(true), Notify::Fence);
+    }
+
+    /// Two threads hand a counter back and forth, each announcing, re-checking and parking
+    /// whenever the other has not moved yet (no spinning), so many steps park. A lost wake-up
+    /// leaves a thread parked until its (long) timeout: none may time out.
+    fn ping_pong_parks(asymmetric: bool, rounds: usize) {
+        const TIMEOUT: Duration = Duration::from_secs(5);
+        struct Side {
+            count: AtomicUsize,
+            slot: WakeSlot,
+        }
+        let sides = [0, 1].map(|_| Side {
+            count: AtomicUsize::new(0),
+            slot: WakeSlot::with_mode(asymmetric),
+        });
+        let (parks, timeouts) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        // Waits on `me.slot` until `other.count >= n`: the wait loop's protocol, minus spins.
+        let wait_for = |me: &Side, other: &Side, n: usize| {
+            // Acquire: pairs with the Release increment below.
+            while other.count.load(Acquire) < n {
+                me.slot.announce();
+                if other.count.load(Acquire) < n {
+                    parks.fetch_add(1, Relaxed);
+                    let t = Instant::now();
+                    thread::park_timeout(TIMEOUT);
+                    if t.elapsed() >= TIMEOUT {
+                        timeouts.fetch_add(1, Relaxed);
+                    }
+                }
+                me.slot.withdraw();
+            }
+        };
+        thread::scope(|s| {
+            for me in 0..2 {
+                let (mine, theirs) = (&sides[me], &sides[1 - me]);
+                let wait_for = &wait_for;
+                s.spawn(move || {
+                    for i in 0..rounds {
+                        // Side 0 moves first in each round, side 1 answers.
+                        wait_for(mine, theirs, i + me);
+                        // Release: pairs with the Acquire loads in `wait_for`.
+                        mine.count.fetch_add(1, Release);
+                        theirs.slot.notify();
+                    }
+                });
+            }
+        });
+        assert_eq!(sides[0].count.load(Relaxed), rounds);
+        assert_eq!(sides[1].count.load(Relaxed), rounds);
+        assert_eq!(timeouts.load(Relaxed), 0, "a wake-up was lost");
+        eprintln!(
+            "asymmetric {asymmetric}: {rounds} round trips, {} parks",
+            parks.load(Relaxed)
+        );
+        assert!(parks.load(Relaxed) > 0, "the test must exercise parking");
+    }
+
+    #[test]
+    fn parked_ping_pong_symmetric_fences() {
+        ping_pong_parks(false, 20_000);
+    }
+
+    #[test]
+    fn parked_ping_pong_asymmetric_membarrier() {
+        if !membarrier::available() {
+            eprintln!("membarrier refused here: skipping the asymmetric run");
+            return;
+        }
+        ping_pong_parks(true, 20_000);
     }
 }

@@ -6,7 +6,7 @@
 /// |---|---|---|
 /// | `BusySpin` | spins with the `spin_loop` hint, never gives up the core | none |
 /// | `SpinYield` | spins `spins` times, then `yield_now` between tries | none |
-/// | `SpinThenPark` (default) | spins `spins` times, yields `yields` times, then parks until woken | one `SeqCst` fence |
+/// | `SpinThenPark` (default) | spins `spins` times, yields `yields` times, then parks until woken | one load (Linux, with `membarrier`); one `SeqCst` fence and a load elsewhere |
 ///
 /// `spins` is an upper bound: a thread whose spins keep failing (its peer shares its core and
 /// cannot run while it spins) halves its own allowance after each such wait, doubles it back
