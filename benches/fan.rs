@@ -6,7 +6,7 @@
 //! calibrated busy work per item), each with these peers moving the same 16-byte items
 //! (`benches/baselines/mod.rs`):
 //! - `fanring_{drive,thread}_{any,preserve}`: the engine with its defaults (capacity 1024,
-//!   batch 64, `SpinThenPark`, `Pinning::Auto`, round-robin), `Order::Any` / `Order::Preserve`,
+//!   batch 256, `SpinThenPark`, `Pinning::Auto`, round-robin), `Order::Any` / `Order::Preserve`,
 //!   with the caller distributing and merging (`drive`) or with a distributor thread (`run`);
 //! - `crossbeam_seed`: the seed's Go `Split`/`Merge` over `crossbeam-channel` bounded(1024);
 //! - `std_mpsc_seed`: the same over `std::sync::mpsc::sync_channel(1024)`;

@@ -79,7 +79,7 @@ struct Args {
     capacity: usize,
 
     /// fanring batch sizes (items a stage moves before publishing), e.g. `16,64`.
-    #[arg(long, value_delimiter = ',', default_value = "64")]
+    #[arg(long, value_delimiter = ',', default_value = "256")]
     batch: Vec<usize>,
 
     /// How fanring's stages wait: busy = BusySpin, yield = SpinYield{64},

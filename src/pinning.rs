@@ -17,9 +17,9 @@ pub enum Pinning {
     /// No pinning: the OS schedules every thread.
     None,
     /// One core per role (distributor, workers in order, merger) while cores last, then roles
-    /// share cores round-robin. With [`drive`](crate::Pipeline::drive) the caller's thread
-    /// keeps the first core to itself (it is not pinned) and the workers share the others.
-    /// The default.
+    /// share cores round-robin. With [`drive`](crate::Pipeline::drive) the first core is left
+    /// to the caller's thread (which is not pinned) and each worker gets one of the others;
+    /// with more workers than other cores, the workers are not pinned. The default.
     #[default]
     Auto,
     /// An explicit core per role. `workers` must have one entry per worker.
@@ -116,14 +116,20 @@ pub(crate) fn plan(
         Pinning::None => {}
         Pinning::Auto => {
             // The caller's thread, when it distributes and merges, handles every item twice
-            // and is not pinned: leave it the first core, and share only the others among
-            // the workers (while there are others).
-            let pool = if one_caller && cores.len() > 1 {
-                &cores[1..]
-            } else {
-                &cores[..]
-            };
-            let mut next = pool.iter().copied().cycle();
+            // and is not pinned: leave it the first core and give each worker one of the
+            // others. If there are not enough, pinning can only go wrong one way or the
+            // other (workers sharing the caller's core slow the caller when the work is
+            // light; workers sharing one core halve their throughput when it is heavy), so
+            // leave the workers to the OS, which moves them where there is room.
+            if one_caller && cores.len() > 1 {
+                if workers < cores.len() {
+                    for (w, &c) in plan.workers.iter_mut().zip(&cores[1..]) {
+                        *w = Some(c);
+                    }
+                }
+                return Ok(plan);
+            }
+            let mut next = cores.iter().copied().cycle();
             if own_distributor {
                 plan.distributor = next.next();
             }

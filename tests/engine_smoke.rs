@@ -170,22 +170,26 @@ fn drive_delivers_everything() {
         .drive(0..1_000u32)
         .unwrap();
     assert_eq!(out.count(), 200);
-    // Auto pinning leaves the caller's (first) core to the caller when there is another.
+    // Auto pinning under drive: the first core is left to the caller; one other core per
+    // worker while they last, else no worker is pinned.
     let cores = fanring::pinning::available_cores();
-    let out = Engine::builder()
-        .workers(3)
-        .map(|x: u8| x)
-        .drive(0..10u8)
-        .unwrap();
-    let plan = out.plan().clone();
-    assert_eq!(out.count(), 10);
-    if cores.len() >= 2 {
-        assert!(
-            plan.workers
-                .iter()
-                .all(|&w| w.is_some() && w != Some(cores[0])),
-            "{plan}"
-        );
+    for workers in [1, 3, cores.len().saturating_sub(1), cores.len() + 1] {
+        if workers == 0 {
+            continue;
+        }
+        let out = Engine::builder()
+            .workers(workers)
+            .map(|x: u8| x)
+            .drive(0..10u8)
+            .unwrap();
+        let plan = out.plan().clone();
+        assert_eq!(out.count(), 10);
+        if cores.len() >= 2 && workers < cores.len() {
+            let want: Vec<Option<usize>> = cores[1..=workers].iter().map(|&c| Some(c)).collect();
+            assert_eq!(plan.workers, want, "{plan}");
+        } else if cores.len() >= 2 {
+            assert!(plan.workers.iter().all(Option::is_none), "{plan}");
+        }
     }
     // An empty source ends at once.
     let mut out = Engine::builder()

@@ -532,7 +532,7 @@ impl EngineConfig {
         EngineConfig {
             workers,
             capacity: 1024,
-            batch: 64,
+            batch: 256,
             wait: WaitStrategy::default(),
             dispatch: Dispatch::RoundRobin,
             order: Order::Any,

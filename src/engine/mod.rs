@@ -42,13 +42,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub struct Engine;
 
 impl Engine {
-    /// A builder with the defaults: 2 workers, capacity 1024, batch 64, `SpinThenPark`,
+    /// A builder with the defaults: 2 workers, capacity 1024, batch 256, `SpinThenPark`,
     /// `Pinning::Auto`, round-robin, `Order::Any`.
     pub fn builder<T>() -> Builder<T> {
         Builder {
             workers: 2,
             capacity: 1024,
-            batch: 64,
+            batch: 256,
             wait: WaitStrategy::default(),
             pinning: Pinning::Auto,
             dispatch: Dispatch::RoundRobin,
