@@ -30,6 +30,25 @@ use std::time::Duration;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/// The engine as most scenarios here set it up: unpinned (the tests share the machine).
+fn builder<T: Send + 'static>(
+    workers: usize,
+    capacity: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    dispatch: Dispatch<T>,
+    order: Order,
+) -> fanring::Builder<T> {
+    Engine::builder()
+        .workers(workers)
+        .capacity(capacity)
+        .batch(batch)
+        .wait(wait)
+        .pinning(Pinning::None)
+        .dispatch(dispatch)
+        .order(order)
+}
+
 /// Serialises the tests of this binary.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -306,15 +325,7 @@ fn delivery_count_and_checksum_any_order() {
                 let what = format!("{wname}/{dname}/Any");
                 let what = format!("{what} {mode:?}");
                 let _w = Watchdog::new(what.clone());
-                let pipeline = Engine::builder()
-                    .workers(WORKERS)
-                    .capacity(capacity)
-                    .batch(32)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(dispatch)
-                    .order(Order::Any)
-                    .map(f);
+                let pipeline = builder(WORKERS, capacity, 32, wait, dispatch, Order::Any).map(f);
                 let mut out = launch!(pipeline, mode, 0..n);
                 let (mut count, mut sum) = (0u64, 0u64);
                 for v in out.by_ref() {
@@ -343,15 +354,8 @@ fn preserve_restores_input_order() {
                 let what = format!("{wname}/{dname}/Preserve");
                 let what = format!("{what} {mode:?}");
                 let _w = Watchdog::new(what.clone());
-                let pipeline = Engine::builder()
-                    .workers(WORKERS)
-                    .capacity(capacity)
-                    .batch(16)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(dispatch)
-                    .order(Order::Preserve)
-                    .map(f);
+                let pipeline =
+                    builder(WORKERS, capacity, 16, wait, dispatch, Order::Preserve).map(f);
                 let mut out = launch!(pipeline, mode, 0..n);
                 let mut i = 0u64;
                 for v in out.by_ref() {
@@ -463,15 +467,15 @@ fn early_drop_with_run_balances_drops() {
                     let what = format!("{what} {mode:?}");
                     let _w = Watchdog::new(what.clone());
                     let counts = Counts::new();
-                    let pipeline = Engine::builder()
-                        .workers(workers)
-                        .capacity(capacity)
-                        .batch(batch)
-                        .wait(wait)
-                        .pinning(Pinning::None)
-                        .dispatch(shape.dispatch())
-                        .order(shape.order())
-                        .map(|t: Tracked| t);
+                    let pipeline = builder(
+                        workers,
+                        capacity,
+                        batch,
+                        wait,
+                        shape.dispatch(),
+                        shape.order(),
+                    )
+                    .map(|t: Tracked| t);
                     let mut out = launch!(pipeline, mode, source(None, &counts));
                     let got: Vec<u64> = out.by_ref().take(take as usize).map(|t| t.v).collect();
                     assert_eq!(got.len() as u64, take, "{what}: an endless stream ended");
@@ -506,17 +510,17 @@ fn early_drop_with_start_balances_drops() {
                 );
                 let _w = Watchdog::new(what.clone());
                 let counts = Counts::new();
-                let (mut input, mut out) = Engine::builder()
-                    .workers(workers)
-                    .capacity(capacity)
-                    .batch(batch)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(shape.dispatch())
-                    .order(shape.order())
-                    .map(|t: Tracked| t)
-                    .start()
-                    .unwrap();
+                let (mut input, mut out) = builder(
+                    workers,
+                    capacity,
+                    batch,
+                    wait,
+                    shape.dispatch(),
+                    shape.order(),
+                )
+                .map(|t: Tracked| t)
+                .start()
+                .unwrap();
                 let c = Arc::clone(&counts);
                 let feeder = thread::spawn(move || {
                     if by_one {
@@ -597,20 +601,20 @@ fn worker_panic_is_reported_and_balanced() {
                     let what = format!("{what} {mode:?}");
                     let _w = Watchdog::new(what.clone());
                     let counts = Counts::new();
-                    let pipeline = Engine::builder()
-                        .workers(workers)
-                        .capacity(capacity)
-                        .batch(batch)
-                        .wait(wait)
-                        .pinning(Pinning::None)
-                        .dispatch(shape.dispatch())
-                        .order(shape.order())
-                        .map(move |t: Tracked| {
-                            if t.v == at {
-                                panic!("boom at {}", t.v);
-                            }
-                            t
-                        });
+                    let pipeline = builder(
+                        workers,
+                        capacity,
+                        batch,
+                        wait,
+                        shape.dispatch(),
+                        shape.order(),
+                    )
+                    .map(move |t: Tracked| {
+                        if t.v == at {
+                            panic!("boom at {}", t.v);
+                        }
+                        t
+                    });
                     let mut out = launch!(pipeline, mode, source(Some(n), &counts));
                     let message = format!("boom at {at}");
                     let mut got = Vec::new();
@@ -662,22 +666,22 @@ fn worker_panic_with_start() {
         let what = format!("start worker panic {shape:?} at {at} workers {workers} cap {capacity}");
         let _w = Watchdog::new(what.clone());
         let counts = Counts::new();
-        let (mut input, mut out) = Engine::builder()
-            .workers(workers)
-            .capacity(capacity)
-            .batch(batch)
-            .wait(wait)
-            .pinning(Pinning::None)
-            .dispatch(shape.dispatch())
-            .order(shape.order())
-            .map(move |t: Tracked| {
-                if t.v == at {
-                    panic!("boom at {}", t.v);
-                }
-                t
-            })
-            .start()
-            .unwrap();
+        let (mut input, mut out) = builder(
+            workers,
+            capacity,
+            batch,
+            wait,
+            shape.dispatch(),
+            shape.order(),
+        )
+        .map(move |t: Tracked| {
+            if t.v == at {
+                panic!("boom at {}", t.v);
+            }
+            t
+        })
+        .start()
+        .unwrap();
         let c = Arc::clone(&counts);
         // Endless: only the engine's stop ends the feeder.
         let feeder = thread::spawn(move || drop(input.send_all(source(None, &c)).unwrap_err()));
@@ -750,17 +754,17 @@ fn source_panic_is_reported_and_balanced() {
                 }
                 Tracked::new(i, &c)
             });
-            let mut out = Engine::builder()
-                .workers(workers)
-                .capacity(capacity)
-                .batch(batch)
-                .wait(wait)
-                .pinning(Pinning::None)
-                .dispatch(shape.dispatch())
-                .order(shape.order())
-                .map(|t: Tracked| t)
-                .run(src)
-                .unwrap();
+            let mut out = builder(
+                workers,
+                capacity,
+                batch,
+                wait,
+                shape.dispatch(),
+                shape.order(),
+            )
+            .map(|t: Tracked| t)
+            .run(src)
+            .unwrap();
             let got: Vec<u64> = out.by_ref().map(|t| t.v).collect();
             assert!(got.len() as u64 <= at, "{what}: items past the panic");
             check_prefix(shape, &got, &what);
@@ -794,23 +798,23 @@ fn sink_panic_is_reported_and_balanced() {
             let counts = Counts::new();
             let sunk = Arc::new(AtomicU64::new(0));
             let s = Arc::clone(&sunk);
-            let running = Engine::builder()
-                .workers(workers)
-                .capacity(capacity)
-                .batch(batch)
-                .wait(wait)
-                .pinning(Pinning::None)
-                .dispatch(shape.dispatch())
-                .order(shape.order())
-                .map(|t: Tracked| t)
-                .run_with_sink(source(Some(n), &counts), move |t: Tracked| {
-                    let k = s.fetch_add(1, Relaxed);
-                    if k == at {
-                        panic!("boom in sink at {k}");
-                    }
-                    drop(t);
-                })
-                .unwrap();
+            let running = builder(
+                workers,
+                capacity,
+                batch,
+                wait,
+                shape.dispatch(),
+                shape.order(),
+            )
+            .map(|t: Tracked| t)
+            .run_with_sink(source(Some(n), &counts), move |t: Tracked| {
+                let k = s.fetch_add(1, Relaxed);
+                if k == at {
+                    panic!("boom in sink at {k}");
+                }
+                drop(t);
+            })
+            .unwrap();
             let err = running.join().unwrap_err();
             assert_eq!(
                 err,
@@ -968,17 +972,17 @@ fn drive_source_panic_unwinds_and_balances() {
             });
             let mut got = Vec::new();
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let out = Engine::builder()
-                    .workers(workers)
-                    .capacity(capacity)
-                    .batch(batch)
-                    .wait(wait)
-                    .pinning(Pinning::None)
-                    .dispatch(shape.dispatch())
-                    .order(shape.order())
-                    .map(|t: Tracked| t)
-                    .drive(src)
-                    .unwrap();
+                let out = builder(
+                    workers,
+                    capacity,
+                    batch,
+                    wait,
+                    shape.dispatch(),
+                    shape.order(),
+                )
+                .map(|t: Tracked| t)
+                .drive(src)
+                .unwrap();
                 for t in out {
                     got.push(t.v);
                 }

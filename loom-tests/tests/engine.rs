@@ -89,24 +89,44 @@ impl Drop for Counted {
     }
 }
 
+/// Two items whose creations and drops are counted: `(created, dropped, source)`.
+fn counted_source() -> (
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+    impl Iterator<Item = Counted> + Send + 'static,
+) {
+    let created = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
+    let source = (0..2).map(move |_| {
+        c.fetch_add(1, SeqCst);
+        Counted(Arc::clone(&d))
+    });
+    (created, dropped, source)
+}
+
+/// Takes one item, then drops the stream (which stops the engine and reaps every thread);
+/// every created item must have been dropped exactly once.
+fn take_one_and_drop(
+    mut out: impl Iterator<Item = Counted>,
+    created: &AtomicUsize,
+    dropped: &AtomicUsize,
+) {
+    let first = out.next();
+    assert!(first.is_some());
+    drop(first);
+    drop(out);
+    assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+}
+
 /// Early end: the merger takes one item and drops the stream; every thread exits (or loom
 /// reports a deadlock) and every created item is dropped exactly once.
 #[test]
 fn early_end_drops_everything_once() {
     model(|| {
-        let created = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-        let source = (0..2).map(move |_| {
-            c.fetch_add(1, SeqCst);
-            Counted(Arc::clone(&d))
-        });
-        let mut out = builder().map(|x: Counted| x).run(source).unwrap();
-        let first = out.next();
-        assert!(first.is_some());
-        drop(first);
-        drop(out); // stops the engine and reaps every thread
-        assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+        let (created, dropped, source) = counted_source();
+        let out = builder().map(|x: Counted| x).run(source).unwrap();
+        take_one_and_drop(out, &created, &dropped);
     });
 }
 
@@ -177,18 +197,8 @@ fn drive_preserve_rotation() {
 #[test]
 fn drive_early_end_drops_everything_once() {
     model(|| {
-        let created = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-        let source = (0..2).map(move |_| {
-            c.fetch_add(1, SeqCst);
-            Counted(Arc::clone(&d))
-        });
-        let mut out = builder().map(|x: Counted| x).drive(source).unwrap();
-        let first = out.next();
-        assert!(first.is_some());
-        drop(first);
-        drop(out);
-        assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+        let (created, dropped, source) = counted_source();
+        let out = builder().map(|x: Counted| x).drive(source).unwrap();
+        take_one_and_drop(out, &created, &dropped);
     });
 }
