@@ -110,14 +110,17 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
     // A third of the rounds stop early, a sixth panic in a worker.
     let stop_after = (rng.below(3) == 0).then(|| rng.below(n));
     let panic_at = (rng.below(6) == 0).then(|| rng.below(n));
+    // Half the rounds distribute and merge on this thread (`drive`), half use a distributor
+    // thread (`run`).
+    let drive = rng.below(2) == 0;
     let config = format!(
         "workers={workers} capacity={capacity} batch={batch} n={n} {dispatch:?} {order:?} \
-         {wait:?} stop_after={stop_after:?} panic_at={panic_at:?}"
+         {wait:?} stop_after={stop_after:?} panic_at={panic_at:?} drive={drive}"
     );
 
     let created0 = CREATED.load(Relaxed);
     let dropped0 = DROPPED.load(Relaxed);
-    let mut out = Engine::builder()
+    let pipeline = Engine::builder()
         .workers(workers)
         .capacity(capacity)
         .batch(batch)
@@ -130,20 +133,17 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
                 panic!("planned panic at {}", i.0);
             }
             Item::new(i.0 * 2)
-        })
-        .run((0..n).map(Item::new))
-        .map_err(|e| format!("{config}: {e}"))?;
-
-    let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
-    for item in out.by_ref() {
-        in_order &= item.0 == 2 * count;
-        count += 1;
-        sum = sum.wrapping_add(item.0);
-        if Some(count) == stop_after {
-            break;
-        }
-    }
-    let result = out.join();
+        });
+    let source = (0..n).map(Item::new);
+    let ((count, sum, in_order), result) = if drive {
+        let mut out = pipeline
+            .drive(source)
+            .map_err(|e| format!("{config}: {e}"))?;
+        (take(&mut out, stop_after), out.join())
+    } else {
+        let mut out = pipeline.run(source).map_err(|e| format!("{config}: {e}"))?;
+        (take(&mut out, stop_after), out.join())
+    };
     totals.items += count;
     let created = CREATED.load(Relaxed) - created0;
     let dropped = DROPPED.load(Relaxed) - dropped0;
@@ -174,6 +174,20 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         (r, _) => return Err(format!("{config}: unexpected end {r:?}")),
     }
     Ok(())
+}
+
+/// Reads the merged stream (up to `stop_after` items): (count, checksum, in input order).
+fn take(out: &mut impl Iterator<Item = Item>, stop_after: Option<u64>) -> (u64, u64, bool) {
+    let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
+    for item in out {
+        in_order &= item.0 == 2 * count;
+        count += 1;
+        sum = sum.wrapping_add(item.0);
+        if Some(count) == stop_after {
+            break;
+        }
+    }
+    (count, sum, in_order)
 }
 
 fn main() {
