@@ -88,7 +88,9 @@ impl Window {
         Window {
             done: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            slot: WakeSlot::new(),
+            // Advanced once per batch, never per item: the symmetric handshake (see
+            // `channel_for_runs`).
+            slot: WakeSlot::with_mode(false),
             size,
         }
     }

@@ -20,7 +20,8 @@ use crate::merge::{
     AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, Step, TaggedMerge,
 };
 use crate::pinning::{pin_current, plan, Pinning, Plan};
-use crate::{channel_with, Consumer, EngineError, Producer, PushError, WaitStrategy};
+use crate::ring::channel_for_runs;
+use crate::{Consumer, EngineError, Producer, PushError, WaitStrategy};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -330,8 +331,8 @@ impl<F> Crew<'_, F> {
         let n = self.cores.len();
         let (mut ins, mut outs) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for (i, &core) in self.cores.iter().enumerate() {
-            let (in_tx, in_rx) = channel_with::<I>(self.capacity, self.wait)?;
-            let (out_tx, out_rx) = channel_with::<O>(self.capacity, self.wait)?;
+            let (in_tx, in_rx) = channel_for_runs::<I>(self.capacity, self.wait)?;
+            let (out_tx, out_rx) = channel_for_runs::<O>(self.capacity, self.wait)?;
             ins.push(in_tx);
             outs.push(out_rx);
             let (control, spec) = (Arc::clone(self.control), self.spec.clone());
