@@ -246,14 +246,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
         // `rings[cur]`, and each staged item took one of them.
         unsafe { self.rings[self.cur].stage_reserved(wire) };
-        self.room -= 1;
-        self.run_left -= 1;
-        self.seq = self.seq.wrapping_add(1);
-        self.stats.items += 1;
-        self.staged += 1;
-        if self.staged >= self.flush_every {
-            self.flush();
-        }
+        self.staged_into_cur(1);
         Ok(())
     }
 
@@ -277,17 +270,24 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
             // `rings[cur]`, less what was staged since; `k <= room` and `k <= buf.len()`.
             unsafe { W::stage_from(&mut self.rings[self.cur], buf, k, self.seq) };
-            self.room -= k;
-            self.run_left -= k;
-            self.seq = self.seq.wrapping_add(k);
-            self.stats.items += k as u64;
-            self.staged += k;
+            self.staged_into_cur(k);
             sent += k;
-            if self.staged >= self.flush_every {
-                self.flush();
-            }
         }
         Ok(sent)
+    }
+
+    /// Counts `k` items just staged into `rings[cur]` (out of `room` and the run); publishes
+    /// every ring every `flush_every` items.
+    #[inline]
+    fn staged_into_cur(&mut self, k: usize) {
+        self.room -= k;
+        self.run_left -= k;
+        self.seq = self.seq.wrapping_add(k);
+        self.stats.items += k as u64;
+        self.staged += k;
+        if self.staged >= self.flush_every {
+            self.flush();
+        }
     }
 
     /// Stages every item of `buf` (emptying it), waiting while a ring (or the window) is full.
@@ -411,7 +411,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             }
             Blocked::Window => {
                 if let Some(w) = &self.window {
-                    let (w, seq) = (Arc::clone(w), self.seq);
+                    let seq = self.seq;
                     wait_until(self.wait, &w.slot, None, || w.room(seq).map(drop));
                 }
             }

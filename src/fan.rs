@@ -3,7 +3,7 @@
 
 use crate::dispatch::{Dispatch, Distributor};
 use crate::loom::thread::Builder as ThreadBuilder;
-use crate::merge::{AnyMerge, LocalQueue, Merger, Step};
+use crate::merge::{AnyMerge, LocalQueue, Merger};
 use crate::wait::wait_until;
 use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 
@@ -118,13 +118,7 @@ impl<T> Iterator for Merged<T> {
     type Item = T;
     #[inline]
     fn next(&mut self) -> Option<T> {
-        if let Some(t) = self.local.pop() {
-            return Some(t);
-        }
-        match self.inner.poll_into(&(), true, self.local.refill()) {
-            Step::Item(_) => self.local.pop(),
-            Step::Empty | Step::End => None,
-        }
+        self.inner.next_via(&mut self.local, &())
     }
 }
 

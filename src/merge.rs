@@ -60,6 +60,23 @@ pub(crate) enum Step<U> {
 }
 
 impl<U> Merger<U> {
+    /// The next item: from `local`, or else from a run moved into it (waiting for one);
+    /// `None` at the end of the stream.
+    #[inline]
+    pub(crate) fn next_via(
+        &mut self,
+        local: &mut LocalQueue<U>,
+        abort: &dyn AbortFlag,
+    ) -> Option<U> {
+        if let Some(u) = local.pop() {
+            return Some(u);
+        }
+        match self.poll_into(abort, true, local.refill()) {
+            Step::Item(_) => local.pop(),
+            Step::Empty | Step::End => None,
+        }
+    }
+
     /// Moves a run of items (as many as are ready in one ring, up to `buf`'s spare capacity)
     /// to `buf` with one copy, waiting (as the rings' strategy says) if `block`: `Item(n)`
     /// says how many; `End` at the end of the stream (every input closed and drained, or the

@@ -487,13 +487,9 @@ where
             .name("fanring-merger".into())
             .spawn(move || {
                 pin_current(sink_core);
-                let run = catch_unwind(AssertUnwindSafe(|| loop {
-                    while let Some(u) = local.pop() {
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    while let Some(u) = merger.next_via(&mut local, &*sink_control) {
                         sink(u);
-                    }
-                    let got = merger.poll_into(&*sink_control, true, local.refill());
-                    if !matches!(got, Step::Item(_)) {
-                        break;
                     }
                 }));
                 if let Err(p) = run {

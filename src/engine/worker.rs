@@ -76,10 +76,11 @@ impl<U> OutBuf<U> {
             OutRing::Plain(_) => (batch, 0),
             OutRing::Tagged(_) => (0, batch),
         };
+        // `batch` is at least 1; the unused buffer stays unallocated.
         OutBuf {
             ring,
-            plain: Vec::with_capacity(p.max(1)),
-            tagged: Vec::with_capacity(t.max(1)),
+            plain: Vec::with_capacity(p),
+            tagged: Vec::with_capacity(t),
         }
     }
 

@@ -57,7 +57,7 @@ impl<T> Consumer<T> {
     }
 
     /// How our publishes notify the producer, and whether its slot is asymmetric (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
     pub(super) fn notify_mode(&self) -> (Notify, bool) {
         (self.notify, self.shared.producer.wake.is_asymmetric())
     }

@@ -54,7 +54,7 @@ impl<T> Producer<T> {
     }
 
     /// How our publishes notify the consumer, and whether its slot is asymmetric (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
     pub(super) fn notify_mode(&self) -> (Notify, bool) {
         (self.notify, self.shared.consumer.wake.is_asymmetric())
     }

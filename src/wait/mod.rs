@@ -8,7 +8,7 @@ mod strategy;
 pub(crate) use slot::{Notify, WakeSlot};
 
 /// Whether this process uses the asymmetric (membarrier) wake-up handshake.
-#[cfg(test)]
+#[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
 pub(crate) fn membarrier_available() -> bool {
     membarrier::available()
 }
