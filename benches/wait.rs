@@ -299,9 +299,9 @@ fn peers() -> Vec<Peer> {
     ]
 }
 
-/// Measures every peer `REPS` times, the repetitions interleaved (peer 1, 2, .., 1, 2, ..) so
-/// that a burst of load from elsewhere on the machine does not land on one peer only, and
-/// keeps the median of each figure.
+/// Measures every peer `REPS` times, the repetitions interleaved (peer 1, 2, .., then 2, 3, ..,
+/// 1, and so on: the order rotates) so that a burst of load from elsewhere on the machine does
+/// not land on one peer only, and keeps the median of each figure.
 fn measure_all(at: Placement, o: &Opts) -> Vec<Row> {
     let peers: Vec<Peer> = peers()
         .into_iter()
@@ -314,7 +314,11 @@ fn measure_all(at: Placement, o: &Opts) -> Vec<Row> {
         .collect();
     let mut results: Vec<Vec<(Latency, f64)>> = peers.iter().map(|_| Vec::new()).collect();
     for r in 0..o.reps {
-        for (peer, res) in peers.iter().zip(&mut results) {
+        // Rotate the order each repetition, so that no peer always runs right after the same
+        // one (crossbeam's parking leaves the core in a different state than a spin loop).
+        let n = peers.len();
+        for i in (0..n).map(|i| (i + r) % n) {
+            let (peer, res) = (&peers[i], &mut results[i]);
             if at.shared_core && peer.spins_only {
                 continue;
             }

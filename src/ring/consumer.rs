@@ -183,10 +183,9 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, PopError> {
         if self.cached_tail == self.head {
-            self.try_pop_slow()
-        } else {
-            Ok(self.pop_one())
+            self.refill(false, None)?;
         }
+        Ok(self.pop_one())
     }
 
     /// Moves the item at `head` out and releases its slot (and any taken before it). The
@@ -203,22 +202,37 @@ impl<T> Consumer<T> {
         item
     }
 
-    /// `try_pop` when the cached `tail` says empty: reloads `tail`, then the closed flag.
-    #[cold]
-    #[inline(never)]
-    fn try_pop_slow(&mut self) -> Result<T, PopError> {
-        let item = self.take()?;
-        self.release();
-        Ok(item)
-    }
-
-    /// Moves the oldest item out without releasing its slot (see [`release`](Self::release)).
-    #[inline]
-    pub(crate) fn take(&mut self) -> Result<T, PopError> {
-        self.available(1)?;
-        let item = self.read(self.head);
-        self.head = self.head.wrapping_add(1);
-        Ok(item)
+    /// The single-item slow path, when the cached `tail` says empty: reloads `tail`, then the
+    /// closed flags, waiting for an item if `block` (until `deadline`, if any). On success the
+    /// cache shows an item.
+    ///
+    /// The out-of-line part ([`find_items`]) takes the handle's fields by value and never sees
+    /// `&mut self`, so that the compiler can keep `head` and `cached_tail` in registers across
+    /// a caller's loop of pops (see `Producer::refresh`).
+    // Always: this must never become a call that takes `&mut self` (see above).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn refill(&mut self, block: bool, deadline: Option<Instant>) -> Result<(), PopError> {
+        if self.ended {
+            return Err(PopError::Closed);
+        }
+        // Few, small arguments and an `Option<usize>` back (registers only), so that the
+        // inlined fast path stays small.
+        let found = match deadline {
+            None => find_items(&self.shared, self.head, self.closed, block),
+            Some(d) => find_items_until(&self.shared, self.head, self.closed, d),
+        };
+        match found {
+            None => Err(PopError::Empty),
+            Some(tail) if tail == self.head => {
+                self.ended = true;
+                Err(PopError::Closed)
+            }
+            Some(tail) => {
+                self.cached_tail = tail;
+                Ok(())
+            }
+        }
     }
 
     /// Moves up to `max` ready items (no more than `buf` has spare capacity for) to the end of
@@ -304,10 +318,9 @@ impl<T> Consumer<T> {
     pub fn pop(&mut self) -> Option<T> {
         if self.cached_tail == self.head {
             // Reloads `tail` first, then waits if still empty; `Err` only at the end.
-            self.pop_until(None).ok()
-        } else {
-            Some(self.pop_one())
+            self.refill(true, None).ok()?;
         }
+        Some(self.pop_one())
     }
 
     /// Like [`pop`](Self::pop), giving up with `Empty` after `timeout`.
@@ -321,25 +334,10 @@ impl<T> Consumer<T> {
     /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Err(fanring::PopError::Empty));
     /// ```
     pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
-        self.pop_until(Some(Instant::now() + timeout))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, PopError> {
-        // Fast path without the wait loop's set-up.
-        match self.try_pop() {
-            Err(PopError::Empty) => {}
-            r => return r,
+        if self.cached_tail == self.head {
+            self.refill(true, Some(Instant::now() + timeout))?;
         }
-        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
-        wait_until(wait, &shared.consumer.wake, deadline, || {
-            match self.try_pop() {
-                Err(PopError::Empty) => None,
-                r => Some(r),
-            }
-        })
-        .unwrap_or(Err(PopError::Empty))
+        Ok(self.pop_one())
     }
 
     /// Copies up to `out.len()` ready items into `out`, releasing their slots once. Never
@@ -560,5 +558,59 @@ impl<T> Park for Consumer<T> {
     }
     fn withdraw(&self) {
         self.shared.consumer.wake.withdraw();
+    }
+}
+
+/// The out-of-line part of [`Consumer::refill`]: `Some(tail)` with the producer's `tail` once
+/// it is past `head`, `Some(head)` once the stream has ended (the producer closed, or we did,
+/// and nothing is left), `None` if nothing is ready. If `block`, waits by the ring's strategy
+/// while it is empty.
+#[cold]
+#[inline(never)]
+fn find_items<T>(shared: &Shared<T>, head: usize, closed: bool, block: bool) -> Option<usize> {
+    items(shared, head, closed, block, None)
+}
+
+/// [`find_items`], waiting at most until `deadline`.
+#[cold]
+#[inline(never)]
+fn find_items_until<T>(
+    shared: &Shared<T>,
+    head: usize,
+    closed: bool,
+    deadline: Instant,
+) -> Option<usize> {
+    items(shared, head, closed, true, Some(deadline))
+}
+
+#[inline]
+fn items<T>(
+    shared: &Shared<T>,
+    head: usize,
+    closed: bool,
+    block: bool,
+    deadline: Option<Instant>,
+) -> Option<usize> {
+    let attempt = || {
+        // Acquire: pairs with the producer's Release store of `tail`: the items in the slots
+        // before it are initialised and visible.
+        let tail = shared.tail.load(Acquire);
+        if tail != head {
+            return Some(tail);
+        }
+        // Acquire: pairs with the Release store in `Producer::close`, which follows the
+        // producer's last `tail` store. After our own `close()` nothing more is waited for
+        // either (a push racing it is dropped with the ring).
+        if !closed && !shared.producer.closed.load(Acquire) {
+            return None;
+        }
+        // The producer may have pushed between our `tail` load and its close: re-read `tail`
+        // now that the flag is seen (`head` if still nothing: the end).
+        Some(shared.tail.load(Acquire))
+    };
+    if block {
+        wait_until(shared.wait, &shared.consumer.wake, deadline, attempt)
+    } else {
+        attempt()
     }
 }

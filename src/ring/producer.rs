@@ -27,9 +27,11 @@ pub struct Producer<T> {
     /// nothing. The single-item fast path (`push_one`) stores `tail` without updating this: a
     /// later `commit` then stores the same value once more, which is harmless.
     published: usize,
-    /// The consumer's `head` as last loaded. It only lags behind the real one, so the free
-    /// space it implies is a lower bound: reload it only when it says "full".
-    cached_head: usize,
+    /// The consumer's `head` as last loaded, plus the capacity: the `tail` at which the ring
+    /// looks full (the cached-index trick, kept as a limit so that the fast path is one
+    /// compare). `head` only lags behind the real one, so the free space `limit - tail` is a
+    /// lower bound: reload it only when it says "full".
+    limit: usize,
     /// `close()` was called.
     closed: bool,
     wait: WaitStrategy,
@@ -42,11 +44,12 @@ impl<T> Producer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
         let notify = shared.consumer.wake.mode(wait.can_park());
+        let limit = shared.capacity();
         Producer {
             shared,
             tail: 0,
             published: 0,
-            cached_head: 0,
+            limit,
             closed: false,
             wait,
             notify,
@@ -118,7 +121,7 @@ impl<T> Producer<T> {
             self.commit();
             // From now on the cached `head` says "full" and is never reloaded (`free`), so the
             // single-item fast path (`can_push_cached`) fails without testing `closed`.
-            self.cached_head = self.tail.wrapping_sub(self.capacity());
+            self.limit = self.tail;
             // Release: pairs with the consumer's Acquire load of the flag in `available`; our
             // last `tail` store happens-before it, so a consumer that sees the flag and then
             // re-reads `tail` sees every item.
@@ -131,14 +134,13 @@ impl<T> Producer<T> {
     /// `want`.
     #[inline]
     fn free(&mut self, want: usize) -> usize {
-        let cap = self.capacity();
-        let mut free = cap - self.tail.wrapping_sub(self.cached_head);
+        let mut free = self.limit.wrapping_sub(self.tail);
         // Once closed, the cache stays "full" (see `close`).
         if free < want && !self.closed {
             // Acquire: pairs with the consumer's Release store of `head`: the consumer has
             // finished reading every slot before it, so we may overwrite them.
-            self.cached_head = self.shared.head.load(Acquire);
-            free = cap - self.tail.wrapping_sub(self.cached_head);
+            self.limit = self.shared.head.load(Acquire).wrapping_add(self.capacity());
+            free = self.limit.wrapping_sub(self.tail);
         }
         free
     }
@@ -180,12 +182,13 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
-        if self.can_push_cached() {
-            self.push_one(value);
-            Ok(())
-        } else {
-            self.try_push_slow(value)
+        if !self.can_push_cached() {
+            if let Err(e) = self.refresh(false, None) {
+                return Err(e.with(value));
+            }
         }
+        self.push_one(value);
+        Ok(())
     }
 
     /// The fast-path test of every single-item push: the consumer has not closed, and the
@@ -196,8 +199,7 @@ impl<T> Producer<T> {
     fn can_push_cached(&self) -> bool {
         // Relaxed: pairs with the Release store in `Consumer::close`; only a flag, nothing is
         // read through it (as in `is_closed`).
-        !self.shared.consumer.closed.load(Relaxed)
-            && self.tail.wrapping_sub(self.cached_head) != self.capacity()
+        !self.shared.consumer.closed.load(Relaxed) && self.tail != self.limit
     }
 
     /// Writes `value` at `tail` and publishes it (and anything staged before it).
@@ -212,34 +214,42 @@ impl<T> Producer<T> {
         self.shared.consumer.wake.notify_as(self.notify);
     }
 
-    /// `try_push` when the cached `head` says full (or the ring is closed): reloads `head`.
-    #[cold]
-    #[inline(never)]
-    fn try_push_slow(&mut self, value: T) -> Result<(), PushError<T>> {
-        self.stage(value)?;
-        self.commit();
-        Ok(())
-    }
-
-    /// Writes `value` without publishing it (the engine's per-item round robin publishes
-    /// every ring once per batch with [`commit`](Self::commit)).
-    #[inline]
-    pub(crate) fn stage(&mut self, value: T) -> Result<(), PushError<T>> {
-        if self.is_closed() {
-            return Err(PushError::Closed(value));
+    /// The single-item slow path, when the cached `head` says full (or the ring is closed):
+    /// reloads `head`, waiting for room if `block` (until `deadline`, if any). On success the
+    /// cache shows a free slot. (Nothing is staged here: only the crate's run-at-a-time paths
+    /// stage, and they commit before any single-item call.)
+    ///
+    /// The out-of-line part ([`find_room`]) takes the handle's fields by value and never sees
+    /// `&mut self`: a call that could write the handle would make the compiler reload `tail`
+    /// and `limit` from memory on every push of a caller's loop (a store-to-load round trip
+    /// each time); this way they stay in registers across it.
+    // Always: this must never become a call that takes `&mut self` (see above).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn refresh(&mut self, block: bool, deadline: Option<Instant>) -> Result<(), NoRoom> {
+        // Few, small arguments and an `Option<usize>` back (registers only), so that the
+        // inlined fast path stays small.
+        let found = match deadline {
+            None => find_room(&self.shared, self.tail, self.closed, block),
+            Some(d) => find_room_until(&self.shared, self.tail, self.closed, d),
+        };
+        match found {
+            None => Err(NoRoom::Closed),
+            Some(limit) => {
+                self.limit = limit;
+                if limit == self.tail {
+                    Err(NoRoom::Full)
+                } else {
+                    Ok(())
+                }
+            }
         }
-        if self.free(1) == 0 {
-            return Err(PushError::Full(value));
-        }
-        self.write(self.tail, value);
-        self.tail = self.tail.wrapping_add(1);
-        Ok(())
     }
 
     /// Free slots according to the cached `head` (a lower bound; no shared access).
     #[inline]
     pub(crate) fn free_cached(&self) -> usize {
-        self.capacity() - self.tail.wrapping_sub(self.cached_head)
+        self.limit.wrapping_sub(self.tail)
     }
 
     /// Free slots after reloading the consumer's `head`.
@@ -287,13 +297,14 @@ impl<T> Producer<T> {
     /// ```
     #[inline]
     pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
-        if self.can_push_cached() {
-            self.push_one(value);
-            Ok(())
-        } else {
+        if !self.can_push_cached() {
             // Reloads `head` first, then waits if still full.
-            self.push_until(value, None)
+            if let Err(e) = self.refresh(true, None) {
+                return Err(e.with(value));
+            }
         }
+        self.push_one(value);
+        Ok(())
     }
 
     /// Like [`push`](Self::push), giving up with `Full(value)` after `timeout`.
@@ -309,36 +320,13 @@ impl<T> Producer<T> {
     /// # Errors
     /// `Full(value)` at the deadline, `Closed(value)` if nobody will read it.
     pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
-        self.push_until(value, Some(Instant::now() + timeout))
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), PushError<T>> {
-        // Fast path without the wait loop's set-up.
-        let value = match self.try_push(value) {
-            Err(PushError::Full(v)) => v,
-            r => return r,
-        };
-        let mut value = Some(value);
-        let (wait, shared) = (self.wait, Arc::clone(&self.shared));
-        let done = wait_until(wait, &shared.producer.wake, deadline, || {
-            let v = value.take().expect("value present until pushed");
-            match self.try_push(v) {
-                Ok(()) => Some(Ok(())),
-                Err(PushError::Closed(v)) => Some(Err(PushError::Closed(v))),
-                Err(PushError::Full(v)) => {
-                    value = Some(v);
-                    None
-                }
+        if !self.can_push_cached() {
+            if let Err(e) = self.refresh(true, Some(Instant::now() + timeout)) {
+                return Err(e.with(value));
             }
-        });
-        match done {
-            Some(r) => r,
-            None => Err(PushError::Full(
-                value.take().expect("value kept on timeout"),
-            )),
         }
+        self.push_one(value);
+        Ok(())
     }
 
     /// Copies as many items from `items` as there are free slots, publishing once. Never
@@ -447,7 +435,7 @@ impl<T> Producer<T> {
     #[inline]
     pub(crate) unsafe fn stage_moved(&mut self, buf: &mut Vec<T>, k: usize) {
         debug_assert!(k <= buf.len());
-        debug_assert!(self.tail.wrapping_sub(self.cached_head) + k <= self.capacity());
+        debug_assert!(k <= self.limit.wrapping_sub(self.tail));
         #[cfg(not(fanring_loom))]
         {
             let (start, first, rest) = self.shared.runs(self.tail, k);
@@ -486,7 +474,7 @@ impl<T> Producer<T> {
     /// `tail` is free: the consumer does not read it before we publish).
     #[inline]
     pub(crate) unsafe fn stage_reserved(&mut self, value: T) {
-        debug_assert!(self.tail.wrapping_sub(self.cached_head) < self.capacity());
+        debug_assert!(self.tail != self.limit);
         self.write(self.tail, value);
         self.tail = self.tail.wrapping_add(1);
     }
@@ -525,4 +513,72 @@ impl<T> Park for Producer<T> {
     fn withdraw(&self) {
         self.shared.producer.wake.withdraw();
     }
+}
+
+/// Why a single-item push found no slot (the value is handed back by the caller).
+#[derive(Clone, Copy, Debug)]
+enum NoRoom {
+    Full,
+    Closed,
+}
+
+impl NoRoom {
+    #[inline]
+    fn with<T>(self, value: T) -> PushError<T> {
+        match self {
+            NoRoom::Full => PushError::Full(value),
+            NoRoom::Closed => PushError::Closed(value),
+        }
+    }
+}
+
+/// The out-of-line part of [`Producer::refresh`]: `Some(limit)` with the new `limit` (the
+/// consumer's `head` plus the capacity; equal to `tail` if the ring is still full), or `None`
+/// if either side closed. If `block`, waits by the ring's strategy while it is full.
+#[cold]
+#[inline(never)]
+fn find_room<T>(shared: &Shared<T>, tail: usize, closed: bool, block: bool) -> Option<usize> {
+    room(shared, tail, closed, block, None)
+}
+
+/// [`find_room`], waiting at most until `deadline`.
+#[cold]
+#[inline(never)]
+fn find_room_until<T>(
+    shared: &Shared<T>,
+    tail: usize,
+    closed: bool,
+    deadline: Instant,
+) -> Option<usize> {
+    room(shared, tail, closed, true, Some(deadline))
+}
+
+#[inline]
+fn room<T>(
+    shared: &Shared<T>,
+    tail: usize,
+    closed: bool,
+    block: bool,
+    deadline: Option<Instant>,
+) -> Option<usize> {
+    if closed {
+        return None;
+    }
+    let attempt = || {
+        // Relaxed: pairs with the Release store in `Consumer::close`; only a flag (as in
+        // `is_closed`).
+        if shared.consumer.closed.load(Relaxed) {
+            return Some(None);
+        }
+        // Acquire: pairs with the consumer's Release store of `head`: it has finished reading
+        // every slot before it, so we may overwrite them.
+        let limit = shared.head.load(Acquire).wrapping_add(shared.capacity());
+        (limit != tail).then_some(Some(limit))
+    };
+    if block {
+        wait_until(shared.wait, &shared.producer.wake, deadline, attempt)
+    } else {
+        attempt()
+    }
+    .unwrap_or(Some(tail))
 }

@@ -4,7 +4,7 @@
 //! the call returns (threads that are not running pass one when they are switched back in). So
 //! a waiter that calls it after announcing itself gets, on the publisher's side, the barrier
 //! that the symmetric handshake asked the publisher to issue on every publish; the publisher
-//! then needs only a compiler fence (`WakeSlot`, `docs/design.md` "Wake-up").
+//! then needs only a compiler barrier (`WakeSlot`, `docs/design.md` "Wake-up").
 //!
 //! The process registers once (`MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`), the first time a
 //! `WakeSlot` is built. Where the kernel refuses (not Linux, a kernel before 4.14, a seccomp

@@ -11,10 +11,35 @@ use std::sync::atomic::compiler_fence;
 pub(crate) enum Notify {
     /// The waiter never parks (`BusySpin`, `SpinYield`): nothing to do.
     Never,
-    /// Asymmetric handshake: a compiler fence, then load `waiting`.
+    /// Asymmetric handshake: a compiler barrier, then load `waiting`.
     Light,
     /// Symmetric handshake: `fence(SeqCst)`, then load `waiting`.
     Fence,
+}
+
+/// A compiler-only barrier: no memory access moves across it. An empty `asm!` block that may
+/// read and write memory does this for every location that escaped (the ring's shared state),
+/// unlike `compiler_fence`, which the optimiser also applies to the handle's private fields and
+/// so keeps `tail`/`head` out of registers in a caller's loop. Elsewhere (and under loom and
+/// shuttle, which never take this path) `compiler_fence(SeqCst)`.
+#[allow(clippy::inline_always)] // an empty instruction sequence: a call would be all cost
+#[inline(always)]
+fn compiler_barrier() {
+    #[cfg(all(
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(fanring_loom),
+        not(feature = "shuttle")
+    ))]
+    // SAFETY: an empty instruction sequence; `nostack` and `preserves_flags` hold trivially.
+    unsafe {
+        std::arch::asm!("", options(nostack, preserves_flags));
+    }
+    #[cfg(not(all(
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(fanring_loom),
+        not(feature = "shuttle")
+    )))]
+    compiler_fence(SeqCst);
 }
 
 /// One side's parking slot: "I am about to park or parked" and the thread to unpark.
@@ -34,7 +59,7 @@ pub(crate) enum Notify {
 /// - **asymmetric** (Linux, where `membarrier` registration succeeded): the waiter, which runs
 ///   this only before parking, calls `membarrier(PRIVATE_EXPEDITED)`, which makes every running
 ///   thread of the process, the publisher included, execute a full barrier; the publisher, on
-///   every publish, needs only a compiler fence so that its store and its load stay in program
+///   every publish, needs only a compiler barrier so that its store and its load stay in program
 ///   order (`docs/design.md`, "Wake-up");
 /// - **symmetric** (elsewhere, and always under loom and shuttle): a `fence(SeqCst)` on each
 ///   side; the two fences are in the single total order of `SeqCst` operations.
@@ -66,7 +91,7 @@ impl WakeSlot {
     }
 
     /// Whether this slot uses the asymmetric (membarrier) handshake. Always `false` under loom
-    /// and shuttle, so the check and the compiler-fence branch vanish there.
+    /// and shuttle, so the check and the compiler-barrier branch vanish there.
     #[inline]
     pub(crate) fn is_asymmetric(&self) -> bool {
         #[cfg(any(fanring_loom, feature = "shuttle"))]
@@ -97,7 +122,7 @@ impl WakeSlot {
             // Keep the store before the syscall and the re-check after it (the syscall is
             // opaque to the compiler anyway; this says so).
             compiler_fence(SeqCst);
-            // The heavy barrier: pairs with the compiler fence in `notify`. membarrier itself
+            // The heavy barrier: pairs with the compiler barrier in `notify`. membarrier itself
             // runs a full barrier on this thread before and after, and one on every running
             // thread of the process in between (see `membarrier`).
             if !membarrier::heavy() {
@@ -121,7 +146,7 @@ impl WakeSlot {
     }
 
     /// Publisher side: call after the `Release` store that publishes; unparks the other side
-    /// if it announced a park. When nobody waits it costs one load and a compiler fence
+    /// if it announced a park. When nobody waits it costs one load and a compiler barrier
     /// (asymmetric) or one `SeqCst` fence and one load (symmetric).
     #[inline]
     pub(crate) fn notify(&self) {
@@ -143,15 +168,31 @@ impl WakeSlot {
     #[inline]
     pub(crate) fn notify_as(&self, mode: Notify) {
         match mode {
-            Notify::Never => return,
-            // Compiler fence: pairs with the membarrier in `announce`, which supplies the
-            // hardware barrier on this thread; this only keeps the compiler from moving the
-            // load below above our publishing store.
-            Notify::Light => compiler_fence(SeqCst),
-            // SeqCst fence: pairs with the fence in `announce`.
-            Notify::Fence => fence(SeqCst),
+            Notify::Never => {}
+            Notify::Light => {
+                // Pairs with the membarrier in `announce`, which supplies the hardware barrier
+                // on this thread; this only keeps the compiler from moving the load below
+                // above our publishing store (see `compiler_barrier`).
+                compiler_barrier();
+                // Relaxed: ordered after our publish by the barrier above.
+                if self.waiting.load(Relaxed) {
+                    self.wake();
+                }
+            }
+            // Out of line: see `notify_fenced`.
+            Notify::Fence => self.notify_fenced(),
         }
-        // Relaxed: ordered after our publish by the barrier above.
+    }
+
+    /// The symmetric handshake's publisher side, out of line on purpose: inlined, the fence
+    /// would make the compiler assume every location may change (the handle's own fields
+    /// included), so a caller's loop of single-item pushes or pops would reload `tail` or
+    /// `head` from memory each time. A call only affects memory that escaped.
+    #[inline(never)]
+    fn notify_fenced(&self) {
+        // SeqCst fence: pairs with the fence in `announce`.
+        fence(SeqCst);
+        // Relaxed: ordered after our publish by the fence above.
         if self.waiting.load(Relaxed) {
             self.wake();
         }
