@@ -1,7 +1,7 @@
 use super::{PopError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, Notify, Park, WaitStrategy};
+use crate::wait::{wait_until, Notifier, Park, WaitStrategy};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -37,13 +37,13 @@ pub struct Consumer<T> {
     wait: WaitStrategy,
     /// How our publishes notify the producer: decided here once from the strategy and the
     /// slot's handshake, so the fast path reads one byte of this handle.
-    notify: Notify,
+    notify: Notifier,
 }
 
 impl<T> Consumer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
-        let notify = shared.producer.wake.mode(wait.can_park());
+        let notify = shared.producer.wake.notifier(wait.can_park());
         Consumer {
             shared,
             head: 0,
@@ -58,8 +58,11 @@ impl<T> Consumer<T> {
 
     /// How our publishes notify the producer, and whether its slot is asymmetric (for tests).
     #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
-    pub(super) fn notify_mode(&self) -> (Notify, bool) {
-        (self.notify, self.shared.producer.wake.is_asymmetric())
+    pub(super) fn notify_mode(&self) -> (crate::wait::Notify, bool) {
+        (
+            self.notify.mode(),
+            self.shared.producer.wake.is_asymmetric(),
+        )
     }
 
     /// Number of slots (a power of two).
@@ -154,7 +157,7 @@ impl<T> Consumer<T> {
         // Release: pairs with the producer's Acquire load of `head`: our reads of the slots
         // before it are done before the producer overwrites them.
         self.shared.head.store(new_head, Release);
-        self.shared.producer.wake.notify_as(self.notify);
+        self.notify.after_publish(&self.shared.producer.wake);
     }
 
     #[inline]
@@ -198,7 +201,7 @@ impl<T> Consumer<T> {
         // Release: pairs with the producer's Acquire load of `head`: our read of the slot is
         // done before the producer overwrites it.
         self.shared.head.store(new_head, Release);
-        self.shared.producer.wake.notify_as(self.notify);
+        self.notify.after_publish(&self.shared.producer.wake);
         item
     }
 

@@ -1,7 +1,7 @@
 use super::{Closed, PushError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
-use crate::wait::{wait_until, Notify, Park, WaitStrategy};
+use crate::wait::{wait_until, Notifier, Park, WaitStrategy};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -37,13 +37,13 @@ pub struct Producer<T> {
     wait: WaitStrategy,
     /// How our publishes notify the consumer: decided here once from the strategy and the
     /// slot's handshake, so the fast path reads one byte of this handle.
-    notify: Notify,
+    notify: Notifier,
 }
 
 impl<T> Producer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
-        let notify = shared.consumer.wake.mode(wait.can_park());
+        let notify = shared.consumer.wake.notifier(wait.can_park());
         let limit = shared.capacity();
         Producer {
             shared,
@@ -58,8 +58,11 @@ impl<T> Producer<T> {
 
     /// How our publishes notify the consumer, and whether its slot is asymmetric (for tests).
     #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
-    pub(super) fn notify_mode(&self) -> (Notify, bool) {
-        (self.notify, self.shared.consumer.wake.is_asymmetric())
+    pub(super) fn notify_mode(&self) -> (crate::wait::Notify, bool) {
+        (
+            self.notify.mode(),
+            self.shared.consumer.wake.is_asymmetric(),
+        )
     }
 
     /// Number of slots (a power of two).
@@ -156,7 +159,7 @@ impl<T> Producer<T> {
         // Release: pairs with the consumer's Acquire load of `tail`: the items written into
         // the slots before it are visible to the consumer.
         self.shared.tail.store(new_tail, Release);
-        self.shared.consumer.wake.notify_as(self.notify);
+        self.notify.after_publish(&self.shared.consumer.wake);
     }
 
     #[inline]
@@ -211,7 +214,7 @@ impl<T> Producer<T> {
         // Release: pairs with the consumer's Acquire load of `tail`: the item written into
         // the slot before it is visible to the consumer.
         self.shared.tail.store(new_tail, Release);
-        self.shared.consumer.wake.notify_as(self.notify);
+        self.notify.after_publish(&self.shared.consumer.wake);
     }
 
     /// The single-item slow path, when the cached `head` says full (or the ring is closed):

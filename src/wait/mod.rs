@@ -5,7 +5,9 @@ mod membarrier;
 mod slot;
 mod strategy;
 
-pub(crate) use slot::{Notify, WakeSlot};
+#[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
+pub(crate) use slot::Notify;
+pub(crate) use slot::{Notifier, WakeSlot};
 
 /// Whether this process uses the asymmetric (membarrier) wake-up handshake.
 #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]

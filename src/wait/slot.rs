@@ -17,29 +17,114 @@ pub(crate) enum Notify {
     Fence,
 }
 
-/// A compiler-only barrier: no memory access moves across it. An empty `asm!` block that may
-/// read and write memory does this for every location that escaped (the ring's shared state),
-/// unlike `compiler_fence`, which the optimiser also applies to the handle's private fields and
-/// so keeps `tail`/`head` out of registers in a caller's loop. Elsewhere (and under loom and
-/// shuttle, which never take this path) `compiler_fence(SeqCst)`.
-#[allow(clippy::inline_always)] // an empty instruction sequence: a call would be all cost
-#[inline(always)]
-fn compiler_barrier() {
-    #[cfg(all(
-        any(target_arch = "x86_64", target_arch = "aarch64"),
-        not(fanring_loom),
-        not(feature = "shuttle")
-    ))]
-    // SAFETY: an empty instruction sequence; `nostack` and `preserves_flags` hold trivially.
-    unsafe {
-        std::arch::asm!("", options(nostack, preserves_flags));
+/// A ring handle's way of notifying its peer's [`WakeSlot`] after each publish, chosen once:
+/// the fast path of every single-item push or pop is one load of one byte and one branch.
+///
+/// Outside loom and shuttle it points at the byte to test: the slot's `waiting` flag
+/// (asymmetric handshake: `true` means unpark), a static `false` (the peer never parks), or a
+/// static `true` (symmetric handshake: always go to the out-of-line path, which runs the fence
+/// and then tests `waiting`). Under loom and shuttle it dispatches on the [`Notify`] mode.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    mode: Notify,
+    /// Valid while the slot lives: the handle holding this also holds the slot's `Arc`.
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    flag: *const AtomicBool,
+}
+
+// SAFETY: `flag` points at an `AtomicBool` (`Sync`) that outlives the handle holding the
+// `Notifier` (a static, or a field of the ring's shared state that the handle keeps alive), and
+// is only ever loaded from.
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+unsafe impl Send for Notifier {}
+// SAFETY: as for `Send`.
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+unsafe impl Sync for Notifier {}
+
+/// The flag of a peer that never parks.
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+static NEVER_SET: AtomicBool = AtomicBool::new(false);
+/// The flag of a peer on the symmetric handshake: always take the fenced path.
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+static ALWAYS_SET: AtomicBool = AtomicBool::new(true);
+
+impl Notifier {
+    /// The handshake this notifier runs (for tests).
+    #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
+    pub(crate) fn mode(&self) -> Notify {
+        self.mode
     }
-    #[cfg(not(all(
-        any(target_arch = "x86_64", target_arch = "aarch64"),
-        not(fanring_loom),
-        not(feature = "shuttle")
-    )))]
-    compiler_fence(SeqCst);
+
+    /// Call after the `Release` store that publishes, with the slot this was made from.
+    #[inline]
+    pub(crate) fn after_publish(&self, slot: &WakeSlot) {
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        {
+            // SAFETY: `flag` is live (see the field).
+            if unsafe { load_after_publish(self.flag) } {
+                slot.notify_slow(self.mode);
+            }
+        }
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        slot.notify_as(self.mode);
+    }
+}
+
+/// Loads `*flag`, kept after the caller's publishing store by the compiler (the hardware
+/// barrier, when one is needed, is the membarrier in `announce`, or the fence that
+/// `notify_fenced` runs after this load returned `true`).
+///
+/// On x86-64 and `AArch64` the load is itself an `asm!` block marked `readonly`: the compiler
+/// must assume it reads any memory that escaped, so every store to the ring's shared state (the
+/// publishing store included) is emitted before it, and since it writes nothing, nothing has to
+/// be reloaded after it. A `compiler_fence` would do the first, but the optimiser applies it to
+/// every location, the handle's private fields included, which then cannot stay in registers
+/// across a caller's loop. Elsewhere: `compiler_fence(SeqCst)` and a `Relaxed` load.
+///
+/// # Safety
+/// `flag` points at a live `AtomicBool`.
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+#[allow(clippy::inline_always)] // one instruction: a call would be all cost
+#[inline(always)]
+unsafe fn load_after_publish(flag: *const AtomicBool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let w: u32;
+        // SAFETY: reads the one byte of a live `AtomicBool` (0 or 1; the caller's contract),
+        // as its `Relaxed` load compiles on x86-64; writes no memory (`readonly`), uses no
+        // stack, and `movzx` leaves the flags alone.
+        unsafe {
+            std::arch::asm!(
+                "movzx {w:e}, byte ptr [{p}]",
+                p = in(reg) flag,
+                w = out(reg) w,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        w != 0
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let w: u32;
+        // SAFETY: as on x86-64: `ldrb` is how the `Relaxed` load compiles on AArch64.
+        unsafe {
+            std::arch::asm!(
+                "ldrb {w:w}, [{p}]",
+                p = in(reg) flag,
+                w = out(reg) w,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        w != 0
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        // Keeps the load below after the caller's publishing store.
+        compiler_fence(SeqCst);
+        // Relaxed: ordered after the publish by the compiler fence above.
+        // SAFETY: the caller's contract.
+        unsafe { (*flag).load(Relaxed) }
+    }
 }
 
 /// One side's parking slot: "I am about to park or parked" and the thread to unpark.
@@ -170,16 +255,53 @@ impl WakeSlot {
         match mode {
             Notify::Never => {}
             Notify::Light => {
-                // Pairs with the membarrier in `announce`, which supplies the hardware barrier
-                // on this thread; this only keeps the compiler from moving the load below
-                // above our publishing store (see `compiler_barrier`).
-                compiler_barrier();
-                // Relaxed: ordered after our publish by the barrier above.
-                if self.waiting.load(Relaxed) {
+                // SAFETY: `waiting` is a live `AtomicBool` (`load_after_publish`'s contract).
+                #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+                let set = unsafe { load_after_publish(self.waiting_ptr()) };
+                // Never taken there (`is_asymmetric` is `false`), but it must compile.
+                #[cfg(any(fanring_loom, feature = "shuttle"))]
+                let set = {
+                    compiler_fence(SeqCst);
+                    self.waiting.load(Relaxed)
+                };
+                if set {
                     self.wake();
                 }
             }
             // Out of line: see `notify_fenced`.
+            Notify::Fence => self.notify_fenced(),
+        }
+    }
+
+    /// What a ring handle keeps to notify this slot after each publish (see [`Notifier`]).
+    pub(crate) fn notifier(&self, can_park: bool) -> Notifier {
+        let mode = self.mode(can_park);
+        Notifier {
+            mode,
+            #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+            flag: match mode {
+                Notify::Never => &raw const NEVER_SET,
+                Notify::Light => self.waiting_ptr(),
+                Notify::Fence => &raw const ALWAYS_SET,
+            },
+        }
+    }
+
+    /// `waiting`, for the publisher's load (the loom type has no pointer to hand out).
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    fn waiting_ptr(&self) -> *const AtomicBool {
+        &raw const self.waiting
+    }
+
+    /// What a publisher does once its flag (`Notifier`) read `true`: unpark the waiter
+    /// (asymmetric: the flag was `waiting` itself), or run the symmetric handshake.
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    #[cold]
+    #[inline(never)]
+    fn notify_slow(&self, mode: Notify) {
+        match mode {
+            Notify::Never => {}
+            Notify::Light => self.wake(),
             Notify::Fence => self.notify_fenced(),
         }
     }
