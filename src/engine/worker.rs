@@ -126,6 +126,17 @@ fn move_all<W>(p: &mut Producer<W>, buf: &mut Vec<W>, stats: &mut WorkerStats) -
 /// merged stream is gone, `push` drops its item and [`is_closed`](Self::is_closed) turns true.
 pub struct Emit<'a, U> {
     out: &'a mut OutBuf<U>,
+    /// The output ring carries plain items (`out.plain` is the buffer), not tagged ones.
+    plain: bool,
+    /// Plain: `out.plain`'s pointer, length and capacity, kept here rather than in the `Vec`
+    /// so that the compiler keeps them in registers across a batch (`Vec::push` through
+    /// `out` would store and reload the length for every item: nothing tells the compiler
+    /// that the item's store cannot overwrite it). The length is written back to the `Vec`
+    /// before `out` is used (`flush`) and when the `Emit` is dropped, so a panicking function
+    /// leaves the buffered outputs to the `Vec` to drop. Unused (empty) when tagged.
+    ptr: *mut U,
+    len: usize,
+    cap: usize,
     seq: usize,
     /// Tagged and one output per input: `push` sends `Mark::Last`.
     last: bool,
@@ -133,33 +144,53 @@ pub struct Emit<'a, U> {
     stats: &'a mut WorkerStats,
 }
 
-impl<U> Emit<'_, U> {
+impl<'a, U> Emit<'a, U> {
+    fn new(out: &'a mut OutBuf<U>, last: bool, closed: bool, stats: &'a mut WorkerStats) -> Self {
+        let plain = matches!(out.ring, OutRing::Plain(_));
+        let (ptr, len, cap) = (
+            out.plain.as_mut_ptr(),
+            out.plain.len(),
+            out.plain.capacity(),
+        );
+        Emit {
+            out,
+            plain,
+            ptr,
+            len,
+            cap,
+            seq: 0,
+            last,
+            closed,
+            stats,
+        }
+    }
+
     /// Sends one output.
     #[inline]
     pub fn push(&mut self, item: U) {
         if self.closed {
             return; // the merged stream is gone: `item` is dropped here, once
         }
-        match &self.out.ring {
-            OutRing::Plain(_) => {
-                if self.out.plain.len() == self.out.plain.capacity() && !self.flush() {
-                    return;
-                }
-                self.out.plain.push(item);
+        if self.plain {
+            if self.len == self.cap && !self.flush() {
+                return;
             }
-            OutRing::Tagged(_) => {
-                if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
-                    return;
-                }
-                let mark = if self.last {
-                    Mark::Last(item)
-                } else {
-                    Mark::Item(item)
-                };
-                self.out.tagged.push(Tagged(self.seq, mark));
+            // SAFETY: `len < cap`: the slot after the buffered outputs is spare capacity of
+            // `out.plain` (`ptr` is its buffer, re-read after every `flush`).
+            unsafe { self.ptr.add(self.len).write(item) };
+            self.len += 1;
+        } else {
+            if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
+                return;
             }
+            let mark = if self.last {
+                Mark::Last(item)
+            } else {
+                Mark::Item(item)
+            };
+            self.out.tagged.push(Tagged(self.seq, mark));
+            self.stats.items_out += 1;
         }
-        self.stats.items_out += 1;
     }
 
     /// Whether the merged stream is gone (outputs are dropped from now on).
@@ -168,12 +199,25 @@ impl<U> Emit<'_, U> {
     }
 
     /// Moves the buffered outputs to the ring. `false`: it is closed.
-    #[inline(never)]
+    #[inline]
     fn flush(&mut self) -> bool {
-        if !self.closed && !self.out.flush(self.stats) {
-            self.closed = true;
+        if self.closed {
+            return false;
         }
-        !self.closed
+        if self.plain {
+            self.stats.items_out += self.len as u64;
+            // SAFETY: the first `len` slots of the buffer hold the outputs pushed so far.
+            unsafe { self.out.plain.set_len(self.len) };
+        }
+        // Out of line, and given `out` and `stats` but never `self`, so that nothing can reach
+        // `len` behind the compiler's back (see the fields).
+        let ok = flush_out(self.out, self.stats);
+        if self.plain {
+            self.ptr = self.out.plain.as_mut_ptr();
+            self.len = self.out.plain.len();
+        }
+        self.closed = !ok;
+        ok
     }
 
     /// Tagged, several outputs per input: marks the end of the current input's outputs.
@@ -186,6 +230,23 @@ impl<U> Emit<'_, U> {
         }
         self.out.tagged.push(Tagged(self.seq, Mark::End));
     }
+}
+
+impl<U> Drop for Emit<'_, U> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.plain {
+            // SAFETY: as in `flush`: the buffer's first `len` slots hold outputs, which the
+            // `Vec` now owns (and drops, if nothing moves them to the ring).
+            unsafe { self.out.plain.set_len(self.len) };
+        }
+    }
+}
+
+/// [`Emit::flush`]'s out-of-line part. `false`: the ring is closed (the outputs were dropped).
+#[inline(never)]
+fn flush_out<U>(out: &mut OutBuf<U>, stats: &mut WorkerStats) -> bool {
+    out.flush(stats)
 }
 
 /// What each worker's function is built from: a factory run once on each worker's own thread.
@@ -271,13 +332,7 @@ fn work_loop<T, U, I, G>(
             Ok(n) => {
                 input.release();
                 stats.items_in += n as u64;
-                let mut emit = Emit {
-                    out: &mut *out,
-                    seq: 0,
-                    last: spec.one_to_one,
-                    closed,
-                    stats: &mut *stats,
-                };
+                let mut emit = Emit::new(&mut *out, spec.one_to_one, closed, &mut *stats);
                 for wire in inbuf.drain(..) {
                     if emit.closed {
                         continue; // the merged stream is gone: the item is dropped here, once
@@ -290,6 +345,7 @@ fn work_loop<T, U, I, G>(
                     }
                 }
                 closed = !emit.flush();
+                drop(emit);
                 out.ring.commit();
                 if closed {
                     return;
