@@ -6,6 +6,7 @@ use crate::loom::sync::Arc;
 use crate::wait::{wait_until, WaitStrategy};
 use crate::{Consumer, PopError};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 
 /// The order of the merged stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -456,6 +457,98 @@ impl<U> LocalQueue<U> {
         unsafe { self.items.set_len(0) };
         self.next = 0;
         &mut self.items
+    }
+}
+
+impl<U> LocalQueue<U> {
+    /// Hands every item still queued here to a [`RunCursor`]; the queue forgets them.
+    ///
+    /// The cursor points into this queue's buffer: keep the queue alive, and do not
+    /// [`refill`](Self::refill) it, until the cursor is empty or dropped.
+    pub(crate) fn take_run(&mut self) -> RunCursor<U> {
+        let len = self.items.len() - self.next;
+        // SAFETY: `next <= len()`: in bounds of the buffer (or one past its end).
+        let base = unsafe { self.items.as_mut_ptr().add(self.next) };
+        self.next = self.items.len();
+        RunCursor {
+            base,
+            next: 0,
+            len,
+            _owns: PhantomData,
+        }
+    }
+}
+
+/// A run of merged items owned by a merged-stream iterator ([`Output`](crate::Output),
+/// [`Driven`](crate::Driven)) and handed out one at a time by its `next`.
+///
+/// It sits in the iterator itself, while everything the iterator's slow path uses sits behind
+/// a `Box`; the slow path is given that `Box`'s contents, never a pointer to the iterator. So
+/// nothing the compiler cannot see can write the cursor, and it keeps `next` in a register
+/// across a caller's loop, instead of storing and reloading it for every item.
+///
+/// It points into the buffer of the [`LocalQueue`] it was taken from ([`LocalQueue::take_run`]),
+/// which its owner keeps alive (the cursor is dropped first) and does not refill before the
+/// cursor is empty (it refills only when `pop` returned `None`).
+pub(crate) struct RunCursor<U> {
+    base: *mut U,
+    next: usize,
+    len: usize,
+    _owns: PhantomData<U>,
+}
+
+// SAFETY: the cursor owns the items `base[next..len]` (like a `Vec<U>` would) and nothing else;
+// the buffer they sit in is not touched by anyone else while they are there (see the type).
+unsafe impl<U: Send> Send for RunCursor<U> {}
+// SAFETY: `&RunCursor` only reads the two counters.
+unsafe impl<U: Sync> Sync for RunCursor<U> {}
+
+impl<U> RunCursor<U> {
+    /// A cursor with no items.
+    pub(crate) fn empty() -> Self {
+        RunCursor {
+            base: std::ptr::NonNull::dangling().as_ptr(),
+            next: 0,
+            len: 0,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The next item of the run, if any.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<U> {
+        if self.next < self.len {
+            // SAFETY: `base[next]` is an item still owned here (`next < len`); `next` passes
+            // it, so it is neither read nor dropped here again.
+            let u = unsafe { self.base.add(self.next).read() };
+            self.next += 1;
+            Some(u)
+        } else {
+            None
+        }
+    }
+
+    /// Items not handed out yet.
+    pub(crate) fn len(&self) -> usize {
+        self.len - self.next
+    }
+}
+
+impl<U> Drop for RunCursor<U> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.next < self.len {
+            // SAFETY: `base[next..len]` are the items still owned here; a panicking `Drop`
+            // still drops the rest of the slice. `next = len` first: nothing is dropped twice.
+            unsafe {
+                let rest = std::ptr::slice_from_raw_parts_mut(
+                    self.base.add(self.next),
+                    self.len - self.next,
+                );
+                self.next = self.len;
+                std::ptr::drop_in_place(rest);
+            }
+        }
     }
 }
 

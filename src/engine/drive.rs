@@ -2,8 +2,8 @@
 //! runs on `workers + 1` threads and no stage hands items to a thread that then has to be
 //! scheduled to pass them on.
 
-use super::{AnyDistributor, Output, Stats};
-use crate::merge::Step;
+use super::{AnyDistributor, OutputState, Stats};
+use crate::merge::{RunCursor, Step};
 use crate::{EngineError, Plan};
 use std::fmt;
 
@@ -15,9 +15,21 @@ use std::fmt;
 /// for an output when neither is possible. It ends when the source is exhausted and every
 /// item has been processed and merged, or early when a stage failed (then
 /// [`join`](Self::join) returns the error). Dropping it early stops the engine like dropping
-/// an [`Output`]: every thread exits and every item in flight is dropped exactly once (items
+/// an [`Output`](crate::Output): every thread exits and every item in flight is dropped exactly once (items
 /// still in the source are never taken from it).
 pub struct Driven<I: Iterator, U>
+where
+    I::Item: Send + 'static,
+{
+    /// The run being handed out. Declared first: its items are dropped before the rest.
+    run: RunCursor<U>,
+    /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
+    /// [`RunCursor`]).
+    state: Box<DrivenState<I, U>>,
+}
+
+/// A [`Driven`]'s distributing and merging side.
+struct DrivenState<I: Iterator, U>
 where
     I::Item: Send + 'static,
 {
@@ -29,7 +41,7 @@ where
     // Declared before `output`: on an early drop the worker rings close first, then the
     // output side closes and joins the workers.
     distributor: AnyDistributor<I::Item>,
-    output: Output<U>,
+    output: OutputState<U>,
     /// Outputs taken out of the rings since the last feed, and how many call for the next one.
     since_feed: usize,
     feed_every: usize,
@@ -39,20 +51,80 @@ impl<I: Iterator, U> Driven<I, U>
 where
     I::Item: Send + 'static,
 {
-    pub(super) fn new(source: I, distributor: AnyDistributor<I::Item>, output: Output<U>) -> Self {
+    pub(super) fn new(
+        source: I,
+        distributor: AnyDistributor<I::Item>,
+        output: OutputState<U>,
+    ) -> Self {
         // Top the workers up once a run per worker has come out (or whenever nothing has).
         let workers = output.plan.workers.len();
         let feed_every = distributor.run().saturating_mul(workers).max(1);
         Driven {
-            source: Some(source),
-            inbuf: Vec::with_capacity(distributor.run().max(1)),
-            distributor,
-            output,
-            since_feed: 0,
-            feed_every,
+            run: RunCursor::empty(),
+            state: Box::new(DrivenState {
+                source: Some(source),
+                inbuf: Vec::with_capacity(distributor.run().max(1)),
+                distributor,
+                output,
+                since_feed: 0,
+                feed_every,
+            }),
         }
     }
 
+    /// Where each thread runs.
+    pub fn plan(&self) -> &Plan {
+        &self.state.output.plan
+    }
+
+    /// The failure that ended the stream early, if any (known once `next` returned `None`).
+    pub fn error(&self) -> Option<EngineError> {
+        self.state.output.control.failure()
+    }
+
+    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
+    ///
+    /// # Errors
+    /// The first stage failure (a worker panic).
+    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
+        match self.next() {
+            Some(u) => Ok(Some(u)),
+            None => self.error().map_or(Ok(None), Err),
+        }
+    }
+
+    /// Stops the engine if the stream has not ended (an early end: items in flight are
+    /// dropped), waits for every thread, and returns the counters (the distributor's included).
+    ///
+    /// # Errors
+    /// The first stage failure, if any.
+    pub fn join(self) -> Result<Stats, EngineError> {
+        let Driven { run, state } = self;
+        // Items moved out of the rings but never handed out do not count as merged.
+        let unmerged = run.len();
+        drop(run);
+        let DrivenState {
+            source,
+            inbuf,
+            distributor,
+            output,
+            ..
+        } = *state;
+        drop((source, inbuf));
+        let dist_stats = distributor.stats();
+        // The worker rings close first, so the workers end however far they got.
+        drop(distributor);
+        output.join(unmerged).map(|mut s| {
+            s.distributor = Some(dist_stats);
+            s
+        })
+    }
+}
+
+impl<I: Iterator, U> DrivenState<I, U>
+where
+    I::Item: Send + 'static,
+{
     /// Hands items to the workers until a ring (or the window) is full or the source ends
     /// (then closes the workers' rings); publishes them. Returns whether anything changed.
     fn feed(&mut self) -> bool {
@@ -88,50 +160,6 @@ where
         self.distributor.flush();
         moved
     }
-
-    /// Where each thread runs.
-    pub fn plan(&self) -> &Plan {
-        self.output.plan()
-    }
-
-    /// The failure that ended the stream early, if any (known once `next` returned `None`).
-    pub fn error(&self) -> Option<EngineError> {
-        self.output.error()
-    }
-
-    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
-    ///
-    /// # Errors
-    /// The first stage failure (a worker panic).
-    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
-        match self.next() {
-            Some(u) => Ok(Some(u)),
-            None => self.error().map_or(Ok(None), Err),
-        }
-    }
-
-    /// Stops the engine if the stream has not ended (an early end: items in flight are
-    /// dropped), waits for every thread, and returns the counters (the distributor's included).
-    ///
-    /// # Errors
-    /// The first stage failure, if any.
-    pub fn join(self) -> Result<Stats, EngineError> {
-        let Driven {
-            source,
-            inbuf,
-            distributor,
-            output,
-            ..
-        } = self;
-        drop((source, inbuf));
-        let dist_stats = distributor.stats();
-        // The worker rings close first, so the workers end however far they got.
-        drop(distributor);
-        output.join().map(|mut s| {
-            s.distributor = Some(dist_stats);
-            s
-        })
-    }
 }
 
 impl<I: Iterator, U> Iterator for Driven<I, U>
@@ -143,20 +171,31 @@ where
     #[inline]
     fn next(&mut self) -> Option<U> {
         // Fast path: the run taken last time.
-        if let Some(u) = self.output.local.pop() {
+        if let Some(u) = self.run.pop() {
             return Some(u);
         }
-        self.next_run()
+        // Given the boxed state, never `self` (see `RunCursor`).
+        let (first, run) = self.state.next_run();
+        self.run = run;
+        first
     }
 }
 
-impl<I: Iterator, U> Driven<I, U>
+impl<I: Iterator, U> DrivenState<I, U>
 where
     I::Item: Send + 'static,
 {
-    /// The local queue is empty: take the next run of outputs (feeding the workers on the
-    /// way) and return its first item.
-    fn next_run(&mut self) -> Option<U> {
+    /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
+    /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
+    #[inline(never)]
+    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+        match self.next_item() {
+            Some(u) => (Some(u), self.output.local.take_run()),
+            None => (None, RunCursor::empty()),
+        }
+    }
+
+    fn next_item(&mut self) -> Option<U> {
         loop {
             if self.since_feed >= self.feed_every {
                 self.feed();
@@ -191,8 +230,8 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driven")
-            .field("source_done", &self.source.is_none())
-            .field("output", &self.output)
+            .field("source_done", &self.state.source.is_none())
+            .field("output", &self.state.output)
             .finish()
     }
 }

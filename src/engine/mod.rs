@@ -17,7 +17,7 @@ use crate::error::panic_message;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::merge::{
-    AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, Step, TaggedMerge,
+    AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, RunCursor, Step, TaggedMerge,
 };
 use crate::pinning::{pin_current, plan, Pinning, Plan};
 use crate::ring::channel_for_runs;
@@ -377,7 +377,9 @@ where
             Input {
                 distributor: l.distributor,
             },
-            Output::new(l.merger, l.control, l.threads, l.plan, l.batch),
+            Output::new(OutputState::new(
+                l.merger, l.control, l.threads, l.plan, l.batch,
+            )),
         ))
     }
 
@@ -407,11 +409,15 @@ where
             Err(e) => {
                 // The distributor was dropped with its closure: every ring is closed, so the
                 // workers end and `Output`'s drop joins them.
-                drop(Output::new(l.merger, l.control, l.threads, l.plan, l.batch));
+                drop(Output::new(OutputState::new(
+                    l.merger, l.control, l.threads, l.plan, l.batch,
+                )));
                 return Err(e);
             }
         }
-        Ok(Output::new(l.merger, l.control, l.threads, l.plan, l.batch))
+        Ok(Output::new(OutputState::new(
+            l.merger, l.control, l.threads, l.plan, l.batch,
+        )))
     }
 
     /// Starts the workers; the caller's thread both distributes and merges: the returned
@@ -446,7 +452,7 @@ where
         Ok(Driven::new(
             source.into_iter(),
             l.distributor,
-            Output::new(l.merger, l.control, l.threads, l.plan, l.batch),
+            OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch),
         ))
     }
 
@@ -829,8 +835,18 @@ fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
 /// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
 /// exits and every item in flight is dropped exactly once.
 pub struct Output<U> {
+    /// The run being handed out. Declared first: its items are dropped before the rest.
+    run: RunCursor<U>,
+    /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
+    /// [`RunCursor`]).
+    state: Box<OutputState<U>>,
+}
+
+/// The merging side of an [`Output`] or a [`Driven`].
+pub(crate) struct OutputState<U> {
     merger: Merger<U>,
-    /// Items the merger moved out of the rings in one copy, handed out by `next`.
+    /// Items the merger moved out of the rings in one copy (handed to the iterator's
+    /// [`RunCursor`]).
     local: LocalQueue<U>,
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
@@ -839,31 +855,21 @@ pub struct Output<U> {
 }
 
 impl<U> Output<U> {
-    fn new(
-        merger: Merger<U>,
-        control: Arc<Control>,
-        threads: Vec<JoinHandle<()>>,
-        plan: Plan,
-        batch: usize,
-    ) -> Self {
+    fn new(state: OutputState<U>) -> Self {
         Output {
-            merger,
-            local: LocalQueue::with_capacity(batch),
-            control,
-            threads,
-            plan,
-            ended: false,
+            run: RunCursor::empty(),
+            state: Box::new(state),
         }
     }
 
     /// Where each thread runs.
     pub fn plan(&self) -> &Plan {
-        &self.plan
+        &self.state.plan
     }
 
     /// The failure that ended the stream early, if any (known once `next` returned `None`).
     pub fn error(&self) -> Option<EngineError> {
-        self.control.failure()
+        self.state.control.failure()
     }
 
     /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
@@ -882,9 +888,37 @@ impl<U> Output<U> {
     ///
     /// # Errors
     /// The first stage failure, if any.
-    pub fn join(mut self) -> Result<Stats, EngineError> {
+    pub fn join(self) -> Result<Stats, EngineError> {
+        let Output { run, state } = self;
         // Items moved out of the rings but never handed out do not count as merged.
-        let unmerged = self.local.len() as u64;
+        let unmerged = run.len();
+        drop(run);
+        state.join(unmerged)
+    }
+}
+
+impl<U> OutputState<U> {
+    fn new(
+        merger: Merger<U>,
+        control: Arc<Control>,
+        threads: Vec<JoinHandle<()>>,
+        plan: Plan,
+        batch: usize,
+    ) -> Self {
+        OutputState {
+            merger,
+            local: LocalQueue::with_capacity(batch),
+            control,
+            threads,
+            plan,
+            ended: false,
+        }
+    }
+
+    /// [`Output::join`], with `unmerged` items that were taken out of the rings but never
+    /// handed out (besides those still in `local`).
+    pub(crate) fn join(mut self, unmerged: usize) -> Result<Stats, EngineError> {
+        let unmerged = (unmerged + self.local.len()) as u64;
         self.shutdown();
         let (distributor, workers, _) = self.control.stats();
         let mut merger = self.merger.stats();
@@ -908,13 +942,12 @@ impl<U> Output<U> {
         let threads = std::mem::take(&mut self.threads);
         reap(&self.control, threads);
     }
-}
 
-impl<U> Output<U> {
     /// The next item: from the local queue, or else from a run the merger moves into it; at
-    /// the end of the stream, closes the merger's rings.
+    /// the end of the stream, closes the merger's rings. Call only while the iterator's
+    /// [`RunCursor`] is empty (a refill reuses the buffer it points into).
     #[inline]
-    fn poll(&mut self, block: bool) -> Step<U> {
+    pub(crate) fn poll(&mut self, block: bool) -> Step<U> {
         if let Some(u) = self.local.pop() {
             return Step::Item(u);
         }
@@ -934,6 +967,16 @@ impl<U> Output<U> {
             }
         }
     }
+
+    /// `Output::next`'s slow path (its cursor is empty): waits for the next run, returns its
+    /// first item and a cursor over the rest.
+    #[inline(never)]
+    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+        match self.poll(true) {
+            Step::Item(u) => (Some(u), self.local.take_run()),
+            Step::Empty | Step::End => (None, RunCursor::empty()),
+        }
+    }
 }
 
 impl<U> Iterator for Output<U> {
@@ -941,23 +984,29 @@ impl<U> Iterator for Output<U> {
 
     #[inline]
     fn next(&mut self) -> Option<U> {
-        if let Some(u) = self.local.pop() {
+        if let Some(u) = self.run.pop() {
             return Some(u);
         }
-        match self.poll(true) {
-            Step::Item(u) => Some(u),
-            Step::Empty | Step::End => None,
-        }
+        // Given the boxed state, never `self` (see `RunCursor`).
+        let (first, run) = self.state.next_run();
+        self.run = run;
+        first
     }
 }
 
-impl<U> Drop for Output<U> {
+impl<U> Drop for OutputState<U> {
     fn drop(&mut self) {
         self.shutdown();
     }
 }
 
 impl<U> fmt::Debug for Output<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+impl<U> fmt::Debug for OutputState<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Output")
             .field("plan", &self.plan)
