@@ -12,7 +12,10 @@
 //! Groups:
 //! - `one_at_a_time`: 1<<20 items, one push and one pop each, capacity 4096;
 //! - `batched`: 1<<20 items in chunks of up to 256, capacity 4096;
-//! - `pingpong`: one `u64` there and back over two rings of capacity 1; time per round trip.
+//! - `pingpong`: one `u64` there and back over two rings of capacity 1; time per round trip;
+//! - `single_thread`: one thread pushes 4096 `u64`s one at a time, then pops them, 256 times
+//!   per iteration: the per-item cost of the single-item paths with no other core involved
+//!   (each peer's loop in an `#[inline(never)]` function taking the handles by `&mut`).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
@@ -646,12 +649,58 @@ fn round_trips(c: &mut Criterion) {
     g.finish();
 }
 
+/// Rounds of `single_thread` per iteration (each pushes and pops `CAP` items).
+const ST_ROUNDS: usize = 256;
+
+#[inline(never)]
+fn st_fanring(tx: &mut fanring::Producer<u64>, rx: &mut fanring::Consumer<u64>) -> u64 {
+    let mut sum = 0u64;
+    for r in 0..ST_ROUNDS as u64 {
+        for i in 0..CAP as u64 {
+            tx.push(i ^ r).unwrap();
+        }
+        for _ in 0..CAP {
+            sum = sum.wrapping_add(rx.pop().unwrap());
+        }
+    }
+    sum
+}
+
+#[inline(never)]
+fn st_rtrb(tx: &mut rtrb::Producer<u64>, rx: &mut rtrb::Consumer<u64>) -> u64 {
+    let mut sum = 0u64;
+    for r in 0..ST_ROUNDS as u64 {
+        for i in 0..CAP as u64 {
+            tx.push(i ^ r).unwrap();
+        }
+        for _ in 0..CAP {
+            sum = sum.wrapping_add(rx.pop().unwrap());
+        }
+    }
+    sum
+}
+
+fn single_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("single_thread");
+    g.throughput(Throughput::Elements((ST_ROUNDS * CAP) as u64));
+    for (name, wait) in [
+        ("fanring_spin_yield", WaitStrategy::SPIN_YIELD),
+        ("fanring_default", WaitStrategy::SPIN_THEN_PARK),
+    ] {
+        let (mut tx, mut rx) = channel_with::<u64>(CAP, wait).unwrap();
+        g.bench_function(name, |b| b.iter(|| black_box(st_fanring(&mut tx, &mut rx))));
+    }
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
+    g.bench_function("rtrb", |b| b.iter(|| black_box(st_rtrb(&mut tx, &mut rx))));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = one_at_a_time, batched, round_trips
+    targets = one_at_a_time, batched, round_trips, single_thread
 }
 criterion_main!(benches);
