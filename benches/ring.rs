@@ -15,7 +15,7 @@
 //! - `pingpong`: one `u64` there and back over two rings of capacity 1; time per round trip;
 //! - `single_thread`: one thread pushes 4096 `u64`s one at a time, then pops them, 256 times
 //!   per iteration: the per-item cost of the single-item paths with no other core involved
-//!   (each peer's loop in an `#[inline(never)]` function taking the handles by `&mut`).
+//!   (one `#[inline(never)]` loop, generic over the peers, taking the handles by `&mut`).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
@@ -652,29 +652,38 @@ fn round_trips(c: &mut Criterion) {
 /// Rounds of `single_thread` per iteration (each pushes and pops `CAP` items).
 const ST_ROUNDS: usize = 256;
 
-#[inline(never)]
-fn st_fanring(tx: &mut fanring::Producer<u64>, rx: &mut fanring::Consumer<u64>) -> u64 {
-    let mut sum = 0u64;
-    for r in 0..ST_ROUNDS as u64 {
-        for i in 0..CAP as u64 {
-            tx.push(i ^ r).unwrap();
-        }
-        for _ in 0..CAP {
-            sum = sum.wrapping_add(rx.pop().unwrap());
-        }
-    }
-    sum
+/// A ring's two handles, one item at a time (the `single_thread` group's peers).
+trait Handles {
+    fn put(&mut self, v: u64);
+    fn take(&mut self) -> u64;
 }
 
+/// Both peers' handles have `push(v)` and `pop()`, whose results unwrap to `()` and the item.
+macro_rules! impl_handles {
+    ($($ring:ident),*) => {$(
+        impl Handles for ($ring::Producer<u64>, $ring::Consumer<u64>) {
+            #[inline]
+            fn put(&mut self, v: u64) {
+                self.0.push(v).unwrap();
+            }
+            #[inline]
+            fn take(&mut self) -> u64 {
+                self.1.pop().unwrap()
+            }
+        }
+    )*};
+}
+impl_handles!(fanring, rtrb);
+
 #[inline(never)]
-fn st_rtrb(tx: &mut rtrb::Producer<u64>, rx: &mut rtrb::Consumer<u64>) -> u64 {
+fn st_loop<H: Handles>(h: &mut H) -> u64 {
     let mut sum = 0u64;
     for r in 0..ST_ROUNDS as u64 {
         for i in 0..CAP as u64 {
-            tx.push(i ^ r).unwrap();
+            h.put(i ^ r);
         }
         for _ in 0..CAP {
-            sum = sum.wrapping_add(rx.pop().unwrap());
+            sum = sum.wrapping_add(h.take());
         }
     }
     sum
@@ -687,11 +696,11 @@ fn single_thread(c: &mut Criterion) {
         ("fanring_spin_yield", WaitStrategy::SPIN_YIELD),
         ("fanring_default", WaitStrategy::SPIN_THEN_PARK),
     ] {
-        let (mut tx, mut rx) = channel_with::<u64>(CAP, wait).unwrap();
-        g.bench_function(name, |b| b.iter(|| black_box(st_fanring(&mut tx, &mut rx))));
+        let mut h = channel_with::<u64>(CAP, wait).unwrap();
+        g.bench_function(name, |b| b.iter(|| black_box(st_loop(&mut h))));
     }
-    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
-    g.bench_function("rtrb", |b| b.iter(|| black_box(st_rtrb(&mut tx, &mut rx))));
+    let mut h = rtrb::RingBuffer::<u64>::new(CAP);
+    g.bench_function("rtrb", |b| b.iter(|| black_box(st_loop(&mut h))));
     g.finish();
 }
 

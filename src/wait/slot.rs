@@ -87,29 +87,27 @@ impl Notifier {
 #[allow(clippy::inline_always)] // one instruction: a call would be all cost
 #[inline(always)]
 unsafe fn load_after_publish(flag: *const AtomicBool) -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        let w: u32;
-        // SAFETY: reads the one byte of a live `AtomicBool` (0 or 1; the caller's contract),
-        // as its `Relaxed` load compiles on x86-64; writes no memory (`readonly`), uses no
-        // stack, and `movzx` leaves the flags alone.
-        unsafe {
-            std::arch::asm!(
-                "movzx {w:e}, byte ptr [{p}]",
-                p = in(reg) flag,
-                w = out(reg) w,
-                options(nostack, preserves_flags, readonly)
-            );
+        // The byte load, as a `Relaxed` load of an `AtomicBool` compiles on each.
+        #[cfg(target_arch = "x86_64")]
+        macro_rules! load_byte {
+            () => {
+                "movzx {w:e}, byte ptr [{p}]"
+            };
         }
-        w != 0
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
+        #[cfg(target_arch = "aarch64")]
+        macro_rules! load_byte {
+            () => {
+                "ldrb {w:w}, [{p}]"
+            };
+        }
         let w: u32;
-        // SAFETY: as on x86-64: `ldrb` is how the `Relaxed` load compiles on AArch64.
+        // SAFETY: reads the one byte of a live `AtomicBool` (0 or 1; the caller's contract);
+        // writes no memory (`readonly`), uses no stack, and leaves the flags alone.
         unsafe {
             std::arch::asm!(
-                "ldrb {w:w}, [{p}]",
+                load_byte!(),
                 p = in(reg) flag,
                 w = out(reg) w,
                 options(nostack, preserves_flags, readonly)
