@@ -199,3 +199,18 @@ fn drive_delivers_everything() {
     assert_eq!(out.next(), None);
     assert_eq!(out.join().unwrap().merger.items, 0);
 }
+
+/// The handles and the merged streams keep their auto traits (they now hold raw pointers:
+/// the ring handles' `Notifier`, the streams' `RunCursor`), so they can move to other threads.
+#[test]
+fn handles_and_streams_are_send() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<fanring::Producer<u64>>();
+    sync::<fanring::Producer<u64>>();
+    send::<fanring::Consumer<u64>>();
+    sync::<fanring::Consumer<u64>>();
+    send::<fanring::Output<u64>>();
+    sync::<fanring::Output<u64>>();
+    send::<fanring::Driven<std::ops::Range<u64>, u64>>();
+}
