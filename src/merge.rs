@@ -72,7 +72,7 @@ impl<U> Merger<U> {
         if let Some(u) = local.pop() {
             return Some(u);
         }
-        match self.poll_into(abort, true, local.refill()) {
+        match local.fill(|buf| self.poll_into(abort, true, buf)) {
             Step::Item(_) => local.pop(),
             Step::Empty | Step::End => None,
         }
@@ -416,66 +416,60 @@ impl<U> TaggedMerge<U> {
     }
 }
 
-/// Items moved out of the rings with one copy, handed out one at a time.
+/// Items moved out of the rings with one copy, handed out one at a time: a buffer, and a
+/// [`RunCursor`] over the items of its last fill.
 pub(crate) struct LocalQueue<U> {
+    /// Declared first: the items still owned are dropped before `items` frees the buffer.
+    run: RunCursor<U>,
+    /// The buffer; its length is 0 except inside [`fill`](Self::fill).
     items: Vec<U>,
-    /// `items[..next]` were handed out (moved out); `items[next..]` are still owned here.
-    next: usize,
 }
 
 impl<U> LocalQueue<U> {
     pub(crate) fn with_capacity(n: usize) -> Self {
         LocalQueue {
+            run: RunCursor::empty(),
             items: Vec::with_capacity(n.max(1)),
-            next: 0,
         }
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<U> {
-        if self.next < self.items.len() {
-            // SAFETY: `items[next]` is initialised and still ours; `next` passes it, so it is
-            // neither read nor dropped here again.
-            let u = unsafe { std::ptr::read(self.items.as_ptr().add(self.next)) };
-            self.next += 1;
-            Some(u)
-        } else {
-            None
-        }
+        self.run.pop()
     }
 
     /// Items not handed out yet.
     pub(crate) fn len(&self) -> usize {
-        self.items.len() - self.next
+        self.run.len()
     }
 
-    /// The emptied buffer, to refill. Call only when `pop` returned `None`.
+    /// Refills the queue with what `f` pushes into its (empty) buffer, and returns what `f`
+    /// returned. Call only when `pop` returned `None`, and while no cursor taken with
+    /// [`take_run`](Self::take_run) still holds items (they sit in the same buffer).
     #[inline]
-    pub(crate) fn refill(&mut self) -> &mut Vec<U> {
-        debug_assert_eq!(self.next, self.items.len());
-        // SAFETY: every item was moved out by `pop`: forget them without dropping.
+    pub(crate) fn fill<R>(&mut self, f: impl FnOnce(&mut Vec<U>) -> R) -> R {
+        debug_assert_eq!(self.run.len(), 0);
+        debug_assert!(self.items.is_empty());
+        let r = f(&mut self.items);
+        let len = self.items.len();
+        // SAFETY: the cursor takes over the `len` items just pushed; `set_len(0)` first, so
+        // the `Vec` never drops them (the cursor does, or hands them out).
         unsafe { self.items.set_len(0) };
-        self.next = 0;
-        &mut self.items
-    }
-}
-
-impl<U> LocalQueue<U> {
-    /// Hands every item still queued here to a [`RunCursor`]; the queue forgets them.
-    ///
-    /// The cursor points into this queue's buffer: keep the queue alive, and do not
-    /// [`refill`](Self::refill) it, until the cursor is empty or dropped.
-    pub(crate) fn take_run(&mut self) -> RunCursor<U> {
-        let len = self.items.len() - self.next;
-        // SAFETY: `next <= len()`: in bounds of the buffer (or one past its end).
-        let base = unsafe { self.items.as_mut_ptr().add(self.next) };
-        self.next = self.items.len();
-        RunCursor {
-            base,
+        self.run = RunCursor {
+            base: self.items.as_mut_ptr(),
             next: 0,
             len,
             _owns: PhantomData,
-        }
+        };
+        r
+    }
+
+    /// Hands every item still queued here to a [`RunCursor`]; the queue forgets them.
+    ///
+    /// The cursor points into this queue's buffer: keep the queue alive, and do not
+    /// [`fill`](Self::fill) it, until the cursor is empty or dropped.
+    pub(crate) fn take_run(&mut self) -> RunCursor<U> {
+        std::mem::replace(&mut self.run, RunCursor::empty())
     }
 }
 
@@ -548,21 +542,6 @@ impl<U> Drop for RunCursor<U> {
                 self.next = self.len;
                 std::ptr::drop_in_place(rest);
             }
-        }
-    }
-}
-
-impl<U> Drop for LocalQueue<U> {
-    fn drop(&mut self) {
-        let (len, next) = (self.items.len(), self.next);
-        // SAFETY: `items[next..len]` are the items still owned here; `set_len(0)` first, so
-        // the `Vec` frees only its buffer. A panicking `Drop` still drops the rest of the
-        // slice.
-        unsafe {
-            self.items.set_len(0);
-            let rest =
-                std::ptr::slice_from_raw_parts_mut(self.items.as_mut_ptr().add(next), len - next);
-            std::ptr::drop_in_place(rest);
         }
     }
 }

@@ -954,10 +954,8 @@ impl<U> OutputState<U> {
         if self.ended {
             return Step::End;
         }
-        match self
-            .merger
-            .poll_into(&*self.control, block, self.local.refill())
-        {
+        let (merger, control) = (&mut self.merger, &*self.control);
+        match self.local.fill(|buf| merger.poll_into(control, block, buf)) {
             Step::Item(_) => self.local.pop().map_or(Step::Empty, Step::Item),
             Step::Empty => Step::Empty,
             Step::End => {

@@ -253,8 +253,8 @@ impl WakeSlot {
         match mode {
             Notify::Never => {}
             Notify::Light => {
-                // SAFETY: `waiting` is a live `AtomicBool` (`load_after_publish`'s contract).
                 #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+                // SAFETY: `waiting` is a live `AtomicBool` (`load_after_publish`'s contract).
                 let set = unsafe { load_after_publish(self.waiting_ptr()) };
                 // Never taken there (`is_asymmetric` is `false`), but it must compile.
                 #[cfg(any(fanring_loom, feature = "shuttle"))]
