@@ -21,8 +21,9 @@ pub enum Dispatch<T> {
     /// With `Order::Preserve` the merger reads the workers in the same rotation, so order is
     /// restored with no buffer.
     RoundRobin,
-    /// Work-conserving: each item goes to the worker with the most free ring slots, so a slow
-    /// worker never holds the others up (`FastFlow`'s on-demand scheduling).
+    /// Work-conserving: each run of up to `batch` items goes to the worker with the most free
+    /// ring slots at that moment, so a slow worker never holds the others up (`FastFlow`'s
+    /// on-demand scheduling; with `batch(1)`, item by item).
     LeastLoaded,
     /// The same key always goes to the same worker (`key % n`), so items with one key keep
     /// their order even with `Order::Any` (DPDK's flow affinity).
@@ -157,6 +158,61 @@ enum Shut {
     Stopped,
 }
 
+/// The items of a buffer not yet moved out of its front. While it lives, the buffer's length
+/// is 0, so nothing else can reach (or drop) an item that already moved; when it is dropped
+/// (unwinding included) the items left move to the front of the buffer, once, and the buffer
+/// owns them again.
+struct Unsent<'a, T> {
+    buf: &'a mut Vec<T>,
+    len: usize,
+    taken: usize,
+}
+
+impl<'a, T> Unsent<'a, T> {
+    fn new(buf: &'a mut Vec<T>) -> Self {
+        let len = buf.len();
+        // SAFETY: the `len` items stay initialised in the buffer; `Unsent` owns them now.
+        unsafe { buf.set_len(0) };
+        Unsent { buf, len, taken: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.len - self.taken
+    }
+
+    fn as_ptr(&self) -> *const T {
+        // In bounds: `taken <= len <= capacity`.
+        self.buf.as_ptr().wrapping_add(self.taken)
+    }
+
+    fn first(&self) -> Option<&T> {
+        // SAFETY: items [taken, len) are initialised and owned by `self`.
+        (self.taken < self.len).then(|| unsafe { &*self.as_ptr() })
+    }
+
+    /// Forgets the first `k` items left (they were moved out).
+    ///
+    /// # Safety
+    /// `k <= self.len()`, and those items were moved out (they are not dropped here).
+    unsafe fn take(&mut self, k: usize) {
+        debug_assert!(k <= self.len());
+        self.taken += k;
+    }
+}
+
+impl<T> Drop for Unsent<'_, T> {
+    fn drop(&mut self) {
+        let left = self.len();
+        let p = self.buf.as_mut_ptr();
+        // SAFETY: [taken, len) are the initialised items left; they move (overlapping copy)
+        // to [0, left), and the buffer owns exactly those again.
+        unsafe {
+            std::ptr::copy(p.add(self.taken), p, left);
+            self.buf.set_len(left);
+        }
+    }
+}
+
 /// The distributor: one producer per worker ring. `W` is the wire type on the rings.
 ///
 /// The fast path of [`try_send`](Self::try_send) writes into a ring with no check at all: the
@@ -251,29 +307,95 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     }
 
     /// Stages items from the front of `buf` (removing them) until it is empty or a ring (or
-    /// the window) is full; returns how many went. Plain items move in runs, one copy each.
+    /// the window) is full; returns how many went. Plain items move in runs, one copy each;
+    /// whatever is left moves to the front of `buf` once, at the end.
     ///
     /// # Errors
     /// `Err(())` if the engine stopped (the rest stays in `buf`).
     #[inline]
     pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
+        let mut rest = Unsent::new(buf);
         let mut sent = 0;
-        while let Some(first) = buf.first() {
+        loop {
+            sent += self.by_key_cached(&mut rest);
+            let Some(first) = rest.first() else {
+                break;
+            };
             if self.room == 0 {
+                // `key` (user code) may panic here: `rest` then gives `buf` its unsent items.
                 match self.open(first) {
                     Ok(()) => {}
                     Err(Shut::Full) => break,
                     Err(Shut::Stopped) => return Err(()),
                 }
             }
-            let k = self.room.min(buf.len());
+            let k = self.room.min(rest.len());
             // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
-            // `rings[cur]`, less what was staged since; `k <= room` and `k <= buf.len()`.
-            unsafe { W::stage_from(&mut self.rings[self.cur], buf, k, self.seq) };
+            // `rings[cur]`, less what was staged since; `k <= room`. The `k` items at the
+            // front of `rest` are given up to the ring (`take` below, before anything else).
+            unsafe {
+                let ring = &mut self.rings[self.cur];
+                if k == 1 {
+                    // One item (a per-item policy): a plain store, no copy call.
+                    ring.stage_reserved(W::wrap(self.seq, rest.as_ptr().read()));
+                } else {
+                    W::stage_from(ring, rest.as_ptr(), k, self.seq);
+                }
+                rest.take(k);
+            }
             self.staged_into_cur(k);
             sent += k;
         }
         Ok(sent)
+    }
+
+    /// `ByKey` with plain items: stages items from the front of `rest` while each one's ring
+    /// has a free slot by its cached index, with the loop's counters in registers (a store
+    /// into a slot could alias any field of `self`). Returns how many went; the item that did
+    /// not fit (if any) goes through `open`'s general path, which reloads the index, sees a
+    /// closed ring, or waits.
+    #[inline]
+    fn by_key_cached(&mut self, rest: &mut Unsent<'_, T>) -> usize {
+        let Distributor {
+            rings,
+            dispatch: Dispatch::ByKey(key),
+            window: None,
+            stopped: false,
+            ..
+        } = self
+        else {
+            return 0;
+        };
+        // `ByKey` opens a ring for one item at a time, and stages it at once.
+        debug_assert_eq!(self.room, 0);
+        let n = rings.len() as u64;
+        let (seq, mut staged, flush_every) = (self.seq, self.staged, self.flush_every);
+        let mut k = 0;
+        while let Some(item) = rest.first() {
+            // The remainder is below the ring count, a `usize`. `key` (user code) may panic:
+            // `rest` then gives `buf` its unsent items.
+            #[allow(clippy::cast_possible_truncation)]
+            let ring = &mut rings[(key(item) % n) as usize];
+            if ring.free_cached() == 0 {
+                break;
+            }
+            // SAFETY: the cached index shows a free slot in `ring`; the item at the front of
+            // `rest` is given up to it (`take`, at once).
+            unsafe {
+                ring.stage_reserved(W::wrap(seq.wrapping_add(k), rest.as_ptr().read()));
+                rest.take(1);
+            }
+            k += 1;
+            staged += 1;
+            if staged >= flush_every {
+                rings.iter_mut().for_each(Producer::commit);
+                staged = 0;
+            }
+        }
+        self.seq = seq.wrapping_add(k);
+        self.stats.items += k as u64;
+        self.staged = staged;
+        k
     }
 
     /// Counts `k` items just staged into `rings[cur]` (out of `room` and the run); publishes
@@ -337,8 +459,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
             }
             Dispatch::LeastLoaded => {
+                // A run of up to `run` items to the ring with the most free slots now; the
+                // last run is published first, so its worker can start on it.
+                if self.run > 1 {
+                    self.rings[self.cur].commit();
+                }
                 self.cur = self.least_loaded();
-                self.run_left = 1;
+                self.run_left = self.run;
             }
             Dispatch::ByKey(key) => {
                 // The remainder is below the ring count, a `usize`.
@@ -366,6 +493,17 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
             }
             limit = limit.min(w.size - self.seq.wrapping_sub(self.cached_done));
+        }
+        if self.run_left == 1 {
+            // One item at a time (`ByKey`): while the cached index shows a free slot, no
+            // shared access and no prefetch (the next slot is on the line just written). A
+            // ring closed by its worker is seen once the cache shows it full, as a run's end
+            // is in round-robin; until then items staged into it are dropped with it, once.
+            let free = self.rings[self.cur].free_cached();
+            if free > 0 {
+                self.room = free.min(limit);
+                return Ok(());
+            }
         }
         match self.rings[self.cur].reserve() {
             Ok(0) => {
@@ -418,16 +556,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         }
     }
 
-    /// The ring with the most free slots by the cached indices (no shared access), refreshing
-    /// a ring's view only when it looks full.
+    /// The ring with the most free slots, each reloaded (one shared load per ring, once per
+    /// run); the first of equals.
     fn least_loaded(&mut self) -> usize {
         let mut best = 0;
         let mut best_free = 0;
         for (i, r) in self.rings.iter_mut().enumerate() {
-            let free = match r.free_cached() {
-                0 => r.free_refresh(),
-                f => f,
-            };
+            let free = r.free_refresh();
             if free > best_free {
                 best = i;
                 best_free = free;

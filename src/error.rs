@@ -48,7 +48,8 @@ pub enum EngineError {
         /// The panic message, when it was a string.
         message: String,
     },
-    /// The source iterator (on the engine's distributor thread) panicked.
+    /// The source iterator, or a [`Dispatch::by_key`](crate::Dispatch::by_key) key function,
+    /// panicked on the engine's distributor thread.
     SourcePanicked {
         /// The panic message, when it was a string.
         message: String,

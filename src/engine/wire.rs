@@ -8,12 +8,12 @@ pub(crate) trait InWire<T>: Send + 'static {
     fn wrap(seq: usize, item: T) -> Self;
     fn unwrap(self) -> (usize, T);
 
-    /// Stages the first `k` items of `buf` (numbered from `seq`) into `p` and removes them
-    /// from `buf`.
+    /// Stages the `k` items at `src` (numbered from `seq`) into `p`, taking them over.
     ///
     /// # Safety
-    /// As [`Producer::stage_moved`]: `k <= buf.len()` reserved slots are free.
-    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, seq: usize)
+    /// As [`Producer::stage_copied`]: `k` reserved slots are free, and `src` points to `k`
+    /// items that the caller gives up.
+    unsafe fn stage_from(p: &mut Producer<Self>, src: *const T, k: usize, seq: usize)
     where
         Self: Sized;
 }
@@ -32,9 +32,9 @@ impl<T: Send + 'static> InWire<T> for T {
         (0, self)
     }
     #[inline]
-    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, _seq: usize) {
-        // SAFETY: the caller's contract is `stage_moved`'s. Plain items move as one copy.
-        unsafe { p.stage_moved(buf, k) };
+    unsafe fn stage_from(p: &mut Producer<Self>, src: *const T, k: usize, _seq: usize) {
+        // SAFETY: the caller's contract is `stage_copied`'s. Plain items move as one copy.
+        unsafe { p.stage_copied(src, k) };
     }
 }
 
@@ -48,10 +48,11 @@ impl<T: Send + 'static> InWire<T> for Tagged<T> {
         (self.0, self.1)
     }
     #[inline]
-    unsafe fn stage_from(p: &mut Producer<Self>, buf: &mut Vec<T>, k: usize, seq: usize) {
-        for (j, item) in buf.drain(..k).enumerate() {
-            // SAFETY: the caller reserved `k` free slots; each item takes one.
-            unsafe { p.stage_reserved(Tagged(seq.wrapping_add(j), item)) };
+    unsafe fn stage_from(p: &mut Producer<Self>, src: *const T, k: usize, seq: usize) {
+        for j in 0..k {
+            // SAFETY: the caller reserved `k` free slots, one per item, and gave up the `k`
+            // items at `src`: each is read once, and nothing here can panic between the reads.
+            unsafe { p.stage_reserved(Tagged(seq.wrapping_add(j), src.add(j).read())) };
         }
     }
 }

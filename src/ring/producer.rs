@@ -438,35 +438,53 @@ impl<T> Producer<T> {
     #[inline]
     pub(crate) unsafe fn stage_moved(&mut self, buf: &mut Vec<T>, k: usize) {
         debug_assert!(k <= buf.len());
+        let len = buf.len();
+        let src = buf.as_mut_ptr();
+        // SAFETY: `buf` forgets its items before they move (its length drops before anything
+        // can panic); the first `k` move into free slots (the caller's contract), and its tail
+        // [k, len) moves to its front and is owned by it again.
+        unsafe {
+            buf.set_len(0);
+            self.stage_copied(src, k);
+            std::ptr::copy(src.add(k), src, len - k);
+            buf.set_len(len - k);
+        }
+    }
+
+    /// Moves the `k` items at `src` into the ring (staged, not published), with one copy per
+    /// contiguous part of the ring; the next run's slots are prefetched after a run.
+    ///
+    /// # Safety
+    /// `k` slots are free (as for [`stage_moved`](Self::stage_moved)), and `src` points to
+    /// `k` initialised items that the caller gives up: it must not use or drop them again.
+    #[inline]
+    pub(crate) unsafe fn stage_copied(&mut self, src: *const T, k: usize) {
         debug_assert!(k <= self.limit.wrapping_sub(self.tail));
         #[cfg(not(fanring_loom))]
         {
             let (start, first, rest) = self.shared.runs(self.tail, k);
             let base = self.shared.base();
-            let len = buf.len();
-            let src = buf.as_mut_ptr();
             // SAFETY: [tail, tail + k) are free slots (the caller's contract) that the consumer
             // does not read before we publish; [start, start + first) and [0, rest) are those
-            // slots in order. The items are moved: `buf` forgets them (its length drops before
-            // anything can panic), and its tail [k, len) moves to its front.
+            // slots in order, and `src` holds `k` items the caller no longer owns.
             unsafe {
-                buf.set_len(0);
                 std::ptr::copy_nonoverlapping(src, base.add(start), first);
                 std::ptr::copy_nonoverlapping(src.add(first), base, rest);
-                std::ptr::copy(src.add(k), src, len - k);
-                buf.set_len(len - k);
             }
-            self.tail = self.tail.wrapping_add(k);
         }
         // loom tracks each slot's cell: one at a time.
         #[cfg(fanring_loom)]
-        for item in buf.drain(..k) {
-            self.write(self.tail, item);
-            self.tail = self.tail.wrapping_add(1);
+        for j in 0..k {
+            // SAFETY: `src` holds `k` items the caller no longer owns; each is read once.
+            self.write(self.tail.wrapping_add(j), unsafe { src.add(j).read() });
         }
+        self.tail = self.tail.wrapping_add(k);
         // The slots of the next run (released by the consumer, as far as we know) start on
-        // their way while this one is published.
-        self.shared.prefetch(self.tail, self.free_cached(), true);
+        // their way while this one is published. Not after a single item (a per-item
+        // dispatch policy): its next slot is on the line just written.
+        if k > 1 {
+            self.shared.prefetch(self.tail, self.free_cached(), true);
+        }
     }
 
     /// Stages `value` into a slot counted by the last [`reserve`](Self::reserve), without
