@@ -91,25 +91,7 @@ impl<U> Merger<U> {
         match self {
             Merger::Any(m) => m.poll_into(abort, block, buf),
             Merger::Rotate(m) => m.poll_into(block, buf),
-            Merger::Tagged(m) => {
-                // The reorder window hands items out one at a time anyway.
-                let mut n = 0;
-                while buf.len() < buf.capacity() {
-                    match m.poll(abort, block && n == 0) {
-                        Step::Item(u) => {
-                            buf.push(u);
-                            n += 1;
-                        }
-                        Step::End if n == 0 => return Step::End,
-                        Step::Empty | Step::End => break,
-                    }
-                }
-                if n > 0 {
-                    Step::Item(n)
-                } else {
-                    Step::Empty
-                }
-            }
+            Merger::Tagged(m) => m.poll_into(abort, block, buf),
         }
     }
 
@@ -274,25 +256,72 @@ impl<U> RotateMerge<U> {
     }
 }
 
-/// One input's outputs in the reorder window.
+/// One input's outputs in the reorder window: the first in place (all `map` ever has), any
+/// more after it.
 struct Slot<U> {
-    items: VecDeque<U>,
+    first: Option<U>,
+    more: VecDeque<U>,
     complete: bool,
 }
 
-/// Input order from tagged outputs: each output carries its input's sequence number; outputs
-/// of inputs ahead of the next one wait in a window of `window.size` slots. The distributor
-/// hands out a sequence number only when it fits the window, so the window never overflows
-/// and the merger can always drain every ring.
+impl<U> Slot<U> {
+    fn new() -> Self {
+        Slot {
+            first: None,
+            more: VecDeque::new(),
+            complete: false,
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.is_empty()
+    }
+
+    #[inline]
+    fn push(&mut self, u: U) {
+        if self.is_empty() {
+            self.first = Some(u);
+        } else {
+            self.more.push_back(u);
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<U> {
+        self.first.take().or_else(|| self.more.pop_front())
+    }
+
+    fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+        self.complete = false;
+    }
+}
+
+/// Input order from tagged outputs: each output carries its input's sequence number. Outputs
+/// of the next input to emit (`next`) go straight to the caller's buffer while nothing of that
+/// input waits in the window; outputs of inputs further ahead wait in a window slot until
+/// `next` reaches them. The distributor hands out a sequence number only when it fits the
+/// window (`window.size` inputs), so the window never overflows and the merger can always
+/// drain every ring.
 pub(crate) struct TaggedMerge<U> {
     rings: Vec<Consumer<Tagged<Mark<U>>>>,
+    /// A power of two at least `window.size`: every sequence number in the window has a slot
+    /// of its own (also across the wrap of `usize`).
     slots: Vec<Slot<U>>,
+    mask: usize,
     window: Arc<Window>,
     next: usize,
     /// Sequence numbers completed since `window.done` was last published.
     unpublished: usize,
     /// Inputs whose outputs are all here but not yet emitted (for the peak statistic).
     buffered: usize,
+    /// Entries in the slots: outputs, and `complete` marks. While 0, an output of `next`
+    /// needs no look at its slot.
+    held: usize,
+    /// Outputs taken from a ring, before they are sorted out.
+    scratch: Vec<Tagged<Mark<U>>>,
     batch: usize,
     wait: WaitStrategy,
     stats: MergerStats,
@@ -307,96 +336,176 @@ impl<U> TaggedMerge<U> {
         let wait = rings
             .first()
             .map_or(WaitStrategy::default(), Consumer::wait_strategy);
+        let n = window.size.max(1).next_power_of_two();
         TaggedMerge {
-            slots: (0..window.size)
-                .map(|_| Slot {
-                    items: VecDeque::new(),
-                    complete: false,
-                })
-                .collect(),
+            slots: (0..n).map(|_| Slot::new()).collect(),
+            mask: n - 1,
             rings,
             window,
             next: 0,
             unpublished: 0,
             buffered: 0,
+            held: 0,
+            scratch: Vec::with_capacity(batch.max(1)),
             batch,
             wait,
             stats: MergerStats::default(),
         }
     }
 
-    fn poll(&mut self, abort: &dyn AbortFlag, block: bool) -> Step<U> {
-        let size = self.window.size;
-        loop {
-            let slot = &mut self.slots[self.next % size];
-            if let Some(u) = slot.items.pop_front() {
-                self.stats.items += 1;
-                return Step::Item(u);
+    /// `next`'s outputs are all out: go on to the following input, publishing the window's
+    /// progress once per `batch` inputs.
+    #[inline]
+    fn advance(&mut self) {
+        self.next = self.next.wrapping_add(1);
+        self.unpublished += 1;
+        if self.unpublished >= self.batch {
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        self.unpublished = 0;
+        self.window.advance(self.next);
+    }
+
+    /// Moves the outputs waiting in the window, in input order, to `buf` (while it has room).
+    fn drain_window(&mut self, buf: &mut Vec<U>) {
+        while buf.len() < buf.capacity() {
+            if self.held == 0 {
+                return;
             }
-            if slot.complete {
+            let slot = &mut self.slots[self.next & self.mask];
+            if let Some(u) = slot.pop() {
+                buf.push(u);
+                self.held -= 1;
+            } else if slot.complete {
                 slot.complete = false;
                 self.buffered -= 1;
-                self.next = self.next.wrapping_add(1);
-                self.unpublished += 1;
-                if self.unpublished >= self.batch {
-                    self.unpublished = 0;
-                    self.window.advance(self.next);
+                self.held -= 1;
+                self.advance();
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Takes up to `batch` outputs from every ring (one copy each) and sorts them out
+    /// (`sort_out`). Returns how many were taken, or `None` when every ring has ended and
+    /// nothing was taken (or the engine aborted; then every ring is closed).
+    fn pull(&mut self, abort: &dyn AbortFlag, buf: &mut Vec<U>) -> Option<usize> {
+        let mut pulled = 0;
+        let mut i = 0;
+        while i < self.rings.len() {
+            match self.rings[i].take_into(&mut self.scratch, self.batch) {
+                Ok(n) => {
+                    self.rings[i].release();
+                    pulled += n;
+                    i += 1;
+                    self.sort_out(buf);
+                }
+                Err(PopError::Empty) => i += 1,
+                Err(PopError::Closed) => {
+                    if abort.aborted() {
+                        self.close_all();
+                        return None;
+                    }
+                    self.rings.swap_remove(i);
+                }
+            }
+        }
+        self.stats.peak_window = self.stats.peak_window.max(self.buffered);
+        if self.rings.is_empty() && pulled == 0 {
+            return None;
+        }
+        Some(pulled)
+    }
+
+    /// Empties `scratch`: outputs of `next` go to `buf` while it has room and nothing of
+    /// `next` waits in the window (in order), the rest to their slots.
+    fn sort_out(&mut self, buf: &mut Vec<U>) {
+        let mask = self.mask;
+        // In locals: the loop stores nothing but the items.
+        let (mut next, mut unpublished, mut held) = (self.next, self.unpublished, self.held);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for Tagged(seq, mark) in scratch.drain(..) {
+            if seq == next
+                && buf.len() < buf.capacity()
+                && (held == 0 || self.slots[seq & mask].is_empty())
+            {
+                // In order: `seq` is not complete (outputs of it are still arriving) and none
+                // of its outputs wait in the window.
+                let last = match mark {
+                    Mark::Item(u) => {
+                        buf.push(u);
+                        false
+                    }
+                    Mark::Last(u) => {
+                        buf.push(u);
+                        true
+                    }
+                    Mark::End => true,
+                };
+                if last {
+                    next = next.wrapping_add(1);
+                    unpublished += 1;
+                    if unpublished >= self.batch {
+                        unpublished = 0;
+                        self.window.advance(next);
+                    }
                 }
                 continue;
             }
-            // The next input's outputs are not all here: pull a batch from every ring.
-            let mut pulled = 0;
-            let mut open = 0;
-            let mut i = 0;
-            while i < self.rings.len() {
-                let (slots, buffered) = (&mut self.slots, &mut self.buffered);
-                let r = self.rings[i].try_pop_each(self.batch, |Tagged(seq, mark)| {
-                    let slot = &mut slots[seq % size];
-                    match mark {
-                        Mark::Item(u) => slot.items.push_back(u),
-                        Mark::Last(u) => {
-                            slot.items.push_back(u);
-                            slot.complete = true;
-                            *buffered += 1;
-                        }
-                        Mark::End => {
-                            slot.complete = true;
-                            *buffered += 1;
-                        }
-                    }
-                });
-                match r {
-                    Ok(n) => {
-                        pulled += n;
-                        open += 1;
-                        i += 1;
-                    }
-                    Err(PopError::Empty) => {
-                        open += 1;
-                        i += 1;
-                    }
-                    Err(PopError::Closed) => {
-                        if abort.aborted() {
-                            self.close_all();
-                            return Step::End;
-                        }
-                        self.rings.swap_remove(i);
-                    }
+            let slot = &mut self.slots[seq & mask];
+            match mark {
+                Mark::Item(u) => {
+                    slot.push(u);
+                    held += 1;
+                }
+                Mark::Last(u) => {
+                    slot.push(u);
+                    slot.complete = true;
+                    self.buffered += 1;
+                    held += 2;
+                }
+                Mark::End => {
+                    slot.complete = true;
+                    self.buffered += 1;
+                    held += 1;
                 }
             }
-            self.stats.peak_window = self.stats.peak_window.max(self.buffered);
+        }
+        self.scratch = scratch;
+        (self.next, self.unpublished, self.held) = (next, unpublished, held);
+    }
+
+    /// Moves outputs in input order to `buf` (up to its spare capacity), waiting for the next
+    /// one if `block` and none is ready: `Item(n)`, `Empty` (only without `block`), or `End`
+    /// when every ring has ended (or the engine aborted).
+    fn poll_into(&mut self, abort: &dyn AbortFlag, block: bool, buf: &mut Vec<U>) -> Step<usize> {
+        let start = buf.len();
+        loop {
+            self.drain_window(buf);
+            if buf.len() == buf.capacity() {
+                break;
+            }
+            let Some(pulled) = self.pull(abort, buf) else {
+                // Every ring ended; whatever is buffered beyond a gap can only come from an
+                // aborted run, and is dropped with the slots. What `buf` holds is in order.
+                self.close_all();
+                if buf.len() > start {
+                    break;
+                }
+                return Step::End;
+            };
             if pulled > 0 {
                 continue;
             }
-            if open == 0 {
-                // Every ring ended; whatever is buffered beyond a gap can only come from an
-                // aborted run, and is dropped with the slots.
-                self.close_all();
-                return Step::End;
+            // Nothing to take now: let the distributor run ahead up to the window.
+            self.publish();
+            if buf.len() > start {
+                break;
             }
-            // Nothing anywhere: let the distributor run ahead up to the window, then wait.
-            self.unpublished = 0;
-            self.window.advance(self.next);
             if !block {
                 return Step::Empty;
             }
@@ -406,13 +515,19 @@ impl<U> TaggedMerge<U> {
                 rings.iter().any(Consumer::ready_hint).then_some(())
             });
         }
+        let n = buf.len() - start;
+        self.stats.items += n as u64;
+        Step::Item(n)
     }
 
     fn close_all(&mut self) {
         self.rings.iter_mut().for_each(Consumer::close);
         self.rings.clear();
         self.window.close();
-        self.slots.iter_mut().for_each(|s| s.items.clear());
+        self.slots.iter_mut().for_each(Slot::clear);
+        self.held = 0;
+        self.buffered = 0;
+        self.scratch.clear();
     }
 }
 

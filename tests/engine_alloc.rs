@@ -115,8 +115,8 @@ fn no_allocation_per_item() {
             Order::Preserve,
         ),
         ("LeastLoaded/Any", || Dispatch::LeastLoaded, Order::Any),
-        // Tagged: the reorder window's slots allocate once each (on first use), and 10k items
-        // already use all of them (window = 2 × 256 × 4 = 2048 inputs).
+        // Tagged: `map`'s one output per input waits in its slot in place; only a second
+        // output of one input would allocate (once per slot, on first use).
         (
             "LeastLoaded/Preserve (tagged)",
             || Dispatch::LeastLoaded,

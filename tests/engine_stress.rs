@@ -370,6 +370,53 @@ fn preserve_restores_input_order() {
     }
 }
 
+/// The tagged merger with 0 to 3 outputs per input, and now and then a burst longer than a
+/// batch: `LeastLoaded` and `ByKey` with `Preserve`, a small window and batch, so that outputs
+/// go straight out, wait in their slots (second outputs included), and fill the caller's
+/// buffer part-way through an input. The merged stream is exactly the inputs' outputs in input
+/// order.
+#[test]
+fn preserve_with_flat_map_restores_input_order() {
+    let _s = serial();
+    let n = big() / 4;
+    let outputs = |x: u64| -> usize {
+        if x.is_multiple_of(997) {
+            40
+        } else {
+            (f(x) % 4) as usize
+        }
+    };
+    for mode in MODES {
+        for (dname, dispatch) in dispatches().into_iter().skip(1) {
+            for window in [None, Some(5)] {
+                let what = format!("{dname}/Preserve/flat_map window {window:?} {mode:?}");
+                let _w = Watchdog::new(what.clone());
+                let mut b = builder(
+                    WORKERS,
+                    64,
+                    8,
+                    WaitStrategy::SPIN_THEN_PARK,
+                    dispatch.clone(),
+                    Order::Preserve,
+                );
+                if let Some(w) = window {
+                    b = b.window(w);
+                }
+                let pipeline = b.flat_map(move |x: u64| (0..outputs(x)).map(move |k| (x, k)));
+                let mut out = launch!(pipeline, mode, 0..n);
+                let mut expect = (0..n).flat_map(|x| (0..outputs(x)).map(move |k| (x, k)));
+                let mut count = 0u64;
+                for v in out.by_ref() {
+                    assert_eq!(Some(v), expect.next(), "{what}: output {count}");
+                    count += 1;
+                }
+                assert_eq!(expect.next(), None, "{what}: outputs missing after {count}");
+                out.join().unwrap();
+            }
+        }
+    }
+}
+
 /// `ByKey` with `Order::Any`: items `(key, seq)` with a per-key sequence; in the output each
 /// key's sequence is exactly 0, 1, 2, … (every item once, per-key order kept).
 #[test]
