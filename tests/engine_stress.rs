@@ -93,6 +93,16 @@ fn f(x: u64) -> u64 {
         .rotate_left(17)
 }
 
+/// A panic on the caller's thread (in `drive`) reached the caller with `message`.
+fn expect_unwind(unwound: std::thread::Result<()>, message: &str, what: &str) {
+    let payload = unwound.expect_err("the panic reaches the caller");
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some(message),
+        "{what}"
+    );
+}
+
 /// xorshift64*: reproducible without a dependency.
 struct Rng(u64);
 
@@ -1036,12 +1046,7 @@ fn drive_source_panic_unwinds_and_balances() {
                     got.push(t.v);
                 }
             }));
-            let msg = unwound.expect_err("the source's panic reaches the caller");
-            assert_eq!(
-                msg.downcast_ref::<String>().map(String::as_str),
-                Some(format!("boom in source at {at}").as_str()),
-                "{what}"
-            );
+            expect_unwind(unwound, &format!("boom in source at {at}"), &what);
             assert!(got.len() as u64 <= at, "{what}: items past the panic");
             check_prefix(shape, &got, &what);
             assert_eq!(counts.created(), at, "{what}: items created");
@@ -1083,12 +1088,7 @@ fn key_panic_is_reported_and_balanced() {
                             got.push(t.v);
                         }
                     }));
-                    let msg = unwound.expect_err("the key's panic reaches the caller");
-                    assert_eq!(
-                        msg.downcast_ref::<String>().map(String::as_str),
-                        Some(format!("boom in key at {at}").as_str()),
-                        "{what}"
-                    );
+                    expect_unwind(unwound, &format!("boom in key at {at}"), &what);
                 } else {
                     let mut out = pipeline.run(source(Some(n), &counts)).unwrap();
                     got.extend(out.by_ref().map(|t| t.v));
