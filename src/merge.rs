@@ -354,19 +354,25 @@ impl<U> TaggedMerge<U> {
     }
 
     /// `next`'s outputs are all out: go on to the following input, publishing the window's
-    /// progress once per `batch` inputs.
+    /// progress once per `batch` inputs. On `next` and `unpublished` as given, so that
+    /// `sort_out` can keep them in locals.
     #[inline]
-    fn advance(&mut self) {
-        self.next = self.next.wrapping_add(1);
-        self.unpublished += 1;
-        if self.unpublished >= self.batch {
-            self.publish();
+    fn advance(next: &mut usize, unpublished: &mut usize, batch: usize, window: &Window) {
+        *next = next.wrapping_add(1);
+        *unpublished += 1;
+        if *unpublished >= batch {
+            *unpublished = 0;
+            window.advance(*next);
         }
     }
 
+    /// Publishes `next` to the distributor, if anything was completed since the last time
+    /// (otherwise `window.done` is `next` already, and a waiting distributor has been told).
     fn publish(&mut self) {
-        self.unpublished = 0;
-        self.window.advance(self.next);
+        if self.unpublished > 0 {
+            self.unpublished = 0;
+            self.window.advance(self.next);
+        }
     }
 
     /// Moves the outputs waiting in the window, in input order, to `buf` (while it has room).
@@ -383,7 +389,12 @@ impl<U> TaggedMerge<U> {
                 slot.complete = false;
                 self.buffered -= 1;
                 self.held -= 1;
-                self.advance();
+                Self::advance(
+                    &mut self.next,
+                    &mut self.unpublished,
+                    self.batch,
+                    &self.window,
+                );
             } else {
                 return;
             }
@@ -447,12 +458,7 @@ impl<U> TaggedMerge<U> {
                     Mark::End => true,
                 };
                 if last {
-                    next = next.wrapping_add(1);
-                    unpublished += 1;
-                    if unpublished >= self.batch {
-                        unpublished = 0;
-                        self.window.advance(next);
-                    }
+                    Self::advance(&mut next, &mut unpublished, self.batch, &self.window);
                 }
                 continue;
             }

@@ -397,6 +397,7 @@ fn preserve_with_flat_map_restores_input_order() {
         }
     };
     for mode in MODES {
+        // LeastLoaded and ByKey: round-robin with `Preserve` refuses `flat_map`.
         for (dname, dispatch) in dispatches().into_iter().skip(1) {
             for window in [None, Some(5)] {
                 let what = format!("{dname}/Preserve/flat_map window {window:?} {mode:?}");
