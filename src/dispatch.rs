@@ -240,20 +240,26 @@ pub(crate) struct Distributor<T, W> {
     staged: usize,
     flush_every: usize,
     blocked: Blocked,
+    /// Round-robin runs keep their length when published early (`Order::Preserve`'s rotating
+    /// merger counts on it); otherwise a run published early ends there.
+    keep_runs: bool,
     /// A worker ring was closed by its worker (early end or panic): stop.
     stopped: bool,
     pub(crate) stats: DistributorStats,
 }
 
 impl<T, W: InWire<T>> Distributor<T, W> {
-    /// Round-robin gives each worker `run` consecutive items per turn (1 is the seed's item by
-    /// item); every ring is published at the end of its run and every `flush_every` items.
+    /// Round-robin gives each worker up to `run` consecutive items per turn (1 is the seed's
+    /// item by item; exactly `run` with `keep_runs`); every ring is published at the end of
+    /// its run, every `flush_every` items, and whenever the source has nothing ready
+    /// ([`idle`](Self::idle)).
     pub(crate) fn new(
         rings: Vec<Producer<W>>,
         dispatch: Dispatch<T>,
         window: Option<Arc<Window>>,
         run: usize,
         flush_every: usize,
+        keep_runs: bool,
     ) -> Self {
         let wait = rings[0].wait_strategy();
         let run = run.max(1);
@@ -271,6 +277,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             staged: 0,
             flush_every: flush_every.max(1),
             blocked: Blocked::Ring,
+            keep_runs,
             stopped: false,
             stats: DistributorStats::default(),
         }
@@ -282,9 +289,37 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.rings.iter_mut().for_each(Producer::commit);
     }
 
-    /// Whether the engine stopped taking items (a worker closed its ring).
+    /// The source has nothing ready: publish every ring, and end the current run there (a
+    /// batch is an upper bound, never a fill target), so the next item goes where the policy
+    /// says now: the next worker in turn, or the least loaded one. `Order::Preserve`'s
+    /// rotation (`keep_runs`) needs full runs: its run goes on, published.
+    pub(crate) fn idle(&mut self) {
+        self.flush();
+        if !self.keep_runs {
+            self.room = 0;
+            if self.run_left < self.run {
+                self.run_left = 0;
+            }
+        }
+    }
+
+    /// Whether the distributor has seen the engine stop (a worker closed its ring).
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Whether the engine stopped taking items: a worker closed its ring (it ended or
+    /// failed). Asks the rings (one load each) rather than trusting the cached free slots.
+    pub(crate) fn check_stopped(&mut self) -> bool {
+        if self.peer_gone() && !self.stopped {
+            self.stop();
+        }
+        self.stopped
+    }
+
+    /// [`check_stopped`](Self::check_stopped) without acting on it.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.stopped || self.rings.iter().any(Producer::is_closed)
     }
 
     /// Stages `item` for a worker without waiting. Staged items are published at the end of

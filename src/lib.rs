@@ -39,6 +39,7 @@ mod loom;
 mod merge;
 pub mod pinning;
 pub mod ring;
+pub mod source;
 pub mod wait;
 
 pub use dispatch::{Dispatch, DistributorStats};

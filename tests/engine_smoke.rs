@@ -212,5 +212,5 @@ fn handles_and_streams_are_send() {
     sync::<fanring::Consumer<u64>>();
     send::<fanring::Output<u64>>();
     sync::<fanring::Output<u64>>();
-    send::<fanring::Driven<std::ops::Range<u64>, u64>>();
+    send::<fanring::Driven<fanring::source::Iter<std::ops::Range<u64>>, u64>>();
 }

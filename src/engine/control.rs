@@ -8,6 +8,7 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::merge::{AbortFlag, MergerStats};
 use crate::EngineError;
+use crossbeam_utils::CachePadded;
 use std::any::Any;
 
 pub(crate) struct Control {
@@ -18,7 +19,20 @@ pub(crate) struct Control {
     distributor: Mutex<Option<DistributorStats>>,
     merger: Mutex<Option<MergerStats>>,
     exited: AtomicUsize,
+    /// Per worker: inputs it finished, their outputs published (for `drive`'s "is anything
+    /// still in flight").
+    done: Box<[CachePadded<AtomicUsize>]>,
+    /// A handle ended the engine early (dropped or joined its stream before the end).
+    cancelled: AtomicBool,
+    /// Where the engine's distributor thread is (`RUNNING`, `IN_SOURCE`, `EXITED`): a
+    /// cancelling handle waits for it while it runs engine code, but not while it waits
+    /// inside the user's source.
+    distributor_at: AtomicUsize,
 }
+
+const RUNNING: usize = 0;
+const IN_SOURCE: usize = 1;
+const EXITED: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot happen (no user code runs under them),
@@ -35,6 +49,60 @@ impl Control {
             distributor: Mutex::new(None),
             merger: Mutex::new(None),
             exited: AtomicUsize::new(0),
+            done: (0..workers)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
+            cancelled: AtomicBool::new(false),
+            distributor_at: AtomicUsize::new(RUNNING),
+        }
+    }
+
+    /// A handle ends the engine early; from now on the distributor thread never enters the
+    /// source again.
+    pub(crate) fn cancel(&self) {
+        // SeqCst, with `enter_source`'s two accesses: of "we cancel, then read where the
+        // distributor is" and "it says it is in the source, then reads the flag", at least
+        // one side sees the other's store (Dekker). So either the distributor sees the flag
+        // and does not enter, or we see it inside and do not wait for it.
+        self.cancelled.store(true, SeqCst);
+    }
+
+    /// The distributor thread is about to call the source's blocking `recv`: `false` if the
+    /// engine was cancelled (then it must not).
+    pub(crate) fn enter_source(&self) -> bool {
+        // SeqCst: see `cancel`.
+        self.distributor_at.store(IN_SOURCE, SeqCst);
+        if self.cancelled.load(SeqCst) {
+            self.distributor_at.store(RUNNING, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// The source's `recv` returned: `false` if the engine was cancelled meanwhile (a handle
+    /// may have stopped waiting for this thread: it must stage nothing more).
+    pub(crate) fn leave_source(&self) -> bool {
+        // SeqCst: see `cancel`.
+        self.distributor_at.store(RUNNING, SeqCst);
+        !self.cancelled.load(SeqCst)
+    }
+
+    /// The distributor thread's last act (instead of [`exit`](Self::exit)).
+    pub(crate) fn distributor_exit(&self) {
+        // Release: pairs with the Acquire load in `distributor_settled`: its stats are
+        // visible.
+        self.distributor_at.store(EXITED, Release);
+    }
+
+    /// `Some(true)`: the distributor thread exited; `Some(false)`: it waits inside the source
+    /// (and will exit, without touching the engine, when the source returns); `None`: it is
+    /// running engine code (and, once cancelled, exits soon).
+    pub(crate) fn distributor_settled(&self) -> Option<bool> {
+        // SeqCst: see `cancel` (also Acquire for `distributor_exit`).
+        match self.distributor_at.load(SeqCst) {
+            EXITED => Some(true),
+            IN_SOURCE => Some(false),
+            _ => None,
         }
     }
 
@@ -82,6 +150,22 @@ impl Control {
             lock(&self.workers).clone(),
             *lock(&self.merger),
         )
+    }
+
+    /// Worker `worker` has finished `inputs` inputs in all, and published their outputs.
+    #[inline]
+    pub(crate) fn set_done(&self, worker: usize, inputs: usize) {
+        // Release: pairs with the Acquire loads in `done`: the outputs committed before are
+        // visible to whoever sees the count.
+        self.done[worker].store(inputs, Release);
+    }
+
+    /// Inputs the workers finished, in all (wrapping).
+    pub(crate) fn done(&self) -> usize {
+        // Acquire: pairs with `set_done`.
+        self.done
+            .iter()
+            .fold(0usize, |sum, d| sum.wrapping_add(d.load(Acquire)))
     }
 
     /// A thread's last act.

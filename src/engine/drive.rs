@@ -3,58 +3,74 @@
 //! scheduled to pass them on.
 
 use super::{AnyDistributor, OutputState, Stats};
+use crate::error::panic_message;
 use crate::merge::{RunCursor, Step};
+use crate::source::Source;
 use crate::{EngineError, Plan};
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// The merged stream of [`Pipeline::drive`](crate::Pipeline::drive): an iterator that feeds
-/// the workers from its source on the caller's thread as it goes.
+/// The merged stream of [`Pipeline::drive`](crate::Pipeline::drive) and
+/// [`Pipeline::drive_source`](crate::Pipeline::drive_source): an iterator that feeds the
+/// workers from its source on the caller's thread as it goes.
 ///
 /// It never waits while it can do something: it takes outputs while there are any, hands
-/// items to the workers while their rings have room, and waits (by the engine's strategy) only
-/// for an output when neither is possible. It ends when the source is exhausted and every
-/// item has been processed and merged, or early when a stage failed (then
-/// [`join`](Self::join) returns the error). Dropping it early stops the engine like dropping
-/// an [`Output`](crate::Output): every thread exits and every item in flight is dropped exactly once (items
-/// still in the source are never taken from it).
-pub struct Driven<I: Iterator, U>
+/// the items its source has ready to the workers while their rings have room (publishing
+/// them before it waits for anything), and waits only when neither is possible: for an
+/// output while items are in flight, and in the source's blocking `recv` only once every item
+/// handed out has come back. It ends when the source is exhausted and every item has been
+/// processed and merged, or early when a stage failed (then [`join`](Self::join) returns the
+/// error). Dropping it early stops the engine like dropping an [`Output`](crate::Output):
+/// every thread exits and every item in flight is dropped exactly once (items still in the
+/// source are never taken from it).
+///
+/// A panic in the source (or in a [`Dispatch::by_key`](crate::Dispatch::by_key) key
+/// function) unwinds out of `next`; the stream is then over: later calls return `None`, and
+/// [`join`](Self::join) returns [`EngineError::SourcePanicked`].
+pub struct Driven<S: Source, U>
 where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
     /// The run being handed out. Declared first: its items are dropped before the rest.
     run: RunCursor<U>,
     /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
     /// [`RunCursor`]).
-    state: Box<DrivenState<I, U>>,
+    state: Box<DrivenState<S, U>>,
 }
 
 /// A [`Driven`]'s distributing and merging side.
-struct DrivenState<I: Iterator, U>
+struct DrivenState<S: Source, U>
 where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
-    /// `None` once exhausted (the workers' rings are then closed) or the engine stopped.
-    source: Option<I>,
+    /// `None` once exhausted (the workers' rings are then closed), the engine stopped, or
+    /// the source panicked.
+    source: Option<S>,
     /// Items taken from `source` and not handed out yet (a run at most): they go to the
     /// rings with one copy per run.
-    inbuf: Vec<I::Item>,
+    inbuf: Vec<S::Item>,
     // Declared before `output`: on an early drop the worker rings close first, then the
     // output side closes and joins the workers.
-    distributor: AnyDistributor<I::Item>,
+    distributor: AnyDistributor<S::Item>,
     output: OutputState<U>,
+    /// Every input gives exactly one output (`map`): in flight is "handed out − merged".
+    one_to_one: bool,
     /// Outputs taken out of the rings since the last feed, and how many call for the next one.
     since_feed: usize,
     feed_every: usize,
+    /// The source (or a key function) panicked: the stream is over.
+    poisoned: bool,
 }
 
-impl<I: Iterator, U> Driven<I, U>
+impl<S: Source, U> Driven<S, U>
 where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
     pub(super) fn new(
-        source: I,
-        distributor: AnyDistributor<I::Item>,
+        source: S,
+        distributor: AnyDistributor<S::Item>,
         output: OutputState<U>,
+        one_to_one: bool,
     ) -> Self {
         // Top the workers up once a run per worker has come out (or whenever nothing has).
         let workers = output.plan.workers.len();
@@ -66,8 +82,10 @@ where
                 inbuf: Vec::with_capacity(distributor.run().max(1)),
                 distributor,
                 output,
+                one_to_one,
                 since_feed: 0,
                 feed_every,
+                poisoned: false,
             }),
         }
     }
@@ -121,27 +139,34 @@ where
     }
 }
 
-impl<I: Iterator, U> DrivenState<I, U>
+impl<S: Source, U> DrivenState<S, U>
 where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
-    /// Hands items to the workers until a ring (or the window) is full or the source ends
-    /// (then closes the workers' rings); publishes them. Returns whether anything changed.
+    /// Hands the items the source has ready to the workers until a ring (or the window) is
+    /// full or nothing more is ready (or the source ended: then closes the workers' rings);
+    /// publishes them. Returns whether anything changed.
     fn feed(&mut self) -> bool {
         self.since_feed = 0;
         let Some(source) = &mut self.source else {
             return false;
         };
         let mut moved = false;
+        let mut dry = false;
         loop {
+            let mut ended = false;
             if self.inbuf.is_empty() {
                 let want = self.inbuf.capacity();
-                self.inbuf.extend(source.by_ref().take(want));
+                ended = source.try_recv_into(&mut self.inbuf, want).is_err();
                 if self.inbuf.is_empty() {
-                    // Normal end: publish and close every worker ring.
-                    self.distributor.close();
-                    self.source = None;
-                    return true;
+                    if ended {
+                        // Normal end: publish and close every worker ring.
+                        self.distributor.close();
+                        self.source = None;
+                        return true;
+                    }
+                    dry = true;
+                    break; // nothing ready now
                 }
             }
             if let Ok(n) = self.distributor.try_send_from(&mut self.inbuf) {
@@ -156,15 +181,161 @@ where
             if !self.inbuf.is_empty() {
                 break; // a ring or the window is full
             }
+            if ended {
+                self.distributor.close();
+                self.source = None;
+                return true;
+            }
         }
-        self.distributor.flush();
+        if dry {
+            // Nothing ready: publish it all, ending the run there (a batch is an upper
+            // bound, never a fill target).
+            self.distributor.idle();
+        } else {
+            self.distributor.flush(); // a ring (or the window) is full
+        }
         moved
+    }
+
+    /// Whether every item handed out has come back: its outputs are all in the merger's
+    /// rings (or already taken out of them).
+    fn nothing_in_flight(&self) -> bool {
+        let handed = self.distributor.stats().items;
+        if self.one_to_one {
+            return self.output.merger.stats().items >= handed;
+        }
+        // Each worker counts the inputs it finished after publishing their outputs.
+        #[allow(clippy::cast_possible_truncation)]
+        let handed = handed as usize;
+        self.output.control.done() == handed
+    }
+
+    /// The source has nothing ready and nothing is in flight: publish, then wait in the
+    /// source's `recv` (nothing in the engine waits behind it). Returns whether it gave an
+    /// item (`false`: the source ended, and the workers' rings are closed).
+    fn wait_for_source(&mut self) -> bool {
+        let Some(source) = &mut self.source else {
+            return false;
+        };
+        self.distributor.idle();
+        if let Some(item) = source.recv() {
+            self.inbuf.push(item);
+            return true;
+        }
+        self.distributor.close();
+        self.source = None;
+        false
+    }
+
+    /// Runs `f` (which calls the source or a key function); a panic there ends the stream:
+    /// it is recorded as [`EngineError::SourcePanicked`], the engine stops, and the panic
+    /// goes on to the caller.
+    fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(r) => r,
+            Err(payload) => {
+                self.poisoned = true;
+                self.output.control.fail(EngineError::SourcePanicked {
+                    message: panic_message(&*payload),
+                });
+                self.source = None;
+                self.distributor.stop();
+                self.output.end_early();
+                // Items taken and not handed out: dropped here (a panicking `Drop` among them
+                // must not hide the source's panic).
+                let inbuf = std::mem::take(&mut self.inbuf);
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(inbuf)));
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
+    /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
+    #[inline(never)]
+    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+        if self.poisoned {
+            return (None, RunCursor::empty());
+        }
+        match self.next_item() {
+            Some(u) => (Some(u), self.output.local.take_run()),
+            None => (None, RunCursor::empty()),
+        }
+    }
+
+    fn next_item(&mut self) -> Option<U> {
+        let mut idle_polls = 0u32;
+        loop {
+            if self.since_feed >= self.feed_every {
+                self.guarded(Self::feed);
+            }
+            match self.output.poll(false) {
+                Step::Item(u) => {
+                    self.since_feed += 1 + self.output.local.len();
+                    return Some(u);
+                }
+                Step::End => return None,
+                Step::Empty => {}
+            }
+            if self.guarded(Self::feed) {
+                idle_polls = 0;
+                continue;
+            }
+            // Nothing could be handed out: the rings or the window are full, or the source
+            // has nothing ready, or it has ended.
+            if self.source.is_some() && self.inbuf.is_empty() {
+                // The source has nothing ready.
+                if self.nothing_in_flight() {
+                    // The last outputs may have come since the poll above: take them first.
+                    match self.output.poll(false) {
+                        Step::Item(u) => {
+                            self.since_feed += 1 + self.output.local.len();
+                            return Some(u);
+                        }
+                        Step::End => return None,
+                        Step::Empty => {}
+                    }
+                    // Given an item, feed it; at the end, the rings are closed and the
+                    // merger sees the end.
+                    self.guarded(Self::wait_for_source);
+                    continue;
+                }
+                if !self.one_to_one {
+                    // Items in flight may give no output, which would not wake us: poll
+                    // (outputs, then the source) with a short, growing pause.
+                    idle_polls = idle_polls.saturating_add(1);
+                    pause(idle_polls);
+                    continue;
+                }
+            }
+            // Whatever was handed out comes back (each input gives an output, or the rings
+            // and the window are full), so an output will come, or the end.
+            return match self.output.poll(true) {
+                Step::Item(u) => {
+                    self.since_feed += 1 + self.output.local.len();
+                    Some(u)
+                }
+                Step::Empty | Step::End => None,
+            };
+        }
     }
 }
 
-impl<I: Iterator, U> Iterator for Driven<I, U>
+/// A growing pause for `drive`'s polling: spins, then yields, then sleeps of up to 50 µs.
+fn pause(polls: u32) {
+    if polls < 64 {
+        std::hint::spin_loop();
+    } else if polls < 128 {
+        std::thread::yield_now();
+    } else {
+        let us = u64::from((polls - 127).min(50));
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
+impl<S: Source, U> Iterator for Driven<S, U>
 where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
     type Item = U;
 
@@ -181,52 +352,9 @@ where
     }
 }
 
-impl<I: Iterator, U> DrivenState<I, U>
+impl<S: Source, U> fmt::Debug for Driven<S, U>
 where
-    I::Item: Send + 'static,
-{
-    /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
-    /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
-    #[inline(never)]
-    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
-        match self.next_item() {
-            Some(u) => (Some(u), self.output.local.take_run()),
-            None => (None, RunCursor::empty()),
-        }
-    }
-
-    fn next_item(&mut self) -> Option<U> {
-        loop {
-            if self.since_feed >= self.feed_every {
-                self.feed();
-            }
-            match self.output.poll(false) {
-                Step::Item(u) => {
-                    self.since_feed += 1 + self.output.local.len();
-                    return Some(u);
-                }
-                Step::End => return None,
-                Step::Empty => {}
-            }
-            if !self.feed() {
-                // Nothing could be handed out (the rings or the window are full, or the
-                // source has ended): whatever was handed out comes back, so an output will
-                // come, or the end.
-                return match self.output.poll(true) {
-                    Step::Item(u) => {
-                        self.since_feed += 1 + self.output.local.len();
-                        Some(u)
-                    }
-                    Step::Empty | Step::End => None,
-                };
-            }
-        }
-    }
-}
-
-impl<I: Iterator, U> fmt::Debug for Driven<I, U>
-where
-    I::Item: Send + 'static,
+    S::Item: Send + 'static,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driven")

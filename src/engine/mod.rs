@@ -21,6 +21,7 @@ use crate::merge::{
 };
 use crate::pinning::{pin_current, plan, Pinning, Plan};
 use crate::ring::channel_for_runs;
+use crate::source::{self, Source};
 use crate::{Consumer, EngineError, Producer, PushError, WaitStrategy};
 use std::fmt;
 use std::marker::PhantomData;
@@ -384,11 +385,23 @@ where
     }
 
     /// Starts the workers and a distributor thread that drains `source`; the caller merges by
-    /// iterating the [`Output`].
+    /// iterating the [`Output`]. The same as [`run_source`](Self::run_source) with
+    /// [`source::Iter`]: the items `source`'s `size_hint` promises (a range, a `Vec`, a `map`
+    /// over them) are taken a run of up to `batch` at a time; before any other `next()` (a
+    /// channel's iterator, `iter::from_fn`, `repeat_with`: it may block) everything taken is
+    /// published, so no item waits in the engine for the next one. A `map` over a range whose
+    /// closure blocks promises items it does not have: give such a source as a [`Source`], or
+    /// as an iterator that promises nothing (`iter::from_fn`).
     ///
-    /// The distributor takes `batch` items from `source` at a time and publishes them as a
-    /// run (and the rest at the end): a source that blocks between items should use
-    /// `batch(1)`. [`drive`](Self::drive) runs the same without the thread.
+    /// ```
+    /// use fanring::Engine;
+    /// let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    /// let mut out = Engine::builder().workers(2).map(|x: u64| x + 1).run(rx).unwrap();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(out.next(), Some(2)); // while the source waits for more
+    /// drop(tx);
+    /// assert_eq!(out.next(), None);
+    /// ```
     ///
     /// # Errors
     /// Bad settings (see [`EngineError`]) or a refused thread.
@@ -397,27 +410,54 @@ where
         I: IntoIterator<Item = T>,
         I::IntoIter: Send + 'static,
     {
-        let mut l = self.launch(true, false, false)?;
+        self.run_source(source::Iter::new(source.into_iter()))
+    }
+
+    /// Starts the workers and a distributor thread that drains `source`; the caller merges by
+    /// iterating the [`Output`].
+    ///
+    /// The distributor takes the items `source` has ready ([`Source::try_recv`]), up to
+    /// `batch`, and hands them out as one run. When nothing is ready it publishes every run
+    /// it holds before it calls the blocking [`Source::recv`]: an item taken from the source
+    /// is visible to its worker before the distributor waits for the next one. Round-robin
+    /// and least-loaded runs end there (with `Order::Preserve` and round-robin, a run goes on
+    /// to `batch` items, each published as it comes, so the merger's rotation holds).
+    ///
+    /// Dropping or joining the [`Output`] before the end does not wait for a distributor that
+    /// waits inside `recv`: that thread exits when `recv` next returns, dropping what it
+    /// returned (wake it by ending or feeding the source). [`Stats::distributor`] is then
+    /// `None`.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (mut tx, rx) = fanring::channel::<u32>(64).unwrap();
+    /// let mut out = Engine::builder().workers(2).map(|x: u32| x * 10).run_source(rx).unwrap();
+    /// tx.push(4).unwrap();
+    /// assert_eq!(out.next(), Some(40));
+    /// drop(out); // returns at once: the distributor waits in `rx.pop()`, and ends after it
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn run_source<S>(self, source: S) -> Result<Output<U>, EngineError>
+    where
+        S: Source<Item = T> + Send + 'static,
+    {
+        let l = self.launch(true, false, false)?;
         let handle = spawn_source(
-            source.into_iter(),
+            source,
             l.distributor,
             Arc::clone(&l.control),
             l.plan.distributor,
         );
+        let mut state = OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch);
         match handle {
-            Ok(h) => l.threads.push(h),
-            Err(e) => {
-                // The distributor was dropped with its closure: every ring is closed, so the
-                // workers end and `Output`'s drop joins them.
-                drop(Output::new(OutputState::new(
-                    l.merger, l.control, l.threads, l.plan, l.batch,
-                )));
-                return Err(e);
-            }
+            Ok(h) => state.source = Some(h),
+            // The distributor was dropped with its closure: every ring is closed, so the
+            // workers end and the state's drop joins them.
+            Err(e) => return Err(e),
         }
-        Ok(Output::new(OutputState::new(
-            l.merger, l.control, l.threads, l.plan, l.batch,
-        )))
+        Ok(Output::new(state))
     }
 
     /// Starts the workers; the caller's thread both distributes and merges: the returned
@@ -444,15 +484,41 @@ where
     ///
     /// # Errors
     /// Bad settings (see [`EngineError`]) or a refused thread.
-    pub fn drive<I>(self, source: I) -> Result<Driven<I::IntoIter, U>, EngineError>
+    pub fn drive<I>(self, source: I) -> Result<Driven<source::Iter<I::IntoIter>, U>, EngineError>
     where
         I: IntoIterator<Item = T>,
     {
+        self.drive_source(source::Iter::new(source.into_iter()))
+    }
+
+    /// [`drive`](Self::drive) from a [`Source`]: each `next` takes what the source has ready
+    /// (up to `batch` items a run) and hands it out, publishing it before it waits for
+    /// anything. It calls the blocking [`Source::recv`] only once every item handed out has
+    /// come back merged, so an output never waits behind the source.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    /// let mut out = Engine::builder().workers(2).map(|x: u64| x * 3).drive_source(rx).unwrap();
+    /// tx.send(5).unwrap();
+    /// assert_eq!(out.next(), Some(15));
+    /// drop(tx);
+    /// assert_eq!(out.next(), None);
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`EngineError`]) or a refused thread.
+    pub fn drive_source<S>(self, source: S) -> Result<Driven<S, U>, EngineError>
+    where
+        S: Source<Item = T>,
+    {
+        let one_to_one = self.one_to_one;
         let l = self.launch(false, false, true)?;
         Ok(Driven::new(
-            source.into_iter(),
+            source,
             l.distributor,
             OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch),
+            one_to_one,
         ))
     }
 
@@ -516,7 +582,7 @@ where
             .and_then(|h| {
                 l.threads.push(h);
                 spawn_source(
-                    source.into_iter(),
+                    source::Iter::new(source.into_iter()),
                     l.distributor,
                     Arc::clone(&control),
                     l.plan.distributor,
@@ -525,12 +591,13 @@ where
         let running = Running {
             control,
             threads: l.threads,
+            source: None,
             plan: l.plan,
         };
         match spawned {
             Ok(h) => {
                 let mut running = running;
-                running.threads.push(h);
+                running.source = Some(h);
                 Ok(running)
             }
             // Everything already spawned sees its rings closed and ends; join it.
@@ -605,6 +672,7 @@ where
                     Some(Arc::clone(&window)),
                     batch,
                     flush_every,
+                    false,
                 )),
                 Merger::Tagged(TaggedMerge::new(outs, window, batch)),
             )
@@ -616,7 +684,14 @@ where
                 Merger::Any(AnyMerge::new(outs))
             };
             (
-                AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch, flush_every)),
+                AnyDistributor::Plain(Distributor::new(
+                    ins,
+                    b.dispatch,
+                    None,
+                    batch,
+                    flush_every,
+                    rotate,
+                )),
                 merger,
             )
         };
@@ -632,43 +707,104 @@ where
     }
 }
 
-fn spawn_source<T, I>(
-    source: I,
-    mut distributor: AnyDistributor<T>,
+/// Starts the distributor thread: it drains `source` into the workers ([`AnyDistributor::pump`])
+/// until the source ends, the engine stops, or a handle cancels it. Its handle is not among
+/// the threads a handle reaps: see [`SourceThread`].
+fn spawn_source<S>(
+    source: S,
+    mut distributor: AnyDistributor<S::Item>,
     control: Arc<Control>,
     core: Option<usize>,
-) -> Result<JoinHandle<()>, EngineError>
+) -> Result<SourceThread, EngineError>
 where
-    T: Send + 'static,
-    I: Iterator<Item = T> + Send + 'static,
+    S: Source + Send + 'static,
+    S::Item: Send + 'static,
 {
-    ThreadBuilder::new()
+    let c = control;
+    let handle = ThreadBuilder::new()
         .name("fanring-distributor".into())
         .spawn(move || {
             pin_current(core);
             let run = catch_unwind(AssertUnwindSafe(|| {
                 // A run at a time: taken from the source into a local buffer, then moved to
-                // the rings with one copy.
+                // the rings with one copy. On a stop the items taken are dropped with `buf`.
                 let mut source = source;
                 let mut buf = Vec::with_capacity(distributor.run());
-                loop {
-                    buf.extend(source.by_ref().take(buf.capacity()));
-                    if buf.is_empty() || distributor.send_from(&mut buf).is_err() {
-                        break; // the source ended, or the engine stopped (`buf` is dropped)
-                    }
-                }
+                let _ = distributor.pump(&mut source, &mut buf, Some(&c));
             }));
             if let Err(p) = run {
-                control.fail(EngineError::SourcePanicked {
+                c.fail(EngineError::SourcePanicked {
                     message: panic_message(&*p),
                 });
             }
             distributor.close();
-            control.set_distributor_stats(distributor.stats());
+            c.set_distributor_stats(distributor.stats());
             drop(distributor);
-            control.exit();
+            c.distributor_exit();
         })
-        .map_err(|e| EngineError::Spawn(e.to_string()))
+        .map_err(|e| EngineError::Spawn(e.to_string()))?;
+    Ok(SourceThread {
+        handle: Some(handle),
+    })
+}
+
+/// The engine's distributor thread, seen from the handle that ends the engine. Ending
+/// normally (the source ended and everything drained), the thread has exited: it is joined.
+/// Ending early ([`Control::cancel`] first), the handle waits for it only while it runs
+/// engine code; one that waits inside the source's blocking `recv` is left to exit by itself
+/// when the source returns (it then stages nothing, and drops what it took, once).
+pub(crate) struct SourceThread {
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SourceThread {
+    /// Waits until the thread exited (and joins it: `true`) or waits inside the source (and
+    /// leaves it: `false`). Call after [`Control::cancel`], or once the stream ended, or
+    /// where the thread may be left.
+    fn settle(&mut self, control: &Control) -> bool {
+        self.wait(control, false)
+    }
+
+    /// Waits until the thread exited, also from inside the source, and joins it.
+    fn join(&mut self, control: &Control) {
+        self.wait(control, true);
+    }
+
+    fn wait(&mut self, control: &Control, through_source: bool) -> bool {
+        let Some(handle) = self.handle.take() else {
+            return true;
+        };
+        #[cfg(not(fanring_loom))]
+        if through_source {
+            let _ = handle.join();
+            return true;
+        }
+        let mut polls = 0u32;
+        loop {
+            match control.distributor_settled() {
+                Some(true) => {
+                    // Exited (its last act): under loom, never join (see `reap`).
+                    #[cfg(not(fanring_loom))]
+                    let _ = handle.join();
+                    #[cfg(fanring_loom)]
+                    drop(handle);
+                    return true;
+                }
+                Some(false) if !through_source => return false, // inside the source: left
+                _ => {
+                    // Running engine code, which ends soon once cancelled (or, joining, the
+                    // source's `recv`). A few yields, then short sleeps.
+                    polls = polls.saturating_add(1);
+                    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+                    if polls > 64 {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                        continue;
+                    }
+                    crate::loom::thread::yield_now();
+                }
+            }
+        }
+    }
 }
 
 /// The distributor for plain or tagged worker rings.
@@ -697,10 +833,28 @@ impl<T: Send + 'static> AnyDistributor<T> {
             AnyDistributor::Tagged(d) => d.close(),
         }
     }
-    fn is_stopped(&self) -> bool {
+    fn idle(&mut self) {
         match self {
-            AnyDistributor::Plain(d) => d.is_stopped(),
-            AnyDistributor::Tagged(d) => d.is_stopped(),
+            AnyDistributor::Plain(d) => d.idle(),
+            AnyDistributor::Tagged(d) => d.idle(),
+        }
+    }
+    fn check_stopped(&mut self) -> bool {
+        match self {
+            AnyDistributor::Plain(d) => d.check_stopped(),
+            AnyDistributor::Tagged(d) => d.check_stopped(),
+        }
+    }
+    fn stop(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.stop(),
+            AnyDistributor::Tagged(d) => d.stop(),
+        }
+    }
+    fn peer_gone(&self) -> bool {
+        match self {
+            AnyDistributor::Plain(d) => d.peer_gone(),
+            AnyDistributor::Tagged(d) => d.peer_gone(),
         }
     }
     fn stats(&self) -> DistributorStats {
@@ -728,6 +882,50 @@ impl<T: Send + 'static> AnyDistributor<T> {
             AnyDistributor::Tagged(d) => d.run(),
         }
     }
+
+    /// Drains `source` into the workers: up to a run of ready items at a time (`buf`, whose
+    /// capacity is the run), staged with one copy. Before every call that may block (the
+    /// source's `recv`) everything staged is published ([`Distributor::idle`]), so no item
+    /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
+    /// engine stopped or `control` says it is cancelled (the items taken and not staged are
+    /// dropped with `buf` by the caller).
+    fn pump<S: Source<Item = T>>(
+        &mut self,
+        source: &mut S,
+        buf: &mut Vec<T>,
+        control: Option<&Control>,
+    ) -> Result<(), ()> {
+        let run = buf.capacity().max(1);
+        loop {
+            let open = source.try_recv_into(buf, run - buf.len()).is_ok();
+            if buf.is_empty() {
+                if !open {
+                    return Ok(());
+                }
+                self.idle();
+                let item = match control {
+                    Some(c) => {
+                        // A cancelling handle does not wait for a thread inside the source.
+                        if !c.enter_source() {
+                            return Err(());
+                        }
+                        let item = source.recv();
+                        if !c.leave_source() {
+                            return Err(()); // cancelled meanwhile: `item` is dropped here
+                        }
+                        item
+                    }
+                    None => source.recv(),
+                };
+                match item {
+                    Some(item) => buf.push(item),
+                    None => return Ok(()),
+                }
+                continue; // and what else is ready
+            }
+            self.send_from(buf)?;
+        }
+    }
 }
 
 /// The caller's end of the distributor (from [`Pipeline::start`]). Dropping it (or
@@ -744,31 +942,45 @@ impl<T: Send + 'static> Input<T> {
     /// `Closed(item)` once the engine has stopped (the merged stream was dropped or a stage
     /// failed).
     pub fn send(&mut self, item: T) -> Result<(), PushError<T>> {
+        // The cached free slots say nothing of a worker that is gone: ask the rings.
+        if self.distributor.check_stopped() {
+            return Err(PushError::Closed(item));
+        }
         let r = self.distributor.send(item).map_err(PushError::Closed);
         self.distributor.flush();
         r
     }
 
-    /// Hands every item of `items` to the workers, publishing once per batch and at the end.
+    /// Hands every item of `items` to the workers a run at a time, publishing each run, and
+    /// everything before each `next()` that `items`' `size_hint` does not promise (it may
+    /// block), and at the end (see [`source::Iter`](crate::source::Iter)).
     ///
     /// # Errors
-    /// The first item that could not be sent, once the engine has stopped (the rest of the
-    /// iterator is not consumed).
+    /// The first item that could not be sent, once the engine has stopped; the other items
+    /// taken from `items` and not handed out are dropped, and the rest of the iterator is not
+    /// consumed.
     pub fn send_all<I: IntoIterator<Item = T>>(&mut self, items: I) -> Result<(), T> {
-        let mut r = Ok(());
-        for item in items {
-            if let Err(item) = self.distributor.send(item) {
-                r = Err(item);
-                break;
-            }
+        let mut items = items.into_iter();
+        if self.distributor.check_stopped() {
+            return items.next().map_or(Ok(()), Err);
         }
+        let mut buf = Vec::with_capacity(self.distributor.run());
+        let r = self
+            .distributor
+            .pump(&mut source::Iter::new(items), &mut buf, None);
         self.distributor.flush();
-        r
+        match r {
+            Ok(()) => Ok(()),
+            // `send_from` leaves the item it could not stage at the front of `buf`.
+            Err(()) => buf.drain(..).next().map_or(Ok(()), Err),
+        }
     }
 
-    /// Whether the engine stopped taking items.
+    /// Whether the engine stopped taking items: its output was dropped or joined, or a
+    /// worker ended (failed); asks the rings, one load each. Once true, every `send` returns
+    /// `Closed(item)`.
     pub fn is_closed(&self) -> bool {
-        self.distributor.is_stopped()
+        self.distributor.peer_gone()
     }
 
     /// The distributor's counters so far.
@@ -850,6 +1062,8 @@ pub(crate) struct OutputState<U> {
     local: LocalQueue<U>,
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
+    /// The engine's distributor thread, if it has one (`run`).
+    source: Option<SourceThread>,
     plan: Plan,
     ended: bool,
 }
@@ -910,6 +1124,7 @@ impl<U> OutputState<U> {
             local: LocalQueue::with_capacity(batch),
             control,
             threads,
+            source: None,
             plan,
             ended: false,
         }
@@ -934,13 +1149,23 @@ impl<U> OutputState<U> {
         }
     }
 
-    fn shutdown(&mut self) {
+    /// An early end (if the stream has not ended): the distributor thread stops entering the
+    /// source, the workers see their outputs closed and end, and so their inputs close.
+    pub(crate) fn end_early(&mut self) {
         if !self.ended {
             self.ended = true;
+            self.control.cancel();
             self.merger.close();
         }
+    }
+
+    fn shutdown(&mut self) {
+        self.end_early();
         let threads = std::mem::take(&mut self.threads);
         reap(&self.control, threads);
+        if let Some(mut source) = self.source.take() {
+            let _ = source.settle(&self.control);
+        }
     }
 
     /// The next item: from the local queue, or else from a run the merger moves into it; at
@@ -1017,6 +1242,7 @@ impl<U> fmt::Debug for OutputState<U> {
 pub struct Running {
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
+    source: Option<SourceThread>,
     plan: Plan,
 }
 
@@ -1032,6 +1258,9 @@ impl Running {
     /// # Errors
     /// The first stage failure (worker, source or sink panic).
     pub fn join(mut self) -> Result<Stats, EngineError> {
+        if let Some(mut source) = self.source.take() {
+            source.join(&self.control);
+        }
         let threads = std::mem::take(&mut self.threads);
         reap(&self.control, threads);
         let (distributor, workers, merger) = self.control.stats();
@@ -1054,7 +1283,17 @@ impl fmt::Debug for Running {
 }
 
 impl Drop for Running {
+    /// Waits for the engine to finish, unless its distributor waits inside a source that has
+    /// nothing ready: then every thread is left to finish by itself once the source ends
+    /// (nothing is lost: each item still reaches the sink or is dropped once).
     fn drop(&mut self) {
+        if let Some(mut source) = self.source.take() {
+            if !source.settle(&self.control) {
+                // Detached: the workers wait for the distributor, which waits for the source.
+                self.threads.clear();
+                return;
+            }
+        }
         let threads = std::mem::take(&mut self.threads);
         reap(&self.control, threads);
     }

@@ -288,7 +288,9 @@ pub(crate) fn worker_main<T, U, I, F, G>(
     let mut out = OutBuf::new(out, spec.batch);
     let run = catch_unwind(AssertUnwindSafe(|| {
         let mut work = (spec.factory)(id);
-        work_loop(&mut input, &mut out, &mut work, &spec, &mut stats);
+        work_loop(&mut input, &mut out, &mut work, &spec, &mut stats, &|n| {
+            control.set_done(id, n);
+        });
     }));
     if let Err(payload) = run {
         // Recorded (and the abort flag raised) before our rings close, so whoever sees them
@@ -316,6 +318,7 @@ fn work_loop<T, U, I, G>(
     work: &mut G,
     spec: &WorkerSpec<impl Sized>,
     stats: &mut WorkerStats,
+    done: &dyn Fn(usize),
 ) where
     I: InWire<T>,
     G: Work<T, U>,
@@ -350,6 +353,9 @@ fn work_loop<T, U, I, G>(
                 if closed {
                     return;
                 }
+                // The counter wraps as `usize` (as the sum it is compared with does).
+                #[allow(clippy::cast_possible_truncation)]
+                done(stats.items_in as usize);
             }
             Err(PopError::Empty) => {
                 // Everything is published; wait for input or for the merger to go away.

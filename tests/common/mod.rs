@@ -18,7 +18,7 @@ where
     I::Item: Send + 'static,
 {
     Run(fanring::Output<U>),
-    Drive(fanring::Driven<I, U>),
+    Drive(fanring::Driven<fanring::source::Iter<I>, U>),
 }
 
 impl<I: Iterator, U> Merged<I, U>
