@@ -113,7 +113,7 @@ fn filter_map_under_drive_with_a_blocking_source() {
         let mut out = Engine::builder()
             .workers(2)
             .pinning(Pinning::None)
-            .filter_map(|x: u64| (x % 2 == 0).then_some(x))
+            .filter_map(|x: u64| x.is_multiple_of(2).then_some(x))
             .drive_source(rx)
             .unwrap();
         for i in 0..6 {
