@@ -1181,7 +1181,16 @@ fn fmt_us(us: f64) -> String {
 fn latency_header() -> String {
     format!(
         "{:<15} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "config", "W", "work-ns", "load", "offered/s", "achieved/s", "p50", "p99", "p99.9", "max"
+        "config",
+        "W",
+        "work-ns",
+        "load",
+        "offered/s",
+        "achieved/s",
+        "p50(µs)",
+        "p99(µs)",
+        "p99.9(µs)",
+        "max(µs)"
     )
 }
 
