@@ -1480,6 +1480,11 @@ struct Settings {
     latency_every: u64,
     /// The engine's pinning plan for each worker count.
     plans: Vec<PlanInfo>,
+    /// Latency table: seconds per paced run, work per item, and the fanring-lowlat
+    /// settings (`null`s when the table was not run).
+    latency_secs: Option<f64>,
+    latency_work_ns: Option<u64>,
+    lowlat: Option<String>,
 }
 
 /// The engine's pinning plan (its Display) for a worker count.
@@ -1942,6 +1947,15 @@ fn run(args: &Args) -> Result<(), Failure> {
         work_rounds_per_ns: baselines::rounds_per_ns(),
         latency_every: args.latency_every,
         plans,
+        latency_secs: lat.then_some(args.latency_secs),
+        latency_work_ns: lat.then_some(args.latency_work_ns),
+        lowlat: lat.then(|| {
+            let c = lowlat_config(args, 1);
+            format!(
+                "run, batch {}, capacity {}, {:?}",
+                c.batch, c.capacity, c.wait
+            )
+        }),
     };
     print_header(&m, &settings);
     let runs_per_group = |g: &Group| (g.configs.len() + peers.len()) as u64 * args.reps;
