@@ -2,7 +2,7 @@
 //! fan-out/fan-in pattern, measured in the same run.
 //!
 //! ```text
-//! cargo run --release --example fanbench                      # defaults, about a minute
+//! cargo run --release --example fanbench                      # defaults, 1–1.5 min on 2 cores
 //! cargo run --release --example fanbench -- --help
 //! cargo run --release --example fanbench -- --sweep --plot fan.svg --json fan.json
 //! ```
@@ -178,8 +178,8 @@ struct Args {
     /// pipeline), all (= crossbeam,std), seq (a plain loop on one thread, whatever W), rayon
     /// (`par_bridge` in a pool of W threads, unordered), pariter (`parallel_map` with W
     /// threads, ordered), alt (= seq,rayon,pariter). Several may be listed, e.g. `all,rtrb`.
-    /// pariter is left out of the default to keep the default run short (it moves 0.5–2.5 M
-    /// items/s here, so a million items take up to 2 s a run).
+    /// pariter is left out of the default to keep the default run short (it moves 0.4–2.5 M
+    /// items/s here, so a million items take up to 2.5 s a run).
     #[arg(
         long,
         value_delimiter = ',',
