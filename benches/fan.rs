@@ -11,7 +11,12 @@
 //! - `crossbeam_seed`: the seed's Go `Split`/`Merge` over `crossbeam-channel` bounded(1024);
 //! - `std_mpsc_seed`: the same over `std::sync::mpsc::sync_channel(1024)`;
 //! - `rtrb_pipeline`: distributor, workers and a merging caller over `rtrb` rings of 1024, one
-//!   item at a time with a spin-then-yield retry loop.
+//!   item at a time with a spin-then-yield retry loop;
+//! - `sequential`: no threads, `source.map(work).for_each(sink)` on one thread (the same in
+//!   every `W` group: the break-even reference measured alongside);
+//! - `rayon_bridge`: rayon's `par_bridge` on the unsplittable source in a `ThreadPool` of `W`
+//!   threads (unordered, the sink folded on the pool's threads);
+//! - `pariter`: pariter's `parallel_map` with `W` threads (ordered).
 //!
 //! One iteration is a whole run, thread start-up included (the same for every peer). Every
 //! run's tally is checked against the expected count and checksum. With more threads than
@@ -25,8 +30,8 @@ mod baselines;
 use std::time::{Duration, Instant};
 
 use baselines::{
-    crossbeam_seed, expected, fanring_engine, rtrb_pipeline, std_mpsc_seed, EngineConfig, Tally,
-    Work,
+    crossbeam_seed, expected, fanring_engine, pariter_map, rayon_bridge, rtrb_pipeline, sequential,
+    std_mpsc_seed, EngineConfig, Tally, Work,
 };
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use fanring::Order;
@@ -92,6 +97,15 @@ fn group(c: &mut Criterion, label: &str, n: u64, work: Work) {
         });
         g.bench_function("rtrb_pipeline", |b| {
             b.iter_custom(|iters| time(iters, want, || rtrb_pipeline(n, w, CAP, work.func(), None)))
+        });
+        g.bench_function("sequential", |b| {
+            b.iter_custom(|iters| time(iters, want, || sequential(n, work.func(), None)))
+        });
+        g.bench_function("rayon_bridge", |b| {
+            b.iter_custom(|iters| time(iters, want, || rayon_bridge(n, w, work.func(), None)))
+        });
+        g.bench_function("pariter", |b| {
+            b.iter_custom(|iters| time(iters, want, || pariter_map(n, w, work.func(), None)))
         });
         g.finish();
     }

@@ -67,10 +67,17 @@ fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
 
-const IMPLS: [&str; 4] = ["fanring", "crossbeam-seed", "std-seed", "rtrb-pipeline"];
+const IMPLS: [&str; 7] = [
+    "fanring",
+    "crossbeam-seed",
+    "std-seed",
+    "rtrb-pipeline",
+    "sequential",
+    "rayon-bridge",
+    "pariter",
+];
 
-/// (implementation, workers, order, work-ns) of every table row printed on stdout.
-/// (impl, mode, workers, order, work-ns) of each printed row.
+/// (impl, mode, workers, order, work-ns) of each printed throughput row.
 type RowKey = (String, String, u64, String, u64);
 
 fn printed_rows(stdout: &str) -> Vec<RowKey> {
@@ -97,6 +104,8 @@ fn tiny_run_writes_every_printed_row_to_json() {
     let json = TempFile::new("json");
     let csv = TempFile::new("csv");
     let out = fanbench(&[
+        "--measure",
+        "throughput",
         "--items",
         "10000",
         "--workers",
@@ -181,6 +190,186 @@ fn tiny_run_writes_every_printed_row_to_json() {
 
     let csv_text = std::fs::read_to_string(&csv.0).expect("CSV file written");
     assert_eq!(csv_text.lines().count(), 1 + rows.len(), "{csv_text}");
+}
+
+#[test]
+fn alternatives_and_work_sweep_report_the_break_even() {
+    let json = TempFile::new("json");
+    let out = fanbench(&[
+        "--measure",
+        "throughput",
+        "--items",
+        "5000",
+        "--workers",
+        "2",
+        "--reps",
+        "1",
+        "--mode",
+        "drive",
+        "--order",
+        "any",
+        "--work-ns",
+        "0,200",
+        "--baseline",
+        "alt",
+        "--json",
+        json.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let printed = printed_rows(&stdout);
+    for work in [0, 200] {
+        for imp in ["fanring", "sequential", "rayon-bridge", "pariter"] {
+            assert!(
+                printed.iter().any(|r| r.0 == imp && r.4 == work),
+                "no {imp} row at {work} ns:\n{stdout}"
+            );
+        }
+    }
+    assert_eq!(printed.len(), 2 * 4, "{stdout}");
+    assert!(stdout.contains("break-even at W=2"), "{stdout}");
+    for col in ["vs seq", "vs rayon", "vs pariter"] {
+        assert!(stdout.contains(col), "no `{col}` column:\n{stdout}");
+    }
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    for r in report["rows"].as_array().expect("rows") {
+        let ours = r["implementation"] == "fanring";
+        for k in ["vs_seq", "vs_rayon", "vs_pariter"] {
+            assert_eq!(r[k].as_f64().is_some_and(|v| v > 0.0), ours, "{k} in {r}");
+        }
+        assert!(r["mitems_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let be = &report["break_even"];
+    assert_eq!(be["workers"].as_u64(), Some(2), "{be}");
+    let per = be["per_config"].as_array().expect("per_config");
+    assert_eq!(per.len(), 1, "{be}");
+    assert_eq!(per[0]["ratios"].as_array().map(Vec::len), Some(2), "{be}");
+    // Either a size it wins from, or none; the summary agrees with the configuration.
+    assert_eq!(be["work_ns"], per[0]["work_ns"], "{be}");
+}
+
+#[test]
+fn latency_mode_prints_percentiles_for_every_config_and_rate() {
+    let json = TempFile::new("json");
+    let csv = TempFile::new("csv");
+    let out = fanbench(&[
+        "--measure",
+        "latency",
+        "--items",
+        "20000",
+        "--reps",
+        "1",
+        "--latency-workers",
+        "1",
+        "--rate",
+        "2000",
+        "--load",
+        "0.5",
+        "--latency-secs",
+        "0.05",
+        "--json",
+        json.path(),
+        "--csv",
+        csv.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("config "))
+        .unwrap_or_else(|| panic!("no latency table header:\n{stdout}"));
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    for c in [
+        "W",
+        "offered/s",
+        "achieved/s",
+        "p50(µs)",
+        "p99(µs)",
+        "p99.9(µs)",
+        "max(µs)",
+    ] {
+        assert!(cols.contains(&c), "no `{c}` column in {header:?}");
+    }
+    assert!(stdout.contains("saturation (unpaced"), "{stdout}");
+    // (config, load) of every printed latency row.
+    let rows: Vec<(String, String)> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("config "))
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == cols.len()).then(|| (f[0].to_string(), f[3].to_string()))
+        })
+        .collect();
+    for config in [
+        "fanring",
+        "fanring-lowlat",
+        "crossbeam-seed",
+        "rtrb-pipeline",
+    ] {
+        for load in ["0.50", "-"] {
+            assert!(
+                rows.contains(&(config.to_string(), load.to_string())),
+                "no {config} row at load {load}:\n{stdout}"
+            );
+        }
+    }
+    assert_eq!(rows.len(), 4 * 2, "{stdout}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    assert_eq!(report["rows"].as_array().map(Vec::len), Some(0));
+    let sat = report["latency_saturation"].as_array().expect("saturation");
+    assert_eq!(sat.len(), 4, "{sat:#?}");
+    let lat = report["latency"].as_array().expect("latency rows");
+    assert_eq!(lat.len(), 4 * 2, "{lat:#?}");
+    for r in lat {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert!(f("p50_us") > 0.0, "{r}");
+        assert!(f("p99_us") >= f("p50_us"), "{r}");
+        assert!(f("p999_us") >= f("p99_us"), "{r}");
+        assert!(f("max_us") >= f("p999_us"), "{r}");
+        assert!(f("achieved_per_s") > 0.0, "{r}");
+        match r["load"].as_f64() {
+            // 0.05 s at 2000 items/s.
+            None => {
+                assert_eq!(f("offered_per_s"), 2000.0, "{r}");
+                assert_eq!(r["items"].as_u64(), Some(100), "{r}");
+            }
+            Some(l) => {
+                assert_eq!(l, 0.5, "{r}");
+                let s = sat
+                    .iter()
+                    .find(|s| s["config"] == r["config"])
+                    .expect("a saturation for each config");
+                let want = 0.5 * s["items_per_s"].as_f64().unwrap();
+                assert!((f("offered_per_s") - want).abs() < 1e-6 * want, "{r} {s}");
+            }
+        }
+    }
+    let lat_csv = csv.0.with_file_name(format!(
+        "{}-latency.csv",
+        csv.0.file_stem().unwrap().to_string_lossy()
+    ));
+    let lat_text = std::fs::read_to_string(&lat_csv).expect("latency CSV written");
+    let _ = std::fs::remove_file(&lat_csv);
+    assert_eq!(lat_text.lines().count(), 1 + lat.len(), "{lat_text}");
+    assert!(
+        lat_text.starts_with("config,workers,work_ns,load,offered_per_s"),
+        "{lat_text}"
+    );
 }
 
 #[test]

@@ -15,7 +15,16 @@
 //! - [`rtrb_pipeline`]: the engine's topology built by hand from `rtrb` rings, one item at a
 //!   time with a spin-then-yield retry loop: a distributor thread, `W` workers, the caller
 //!   polling the `W` output rings round-robin;
-//! - [`fanring_engine`]: `Engine::builder()…map(work).run(source)`, iterating its `Output`.
+//! - [`fanring_engine`]: `Engine::builder()…map(work).run(source)`, iterating its `Output`;
+//! - [`sequential`]: no threads at all, `source.map(work).for_each(sink)` on the caller's
+//!   thread (the break-even reference);
+//! - [`rayon_bridge`]: rayon's `par_bridge` on the (unsplittable) source iterator, in a
+//!   `ThreadPool` of `W` threads, unordered, the sink folded on the pool's threads;
+//! - [`pariter_map`]: pariter's `parallel_map` (ordered) with `W` threads, the caller iterating.
+//!
+//! The channel, rtrb and fanring runners also take any source (`*_source`): with a [`Paced`]
+//! source they make the open-loop latency runs of `fanbench` (each item released at its
+//! scheduled time and its latency counted from that time).
 //!
 //! Include it with `#[path = "../benches/baselines/mod.rs"] mod baselines;`.
 
@@ -26,7 +35,7 @@ use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fanring::{Dispatch, Engine, EngineError, Order, Pinning, Plan, WaitStrategy};
 use hdrhistogram::Histogram;
@@ -87,6 +96,14 @@ impl Clock {
         }
     }
 
+    /// A clock whose zero is `epoch`, reading for every item (the paced runs).
+    pub fn at(epoch: Instant) -> Self {
+        Clock {
+            epoch: Some(epoch),
+            threshold: u64::MAX,
+        }
+    }
+
     #[inline]
     fn now(self) -> u64 {
         self.epoch.map_or(0, |e| e.elapsed().as_nanos() as u64)
@@ -133,6 +150,138 @@ fn consume(items: impl Iterator<Item = Item>, clock: Clock, lat: Option<Probe<'_
         }
     }
     t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open-loop source
+
+/// Gap before the first scheduled item, so that every runner's threads are up before the
+/// schedule starts (thread start-up would otherwise count as the first items' latency).
+pub const PACE_LEAD: Duration = Duration::from_millis(2);
+
+/// While more than this is left before an item's due time the pacer sleeps; then it yields.
+pub const PACE_SLEEP_ABOVE: Duration = Duration::from_micros(15);
+
+/// What the pacer sleeps short of the due time (a sleep with 1 ns timer slack wakes about
+/// 6 µs late here); the rest is waited with `yield_now`.
+pub const PACE_SLEEP_MARGIN: Duration = Duration::from_micros(10);
+
+/// An open-loop source: item `i` (value `i`) is released at its scheduled time
+/// `epoch + i / rate` and carries that time as its stamp (`t0`), so the consumer records
+/// `exit - scheduled`: latency counted from the schedule, not from when the item was actually
+/// handed over (coordinated omission corrected, as wrk2 and HdrHistogram do). If the pacer
+/// falls behind (the pipeline pushes back, or a wake-up comes late), due items go out at once
+/// and still count from their scheduled time.
+///
+/// Waiting never spins on a core: more than [`PACE_SLEEP_ABOVE`] before the due time the
+/// thread sleeps until [`PACE_SLEEP_MARGIN`] before it (on Linux with its timer slack set to
+/// 1 ns on first use, instead of the default 50 µs), then calls `yield_now` until the due time,
+/// which hands the core to any runnable thread of the pipeline. The clock is read only when
+/// the next item is not yet known to be due: at high rates one read releases every item due by
+/// then.
+///
+/// A plain `Iterator + Send`: it goes to `Pipeline::run`, the seed's split thread or the
+/// rtrb distributor as is (and through a one-line adapter to a future `Source` trait).
+#[derive(Clone, Debug)]
+pub struct Paced {
+    epoch: Instant,
+    n: u64,
+    next: u64,
+    /// Nanoseconds between scheduled items (0: everything is due at `epoch`).
+    gap_ns: f64,
+    /// The last clock reading, in nanoseconds since `epoch`.
+    now_ns: u64,
+    slack_set: bool,
+}
+
+impl Paced {
+    /// `n` items at `rate` items per second (`f64::INFINITY`: all due at once, the saturation
+    /// run), the schedule starting [`PACE_LEAD`] from now.
+    pub fn new(n: u64, rate: f64) -> Self {
+        let gap_ns = if rate.is_finite() && rate > 0.0 {
+            1e9 / rate
+        } else {
+            0.0
+        };
+        Paced {
+            epoch: Instant::now() + PACE_LEAD,
+            n,
+            next: 0,
+            gap_ns,
+            now_ns: 0,
+            slack_set: false,
+        }
+    }
+
+    /// The schedule's zero.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// The consumer's clock for this schedule (latency = now − scheduled time).
+    pub fn clock(&self) -> Clock {
+        Clock::at(self.epoch)
+    }
+
+    /// Waits until `due_ns` after the epoch; returns the time read last, in nanoseconds
+    /// since the epoch.
+    fn wait_until(&mut self, due_ns: u64) -> u64 {
+        if !self.slack_set {
+            self.slack_set = true;
+            fine_timer_slack();
+        }
+        let due = self.epoch + Duration::from_nanos(due_ns);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return now.duration_since(self.epoch).as_nanos() as u64;
+            }
+            let left = due - now;
+            if left > PACE_SLEEP_ABOVE {
+                thread::sleep(left - PACE_SLEEP_MARGIN);
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+impl Iterator for Paced {
+    type Item = Item;
+
+    #[inline]
+    fn next(&mut self) -> Option<Item> {
+        if self.next == self.n {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let due = (i as f64 * self.gap_ns) as u64;
+        // The first item waits for the epoch (the lead); later ones read the clock only when
+        // the last reading does not already make them due.
+        if i == 0 || due > self.now_ns {
+            self.now_ns = self.wait_until(due);
+        }
+        Some(Item {
+            value: i,
+            t0: due + 1,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.n - self.next) as usize;
+        (left, Some(left))
+    }
+}
+
+/// Sets this thread's timer slack to 1 ns (Linux), so that a sleep wakes within a few
+/// microseconds instead of the default 50 µs late. Only the pacing thread calls it.
+fn fine_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only the calling thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,18 +424,19 @@ impl SeedChannel for StdMpsc {
 /// forwarder drops its sender, which is Go's `wg.Wait(); close(out)`), the caller ranging over
 /// the output. The split thread draws the items from the source itself (Go's input channel
 /// and its producer are folded into it, which only helps the baseline).
-fn seed<C: SeedChannel, F>(
-    n: u64,
+fn seed<C: SeedChannel, S, F>(
+    source: S,
+    clock: Clock,
     workers: usize,
     capacity: usize,
     work: F,
     lat: Option<Probe<'_>>,
 ) -> Tally
 where
+    S: Iterator<Item = Item> + Send,
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
     assert!(workers > 0, "at least one worker");
-    let clock = Clock::new(lat.as_ref());
     thread::scope(|s| {
         let (out_tx, out_rx) = C::bounded(capacity);
         let mut split = Vec::with_capacity(workers);
@@ -314,8 +464,8 @@ where
         drop(out_tx);
         s.spawn(move || {
             let mut next = 0;
-            for i in 0..n {
-                if !C::send(&split[next], clock.item(i)) {
+            for it in source {
+                if !C::send(&split[next], it) {
                     break;
                 }
                 next = if next + 1 == split.len() { 0 } else { next + 1 };
@@ -337,7 +487,26 @@ pub fn crossbeam_seed<F>(
 where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
-    seed::<Crossbeam, F>(n, workers, capacity, work, lat)
+    let clock = Clock::new(lat.as_ref());
+    let source = (0..n).map(move |i| clock.item(i));
+    seed::<Crossbeam, _, F>(source, clock, workers, capacity, work, lat)
+}
+
+/// [`crossbeam_seed`] drawing its items from `source` (on the split thread); latencies are
+/// `clock.now() - t0`.
+pub fn crossbeam_seed_source<S, F>(
+    source: S,
+    clock: Clock,
+    workers: usize,
+    capacity: usize,
+    work: F,
+    lat: Option<Probe<'_>>,
+) -> Tally
+where
+    S: Iterator<Item = Item> + Send,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    seed::<Crossbeam, S, F>(source, clock, workers, capacity, work, lat)
 }
 
 /// The seed pattern with `std::sync::mpsc::sync_channel(capacity)`.
@@ -351,7 +520,9 @@ pub fn std_mpsc_seed<F>(
 where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
-    seed::<StdMpsc, F>(n, workers, capacity, work, lat)
+    let clock = Clock::new(lat.as_ref());
+    let source = (0..n).map(move |i| clock.item(i));
+    seed::<StdMpsc, _, F>(source, clock, workers, capacity, work, lat)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -467,8 +638,26 @@ pub fn rtrb_pipeline<F>(
 where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
-    assert!(workers > 0, "at least one worker");
     let clock = Clock::new(lat.as_ref());
+    let source = (0..n).map(move |i| clock.item(i));
+    rtrb_pipeline_source(source, clock, workers, capacity, work, lat)
+}
+
+/// [`rtrb_pipeline`] drawing its items from `source` (on the distributor thread); latencies
+/// are `clock.now() - t0`.
+pub fn rtrb_pipeline_source<S, F>(
+    source: S,
+    clock: Clock,
+    workers: usize,
+    capacity: usize,
+    work: F,
+    lat: Option<Probe<'_>>,
+) -> Tally
+where
+    S: Iterator<Item = Item> + Send,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    assert!(workers > 0, "at least one worker");
     thread::scope(|s| {
         let mut ins = Vec::with_capacity(workers);
         let mut outs = Vec::with_capacity(workers);
@@ -483,8 +672,8 @@ where
         s.spawn(move || {
             let mut backoff = Backoff::new();
             let mut next = 0;
-            for i in 0..n {
-                if !rtrb_push(&mut ins[next], clock.item(i), &mut backoff) {
+            for it in source {
+                if !rtrb_push(&mut ins[next], it, &mut backoff) {
                     break;
                 }
                 next = if next + 1 == ins.len() { 0 } else { next + 1 };
@@ -563,6 +752,26 @@ where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
     let clock = Clock::new(lat.as_ref());
+    let source = (0..n).map(move |i| clock.item(i));
+    fanring_engine_source(source, clock, cfg, work, lat)
+}
+
+/// [`fanring_engine`] drawing its items from `source` (on the distributor thread, or on the
+/// caller's with `drive`); latencies are `clock.now() - t0`.
+///
+/// # Errors
+/// The engine's configuration errors, or a stage failure.
+pub fn fanring_engine_source<S, F>(
+    source: S,
+    clock: Clock,
+    cfg: &EngineConfig,
+    work: F,
+    lat: Option<Probe<'_>>,
+) -> Result<(Tally, Plan), EngineError>
+where
+    S: Iterator<Item = Item> + Send + 'static,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
     let pipeline = Engine::builder()
         .workers(cfg.workers)
         .capacity(cfg.capacity)
@@ -573,7 +782,6 @@ where
         .pinning(cfg.pinning.clone())
         .allow_oversubscribed_spin(cfg.allow_oversubscribed_spin)
         .map(move |it: Item| it.process(&work));
-    let source = (0..n).map(move |i| clock.item(i));
     if cfg.drive {
         let mut out = pipeline.drive(source)?;
         let plan = out.plan().clone();
@@ -587,6 +795,125 @@ where
         out.join()?;
         Ok((tally, plan))
     }
+}
+
+/// The engine exactly as a user gets it: `Engine::builder().workers(workers).map(work)
+/// .run(source)` and nothing else (every other setting the builder's default, whatever it
+/// is when this is built), the caller iterating the `Output`.
+///
+/// # Errors
+/// A stage failure.
+pub fn fanring_defaults_source<S, F>(
+    source: S,
+    clock: Clock,
+    workers: usize,
+    work: F,
+    lat: Option<Probe<'_>>,
+) -> Result<Tally, EngineError>
+where
+    S: Iterator<Item = Item> + Send + 'static,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    let mut out = Engine::builder()
+        .workers(workers)
+        .map(move |it: Item| it.process(&work))
+        .run(source)?;
+    let tally = consume(out.by_ref(), clock, lat);
+    out.join()?;
+    Ok(tally)
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a user would pick instead
+
+/// No pipeline: `source.map(work).for_each(sink)` on the caller's thread. The break-even
+/// reference: a parallel runner pays off only where it beats this.
+pub fn sequential<F>(n: u64, work: F, lat: Option<Probe<'_>>) -> Tally
+where
+    F: Fn(u64) -> u64,
+{
+    let clock = Clock::new(lat.as_ref());
+    // `black_box`: a real source is not a closed form the compiler could sum without looping.
+    consume(
+        (0..n).map(move |i| black_box(clock.item(i)).process(&work)),
+        clock,
+        lat,
+    )
+}
+
+/// What each rayon fold keeps: the tally and, for the sampled items, their latencies.
+#[derive(Default)]
+struct Folded {
+    tally: Tally,
+    hist: Option<Histogram<u64>>,
+}
+
+impl Folded {
+    fn merge(mut self, other: Folded) -> Folded {
+        self.tally.count += other.tally.count;
+        self.tally.checksum = self.tally.checksum.wrapping_add(other.tally.checksum);
+        match (&mut self.hist, other.hist) {
+            (Some(a), Some(b)) => a.add(b).expect("same histogram bounds"),
+            (None, Some(b)) => self.hist = Some(b),
+            _ => {}
+        }
+        self
+    }
+}
+
+/// rayon's `par_bridge` over the source iterator (which cannot be split: its items come one
+/// at a time, taken under rayon's lock) in a `ThreadPool` of `workers` threads, built for the
+/// run like every other runner's threads. Unordered; the sink (count, checksum, latency of
+/// the sampled items) is a `fold` on the pool's threads, merged at the end (`reduce`), which
+/// is how a rayon user would consume: nothing travels back to one consumer thread.
+pub fn rayon_bridge<F>(n: u64, workers: usize, work: F, lat: Option<Probe<'_>>) -> Tally
+where
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    use rayon::iter::{ParallelBridge, ParallelIterator};
+    assert!(workers > 0, "at least one worker");
+    let clock = Clock::new(lat.as_ref());
+    let record = lat.is_some();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .expect("rayon thread pool");
+    let folded = pool.install(|| {
+        (0..n)
+            .map(move |i| clock.item(i))
+            .par_bridge()
+            .map(|it| it.process(&work))
+            .fold(Folded::default, |mut acc, it| {
+                acc.tally.count += 1;
+                acc.tally.checksum = acc.tally.checksum.wrapping_add(it.value);
+                if record && it.t0 != 0 {
+                    acc.hist
+                        .get_or_insert_with(latency_histogram)
+                        .saturating_record((clock.now() + 1).saturating_sub(it.t0).max(1));
+                }
+                acc
+            })
+            .reduce(Folded::default, Folded::merge)
+    });
+    if let (Some(p), Some(h)) = (lat, folded.hist) {
+        p.hist.add(h).expect("same histogram bounds");
+    }
+    folded.tally
+}
+
+/// pariter's `parallel_map` with `workers` threads (its default of 2 × threads items in
+/// flight): ordered output, the caller iterating it (and pulling the source, as pariter does).
+pub fn pariter_map<F>(n: u64, workers: usize, work: F, lat: Option<Probe<'_>>) -> Tally
+where
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    use pariter::IteratorExt as _;
+    assert!(workers > 0, "at least one worker");
+    let clock = Clock::new(lat.as_ref());
+    let out = (0..n)
+        .map(move |i| clock.item(i))
+        .parallel_map_custom(|o| o.threads(workers), move |it: Item| it.process(&work));
+    consume(out, clock, lat)
 }
 
 /// The tally every runner must produce for `n` items of `work`.
