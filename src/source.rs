@@ -108,11 +108,27 @@ impl<T> Source for crossbeam_channel::Receiver<T> {
     }
 }
 
-/// An [`Iterator`] as a [`Source`]: the items its [`size_hint`](Iterator::size_hint)'s lower
-/// bound promises are ready (a range, a `Vec`, a `map` over them); any other `next()` may
-/// block (a channel's iterator, `iter::from_fn`, `repeat_with`, anything whose lower bound is
-/// 0 or unbounded), so the distributor publishes before it. What [`Pipeline::run`] and
-/// [`Pipeline::drive`] use.
+/// An [`Iterator`] as a [`Source`]: what [`Pipeline::run`] and [`Pipeline::drive`] use.
+///
+/// An iterator cannot say "nothing ready now", so `Iter` decides which `next()` calls may
+/// wait, and the distributor publishes everything it holds before those:
+///
+/// - An item the iterator's [`size_hint`](Iterator::size_hint) lower bound does not promise
+///   may wait: a channel's iterator, `iter::from_fn`, `repeat_with`, anything whose lower
+///   bound is 0 or unbounded. Each such `next()` comes after a publish.
+/// - Promised items (a range, a `Vec`, a `map` over them) are taken in runs, each published
+///   when it is staged, whose length adapts so that taking a run from the iterator lasts
+///   about 2 µs at most: a run doubles (up to the engine's `batch`) while it took under 1 µs,
+///   halves when it took over 2 µs, and a single item that took over 2 µs (a paced or slow
+///   source) sends the iterator to one item at a time, each `next()` after a publish, until
+///   one comes in under 0.5 µs again. Two clock reads a run.
+///
+/// So an item taken from a steady iterator waits at most about 2 µs (its run) before it is
+/// published, however fast or slow the iterator, and a saturating one still fills runs of
+/// `batch`. An iterator that promises an item and then waits long for it in the middle of a
+/// run holds the run's earlier items for that wait (one that waits for this engine's own
+/// output, lock-step, can deadlock): such a stream belongs in a [`Source`] whose `try_recv`
+/// says when nothing is ready, or an iterator that promises nothing (`iter::from_fn`).
 ///
 /// [`Pipeline::run`]: crate::Pipeline::run
 /// [`Pipeline::drive`]: crate::Pipeline::drive
@@ -132,12 +148,24 @@ pub struct Iter<I> {
     iter: I,
     /// Items still promised by the last `size_hint`.
     promised: usize,
+    /// Promised items the next run may take: adapted so that a run takes about `RUN_NS` at
+    /// most; 0 while a single item takes longer (every `next()` then goes through `recv`).
+    run: usize,
 }
+
+/// How long taking one run from an iterator may last before its items, held meanwhile, are
+/// published, in ns. Publishing a run costs about 0.1 µs, so runs this long keep that under a
+/// tenth of the time whatever the iterator's pace.
+const RUN_NS: u128 = 2_000;
 
 impl<I: Iterator> Iter<I> {
     /// Wraps `iter`.
     pub fn new(iter: I) -> Self {
-        Iter { iter, promised: 0 }
+        Iter {
+            iter,
+            promised: 0,
+            run: 1,
+        }
     }
 
     /// Items `size_hint` promises now: its lower bound, unless it is unbounded (`usize::MAX`,
@@ -149,40 +177,64 @@ impl<I: Iterator> Iter<I> {
             (n, _) => Ok(n),
         }
     }
+
+    /// How many items the next run may take now (0: none is ready).
+    fn ready(&mut self, max: usize) -> Result<usize, Closed> {
+        if self.promised == 0 {
+            self.promised = self.promise()?;
+        }
+        Ok(self.promised.min(self.run).min(max))
+    }
+
+    /// A run of `k` items took `elapsed`: the next may be twice as long, half as long, or
+    /// (one item took too long) none.
+    fn judge(&mut self, k: usize, elapsed: std::time::Duration) {
+        let ns = elapsed.as_nanos();
+        if ns > RUN_NS {
+            self.run = k / 2;
+        } else if 2 * ns < RUN_NS && k == self.run {
+            self.run = self.run.saturating_mul(2);
+        }
+    }
 }
 
 impl<I: Iterator> Source for Iter<I> {
     type Item = I::Item;
 
-    #[inline]
     fn try_recv(&mut self) -> Result<I::Item, PopError> {
-        if self.promised == 0 {
-            self.promised = self.promise().map_err(|Closed| PopError::Closed)?;
-            if self.promised == 0 {
-                return Err(PopError::Empty);
-            }
+        if self.ready(1).map_err(|Closed| PopError::Closed)? == 0 {
+            return Err(PopError::Empty);
         }
         self.promised -= 1;
+        let t = std::time::Instant::now();
+        let item = self.iter.next();
+        self.judge(1, t.elapsed());
         // A promise broken by the iterator ends it like a `None` from `recv`.
-        self.iter.next().ok_or(PopError::Closed)
+        item.ok_or(PopError::Closed)
     }
 
     fn recv(&mut self) -> Option<I::Item> {
         self.promised = self.promised.saturating_sub(1);
-        self.iter.next()
+        let t = std::time::Instant::now();
+        let item = self.iter.next();
+        if 4 * t.elapsed().as_nanos() <= RUN_NS {
+            self.run = self.run.max(1); // fast again: try a run of one
+        }
+        item
     }
 
     #[inline]
     fn try_recv_into(&mut self, buf: &mut Vec<I::Item>, max: usize) -> Result<(), Closed> {
-        if self.promised == 0 {
-            self.promised = self.promise()?;
+        let k = self.ready(max)?;
+        if k == 0 {
+            return Ok(());
         }
-        let k = self.promised.min(max);
         let before = buf.len();
+        let t = std::time::Instant::now();
         buf.extend(self.iter.by_ref().take(k));
-        let got = buf.len() - before;
+        self.judge(k, t.elapsed());
         self.promised -= k;
-        if got < k {
+        if buf.len() - before < k {
             return Err(Closed); // the iterator ended before its promise
         }
         Ok(())

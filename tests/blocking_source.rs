@@ -384,3 +384,41 @@ fn a_user_source() {
         assert!(out.join().is_ok());
     });
 }
+
+/// An iterator that promises its items (`(0..n).map(..)`, an exact `size_hint`) but yields
+/// them paced, one every 2 ms: its first item took too long, so every later `next()` comes
+/// after a publish, and item `i` comes out while the source waits for item `i + 1`. (Checked
+/// with a count of the items produced, with slack for a loaded machine: before the fix, the
+/// first output came after the whole run of 30.)
+#[test]
+fn a_paced_iterator_that_promises_its_items() {
+    for drive in [false, true] {
+        within(60, "paced iterator", move || {
+            let produced = Arc::new(AtomicUsize::new(0));
+            let p = Arc::clone(&produced);
+            let source = (0..30u64).map(move |i| {
+                std::thread::sleep(Duration::from_millis(2));
+                p.fetch_add(1, SeqCst);
+                i
+            });
+            let b = Engine::builder()
+                .workers(2)
+                .pinning(Pinning::None)
+                .order(Order::Preserve)
+                .map(|x: u64| x);
+            let out: Box<dyn Iterator<Item = u64>> = if drive {
+                Box::new(b.drive(source).unwrap())
+            } else {
+                Box::new(b.run(source).unwrap())
+            };
+            for (i, x) in out.enumerate() {
+                assert_eq!(x, i as u64);
+                let made = produced.load(SeqCst);
+                assert!(
+                    made <= i + 3,
+                    "drive {drive}: item {i} came out after {made} items were produced"
+                );
+            }
+        });
+    }
+}

@@ -273,11 +273,14 @@ impl Shape {
             _ => Order::Preserve,
         }
     }
-    /// The worker item `v` goes to, where the dispatch fixes it: round-robin gives each
-    /// worker a run of `run = min(batch, capacity)` items per turn.
+    /// The worker item `v` goes to, where the dispatch fixes it: round-robin `Preserve` (the
+    /// rotation) gives each worker a run of exactly `run = min(batch, capacity)` items per
+    /// turn; round-robin `Any` ends a run early whenever the source has nothing ready (a
+    /// batch is an upper bound), so there it depends on the source's pace.
     fn worker_of(self, v: u64, workers: usize, run: usize) -> Option<usize> {
         match self {
-            Shape::RrAny | Shape::RrRotate => Some((v / run as u64 % workers as u64) as usize),
+            Shape::RrRotate => Some((v / run as u64 % workers as u64) as usize),
+            Shape::RrAny => None,
             Shape::KeyAny | Shape::KeyTagged => Some((key_of(v) % workers as u64) as usize),
             Shape::LlTagged => None,
         }

@@ -155,9 +155,11 @@ where
         let mut dry = false;
         loop {
             let mut ended = false;
+            let mut short = false;
             if self.inbuf.is_empty() {
                 let want = self.inbuf.capacity();
                 ended = source.try_recv_into(&mut self.inbuf, want).is_err();
+                short = self.inbuf.len() < want;
                 if self.inbuf.is_empty() {
                     if ended {
                         // Normal end: publish and close every worker ring.
@@ -180,6 +182,10 @@ where
             }
             if !self.inbuf.is_empty() {
                 break; // a ring or the window is full
+            }
+            if short && !ended {
+                // The source had no more ready: publish the run before asking it again.
+                self.distributor.idle();
             }
             if ended {
                 self.distributor.close();

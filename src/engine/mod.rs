@@ -387,11 +387,13 @@ where
     /// Starts the workers and a distributor thread that drains `source`; the caller merges by
     /// iterating the [`Output`]. The same as [`run_source`](Self::run_source) with
     /// [`source::Iter`]: the items `source`'s `size_hint` promises (a range, a `Vec`, a `map`
-    /// over them) are taken a run of up to `batch` at a time; before any other `next()` (a
-    /// channel's iterator, `iter::from_fn`, `repeat_with`: it may block) everything taken is
-    /// published, so no item waits in the engine for the next one. A `map` over a range whose
-    /// closure blocks promises items it does not have: give such a source as a [`Source`], or
-    /// as an iterator that promises nothing (`iter::from_fn`).
+    /// over them) are taken in runs of up to `batch` that last about 2 µs at most, each
+    /// published as it is staged; before any other `next()` (a channel's iterator,
+    /// `iter::from_fn`, `repeat_with`: it may block) everything taken is published, so no
+    /// item waits in the engine for the next one. An iterator that promises items and then
+    /// waits long for one in the middle of a run holds that run's earlier items meanwhile:
+    /// give such a stream as a [`Source`], or as an iterator that promises nothing
+    /// (`iter::from_fn`).
     ///
     /// ```
     /// use fanring::Engine;
@@ -923,7 +925,13 @@ impl<T: Send + 'static> AnyDistributor<T> {
                 }
                 continue; // and what else is ready
             }
+            // A short run: the source had no more ready. Publish it now (ending it), rather
+            // than when the next run fills.
+            let short = buf.len() < run;
             self.send_from(buf)?;
+            if short {
+                self.idle();
+            }
         }
     }
 }
