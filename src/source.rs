@@ -145,7 +145,7 @@ impl<T> Source for crossbeam_channel::Receiver<T> {
 /// ```
 #[derive(Debug)]
 pub struct Iter<I> {
-    iter: I,
+    inner: I,
     /// Items still promised by the last `size_hint`.
     promised: usize,
     /// Promised items the next run may take: adapted so that a run takes about `RUN_NS` at
@@ -162,7 +162,7 @@ impl<I: Iterator> Iter<I> {
     /// Wraps `iter`.
     pub fn new(iter: I) -> Self {
         Iter {
-            iter,
+            inner: iter,
             promised: 0,
             run: 1,
         }
@@ -171,7 +171,7 @@ impl<I: Iterator> Iter<I> {
     /// Items `size_hint` promises now: its lower bound, unless it is unbounded (`usize::MAX`,
     /// an endless generator, which may well block); `Err` when it says it has ended.
     fn promise(&mut self) -> Result<usize, Closed> {
-        match self.iter.size_hint() {
+        match self.inner.size_hint() {
             (0, Some(0)) => Err(Closed),
             (usize::MAX, _) => Ok(0),
             (n, _) => Ok(n),
@@ -207,7 +207,7 @@ impl<I: Iterator> Source for Iter<I> {
         }
         self.promised -= 1;
         let t = std::time::Instant::now();
-        let item = self.iter.next();
+        let item = self.inner.next();
         self.judge(1, t.elapsed());
         // A promise broken by the iterator ends it like a `None` from `recv`.
         item.ok_or(PopError::Closed)
@@ -216,7 +216,7 @@ impl<I: Iterator> Source for Iter<I> {
     fn recv(&mut self) -> Option<I::Item> {
         self.promised = self.promised.saturating_sub(1);
         let t = std::time::Instant::now();
-        let item = self.iter.next();
+        let item = self.inner.next();
         if 4 * t.elapsed().as_nanos() <= RUN_NS {
             self.run = self.run.max(1); // fast again: try a run of one
         }
@@ -231,7 +231,7 @@ impl<I: Iterator> Source for Iter<I> {
         }
         let before = buf.len();
         let t = std::time::Instant::now();
-        buf.extend(self.iter.by_ref().take(k));
+        buf.extend(self.inner.by_ref().take(k));
         self.judge(k, t.elapsed());
         self.promised -= k;
         if buf.len() - before < k {
