@@ -396,10 +396,9 @@ fn a_paced_iterator_that_promises_its_items() {
         within(60, "paced iterator", move || {
             let produced = Arc::new(AtomicUsize::new(0));
             let p = Arc::clone(&produced);
-            let source = (0..30u64).map(move |i| {
+            let source = (0..30u64).inspect(move |_| {
                 std::thread::sleep(Duration::from_millis(2));
                 p.fetch_add(1, SeqCst);
-                i
             });
             let b = Engine::builder()
                 .workers(2)
