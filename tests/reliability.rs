@@ -102,7 +102,7 @@ fn split_and_merge_edges() {
     // A part's consumer dropped: split stops and closes its input, so the producer upstream
     // gets its value back instead of blocking.
     let (mut tx, rx) = channel::<u32>(8).unwrap();
-    let mut parts = split(rx, 2).unwrap();
+    let (mut parts, splitter) = split(rx, 2).unwrap();
     drop(parts.pop());
     let mut closed = false;
     for i in 0..1_000_000 {
@@ -113,4 +113,5 @@ fn split_and_merge_edges() {
         }
     }
     assert!(closed, "the producer never saw the split stop");
+    splitter.join().unwrap();
 }

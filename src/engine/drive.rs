@@ -4,6 +4,7 @@
 
 use super::{AnyDistributor, OutputState, Stats};
 use crate::merge::{RunCursor, Step};
+use crate::teardown::Teardown;
 use crate::{EngineError, Plan};
 use std::fmt;
 
@@ -99,25 +100,49 @@ where
     /// # Errors
     /// The first stage failure, if any.
     pub fn join(self) -> Result<Stats, EngineError> {
-        let Driven { run, state } = self;
+        let Driven { run, mut state } = self;
         // Items moved out of the rings but never handed out do not count as merged.
-        let unmerged = run.len();
+        let unmerged = run.len() + state.output.local.len();
+        // If an item's `Drop` panics here, `state` is dropped while unwinding: its teardown
+        // still runs every step.
         drop(run);
-        let DrivenState {
-            source,
-            inbuf,
-            distributor,
-            output,
-            ..
-        } = *state;
-        drop((source, inbuf));
-        let dist_stats = distributor.stats();
-        // The worker rings close first, so the workers end however far they got.
-        drop(distributor);
-        output.join(unmerged).map(|mut s| {
+        let dist_stats = state.distributor.stats();
+        // Every ring closed, every item dropped, every thread joined; a panicking item
+        // `Drop` is re-raised after that.
+        state.teardown();
+        state.output.result(unmerged).map(|mut s| {
             s.distributor = Some(dist_stats);
             s
         })
+    }
+}
+
+impl<I: Iterator, U> DrivenState<I, U>
+where
+    I::Item: Send + 'static,
+{
+    /// Panic-safe teardown (see `Teardown`): first close every ring, worker rings first, so
+    /// the workers end however far they got, and the window; then drop the source, the
+    /// unsent items and every ring and buffered item, each in a step of its own; join the
+    /// workers; re-raise the first panic. Idempotent.
+    fn teardown(&mut self) {
+        let mut td = Teardown::new();
+        td.step(|| self.distributor.close());
+        self.output.signal();
+        td.step(|| drop(self.source.take()));
+        td.step(|| drop(std::mem::take(&mut self.inbuf)));
+        self.distributor.drop_rings(&mut td);
+        self.output.finish_into(&mut td);
+        td.finish();
+    }
+}
+
+impl<I: Iterator, U> Drop for DrivenState<I, U>
+where
+    I::Item: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 

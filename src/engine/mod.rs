@@ -10,18 +10,22 @@ pub use drive::Driven;
 pub use worker::{Emit, WorkerStats};
 
 use self::control::Control;
-use self::wire::{InWire, Tagged};
-use self::worker::{worker_main, OutRing, WorkerSpec};
+use self::wire::{InWire, Mark, Tagged};
+use self::worker::{worker_main, OutBuf, OutRing, WorkerSpec};
 use crate::dispatch::{Dispatch, Distributor, DistributorStats, Window};
-use crate::error::panic_message;
+use crate::error::{panic_message, try_buffer};
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::merge::{
-    AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, RunCursor, Step, TaggedMerge,
+    max_window, window_slots, AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge,
+    RunCursor, Step, TaggedMerge,
 };
 use crate::pinning::{pin_current, plan, Pinning, Plan};
 use crate::ring::channel_for_runs;
-use crate::{Consumer, EngineError, Producer, PushError, WaitStrategy};
+use crate::teardown::Teardown;
+use crate::{
+    CapacityError, Consumer, EngineError, Producer, PushError, WaitStrategy, MAX_CAPACITY,
+};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -289,8 +293,8 @@ impl<T, U, F> fmt::Debug for Pipeline<T, U, F> {
 /// What `launch` hands back: the distributor (for the caller or a thread) and the merger's
 /// pieces.
 struct Launched<T, U> {
-    /// The batch size in effect (`batch`, at most `capacity`).
-    batch: usize,
+    /// The merged stream's buffer, of the batch size in effect (`batch`, at most `capacity`).
+    local: LocalQueue<U>,
     distributor: AnyDistributor<T>,
     merger: Merger<U>,
     control: Arc<Control>,
@@ -335,11 +339,14 @@ impl<F> Crew<'_, F> {
             let (out_tx, out_rx) = channel_for_runs::<O>(self.capacity, self.wait)?;
             ins.push(in_tx);
             outs.push(out_rx);
+            // The worker's buffers, reserved here: a refusal is an error, not an abort there.
+            let inbuf = try_buffer::<I>(self.spec.batch.max(1), "worker's input buffer")?;
+            let out = OutBuf::try_new(out_ring(out_tx), self.spec.batch)?;
             let (control, spec) = (Arc::clone(self.control), self.spec.clone());
             let handle = ThreadBuilder::new()
                 .name(format!("fanring-worker-{i}"))
                 .spawn(move || {
-                    worker_main::<T, U, I, F, K>(i, in_rx, out_ring(out_tx), spec, control, core);
+                    worker_main::<T, U, I, F, K>(i, in_rx, inbuf, out, spec, control, core);
                 })
                 .map_err(|e| EngineError::Spawn(e.to_string()))?;
             self.threads.push(handle);
@@ -378,7 +385,7 @@ where
                 distributor: l.distributor,
             },
             Output::new(OutputState::new(
-                l.merger, l.control, l.threads, l.plan, l.batch,
+                l.merger, l.control, l.threads, l.plan, l.local,
             )),
         ))
     }
@@ -410,13 +417,13 @@ where
                 // The distributor was dropped with its closure: every ring is closed, so the
                 // workers end and `Output`'s drop joins them.
                 drop(Output::new(OutputState::new(
-                    l.merger, l.control, l.threads, l.plan, l.batch,
+                    l.merger, l.control, l.threads, l.plan, l.local,
                 )));
                 return Err(e);
             }
         }
         Ok(Output::new(OutputState::new(
-            l.merger, l.control, l.threads, l.plan, l.batch,
+            l.merger, l.control, l.threads, l.plan, l.local,
         )))
     }
 
@@ -452,7 +459,7 @@ where
         Ok(Driven::new(
             source.into_iter(),
             l.distributor,
-            OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch),
+            OutputState::new(l.merger, l.control, l.threads, l.plan, l.local),
         ))
     }
 
@@ -485,7 +492,7 @@ where
         let mut l = self.launch(true, true, false)?;
         let control = Arc::clone(&l.control);
         let mut merger = l.merger;
-        let mut local = LocalQueue::with_capacity(l.batch);
+        let mut local = l.local;
         let sink_core = l.plan.merger;
         let mut sink = sink;
         let sink_control = Arc::clone(&control);
@@ -508,7 +515,16 @@ where
                 // Outputs taken out of the rings but never given to the sink (it panicked).
                 stats.items -= local.len() as u64;
                 sink_control.set_merger_stats(stats);
-                drop((merger, local));
+                // Everything is closed: drop what is held, each in a step of its own; a
+                // panicking item `Drop` is reported before the thread counts its exit.
+                let mut td = Teardown::new();
+                td.step(|| local.clear());
+                merger.drop_items(&mut td);
+                if let Some(p) = td.into_panic() {
+                    sink_control.fail(EngineError::SinkPanicked {
+                        message: panic_message(&*p),
+                    });
+                }
                 sink_control.exit();
             });
         let spawned = sink_thread
@@ -554,20 +570,11 @@ where
             ..
         } = self;
         let n = b.workers;
-        if n == 0 {
-            return Err(EngineError::ZeroWorkers);
-        }
-        if b.batch == 0 {
-            return Err(EngineError::ZeroSetting("batch"));
-        }
-        if b.window == Some(0) {
-            return Err(EngineError::ZeroSetting("window"));
-        }
-        let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
-        if rotate && !one_to_one {
-            return Err(EngineError::PreserveNeedsOneToOne);
-        }
-        let tagged = b.order == Order::Preserve && !rotate;
+        let Sizes {
+            rotate,
+            tagged,
+            window: window_size,
+        } = check_settings::<T, U>(&b, one_to_one)?;
         let plan = plan(&b.pinning, n, own_distributor, own_merger, one_caller)?;
         if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
             return Err(EngineError::SpinOversubscribed {
@@ -575,7 +582,10 @@ where
                 cores: plan.cores.len(),
             });
         }
+        // At most `capacity`: every buffer of `batch` items is then no larger than a ring,
+        // whose size `check_rings` bounded.
         let batch = b.batch.min(b.capacity.max(1));
+        let local = LocalQueue::try_with_capacity(batch)?;
         // Round-robin gives each worker `batch` items per turn and publishes each run;
         // the other policies publish every `batch` items per worker.
         let flush_every = batch.saturating_mul(n);
@@ -593,36 +603,55 @@ where
             threads: Vec::with_capacity(n + 2),
         };
         let built = if tagged {
-            let window_size = b
-                .window
-                .unwrap_or_else(|| b.capacity.saturating_mul(n).saturating_mul(2).max(1));
             let window = Arc::new(Window::new(window_size));
-            let (ins, outs) = crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)?;
-            (
-                AnyDistributor::Tagged(Distributor::new(
-                    ins,
-                    b.dispatch,
-                    Some(Arc::clone(&window)),
-                    batch,
-                    flush_every,
-                )),
-                Merger::Tagged(TaggedMerge::new(outs, window, batch)),
-            )
+            crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)
+                .and_then(|(ins, outs)| {
+                    // Before the distributor exists: on an error, dropping `ins` closes the
+                    // worker rings.
+                    let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
+                    Ok((
+                        AnyDistributor::Tagged(Distributor::new(
+                            ins,
+                            b.dispatch,
+                            Some(window),
+                            batch,
+                            flush_every,
+                        )),
+                        Merger::Tagged(merger),
+                    ))
+                })
         } else {
-            let (ins, outs) = crew.spawn::<T, U, T, _, _>(OutRing::Plain)?;
-            let merger = if rotate {
-                Merger::Rotate(RotateMerge::new(outs, batch))
-            } else {
-                Merger::Any(AnyMerge::new(outs))
-            };
-            (
-                AnyDistributor::Plain(Distributor::new(ins, b.dispatch, None, batch, flush_every)),
-                merger,
-            )
+            crew.spawn::<T, U, T, _, _>(OutRing::Plain)
+                .map(|(ins, outs)| {
+                    let merger = if rotate {
+                        Merger::Rotate(RotateMerge::new(outs, batch))
+                    } else {
+                        Merger::Any(AnyMerge::new(outs))
+                    };
+                    (
+                        AnyDistributor::Plain(Distributor::new(
+                            ins,
+                            b.dispatch,
+                            None,
+                            batch,
+                            flush_every,
+                        )),
+                        merger,
+                    )
+                })
         };
         let threads = crew.threads;
+        let built = match built {
+            Ok(built) => built,
+            Err(e) => {
+                // Every ring built is closed (dropped with the error): the workers already
+                // started end on their own; join them.
+                reap(&control, threads);
+                return Err(e);
+            }
+        };
         Ok(Launched {
-            batch,
+            local,
             distributor: built.0,
             merger: built.1,
             control,
@@ -630,6 +659,105 @@ where
             plan,
         })
     }
+}
+
+/// What [`check_settings`] found.
+struct Sizes {
+    /// `Preserve` by rotation (round-robin `map`).
+    rotate: bool,
+    /// `Preserve` through the tagged window.
+    tagged: bool,
+    /// The reorder window's size (inputs), when tagged.
+    window: usize,
+}
+
+/// Checks every setting, every size and their products before anything is allocated or
+/// spawned.
+fn check_settings<T, U>(b: &Builder<T>, one_to_one: bool) -> Result<Sizes, EngineError> {
+    let n = b.workers;
+    if n == 0 {
+        return Err(EngineError::ZeroWorkers);
+    }
+    if n > MAX_WORKERS {
+        // Before anything is sized by it (the plan, the counters, the threads).
+        return Err(EngineError::TooLarge {
+            setting: "workers",
+            value: n,
+            max: MAX_WORKERS,
+        });
+    }
+    if b.batch == 0 {
+        return Err(EngineError::ZeroSetting("batch"));
+    }
+    if b.window == Some(0) {
+        return Err(EngineError::ZeroSetting("window"));
+    }
+    let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
+    if rotate && !one_to_one {
+        return Err(EngineError::PreserveNeedsOneToOne);
+    }
+    let tagged = b.order == Order::Preserve && !rotate;
+    if tagged {
+        check_rings::<Tagged<T>, Tagged<Mark<U>>>(b.capacity, n)?;
+    } else {
+        check_rings::<T, U>(b.capacity, n)?;
+    }
+    // The default window (`2 × capacity × workers`) is clamped to the largest one possible;
+    // its memory grows with use, so a large default costs nothing up front.
+    let window = b.window.unwrap_or_else(|| {
+        b.capacity
+            .checked_mul(n)
+            .and_then(|w| w.checked_mul(2))
+            .unwrap_or(usize::MAX)
+            .min(max_window::<U>())
+    });
+    if tagged {
+        window_slots::<U>(window)?;
+    }
+    Ok(Sizes {
+        rotate,
+        tagged,
+        window,
+    })
+}
+
+/// The most workers an engine may have. Checked before anything is allocated or spawned
+/// (`EngineError::TooLarge`): each worker is a thread with two rings and a stack, and the
+/// threads are spawned one by one.
+pub const MAX_WORKERS: usize = 4096;
+
+/// Checks that `workers` pairs of rings of `capacity` slots (wire types `I` in, `O` out) fit
+/// in memory a `Vec` can address, before anything is allocated. The rings themselves are then
+/// reserved fallibly, one by one ([`EngineError::Capacity`] if one is refused).
+fn check_rings<I, O>(capacity: usize, workers: usize) -> Result<(), EngineError> {
+    if capacity == 0 {
+        return Err(EngineError::Capacity(CapacityError::Zero));
+    }
+    let slots = capacity
+        .checked_next_power_of_two()
+        .filter(|&c| c <= MAX_CAPACITY)
+        .ok_or(EngineError::Capacity(CapacityError::TooLarge {
+            requested: capacity,
+        }))?;
+    let per_slot = std::mem::size_of::<I>() + std::mem::size_of::<O>();
+    let per_slot_all = per_slot.checked_mul(workers);
+    let fits = per_slot_all
+        .and_then(|p| p.checked_mul(slots))
+        .is_some_and(|bytes| isize::try_from(bytes).is_ok());
+    if fits {
+        return Ok(());
+    }
+    let most = per_slot_all.map_or(0, |p| isize::MAX.unsigned_abs() / p.max(1));
+    let max = if most == 0 {
+        0
+    } else {
+        (1usize << (usize::BITS - 1 - most.leading_zeros())).min(MAX_CAPACITY)
+    };
+    Err(EngineError::TooLarge {
+        setting: "capacity × workers",
+        value: capacity,
+        max,
+    })
 }
 
 fn spawn_source<T, I>(
@@ -665,7 +793,15 @@ where
             }
             distributor.close();
             control.set_distributor_stats(distributor.stats());
-            drop(distributor);
+            // The rings' last handles drop the items left in them: a panicking `Drop` is
+            // reported, and every ring is still dropped, before the thread counts its exit.
+            let mut td = Teardown::new();
+            distributor.drop_rings(&mut td);
+            if let Some(p) = td.into_panic() {
+                control.fail(EngineError::SourcePanicked {
+                    message: panic_message(&*p),
+                });
+            }
             control.exit();
         })
         .map_err(|e| EngineError::Spawn(e.to_string()))
@@ -695,6 +831,13 @@ impl<T: Send + 'static> AnyDistributor<T> {
         match self {
             AnyDistributor::Plain(d) => d.close(),
             AnyDistributor::Tagged(d) => d.close(),
+        }
+    }
+    /// Teardown, after `close`: drops every ring, each in a step of its own.
+    fn drop_rings(&mut self, td: &mut Teardown) {
+        match self {
+            AnyDistributor::Plain(d) => d.drop_rings(td),
+            AnyDistributor::Tagged(d) => d.drop_rings(td),
         }
     }
     fn is_stopped(&self) -> bool {
@@ -781,8 +924,14 @@ impl<T: Send + 'static> Input<T> {
 }
 
 impl<T: Send + 'static> Drop for Input<T> {
+    /// Publishes and closes every worker ring, then drops the rings (with the items left in
+    /// one whose worker is gone), each in a step of its own; a panicking item `Drop` is
+    /// re-raised after all of them.
     fn drop(&mut self) {
-        self.distributor.close();
+        let mut td = Teardown::new();
+        td.step(|| self.distributor.close());
+        self.distributor.drop_rings(&mut td);
+        td.finish();
     }
 }
 
@@ -903,11 +1052,11 @@ impl<U> OutputState<U> {
         control: Arc<Control>,
         threads: Vec<JoinHandle<()>>,
         plan: Plan,
-        batch: usize,
+        local: LocalQueue<U>,
     ) -> Self {
         OutputState {
             merger,
-            local: LocalQueue::with_capacity(batch),
+            local,
             control,
             threads,
             plan,
@@ -918,11 +1067,17 @@ impl<U> OutputState<U> {
     /// [`Output::join`], with `unmerged` items that were taken out of the rings but never
     /// handed out (besides those still in `local`).
     pub(crate) fn join(mut self, unmerged: usize) -> Result<Stats, EngineError> {
-        let unmerged = (unmerged + self.local.len()) as u64;
+        let unmerged = unmerged + self.local.len();
         self.shutdown();
+        self.result(unmerged)
+    }
+
+    /// The engine's outcome once it is torn down, with `unmerged` items that were taken out
+    /// of the rings but never handed out.
+    pub(crate) fn result(&self, unmerged: usize) -> Result<Stats, EngineError> {
         let (distributor, workers, _) = self.control.stats();
         let mut merger = self.merger.stats();
-        merger.items -= unmerged;
+        merger.items -= unmerged as u64;
         match self.control.failure() {
             Some(e) => Err(e),
             None => Ok(Stats {
@@ -934,13 +1089,31 @@ impl<U> OutputState<U> {
         }
     }
 
+    /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into); a
+    /// panicking item `Drop` is re-raised once every step ran.
     fn shutdown(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            self.merger.close();
-        }
+        let mut td = Teardown::new();
+        self.signal();
+        self.finish_into(&mut td);
+        td.finish();
+    }
+
+    /// Teardown's first step: ends the stream and closes every output ring and the reorder
+    /// window, so that no thread waits on the merger any more. Drops nothing (cannot panic).
+    pub(crate) fn signal(&mut self) {
+        self.ended = true;
+        self.merger.close();
+    }
+
+    /// Teardown's other steps, after [`signal`](Self::signal) (and after the worker rings
+    /// are closed): drops every item the merging side holds, each container in a step of its
+    /// own, then joins the engine's threads. Idempotent.
+    pub(crate) fn finish_into(&mut self, td: &mut Teardown) {
+        td.step(|| self.local.clear());
+        self.merger.drop_items(td);
         let threads = std::mem::take(&mut self.threads);
-        reap(&self.control, threads);
+        let control = &self.control;
+        td.step(|| reap(control, threads));
     }
 
     /// The next item: from the local queue, or else from a run the merger moves into it; at
@@ -993,6 +1166,8 @@ impl<U> Iterator for Output<U> {
 }
 
 impl<U> Drop for OutputState<U> {
+    /// The stream's teardown: every ring and the window closed, every item dropped, every
+    /// thread joined, and only then a panicking item `Drop` re-raised (see `Teardown`).
     fn drop(&mut self) {
         self.shutdown();
     }
