@@ -16,7 +16,8 @@ pub enum EngineError {
     /// exactly one output per input: use `map`, or another dispatch policy (which tags items
     /// and reorders them in a bounded window).
     PreserveNeedsOneToOne,
-    /// A core id in an explicit pinning is not one this thread may run on.
+    /// A core id in an explicit pinning is not one this process may run on
+    /// ([`available_cores`](crate::pinning::available_cores)).
     NoSuchCore {
         /// The id asked for.
         core: usize,

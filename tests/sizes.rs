@@ -90,7 +90,7 @@ fn huge_window_runs_with_little_memory() {
             .order(Order::Preserve)
             .dispatch(dispatch);
         let got: Vec<u64> = if flat {
-            b.flat_map(|x: u64| (x % 3 != 0).then_some(x))
+            b.flat_map(|x: u64| (!x.is_multiple_of(3)).then_some(x))
                 .run(0..20_000u64)
                 .unwrap()
                 .collect()
@@ -98,7 +98,7 @@ fn huge_window_runs_with_little_memory() {
             b.map(|x: u64| x).run(0..20_000u64).unwrap().collect()
         };
         let want: Vec<u64> = if flat {
-            (0..20_000).filter(|x| x % 3 != 0).collect()
+            (0..20_000u64).filter(|x| !x.is_multiple_of(3)).collect()
         } else {
             (0..20_000).collect()
         };
