@@ -97,7 +97,9 @@ pub fn available_cores() -> Vec<usize> {
 /// The process's cores, and on Linux the mask they came from.
 struct ProcessCores {
     ids: Vec<usize>,
+    /// Used by `pin_current`, which is a no-op under loom and shuttle.
     #[cfg(target_os = "linux")]
+    #[cfg_attr(any(fanring_loom, feature = "shuttle"), allow(dead_code))]
     mask: Option<libc::cpu_set_t>,
 }
 

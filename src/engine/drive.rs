@@ -17,7 +17,9 @@ use std::fmt;
 /// item has been processed and merged, or early when a stage failed (then
 /// [`join`](Self::join) returns the error). Dropping it early stops the engine like dropping
 /// an [`Output`](crate::Output): every thread exits and every item in flight is dropped exactly once (items
-/// still in the source are never taken from it).
+/// still in the source are never taken from it). A panicking item `Drop` during that teardown
+/// reaches the caller only after every ring was closed, every other item dropped and every
+/// thread joined.
 pub struct Driven<I: Iterator, U>
 where
     I::Item: Send + 'static,

@@ -97,20 +97,28 @@ impl<T> fmt::Debug for Builder<T> {
 }
 
 impl<T: Send + 'static> Builder<T> {
-    /// Number of worker threads (at least 1).
+    /// Number of worker threads: at least 1 ([`EngineError::ZeroWorkers`]) and at most
+    /// [`MAX_WORKERS`] ([`EngineError::TooLarge`]), checked before anything is spawned.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
     }
     /// Slots in each ring (rounded up to a power of two). Every worker has an input and an
-    /// output ring of this size.
+    /// output ring of this size. At least 1 and at most [`MAX_CAPACITY`]
+    /// ([`EngineError::Capacity`]); all `2 × workers` rings together must fit in `isize::MAX`
+    /// bytes ([`EngineError::TooLarge`] `"capacity × workers"`, checked with overflow-safe
+    /// arithmetic before anything is allocated); each ring is then reserved fallibly
+    /// ([`EngineError::Capacity`] if the allocator refuses it). Reserved, not written: a ring
+    /// costs resident memory only as far as items have reached into it.
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
     /// Items a stage moves at once (with one copy) and publishes together, and the length of
     /// a round-robin run (consecutive items per worker). Partial batches are always published
-    /// before a stage waits. Capped at `capacity`.
+    /// before a stage waits. At least 1 ([`EngineError::ZeroSetting`]); capped at `capacity`,
+    /// so each stage's local buffer of `batch` items is never larger than a ring (the worker
+    /// buffers and the merged stream's are reserved fallibly: [`EngineError::Alloc`]).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n;
         self
@@ -136,7 +144,19 @@ impl<T: Send + 'static> Builder<T> {
         self
     }
     /// Inputs the reorder window may hold (tagged `Preserve` only); default
-    /// `2 × capacity × workers`.
+    /// `2 × capacity × workers` (clamped to the largest window possible). At least 1
+    /// ([`EngineError::ZeroSetting`]); a window whose slot array (the power of two at or
+    /// above `n`, times a slot: an `Option` of the output, a `VecDeque` header and a flag,
+    /// 56 bytes for `u64`) could not fit in `isize::MAX` bytes is [`EngineError::TooLarge`].
+    ///
+    /// Its memory grows with use: it starts at 64 slots and doubles (fallibly) when an output
+    /// arrives further ahead of the oldest input not yet emitted, up to `n`. A refused growth
+    /// ends the stream early with [`EngineError::Alloc`].
+    ///
+    /// The window bounds *inputs* in flight, not outputs: with `flat_map` (or `stateful`), an
+    /// input waiting in the window keeps all its outputs there, so the memory it can hold is
+    /// `window` inputs times the most outputs one input makes. An unbounded burst per input is
+    /// bounded only by memory; use `Order::Any`, or bound the outputs per input.
     pub fn window(mut self, n: usize) -> Self {
         self.window = Some(n);
         self
@@ -318,8 +338,9 @@ struct Crew<'a, F> {
 
 impl<F> Crew<'_, F> {
     /// Spawns one worker per core slot; returns the distributor's producers and the merger's
-    /// consumers. If a ring or a thread is refused, the rings built so far close as they are
-    /// dropped, so the workers already started end on their own.
+    /// consumers. If a ring, a buffer or a thread is refused, the rings built so far close as
+    /// they are dropped, so the workers already started end on their own (`launch` then joins
+    /// them before returning the error).
     fn spawn<T, U, I, O, K>(
         &mut self,
         out_ring: fn(Producer<O>) -> OutRing<U>,
@@ -874,7 +895,9 @@ impl<T: Send + 'static> AnyDistributor<T> {
 }
 
 /// The caller's end of the distributor (from [`Pipeline::start`]). Dropping it (or
-/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends.
+/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends. (A
+/// ring whose worker is gone is dropped with it, and its items; one whose `Drop` panics is
+/// re-raised after every ring was closed and dropped.)
 pub struct Input<T: Send + 'static> {
     distributor: AnyDistributor<T>,
 }
@@ -983,6 +1006,10 @@ fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
 /// when every input item has been processed and merged, or early when a stage failed (then
 /// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
 /// exits and every item in flight is dropped exactly once.
+///
+/// If an item's `Drop` panics on the caller's thread during the teardown (`join` or drop),
+/// the panic reaches the caller as from a `Vec`, but only after every step ran: every ring
+/// and the reorder window closed, every other item dropped, every thread joined.
 pub struct Output<U> {
     /// The run being handed out. Declared first: its items are dropped before the rest.
     run: RunCursor<U>,
