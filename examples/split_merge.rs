@@ -7,7 +7,7 @@ use fanring::{channel, merge, split};
 
 fn main() {
     let (mut source, rx) = channel::<u64>(256).expect("capacity");
-    let parts = split(rx, 3).expect("split");
+    let (parts, splitter) = split(rx, 3).expect("split");
 
     // One worker per part: square each number into its own output ring.
     let mut outputs = Vec::new();
@@ -33,4 +33,5 @@ fn main() {
     let (count, sum) = merged.fold((0u64, 0u64), |(c, s), x| (c + 1, s + x));
     println!("merged {count} squares, sum {sum}");
     assert_eq!(sum, (0..1_000u64).map(|i| i * i).sum());
+    splitter.join().expect("the split thread ended cleanly");
 }

@@ -3,6 +3,7 @@
 use crate::engine::wire::InWire;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
+use crate::teardown::Teardown;
 use crate::wait::{wait_until, WaitStrategy, WakeSlot};
 use crate::Producer;
 use std::fmt;
@@ -628,5 +629,16 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.room = 0;
         self.flush();
         self.rings.iter_mut().for_each(Producer::close);
+    }
+
+    /// Teardown, after [`close`](Self::close) or [`stop`](Self::stop): drops every ring, each
+    /// in a step of its own (the last handle drops the items left in it, and one whose `Drop`
+    /// panics does not keep the others from being dropped). Nothing can be sent afterwards.
+    pub(crate) fn drop_rings(&mut self, td: &mut Teardown) {
+        self.stopped = true;
+        self.room = 0;
+        for ring in std::mem::take(&mut self.rings) {
+            td.step(|| drop(ring));
+        }
     }
 }

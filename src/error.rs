@@ -16,7 +16,8 @@ pub enum EngineError {
     /// exactly one output per input: use `map`, or another dispatch policy (which tags items
     /// and reorders them in a bounded window).
     PreserveNeedsOneToOne,
-    /// A core id in an explicit pinning is not one this thread may run on.
+    /// A core id in an explicit pinning is not one this process may run on
+    /// ([`available_cores`](crate::pinning::available_cores)).
     NoSuchCore {
         /// The id asked for.
         core: usize,
@@ -39,9 +40,35 @@ pub enum EngineError {
         /// Cores available.
         cores: usize,
     },
-    /// The operating system refused a thread.
+    /// A size setting beyond its limit: `workers` above [`MAX_WORKERS`](crate::MAX_WORKERS),
+    /// a `window` whose slot array could never be allocated, or settings whose product (the
+    /// rings' bytes: `2 × workers × capacity × item size`) overflows or exceeds `isize::MAX`
+    /// (`setting` is then `"capacity × workers"`). Checked before anything is allocated or
+    /// spawned.
+    TooLarge {
+        /// The setting (or product of settings) refused.
+        setting: &'static str,
+        /// The value asked for (for a product: the capacity).
+        value: usize,
+        /// The largest value allowed with the other settings as they are.
+        max: usize,
+    },
+    /// Memory for one of the engine's buffers was refused by the allocator (every buffer is
+    /// reserved fallibly): the rings' are [`Capacity`](Self::Capacity) errors; this is
+    /// another one, named by `what` (the local buffers of `batch` items, or the reorder
+    /// window, which grows while the engine runs: then the stream ends early and `join`
+    /// returns this).
+    Alloc {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size in bytes, when known.
+        bytes: Option<usize>,
+    },
+    /// The operating system refused a thread. The threads already started are stopped and
+    /// joined before this is returned.
     Spawn(String),
-    /// A worker's function panicked. The stream ended early; items in flight were dropped.
+    /// A worker's function panicked (or an item's `Drop` did, on that worker's thread). The
+    /// stream ended early; items in flight were dropped.
     WorkerPanicked {
         /// The worker's index (0-based).
         worker: usize,
@@ -49,12 +76,12 @@ pub enum EngineError {
         message: String,
     },
     /// The source iterator, or a [`Dispatch::by_key`](crate::Dispatch::by_key) key function,
-    /// panicked on the engine's distributor thread.
+    /// panicked on the engine's distributor thread (or an item's `Drop` did, there).
     SourcePanicked {
         /// The panic message, when it was a string.
         message: String,
     },
-    /// The sink (on the engine's merger thread) panicked.
+    /// The sink (on the engine's merger thread) panicked (or an item's `Drop` did, there).
     SinkPanicked {
         /// The panic message, when it was a string.
         message: String,
@@ -80,6 +107,15 @@ impl fmt::Display for EngineError {
                 f,
                 "BusySpin with {threads} threads on {cores} cores would starve the pipeline"
             ),
+            EngineError::TooLarge {
+                setting,
+                value,
+                max,
+            } => write!(f, "`{setting}` {value} is too large (at most {max})"),
+            EngineError::Alloc { what, bytes } => match bytes {
+                Some(b) => write!(f, "could not allocate the {what} ({b} bytes)"),
+                None => write!(f, "could not allocate the {what}"),
+            },
             EngineError::Spawn(e) => write!(f, "could not spawn a thread: {e}"),
             EngineError::WorkerPanicked { worker, message } => {
                 write!(f, "worker {worker} panicked: {message}")
@@ -107,4 +143,17 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "<non-string panic payload>".to_string()
     }
+}
+
+/// An empty `Vec` with room for `n` items, reserved fallibly.
+///
+/// # Errors
+/// [`EngineError::Alloc`] naming `what` if the memory is refused (or its size overflows).
+pub(crate) fn try_buffer<T>(n: usize, what: &'static str) -> Result<Vec<T>, EngineError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| EngineError::Alloc {
+        what,
+        bytes: n.checked_mul(std::mem::size_of::<T>()),
+    })?;
+    Ok(v)
 }

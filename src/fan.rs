@@ -2,8 +2,9 @@
 //! originals: `merge(workers(split(rx, n)))`.
 
 use crate::dispatch::{Dispatch, Distributor};
-use crate::loom::thread::Builder as ThreadBuilder;
+use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::merge::{AnyMerge, LocalQueue, Merger};
+use crate::teardown::Teardown;
 use crate::wait::wait_until;
 use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 
@@ -13,15 +14,21 @@ use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 /// `input` too, so the producer upstream sees `Closed`; items in flight are dropped exactly
 /// once.
 ///
+/// Returns the parts and the thread's [`SplitHandle`]: [`join`](SplitHandle::join) it to know
+/// that the thread has exited, and so that every item it held has been dropped (an item the
+/// thread held when a part was dropped is dropped by the thread itself, possibly after every
+/// other thread of yours has finished).
+///
 /// ```
 /// use fanring::{channel, merge, split};
 /// let (mut tx, rx) = channel::<u32>(64).unwrap();
-/// let parts = split(rx, 3).unwrap();
+/// let (parts, splitter) = split(rx, 3).unwrap();
 /// std::thread::spawn(move || (0..300).for_each(|i| tx.push(i).unwrap()));
 /// // each part could go to a worker; here they are merged straight back
 /// let mut all: Vec<u32> = merge(parts).collect();
 /// all.sort();
 /// assert_eq!(all, (0..300).collect::<Vec<_>>());
+/// splitter.join().unwrap(); // the thread has exited; nothing is left in flight
 /// ```
 ///
 /// # Errors
@@ -29,7 +36,7 @@ use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 pub fn split<T: Send + 'static>(
     mut input: Consumer<T>,
     n: usize,
-) -> Result<Vec<Consumer<T>>, EngineError> {
+) -> Result<(Vec<Consumer<T>>, SplitHandle), EngineError> {
     if n == 0 {
         return Err(EngineError::ZeroWorkers);
     }
@@ -45,37 +52,92 @@ pub fn split<T: Send + 'static>(
     // Item by item, as the seed's `Split`; published every `batch` items per ring.
     let mut dist: Distributor<T, T> =
         Distributor::new(producers, Dispatch::RoundRobin, None, 1, batch * n, false);
-    ThreadBuilder::new()
+    let thread = ThreadBuilder::new()
         .name("fanring-split".into())
-        .spawn(move || loop {
-            let r = input.try_pop_each(batch, |item| {
-                // After a stop, the rest of the batch is dropped here, once each.
-                let _ = dist.send(item);
-            });
-            match r {
-                Ok(_) if !dist.is_stopped() => {}
-                Err(PopError::Empty) => {
-                    // Publish before waiting; wait for input or for an output to close.
-                    dist.flush();
-                    input.release();
-                    let (inp, outs) = (&input, dist.rings());
-                    wait_until(wait, &(inp, outs), None, || {
-                        (inp.ready_hint() || outs.iter().any(Producer::is_closed)).then_some(())
-                    });
-                    if dist.rings().iter().any(Producer::is_closed) {
-                        dist.stop();
-                        return; // dropping `input` closes it
-                    }
-                }
-                // Input ended (close every output) or an output closed (stop).
-                _ => {
-                    dist.close();
-                    return;
-                }
-            }
+        .spawn(move || {
+            // A panicking item `Drop` (an item dropped after a stop) ends the loop; then
+            // every ring is closed before anything else is dropped, each ring is dropped in
+            // a step of its own, and the first panic ends the thread (`join` returns it).
+            let mut td = Teardown::new();
+            td.step(|| split_loop(&mut input, &mut dist, wait, batch));
+            dist.stop();
+            input.close();
+            dist.drop_rings(&mut td);
+            td.step(|| drop(input));
+            td.finish();
         })
         .map_err(|e| EngineError::Spawn(e.to_string()))?;
-    Ok(consumers)
+    Ok((consumers, SplitHandle { thread }))
+}
+
+/// The split thread's loop: returns when `input` ended (every output is then closed) or an
+/// output was closed (the distributor is stopped).
+fn split_loop<T: Send + 'static>(
+    input: &mut Consumer<T>,
+    dist: &mut Distributor<T, T>,
+    wait: crate::WaitStrategy,
+    batch: usize,
+) {
+    loop {
+        let r = input.try_pop_each(batch, |item| {
+            // After a stop, the rest of the batch is dropped here, once each.
+            let _ = dist.send(item);
+        });
+        match r {
+            Ok(_) if !dist.is_stopped() => {}
+            Err(PopError::Empty) => {
+                // Publish before waiting; wait for input or for an output to close.
+                dist.flush();
+                input.release();
+                let (inp, outs) = (&*input, dist.rings());
+                wait_until(wait, &(inp, outs), None, || {
+                    (inp.ready_hint() || outs.iter().any(Producer::is_closed)).then_some(())
+                });
+                if dist.rings().iter().any(Producer::is_closed) {
+                    dist.stop();
+                    return; // the caller closes `input`
+                }
+            }
+            // Input ended (close every output) or an output closed (stop).
+            _ => {
+                dist.close();
+                return;
+            }
+        }
+    }
+}
+
+/// The thread of a [`split`]. Dropping the handle detaches the thread (it never waits: the
+/// thread may be waiting for input from a producer that is still open); it ends on its own
+/// when its input ends or a part is dropped.
+#[must_use = "dropping the handle detaches the split thread; `join` it to wait for it"]
+pub struct SplitHandle {
+    thread: JoinHandle<()>,
+}
+
+impl SplitHandle {
+    /// Waits for the split thread to exit: after the input ended and every item was handed to
+    /// a part (so the parts must be read, or dropped, for this to return), or after a part was
+    /// dropped. Every item the thread held has been dropped when it returns.
+    ///
+    /// # Errors
+    /// The panic payload, if an item's `Drop` panicked on the thread (the thread still
+    /// closed and dropped everything it held first).
+    pub fn join(self) -> std::thread::Result<()> {
+        self.thread.join()
+    }
+
+    /// Whether the split thread has exited.
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+impl std::fmt::Debug for SplitHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SplitHandle")
+    }
 }
 
 /// Merges `inputs` into one stream, read on the caller's thread (no thread is spawned): each
@@ -119,6 +181,19 @@ impl<T> Iterator for Merged<T> {
     #[inline]
     fn next(&mut self) -> Option<T> {
         self.inner.next_via(&mut self.local, &())
+    }
+}
+
+impl<T> Drop for Merged<T> {
+    /// Closes every input first (a producer waiting for room sees it), then drops what is
+    /// held, each container in a step of its own; a panicking item `Drop` is re-raised after
+    /// all of them.
+    fn drop(&mut self) {
+        let mut td = Teardown::new();
+        self.inner.close();
+        td.step(|| self.local.clear());
+        self.inner.drop_items(&mut td);
+        td.finish();
     }
 }
 

@@ -40,15 +40,16 @@ mod merge;
 pub mod pinning;
 pub mod ring;
 pub mod source;
+mod teardown;
 pub mod wait;
 
 pub use dispatch::{Dispatch, DistributorStats};
 pub use engine::{
     Builder, Driven, Emit, Engine, FilterMapWork, FlatMapWork, Input, MapWork, Output, Pipeline,
-    Running, StatefulWork, Stats, Work, WorkerStats,
+    Running, StatefulWork, Stats, Work, WorkerStats, MAX_WORKERS,
 };
 pub use error::EngineError;
-pub use fan::{merge, split, Merged};
+pub use fan::{merge, split, Merged, SplitHandle};
 pub use merge::{MergerStats, Order};
 pub use pinning::{Pinning, Plan};
 pub use ring::{

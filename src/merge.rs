@@ -3,8 +3,9 @@
 use crate::dispatch::Window;
 use crate::engine::wire::{Mark, Tagged};
 use crate::loom::sync::Arc;
+use crate::teardown::Teardown;
 use crate::wait::{wait_until, WaitStrategy};
-use crate::{Consumer, PopError};
+use crate::{Consumer, EngineError, PopError};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
@@ -31,16 +32,20 @@ pub struct MergerStats {
     pub peak_window: usize,
 }
 
-/// Says whether the engine is aborting (a stage panicked), checked when an input closes.
+/// Says whether the engine is aborting (a stage panicked), checked when an input closes; and
+/// where the merger reports its own failure (the reorder window could not grow).
 pub(crate) trait AbortFlag {
     fn aborted(&self) -> bool;
+    /// Records `e` as the engine's failure (and raises the flag).
+    fn report(&self, e: EngineError);
 }
 
-/// For the seed `merge`: nothing can abort.
+/// For the seed `merge`: nothing can abort, and it never reorders (nothing to report).
 impl AbortFlag for () {
     fn aborted(&self) -> bool {
         false
     }
+    fn report(&self, _e: EngineError) {}
 }
 
 /// A merger. `Any` and `Rotate` read plain items; `Tagged` reorders by sequence number.
@@ -103,13 +108,47 @@ impl<U> Merger<U> {
         }
     }
 
-    /// Early end: close every input (workers see it and stop) and drop what is buffered.
+    /// Early end, first step: close every input (workers see it and stop) and the reorder
+    /// window (a distributor waiting for room sees it). Drops nothing, so it cannot panic:
+    /// after it, nothing waits on the merger. What is buffered goes in
+    /// [`drop_items`](Self::drop_items).
     pub(crate) fn close(&mut self) {
         match self {
             Merger::Any(m) => m.rings.iter_mut().for_each(Consumer::close),
             Merger::Rotate(m) => m.rings.iter_mut().for_each(Consumer::close),
             Merger::Tagged(m) => m.close_all(),
         }
+    }
+
+    /// Teardown, after [`close`](Self::close): drops every item the merger holds (the window,
+    /// the scratch buffer) and its rings (with the items left in a ring whose worker is gone),
+    /// each in a step of its own. The merger must not be polled afterwards.
+    pub(crate) fn drop_items(&mut self, td: &mut Teardown) {
+        let rings = match self {
+            Merger::Any(m) => {
+                let mut r = std::mem::take(&mut m.rings);
+                r.append(&mut m.retired);
+                r
+            }
+            Merger::Rotate(m) => std::mem::take(&mut m.rings),
+            Merger::Tagged(m) => {
+                td.step(|| drop(std::mem::take(&mut m.scratch)));
+                for slot in std::mem::take(&mut m.slots) {
+                    td.step(|| drop(slot));
+                }
+                let mut r = std::mem::take(&mut m.rings);
+                r.append(&mut m.retired);
+                return drop_rings(r, td);
+            }
+        };
+        drop_rings(rings, td);
+    }
+}
+
+/// Drops each ring in a step of its own (the last handle drops the items left in it).
+fn drop_rings<W>(rings: Vec<Consumer<W>>, td: &mut Teardown) {
+    for r in rings {
+        td.step(|| drop(r));
     }
 }
 
@@ -118,6 +157,9 @@ impl<U> Merger<U> {
 pub(crate) struct AnyMerge<U> {
     /// Open rings (a closed one is removed).
     rings: Vec<Consumer<U>>,
+    /// Rings closed on an abort, with what they still hold: dropped at teardown
+    /// ([`Merger::drop_items`]), never while the stream is read.
+    retired: Vec<Consumer<U>>,
     cur: usize,
     /// Rings found empty in a row.
     empty_run: usize,
@@ -132,6 +174,7 @@ impl<U> AnyMerge<U> {
             .map_or(WaitStrategy::default(), Consumer::wait_strategy);
         AnyMerge {
             rings,
+            retired: Vec::new(),
             cur: 0,
             empty_run: 0,
             wait,
@@ -161,7 +204,7 @@ impl<U> AnyMerge<U> {
                 Err(PopError::Closed) => {
                     if abort.aborted() {
                         self.rings.iter_mut().for_each(Consumer::close);
-                        self.rings.clear();
+                        self.retired.append(&mut self.rings);
                         return Step::End;
                     }
                     self.rings.swap_remove(self.cur);
@@ -291,12 +334,6 @@ impl<U> Slot<U> {
     fn pop(&mut self) -> Option<U> {
         self.first.take().or_else(|| self.more.pop_front())
     }
-
-    fn clear(&mut self) {
-        self.first = None;
-        self.more.clear();
-        self.complete = false;
-    }
 }
 
 /// Input order from tagged outputs: each output carries its input's sequence number. Outputs
@@ -307,10 +344,18 @@ impl<U> Slot<U> {
 /// drain every ring.
 pub(crate) struct TaggedMerge<U> {
     rings: Vec<Consumer<Tagged<Mark<U>>>>,
-    /// A power of two at least `window.size`: every sequence number in the window has a slot
-    /// of its own (also across the wrap of `usize`).
+    /// Rings closed at the end or on an abort, with what they still hold: dropped at teardown
+    /// ([`Merger::drop_items`]), never while the stream is read.
+    retired: Vec<Consumer<Tagged<Mark<U>>>>,
+    /// Slot `seq & mask` holds the outputs of input `seq` while it waits, for every `seq` in
+    /// `[next, next + slots.len())`. A power of two, grown by doubling (fallibly, see `grow`)
+    /// when an output arrives further ahead, up to `max_slots`: the window's memory follows
+    /// the distance between the oldest and the newest input in flight, not its setting.
     slots: Vec<Slot<U>>,
     mask: usize,
+    /// The power of two at or above `window.size`: every sequence number the distributor may
+    /// hand out has a slot of its own (also across the wrap of `usize`).
+    max_slots: usize,
     window: Arc<Window>,
     next: usize,
     /// Sequence numbers completed since `window.done` was last published.
@@ -328,29 +373,89 @@ pub(crate) struct TaggedMerge<U> {
 }
 
 impl<U> TaggedMerge<U> {
-    pub(crate) fn new(
+    /// # Errors
+    /// [`EngineError::TooLarge`] for a window whose slot array could never be allocated
+    /// (`launch` checks it first); [`EngineError::Alloc`] if the first slots or the scratch
+    /// buffer are refused.
+    pub(crate) fn try_new(
         rings: Vec<Consumer<Tagged<Mark<U>>>>,
         window: Arc<Window>,
         batch: usize,
-    ) -> Self {
+    ) -> Result<Self, EngineError> {
         let wait = rings
             .first()
             .map_or(WaitStrategy::default(), Consumer::wait_strategy);
-        let n = window.size.max(1).next_power_of_two();
-        TaggedMerge {
-            slots: (0..n).map(|_| Slot::new()).collect(),
+        let max_slots = window_slots::<U>(window.size)?;
+        let n = max_slots.min(INITIAL_SLOTS);
+        let slots = new_slots(n).ok_or(EngineError::Alloc {
+            what: "reorder window",
+            bytes: n.checked_mul(std::mem::size_of::<Slot<U>>()),
+        })?;
+        let scratch = crate::error::try_buffer(batch.max(1), "merger scratch buffer")?;
+        Ok(TaggedMerge {
+            slots,
             mask: n - 1,
+            max_slots,
             rings,
+            retired: Vec::new(),
             window,
             next: 0,
             unpublished: 0,
             buffered: 0,
             held: 0,
-            scratch: Vec::with_capacity(batch.max(1)),
+            scratch,
             batch,
             wait,
             stats: MergerStats::default(),
+        })
+    }
+
+    /// Makes room for input `next + d` (`d < max_slots`, the distributor's guarantee):
+    /// doubles the slot array (at least) and moves every waiting input to its new slot.
+    /// `false`: the memory was refused (nothing changed).
+    #[cold]
+    fn grow(&mut self, d: usize) -> bool {
+        let old = self.slots.len();
+        let want = d
+            .checked_add(1)
+            .and_then(usize::checked_next_power_of_two)
+            .map_or(self.max_slots, |w| w.max(old * 2).min(self.max_slots));
+        let Some(mut slots) = new_slots::<U>(want) else {
+            return false;
+        };
+        if self.held > 0 {
+            // Slot `i` holds input `next + ((i - next) & old_mask)`, the one sequence number of
+            // `[next, next + old)` that maps to it.
+            let old_mask = self.mask;
+            for off in 0..old {
+                let seq = self.next.wrapping_add(off);
+                std::mem::swap(
+                    &mut slots[seq & (want - 1)],
+                    &mut self.slots[seq & old_mask],
+                );
+            }
         }
+        // The old slots are all empty now: dropping them drops no item.
+        self.slots = slots;
+        self.mask = want - 1;
+        true
+    }
+
+    /// Before `scratch` is sorted out: grows the slot array (while it is below its maximum)
+    /// so that every output in `scratch` has a slot. `false`: the memory was refused.
+    #[inline]
+    fn fit_scratch(&mut self) -> bool {
+        if self.slots.len() == self.max_slots {
+            return true;
+        }
+        let next = self.next;
+        let far = self
+            .scratch
+            .iter()
+            .map(|t| t.0.wrapping_sub(next))
+            .max()
+            .unwrap_or(0);
+        far <= self.mask || self.grow(far)
     }
 
     /// `next`'s outputs are all out: go on to the following input, publishing the window's
@@ -413,6 +518,16 @@ impl<U> TaggedMerge<U> {
                     self.rings[i].release();
                     pulled += n;
                     i += 1;
+                    if !self.fit_scratch() {
+                        // The window could not grow: the engine fails (what `scratch` holds
+                        // is dropped at teardown).
+                        abort.report(EngineError::Alloc {
+                            what: "reorder window",
+                            bytes: None,
+                        });
+                        self.close_all();
+                        return None;
+                    }
                     self.sort_out(buf);
                 }
                 Err(PopError::Empty) => i += 1,
@@ -526,15 +641,53 @@ impl<U> TaggedMerge<U> {
         Step::Item(n)
     }
 
+    /// Ends the stream: closes every ring and the window (so no worker and no distributor
+    /// waits on the merger any more) and forgets what the window holds. Drops nothing: the
+    /// rings, the window's items and `scratch` are dropped at teardown
+    /// ([`Merger::drop_items`]), so a panicking `Drop` can neither skip a close nor unwind out
+    /// of `next`.
     fn close_all(&mut self) {
         self.rings.iter_mut().for_each(Consumer::close);
-        self.rings.clear();
+        self.retired.append(&mut self.rings);
         self.window.close();
-        self.slots.iter_mut().for_each(Slot::clear);
         self.held = 0;
         self.buffered = 0;
-        self.scratch.clear();
     }
+}
+
+/// Slots the reorder window starts with (it grows by doubling up to its setting).
+const INITIAL_SLOTS: usize = 64;
+
+/// The slot array of a window of `size` inputs: the power of two at or above it.
+///
+/// # Errors
+/// [`EngineError::TooLarge`] when that power of two, or its array in bytes, exceeds what a
+/// `Vec` can hold.
+pub(crate) fn window_slots<U>(size: usize) -> Result<usize, EngineError> {
+    size.max(1)
+        .checked_next_power_of_two()
+        .filter(|&n| std::alloc::Layout::array::<Slot<U>>(n).is_ok())
+        .ok_or(EngineError::TooLarge {
+            setting: "window",
+            value: size,
+            max: max_window::<U>(),
+        })
+}
+
+/// The largest window whose slot array a `Vec` can hold (`isize::MAX` bytes, a power of two).
+pub(crate) fn max_window<U>() -> usize {
+    let per = std::mem::size_of::<Slot<U>>().max(1);
+    let most = (isize::MAX as usize) / per;
+    // The largest power of two not above `most`.
+    1usize << (usize::BITS - 1 - most.leading_zeros())
+}
+
+/// `n` empty slots, or `None` if the memory is refused.
+fn new_slots<U>(n: usize) -> Option<Vec<Slot<U>>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).ok()?;
+    v.extend((0..n).map(|_| Slot::new()));
+    Some(v)
 }
 
 /// Items moved out of the rings with one copy, handed out one at a time: a buffer, and a
@@ -552,6 +705,22 @@ impl<U> LocalQueue<U> {
             run: RunCursor::empty(),
             items: Vec::with_capacity(n.max(1)),
         }
+    }
+
+    /// As [`with_capacity`](Self::with_capacity), reserved fallibly.
+    ///
+    /// # Errors
+    /// [`EngineError::Alloc`] if the memory is refused.
+    pub(crate) fn try_with_capacity(n: usize) -> Result<Self, EngineError> {
+        Ok(LocalQueue {
+            run: RunCursor::empty(),
+            items: crate::error::try_buffer(n.max(1), "merged stream's buffer")?,
+        })
+    }
+
+    /// Drops the items not handed out yet.
+    pub(crate) fn clear(&mut self) {
+        drop(std::mem::replace(&mut self.run, RunCursor::empty()));
     }
 
     #[inline]

@@ -4,7 +4,9 @@ use crate::EngineError;
 use std::fmt;
 
 /// How the engine pins its threads (with `core_affinity`). Only threads the engine spawns are
-/// pinned; the caller's thread, when it distributes or merges, is left alone.
+/// pinned; the caller's thread, when it distributes or merges, is left alone. The cores are
+/// the process's ([`available_cores`]), whichever thread builds the engine: a caller pinned to
+/// one core still gets a plan over every core of the process.
 ///
 /// ```
 /// use fanring::Pinning;
@@ -14,7 +16,9 @@ use std::fmt;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Pinning {
-    /// No pinning: the OS schedules every thread.
+    /// No pinning: the OS schedules every thread over the process's cores (the engine's
+    /// threads are given the process's mask, not the narrower one a pinned caller would
+    /// pass on to the threads it spawns).
     None,
     /// One core per role (distributor, workers in order, merger) while cores last, then roles
     /// share cores round-robin. With [`drive`](crate::Pipeline::drive) the first core is left
@@ -42,7 +46,8 @@ pub struct Plan {
     pub workers: Vec<Option<usize>>,
     /// The merger thread's core.
     pub merger: Option<usize>,
-    /// Cores this process may run on (as `core_affinity` listed them when the plan was made).
+    /// Cores this process may run on ([`available_cores`]: the process's affinity mask, read
+    /// once when the library was loaded; not the mask of the thread that made the plan).
     pub cores: Vec<usize>,
     /// Threads in the engine, the caller's counted where it distributes or merges.
     pub threads: usize,
@@ -77,9 +82,73 @@ impl fmt::Display for Plan {
     }
 }
 
-/// The cores this thread may run on, ascending. Taken before anything is pinned:
-/// `core_affinity` lists only the cores the calling thread is allowed.
+/// The cores this process may run on, ascending: the affinity mask of the process (its main
+/// thread's, `sched_getaffinity(getpid())` on Linux), read once, when the library is loaded
+/// (before `main`), so it does not depend on which thread asks, nor on a thread (the main one
+/// included) that narrows its own mask later. It is what `taskset`, `numactl`, a cgroup
+/// `cpuset` or a container's CPU limits give the process.
+///
+/// Elsewhere (and if the mask cannot be read) it is what `core_affinity` lists for the
+/// calling thread, or `0..available_parallelism()`.
 pub fn available_cores() -> Vec<usize> {
+    process().ids.clone()
+}
+
+/// The process's cores, and on Linux the mask they came from.
+struct ProcessCores {
+    ids: Vec<usize>,
+    /// Used by `pin_current`, which is a no-op under loom and shuttle.
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(any(fanring_loom, feature = "shuttle"), allow(dead_code))]
+    mask: Option<libc::cpu_set_t>,
+}
+
+static PROCESS: std::sync::OnceLock<ProcessCores> = std::sync::OnceLock::new();
+
+/// The process's cores, read on first use (at load time on Linux, see `READ_AT_LOAD`).
+fn process() -> &'static ProcessCores {
+    PROCESS.get_or_init(read_process_cores)
+}
+
+/// Reads the process's mask before `main` runs, while the main thread is the only thread and
+/// still has the mask the process was started with: a program that pins its main thread
+/// later does not narrow what the engines see. The same mechanism std uses to capture `argv`
+/// on glibc. It cannot panic (`read_process_cores` only reads and falls back).
+#[cfg(all(target_os = "linux", not(any(fanring_loom, feature = "shuttle"))))]
+#[used]
+#[link_section = ".init_array"]
+static READ_AT_LOAD: extern "C" fn() = {
+    extern "C" fn read_at_load() {
+        let _ = process();
+    }
+    read_at_load
+};
+
+fn read_process_cores() -> ProcessCores {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `cpu_set_t` is a plain bit array, valid when zeroed; `sched_getaffinity`
+        // writes at most `size_of::<cpu_set_t>()` bytes into it. `getpid()` names the
+        // process's main thread, whichever thread calls this.
+        let mask = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            (libc::sched_getaffinity(libc::getpid(), size, &raw mut set) == 0).then_some(set)
+        };
+        if let Some(set) = mask {
+            let max = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+            // SAFETY: `CPU_ISSET` reads bit `i < CPU_SETSIZE` of an initialised set.
+            let ids: Vec<usize> = (0..max)
+                .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+                .collect();
+            if !ids.is_empty() {
+                return ProcessCores {
+                    ids,
+                    mask: Some(set),
+                };
+            }
+        }
+    }
     let mut ids: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
@@ -90,7 +159,11 @@ pub fn available_cores() -> Vec<usize> {
         let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ids = (0..n).collect();
     }
-    ids
+    ProcessCores {
+        ids,
+        #[cfg(target_os = "linux")]
+        mask: None,
+    }
 }
 
 /// Resolves `pinning` for `workers` workers; `own_distributor`/`own_merger` say whether those
@@ -177,14 +250,29 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// Pins the calling thread to `core` (no-op for `None`, and under loom or shuttle, whose
-/// threads are coroutines of the model's own scheduler).
+/// Pins the calling thread (one the engine spawned) to `core`; with `None`, lets it run on
+/// every core of the process ([`available_cores`]): a spawned thread inherits the mask of the
+/// thread that spawned it, which may have narrowed its own. A no-op under loom or shuttle,
+/// whose threads are coroutines of the model's own scheduler.
 pub(crate) fn pin_current(core: Option<usize>) {
     #[cfg(not(any(fanring_loom, feature = "shuttle")))]
-    if let Some(id) = core {
-        // A refusal (a core taken away since the plan) leaves the thread unpinned, which is
-        // always correct, only slower.
-        let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
+    match core {
+        Some(id) => {
+            // A refusal (a core taken away since the plan) leaves the thread unpinned, which
+            // is always correct, only slower.
+            let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
+        }
+        None => {
+            #[cfg(target_os = "linux")]
+            if let Some(set) = &process().mask {
+                // SAFETY: `set` is an initialised mask of `size_of::<cpu_set_t>()` bytes;
+                // pid 0 is the calling thread. A refusal (every core of the mask taken away
+                // since) leaves the inherited mask, which is correct, only narrower.
+                let _ = unsafe {
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set)
+                };
+            }
+        }
     }
     #[cfg(any(fanring_loom, feature = "shuttle"))]
     let _ = core;

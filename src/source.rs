@@ -153,6 +153,28 @@ pub struct Iter<I> {
     run: usize,
 }
 
+/// The clock `Iter` times its runs with. Under loom and shuttle a model must be
+/// deterministic: every run there takes no time.
+struct Clock(#[cfg(not(any(fanring_loom, feature = "shuttle")))] std::time::Instant);
+
+impl Clock {
+    #[inline]
+    fn now() -> Self {
+        Clock(
+            #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+            std::time::Instant::now(),
+        )
+    }
+
+    #[inline]
+    fn elapsed(&self) -> std::time::Duration {
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        return self.0.elapsed();
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        return std::time::Duration::ZERO;
+    }
+}
+
 /// How long taking one run from an iterator may last before its items, held meanwhile, are
 /// published, in ns. Publishing a run costs about 0.1 µs, so runs this long keep that under a
 /// tenth of the time whatever the iterator's pace.
@@ -206,7 +228,7 @@ impl<I: Iterator> Source for Iter<I> {
             return Err(PopError::Empty);
         }
         self.promised -= 1;
-        let t = std::time::Instant::now();
+        let t = Clock::now();
         let item = self.inner.next();
         self.judge(1, t.elapsed());
         // A promise broken by the iterator ends it like a `None` from `recv`.
@@ -215,7 +237,7 @@ impl<I: Iterator> Source for Iter<I> {
 
     fn recv(&mut self) -> Option<I::Item> {
         self.promised = self.promised.saturating_sub(1);
-        let t = std::time::Instant::now();
+        let t = Clock::now();
         let item = self.inner.next();
         if 4 * t.elapsed().as_nanos() <= RUN_NS {
             self.run = self.run.max(1); // fast again: try a run of one
@@ -230,7 +252,7 @@ impl<I: Iterator> Source for Iter<I> {
             return Ok(());
         }
         let before = buf.len();
-        let t = std::time::Instant::now();
+        let t = Clock::now();
         buf.extend(self.inner.by_ref().take(k));
         self.judge(k, t.elapsed());
         self.promised -= k;

@@ -102,7 +102,7 @@ fn split_and_merge_edges() {
     // A part's consumer dropped: split stops and closes its input, so the producer upstream
     // gets its value back instead of blocking.
     let (mut tx, rx) = channel::<u32>(8).unwrap();
-    let mut parts = split(rx, 2).unwrap();
+    let (mut parts, splitter) = split(rx, 2).unwrap();
     drop(parts.pop());
     let mut closed = false;
     for i in 0..1_000_000 {
@@ -113,4 +113,64 @@ fn split_and_merge_edges() {
         }
     }
     assert!(closed, "the producer never saw the split stop");
+    splitter.join().unwrap();
+}
+
+/// Issue #14, kind 5b: `split`'s thread used to be detached, so right after every user thread
+/// joined, the items it still held (30–60) were not dropped yet. `split` now returns the
+/// thread's handle: once it is joined, every item has been dropped exactly once, after an
+/// early end (a part dropped half-way) and after a normal end.
+#[test]
+fn split_join_leaves_nothing_in_flight() {
+    for round in 0..20usize {
+        let created = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut tx, rx) = channel::<Fragile>(64).unwrap();
+        let (parts, splitter) = split(rx, 2).unwrap();
+        let early = round % 2 == 0;
+        let (c, d) = (Arc::clone(&created), Arc::clone(&drops));
+        let producer = std::thread::spawn(move || {
+            for _ in 0..20_000 {
+                c.fetch_add(1, SeqCst);
+                let item = Fragile {
+                    boom: false,
+                    drops: Arc::clone(&d),
+                };
+                if tx.push(item).is_err() {
+                    break; // the split stopped: the item came back and is dropped here
+                }
+            }
+        });
+        let readers: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut part)| {
+                std::thread::spawn(move || {
+                    // Part 0 stops early (every other round): the split stops and closes.
+                    let limit = if early && i == 0 {
+                        100 + round
+                    } else {
+                        usize::MAX
+                    };
+                    let mut n = 0;
+                    while n < limit {
+                        if part.pop().is_none() {
+                            break;
+                        }
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        producer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+        splitter.join().unwrap();
+        assert_eq!(
+            created.load(SeqCst),
+            drops.load(SeqCst),
+            "round {round}: items still undropped after every thread joined"
+        );
+    }
 }

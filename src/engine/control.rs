@@ -185,4 +185,7 @@ impl AbortFlag for Control {
         // Acquire: pairs with the Release store in `fail`.
         self.abort.load(Acquire)
     }
+    fn report(&self, e: EngineError) {
+        self.fail(e);
+    }
 }

@@ -6,6 +6,7 @@ use super::{AnyDistributor, OutputState, Stats};
 use crate::error::panic_message;
 use crate::merge::{RunCursor, Step};
 use crate::source::Source;
+use crate::teardown::Teardown;
 use crate::{EngineError, Plan};
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -22,7 +23,9 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 /// processed and merged, or early when a stage failed (then [`join`](Self::join) returns the
 /// error). Dropping it early stops the engine like dropping an [`Output`](crate::Output):
 /// every thread exits and every item in flight is dropped exactly once (items still in the
-/// source are never taken from it).
+/// source are never taken from it). A panicking item `Drop` during that teardown reaches
+/// the caller only after every ring was closed, every other item dropped and every thread
+/// joined.
 ///
 /// A panic in the source (or in a [`Dispatch::by_key`](crate::Dispatch::by_key) key
 /// function) unwinds out of `next`; the stream is then over: later calls return `None`, and
@@ -117,25 +120,49 @@ where
     /// # Errors
     /// The first stage failure, if any.
     pub fn join(self) -> Result<Stats, EngineError> {
-        let Driven { run, state } = self;
+        let Driven { run, mut state } = self;
         // Items moved out of the rings but never handed out do not count as merged.
-        let unmerged = run.len();
+        let unmerged = run.len() + state.output.local.len();
+        // If an item's `Drop` panics here, `state` is dropped while unwinding: its teardown
+        // still runs every step.
         drop(run);
-        let DrivenState {
-            source,
-            inbuf,
-            distributor,
-            output,
-            ..
-        } = *state;
-        drop((source, inbuf));
-        let dist_stats = distributor.stats();
-        // The worker rings close first, so the workers end however far they got.
-        drop(distributor);
-        output.join(unmerged).map(|mut s| {
+        let dist_stats = state.distributor.stats();
+        // Every ring closed, every item dropped, every thread joined; a panicking item
+        // `Drop` is re-raised after that.
+        state.teardown();
+        state.output.result(unmerged).map(|mut s| {
             s.distributor = Some(dist_stats);
             s
         })
+    }
+}
+
+impl<S: Source, U> DrivenState<S, U>
+where
+    S::Item: Send + 'static,
+{
+    /// Panic-safe teardown (see `Teardown`): first close every ring, worker rings first, so
+    /// the workers end however far they got, and the window; then drop the source, the
+    /// unsent items and every ring and buffered item, each in a step of its own; join the
+    /// workers; re-raise the first panic. Idempotent.
+    fn teardown(&mut self) {
+        let mut td = Teardown::new();
+        td.step(|| self.distributor.close());
+        self.output.signal();
+        td.step(|| drop(self.source.take()));
+        td.step(|| drop(std::mem::take(&mut self.inbuf)));
+        self.distributor.drop_rings(&mut td);
+        self.output.finish_into(&mut td);
+        td.finish();
+    }
+}
+
+impl<S: Source, U> Drop for DrivenState<S, U>
+where
+    S::Item: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 
@@ -246,7 +273,7 @@ where
                 });
                 self.source = None;
                 self.distributor.stop();
-                self.output.end_early();
+                self.output.signal();
                 // Items taken and not handed out: dropped here (a panicking `Drop` among them
                 // must not hide the source's panic).
                 let inbuf = std::mem::take(&mut self.inbuf);
@@ -327,15 +354,19 @@ where
     }
 }
 
-/// A growing pause for `drive`'s polling: spins, then yields, then sleeps of up to 50 µs.
+/// A growing pause for `drive`'s polling: spins, then yields, then sleeps of up to 50 µs
+/// (under loom and shuttle, a yield).
 fn pause(polls: u32) {
-    if polls < 64 {
-        std::hint::spin_loop();
-    } else if polls < 128 {
-        std::thread::yield_now();
-    } else {
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    if polls >= 128 {
         let us = u64::from((polls - 127).min(50));
         std::thread::sleep(std::time::Duration::from_micros(us));
+        return;
+    }
+    if polls < 64 {
+        crate::loom::hint::spin_loop();
+    } else {
+        crate::loom::thread::yield_now();
     }
 }
 

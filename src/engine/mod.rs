@@ -10,19 +10,23 @@ pub use drive::Driven;
 pub use worker::{Emit, WorkerStats};
 
 use self::control::Control;
-use self::wire::{InWire, Tagged};
-use self::worker::{worker_main, OutRing, WorkerSpec};
+use self::wire::{InWire, Mark, Tagged};
+use self::worker::{worker_main, OutBuf, OutRing, WorkerSpec};
 use crate::dispatch::{Dispatch, Distributor, DistributorStats, Window};
-use crate::error::panic_message;
+use crate::error::{panic_message, try_buffer};
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::merge::{
-    AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge, RunCursor, Step, TaggedMerge,
+    max_window, window_slots, AnyMerge, LocalQueue, Merger, MergerStats, Order, RotateMerge,
+    RunCursor, Step, TaggedMerge,
 };
 use crate::pinning::{pin_current, plan, Pinning, Plan};
 use crate::ring::channel_for_runs;
 use crate::source::{self, Source};
-use crate::{Consumer, EngineError, Producer, PushError, WaitStrategy};
+use crate::teardown::Teardown;
+use crate::{
+    CapacityError, Consumer, EngineError, Producer, PushError, WaitStrategy, MAX_CAPACITY,
+};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -94,20 +98,28 @@ impl<T> fmt::Debug for Builder<T> {
 }
 
 impl<T: Send + 'static> Builder<T> {
-    /// Number of worker threads (at least 1).
+    /// Number of worker threads: at least 1 ([`EngineError::ZeroWorkers`]) and at most
+    /// [`MAX_WORKERS`] ([`EngineError::TooLarge`]), checked before anything is spawned.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
     }
     /// Slots in each ring (rounded up to a power of two). Every worker has an input and an
-    /// output ring of this size.
+    /// output ring of this size. At least 1 and at most [`MAX_CAPACITY`]
+    /// ([`EngineError::Capacity`]); all `2 × workers` rings together must fit in `isize::MAX`
+    /// bytes ([`EngineError::TooLarge`] `"capacity × workers"`, checked with overflow-safe
+    /// arithmetic before anything is allocated); each ring is then reserved fallibly
+    /// ([`EngineError::Capacity`] if the allocator refuses it). Reserved, not written: a ring
+    /// costs resident memory only as far as items have reached into it.
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n;
         self
     }
     /// Items a stage moves at once (with one copy) and publishes together, and the length of
     /// a round-robin run (consecutive items per worker). Partial batches are always published
-    /// before a stage waits. Capped at `capacity`.
+    /// before a stage waits. At least 1 ([`EngineError::ZeroSetting`]); capped at `capacity`,
+    /// so each stage's local buffer of `batch` items is never larger than a ring (the worker
+    /// buffers and the merged stream's are reserved fallibly: [`EngineError::Alloc`]).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n;
         self
@@ -133,7 +145,19 @@ impl<T: Send + 'static> Builder<T> {
         self
     }
     /// Inputs the reorder window may hold (tagged `Preserve` only); default
-    /// `2 × capacity × workers`.
+    /// `2 × capacity × workers` (clamped to the largest window possible). At least 1
+    /// ([`EngineError::ZeroSetting`]); a window whose slot array (the power of two at or
+    /// above `n`, times a slot: an `Option` of the output, a `VecDeque` header and a flag,
+    /// 56 bytes for `u64`) could not fit in `isize::MAX` bytes is [`EngineError::TooLarge`].
+    ///
+    /// Its memory grows with use: it starts at 64 slots and doubles (fallibly) when an output
+    /// arrives further ahead of the oldest input not yet emitted, up to `n`. A refused growth
+    /// ends the stream early with [`EngineError::Alloc`].
+    ///
+    /// The window bounds *inputs* in flight, not outputs: with `flat_map` (or `stateful`), an
+    /// input waiting in the window keeps all its outputs there, so the memory it can hold is
+    /// `window` inputs times the most outputs one input makes. An unbounded burst per input is
+    /// bounded only by memory; use `Order::Any`, or bound the outputs per input.
     pub fn window(mut self, n: usize) -> Self {
         self.window = Some(n);
         self
@@ -290,8 +314,8 @@ impl<T, U, F> fmt::Debug for Pipeline<T, U, F> {
 /// What `launch` hands back: the distributor (for the caller or a thread) and the merger's
 /// pieces.
 struct Launched<T, U> {
-    /// The batch size in effect (`batch`, at most `capacity`).
-    batch: usize,
+    /// The merged stream's buffer, of the batch size in effect (`batch`, at most `capacity`).
+    local: LocalQueue<U>,
     distributor: AnyDistributor<T>,
     merger: Merger<U>,
     control: Arc<Control>,
@@ -315,8 +339,9 @@ struct Crew<'a, F> {
 
 impl<F> Crew<'_, F> {
     /// Spawns one worker per core slot; returns the distributor's producers and the merger's
-    /// consumers. If a ring or a thread is refused, the rings built so far close as they are
-    /// dropped, so the workers already started end on their own.
+    /// consumers. If a ring, a buffer or a thread is refused, the rings built so far close as
+    /// they are dropped, so the workers already started end on their own (`launch` then joins
+    /// them before returning the error).
     fn spawn<T, U, I, O, K>(
         &mut self,
         out_ring: fn(Producer<O>) -> OutRing<U>,
@@ -336,11 +361,14 @@ impl<F> Crew<'_, F> {
             let (out_tx, out_rx) = channel_for_runs::<O>(self.capacity, self.wait)?;
             ins.push(in_tx);
             outs.push(out_rx);
+            // The worker's buffers, reserved here: a refusal is an error, not an abort there.
+            let inbuf = try_buffer::<I>(self.spec.batch.max(1), "worker's input buffer")?;
+            let out = OutBuf::try_new(out_ring(out_tx), self.spec.batch)?;
             let (control, spec) = (Arc::clone(self.control), self.spec.clone());
             let handle = ThreadBuilder::new()
                 .name(format!("fanring-worker-{i}"))
                 .spawn(move || {
-                    worker_main::<T, U, I, F, K>(i, in_rx, out_ring(out_tx), spec, control, core);
+                    worker_main::<T, U, I, F, K>(i, in_rx, inbuf, out, spec, control, core);
                 })
                 .map_err(|e| EngineError::Spawn(e.to_string()))?;
             self.threads.push(handle);
@@ -379,7 +407,7 @@ where
                 distributor: l.distributor,
             },
             Output::new(OutputState::new(
-                l.merger, l.control, l.threads, l.plan, l.batch,
+                l.merger, l.control, l.threads, l.plan, l.local,
             )),
         ))
     }
@@ -452,7 +480,7 @@ where
             Arc::clone(&l.control),
             l.plan.distributor,
         );
-        let mut state = OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch);
+        let mut state = OutputState::new(l.merger, l.control, l.threads, l.plan, l.local);
         match handle {
             Ok(h) => state.source = Some(h),
             // The distributor was dropped with its closure: every ring is closed, so the
@@ -519,7 +547,7 @@ where
         Ok(Driven::new(
             source,
             l.distributor,
-            OutputState::new(l.merger, l.control, l.threads, l.plan, l.batch),
+            OutputState::new(l.merger, l.control, l.threads, l.plan, l.local),
             one_to_one,
         ))
     }
@@ -553,7 +581,7 @@ where
         let mut l = self.launch(true, true, false)?;
         let control = Arc::clone(&l.control);
         let mut merger = l.merger;
-        let mut local = LocalQueue::with_capacity(l.batch);
+        let mut local = l.local;
         let sink_core = l.plan.merger;
         let mut sink = sink;
         let sink_control = Arc::clone(&control);
@@ -576,7 +604,16 @@ where
                 // Outputs taken out of the rings but never given to the sink (it panicked).
                 stats.items -= local.len() as u64;
                 sink_control.set_merger_stats(stats);
-                drop((merger, local));
+                // Everything is closed: drop what is held, each in a step of its own; a
+                // panicking item `Drop` is reported before the thread counts its exit.
+                let mut td = Teardown::new();
+                td.step(|| local.clear());
+                merger.drop_items(&mut td);
+                if let Some(p) = td.into_panic() {
+                    sink_control.fail(EngineError::SinkPanicked {
+                        message: panic_message(&*p),
+                    });
+                }
                 sink_control.exit();
             });
         let spawned = sink_thread
@@ -623,20 +660,11 @@ where
             ..
         } = self;
         let n = b.workers;
-        if n == 0 {
-            return Err(EngineError::ZeroWorkers);
-        }
-        if b.batch == 0 {
-            return Err(EngineError::ZeroSetting("batch"));
-        }
-        if b.window == Some(0) {
-            return Err(EngineError::ZeroSetting("window"));
-        }
-        let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
-        if rotate && !one_to_one {
-            return Err(EngineError::PreserveNeedsOneToOne);
-        }
-        let tagged = b.order == Order::Preserve && !rotate;
+        let Sizes {
+            rotate,
+            tagged,
+            window: window_size,
+        } = check_settings::<T, U>(&b, one_to_one)?;
         let plan = plan(&b.pinning, n, own_distributor, own_merger, one_caller)?;
         if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
             return Err(EngineError::SpinOversubscribed {
@@ -644,7 +672,10 @@ where
                 cores: plan.cores.len(),
             });
         }
+        // At most `capacity`: every buffer of `batch` items is then no larger than a ring,
+        // whose size `check_rings` bounded.
         let batch = b.batch.min(b.capacity.max(1));
+        let local = LocalQueue::try_with_capacity(batch)?;
         // Round-robin gives each worker `batch` items per turn and publishes each run;
         // the other policies publish every `batch` items per worker.
         let flush_every = batch.saturating_mul(n);
@@ -662,44 +693,57 @@ where
             threads: Vec::with_capacity(n + 2),
         };
         let built = if tagged {
-            let window_size = b
-                .window
-                .unwrap_or_else(|| b.capacity.saturating_mul(n).saturating_mul(2).max(1));
             let window = Arc::new(Window::new(window_size));
-            let (ins, outs) = crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)?;
-            (
-                AnyDistributor::Tagged(Distributor::new(
-                    ins,
-                    b.dispatch,
-                    Some(Arc::clone(&window)),
-                    batch,
-                    flush_every,
-                    false,
-                )),
-                Merger::Tagged(TaggedMerge::new(outs, window, batch)),
-            )
+            crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)
+                .and_then(|(ins, outs)| {
+                    // Before the distributor exists: on an error, dropping `ins` closes the
+                    // worker rings.
+                    let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
+                    Ok((
+                        AnyDistributor::Tagged(Distributor::new(
+                            ins,
+                            b.dispatch,
+                            Some(window),
+                            batch,
+                            flush_every,
+                            false,
+                        )),
+                        Merger::Tagged(merger),
+                    ))
+                })
         } else {
-            let (ins, outs) = crew.spawn::<T, U, T, _, _>(OutRing::Plain)?;
-            let merger = if rotate {
-                Merger::Rotate(RotateMerge::new(outs, batch))
-            } else {
-                Merger::Any(AnyMerge::new(outs))
-            };
-            (
-                AnyDistributor::Plain(Distributor::new(
-                    ins,
-                    b.dispatch,
-                    None,
-                    batch,
-                    flush_every,
-                    rotate,
-                )),
-                merger,
-            )
+            crew.spawn::<T, U, T, _, _>(OutRing::Plain)
+                .map(|(ins, outs)| {
+                    let merger = if rotate {
+                        Merger::Rotate(RotateMerge::new(outs, batch))
+                    } else {
+                        Merger::Any(AnyMerge::new(outs))
+                    };
+                    (
+                        AnyDistributor::Plain(Distributor::new(
+                            ins,
+                            b.dispatch,
+                            None,
+                            batch,
+                            flush_every,
+                            rotate,
+                        )),
+                        merger,
+                    )
+                })
         };
         let threads = crew.threads;
+        let built = match built {
+            Ok(built) => built,
+            Err(e) => {
+                // Every ring built is closed (dropped with the error): the workers already
+                // started end on their own; join them.
+                reap(&control, threads);
+                return Err(e);
+            }
+        };
         Ok(Launched {
-            batch,
+            local,
             distributor: built.0,
             merger: built.1,
             control,
@@ -707,6 +751,105 @@ where
             plan,
         })
     }
+}
+
+/// What [`check_settings`] found.
+struct Sizes {
+    /// `Preserve` by rotation (round-robin `map`).
+    rotate: bool,
+    /// `Preserve` through the tagged window.
+    tagged: bool,
+    /// The reorder window's size (inputs), when tagged.
+    window: usize,
+}
+
+/// Checks every setting, every size and their products before anything is allocated or
+/// spawned.
+fn check_settings<T, U>(b: &Builder<T>, one_to_one: bool) -> Result<Sizes, EngineError> {
+    let n = b.workers;
+    if n == 0 {
+        return Err(EngineError::ZeroWorkers);
+    }
+    if n > MAX_WORKERS {
+        // Before anything is sized by it (the plan, the counters, the threads).
+        return Err(EngineError::TooLarge {
+            setting: "workers",
+            value: n,
+            max: MAX_WORKERS,
+        });
+    }
+    if b.batch == 0 {
+        return Err(EngineError::ZeroSetting("batch"));
+    }
+    if b.window == Some(0) {
+        return Err(EngineError::ZeroSetting("window"));
+    }
+    let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
+    if rotate && !one_to_one {
+        return Err(EngineError::PreserveNeedsOneToOne);
+    }
+    let tagged = b.order == Order::Preserve && !rotate;
+    if tagged {
+        check_rings::<Tagged<T>, Tagged<Mark<U>>>(b.capacity, n)?;
+    } else {
+        check_rings::<T, U>(b.capacity, n)?;
+    }
+    // The default window (`2 × capacity × workers`) is clamped to the largest one possible;
+    // its memory grows with use, so a large default costs nothing up front.
+    let window = b.window.unwrap_or_else(|| {
+        b.capacity
+            .checked_mul(n)
+            .and_then(|w| w.checked_mul(2))
+            .unwrap_or(usize::MAX)
+            .min(max_window::<U>())
+    });
+    if tagged {
+        window_slots::<U>(window)?;
+    }
+    Ok(Sizes {
+        rotate,
+        tagged,
+        window,
+    })
+}
+
+/// The most workers an engine may have. Checked before anything is allocated or spawned
+/// (`EngineError::TooLarge`): each worker is a thread with two rings and a stack, and the
+/// threads are spawned one by one.
+pub const MAX_WORKERS: usize = 4096;
+
+/// Checks that `workers` pairs of rings of `capacity` slots (wire types `I` in, `O` out) fit
+/// in memory a `Vec` can address, before anything is allocated. The rings themselves are then
+/// reserved fallibly, one by one ([`EngineError::Capacity`] if one is refused).
+fn check_rings<I, O>(capacity: usize, workers: usize) -> Result<(), EngineError> {
+    if capacity == 0 {
+        return Err(EngineError::Capacity(CapacityError::Zero));
+    }
+    let slots = capacity
+        .checked_next_power_of_two()
+        .filter(|&c| c <= MAX_CAPACITY)
+        .ok_or(EngineError::Capacity(CapacityError::TooLarge {
+            requested: capacity,
+        }))?;
+    let per_slot = std::mem::size_of::<I>() + std::mem::size_of::<O>();
+    let per_slot_all = per_slot.checked_mul(workers);
+    let fits = per_slot_all
+        .and_then(|p| p.checked_mul(slots))
+        .is_some_and(|bytes| isize::try_from(bytes).is_ok());
+    if fits {
+        return Ok(());
+    }
+    let most = per_slot_all.map_or(0, |p| isize::MAX.unsigned_abs() / p.max(1));
+    let max = if most == 0 {
+        0
+    } else {
+        (1usize << (usize::BITS - 1 - most.leading_zeros())).min(MAX_CAPACITY)
+    };
+    Err(EngineError::TooLarge {
+        setting: "capacity × workers",
+        value: capacity,
+        max,
+    })
 }
 
 /// Starts the distributor thread: it drains `source` into the workers ([`AnyDistributor::pump`])
@@ -741,7 +884,15 @@ where
             }
             distributor.close();
             c.set_distributor_stats(distributor.stats());
-            drop(distributor);
+            // The rings' last handles drop the items left in them: a panicking `Drop` is
+            // reported, and every ring is still dropped, before the thread says it exited.
+            let mut td = Teardown::new();
+            distributor.drop_rings(&mut td);
+            if let Some(p) = td.into_panic() {
+                c.fail(EngineError::SourcePanicked {
+                    message: panic_message(&*p),
+                });
+            }
             c.distributor_exit();
         })
         .map_err(|e| EngineError::Spawn(e.to_string()))?;
@@ -833,6 +984,13 @@ impl<T: Send + 'static> AnyDistributor<T> {
         match self {
             AnyDistributor::Plain(d) => d.close(),
             AnyDistributor::Tagged(d) => d.close(),
+        }
+    }
+    /// Teardown, after `close`: drops every ring, each in a step of its own.
+    fn drop_rings(&mut self, td: &mut Teardown) {
+        match self {
+            AnyDistributor::Plain(d) => d.drop_rings(td),
+            AnyDistributor::Tagged(d) => d.drop_rings(td),
         }
     }
     fn idle(&mut self) {
@@ -937,7 +1095,9 @@ impl<T: Send + 'static> AnyDistributor<T> {
 }
 
 /// The caller's end of the distributor (from [`Pipeline::start`]). Dropping it (or
-/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends.
+/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends. (A
+/// ring whose worker is gone is dropped with it, and its items; one whose `Drop` panics is
+/// re-raised after every ring was closed and dropped.)
 pub struct Input<T: Send + 'static> {
     distributor: AnyDistributor<T>,
 }
@@ -1001,8 +1161,14 @@ impl<T: Send + 'static> Input<T> {
 }
 
 impl<T: Send + 'static> Drop for Input<T> {
+    /// Publishes and closes every worker ring, then drops the rings (with the items left in
+    /// one whose worker is gone), each in a step of its own; a panicking item `Drop` is
+    /// re-raised after all of them.
     fn drop(&mut self) {
-        self.distributor.close();
+        let mut td = Teardown::new();
+        td.step(|| self.distributor.close());
+        self.distributor.drop_rings(&mut td);
+        td.finish();
     }
 }
 
@@ -1054,6 +1220,10 @@ fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
 /// when every input item has been processed and merged, or early when a stage failed (then
 /// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
 /// exits and every item in flight is dropped exactly once.
+///
+/// If an item's `Drop` panics on the caller's thread during the teardown (`join` or drop),
+/// the panic reaches the caller as from a `Vec`, but only after every step ran: every ring
+/// and the reorder window closed, every other item dropped, every thread joined.
 pub struct Output<U> {
     /// The run being handed out. Declared first: its items are dropped before the rest.
     run: RunCursor<U>,
@@ -1125,11 +1295,11 @@ impl<U> OutputState<U> {
         control: Arc<Control>,
         threads: Vec<JoinHandle<()>>,
         plan: Plan,
-        batch: usize,
+        local: LocalQueue<U>,
     ) -> Self {
         OutputState {
             merger,
-            local: LocalQueue::with_capacity(batch),
+            local,
             control,
             threads,
             source: None,
@@ -1141,11 +1311,17 @@ impl<U> OutputState<U> {
     /// [`Output::join`], with `unmerged` items that were taken out of the rings but never
     /// handed out (besides those still in `local`).
     pub(crate) fn join(mut self, unmerged: usize) -> Result<Stats, EngineError> {
-        let unmerged = (unmerged + self.local.len()) as u64;
+        let unmerged = unmerged + self.local.len();
         self.shutdown();
+        self.result(unmerged)
+    }
+
+    /// The engine's outcome once it is torn down, with `unmerged` items that were taken out
+    /// of the rings but never handed out.
+    pub(crate) fn result(&self, unmerged: usize) -> Result<Stats, EngineError> {
         let (distributor, workers, _) = self.control.stats();
         let mut merger = self.merger.stats();
-        merger.items -= unmerged;
+        merger.items -= unmerged as u64;
         match self.control.failure() {
             Some(e) => Err(e),
             None => Ok(Stats {
@@ -1157,22 +1333,38 @@ impl<U> OutputState<U> {
         }
     }
 
-    /// An early end (if the stream has not ended): the distributor thread stops entering the
-    /// source, the workers see their outputs closed and end, and so their inputs close.
-    pub(crate) fn end_early(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            self.control.cancel();
-            self.merger.close();
-        }
+    /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into); a
+    /// panicking item `Drop` is re-raised once every step ran.
+    fn shutdown(&mut self) {
+        let mut td = Teardown::new();
+        self.signal();
+        self.finish_into(&mut td);
+        td.finish();
     }
 
-    fn shutdown(&mut self) {
-        self.end_early();
+    /// Teardown's first step: ends the stream and closes every output ring and the reorder
+    /// window, so that no thread waits on the merger any more. Drops nothing (cannot panic).
+    /// An early end also cancels the engine: its distributor thread stops entering the
+    /// source, and is not waited for while it waits inside it.
+    pub(crate) fn signal(&mut self) {
+        self.ended = true;
+        self.control.cancel();
+        self.merger.close();
+    }
+
+    /// Teardown's other steps, after [`signal`](Self::signal) (and after the worker rings
+    /// are closed): drops every item the merging side holds, each container in a step of its
+    /// own, then joins the engine's threads. Idempotent.
+    pub(crate) fn finish_into(&mut self, td: &mut Teardown) {
+        td.step(|| self.local.clear());
+        self.merger.drop_items(td);
         let threads = std::mem::take(&mut self.threads);
-        reap(&self.control, threads);
+        let control = &self.control;
+        td.step(|| reap(control, threads));
         if let Some(mut source) = self.source.take() {
-            let _ = source.settle(&self.control);
+            td.step(|| {
+                let _ = source.settle(control);
+            });
         }
     }
 
@@ -1226,6 +1418,8 @@ impl<U> Iterator for Output<U> {
 }
 
 impl<U> Drop for OutputState<U> {
+    /// The stream's teardown: every ring and the window closed, every item dropped, every
+    /// thread joined, and only then a panicking item `Drop` re-raised (see `Teardown`).
     fn drop(&mut self) {
         self.shutdown();
     }

@@ -3,11 +3,12 @@
 use super::control::Control;
 use super::wire::{InWire, Mark, Tagged};
 use super::Work;
+use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::pinning::pin_current;
 use crate::wait::{wait_until, Park};
-use crate::{Closed, Consumer, PopError, Producer};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::{Closed, Consumer, EngineError, PopError, Producer};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Counters kept by one worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,17 +72,22 @@ pub(crate) struct OutBuf<U> {
 }
 
 impl<U> OutBuf<U> {
-    fn new(ring: OutRing<U>, batch: usize) -> Self {
+    /// Reserved fallibly, on the thread that builds the engine (a refusal on the worker's
+    /// thread could only abort).
+    ///
+    /// # Errors
+    /// [`EngineError::Alloc`] if the memory is refused.
+    pub(crate) fn try_new(ring: OutRing<U>, batch: usize) -> Result<Self, EngineError> {
         let (p, t) = match ring {
             OutRing::Plain(_) => (batch, 0),
             OutRing::Tagged(_) => (0, batch),
         };
         // `batch` is at least 1; the unused buffer stays unallocated.
-        OutBuf {
+        Ok(OutBuf {
             ring,
-            plain: Vec::with_capacity(p),
-            tagged: Vec::with_capacity(t),
-        }
+            plain: try_buffer(p, "worker's output buffer")?,
+            tagged: try_buffer(t, "worker's output buffer")?,
+        })
     }
 
     /// Moves the buffered outputs to the ring (staged), waiting (after publishing) while it is
@@ -210,12 +216,17 @@ impl<'a, U> Emit<'a, U> {
             unsafe { self.out.plain.set_len(self.len) };
         }
         // Out of line, and given `out` and `stats` but never `self`, so that nothing can reach
-        // `len` behind the compiler's back (see the fields).
-        let ok = flush_out(self.out, self.stats);
+        // `len` behind the compiler's back (see the fields). On a closed ring it drops the
+        // outputs, and one's `Drop` may panic: the `Vec`'s length is then the truth (the
+        // outputs it still counts), so ours is re-read before the panic goes on; otherwise
+        // `drop` would write back the old length and the dropped outputs would be dropped
+        // again.
+        let r = catch_unwind(AssertUnwindSafe(|| flush_out(self.out, self.stats)));
         if self.plain {
             self.ptr = self.out.plain.as_mut_ptr();
             self.len = self.out.plain.len();
         }
+        let ok = r.unwrap_or_else(|p| resume_unwind(p));
         self.closed = !ok;
         ok
     }
@@ -274,7 +285,8 @@ impl<F> Clone for WorkerSpec<F> {
 pub(crate) fn worker_main<T, U, I, F, G>(
     id: usize,
     mut input: Consumer<I>,
-    out: OutRing<U>,
+    mut inbuf: Vec<I>,
+    mut out: OutBuf<U>,
     spec: WorkerSpec<F>,
     control: Arc<Control>,
     core: Option<usize>,
@@ -285,12 +297,17 @@ pub(crate) fn worker_main<T, U, I, F, G>(
 {
     pin_current(core);
     let mut stats = WorkerStats::default();
-    let mut out = OutBuf::new(out, spec.batch);
     let run = catch_unwind(AssertUnwindSafe(|| {
         let mut work = (spec.factory)(id);
-        work_loop(&mut input, &mut out, &mut work, &spec, &mut stats, &|n| {
-            control.set_done(id, n);
-        });
+        work_loop(
+            &mut input,
+            &mut inbuf,
+            &mut out,
+            &mut work,
+            &spec,
+            &mut stats,
+            &|n| control.set_done(id, n),
+        );
     }));
     if let Err(payload) = run {
         // Recorded (and the abort flag raised) before our rings close, so whoever sees them
@@ -303,6 +320,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
     // leftover items are dropped here, and an item whose `Drop` panics is reported (the rest
     // are still dropped) instead of killing the thread before it counts its exit.
     let closed = catch_unwind(AssertUnwindSafe(move || {
+        drop(inbuf);
         drop(out);
         drop(input);
     }));
@@ -314,6 +332,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
 
 fn work_loop<T, U, I, G>(
     input: &mut Consumer<I>,
+    inbuf: &mut Vec<I>,
     out: &mut OutBuf<U>,
     work: &mut G,
     spec: &WorkerSpec<impl Sized>,
@@ -325,13 +344,12 @@ fn work_loop<T, U, I, G>(
 {
     let tagged = matches!(out.ring, OutRing::Tagged(_));
     let wait = input.wait_strategy();
-    // A run of inputs moved out of the ring with one copy (its slots are released at once);
-    // if the work panics, the rest are dropped with it.
-    let mut inbuf: Vec<I> = Vec::with_capacity(spec.batch.max(1));
+    // `inbuf`: a run of inputs moved out of the ring with one copy (its slots are released
+    // at once); if the work panics, the rest are dropped with it.
     let mut closed = false;
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        match input.take_into(&mut inbuf, spec.batch) {
+        match input.take_into(inbuf, spec.batch) {
             Ok(n) => {
                 input.release();
                 stats.items_in += n as u64;
