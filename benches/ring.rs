@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use core_affinity::CoreId;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use fanring::{channel, channel_with, PopError, PushError, WaitStrategy};
+use fanring::ring::{channel_with, PopError, PushError};
+use fanring::{channel, WaitStrategy};
 
 /// Items per iteration of the throughput groups.
 const N: usize = 1 << 20;
@@ -315,7 +316,7 @@ fn fill(src: &mut [u64], base: u64) {
 
 /// The producer side shared by both fanring batched variants: chunks of up to 256 copied from a
 /// local buffer with `try_push_slice`.
-fn fanring_push_chunks(mut tx: fanring::Producer<u64>) {
+fn fanring_push_chunks(mut tx: fanring::ring::Producer<u64>) {
     let mut src = [0u64; CHUNK];
     let mut sent = 0usize;
     while sent < N {
@@ -673,7 +674,10 @@ macro_rules! impl_handles {
         }
     )*};
 }
-impl_handles!(fanring, rtrb);
+mod fanring_ring {
+    pub use fanring::ring::{Consumer, Producer};
+}
+impl_handles!(fanring_ring, rtrb);
 
 #[inline(never)]
 fn st_loop<H: Handles>(h: &mut H) -> u64 {

@@ -83,10 +83,10 @@ trait Chan {
 struct Fanring(WaitStrategy);
 
 impl Chan for Fanring {
-    type Tx = fanring::Producer<u64>;
-    type Rx = fanring::Consumer<u64>;
+    type Tx = fanring::ring::Producer<u64>;
+    type Rx = fanring::ring::Consumer<u64>;
     fn make(&self, cap: usize) -> (Self::Tx, Self::Rx) {
-        fanring::channel_with(cap, self.0).unwrap()
+        fanring::ring::channel_with(cap, self.0).unwrap()
     }
     #[inline]
     fn send(tx: &mut Self::Tx, v: u64) {

@@ -44,11 +44,11 @@ use baselines::{
     crossbeam_seed, crossbeam_seed_source, fanring_defaults_source, fanring_engine,
     fanring_engine_source, key_dispatch, latency_histogram, pariter_map, rayon_bridge,
     rtrb_pipeline, rtrb_pipeline_source, sequential, std_mpsc_seed, EngineConfig, Paced, Probe,
-    Tally, Work,
+    RunError, Tally, Work,
 };
 use clap::{CommandFactory, Parser, ValueEnum};
 use fanring::pinning::available_cores;
-use fanring::{Dispatch, EngineError, Order, Pinning, WaitStrategy};
+use fanring::{BuildError, Dispatch, Order, Pinning, WaitStrategy};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -705,7 +705,7 @@ fn summarize(samples: &[Sample], items: u64) -> Summary {
 /// Runs every configuration of `group` once on a small input: checks the settings (an engine
 /// error ends the program before anything is measured), warms up, and returns the plan each
 /// worker count gets.
-fn preflight(group: &Group, items: u64) -> Result<Vec<PlanInfo>, EngineError> {
+fn preflight(group: &Group, items: u64) -> Result<Vec<PlanInfo>, RunError> {
     let n = items.min(10_000);
     let mut plans: Vec<PlanInfo> = Vec::new();
     for c in &group.configs {
@@ -738,7 +738,7 @@ fn run_group(
     args: &Args,
     peers: &[Peer],
     bar: &ProgressBar,
-) -> Result<GroupSamples, EngineError> {
+) -> Result<GroupSamples, RunError> {
     let mut s = GroupSamples {
         ours: vec![Vec::new(); group.configs.len()],
         base: vec![Vec::new(); peers.len()],
@@ -764,7 +764,7 @@ fn run_group(
         }
         for (i, p) in peers.iter().enumerate() {
             bar.set_message(format!("{tag} {} (rep {})", p.name(), rep + 1));
-            let (sample, tally) = measure::<EngineError>(args.latency_every, |probe| {
+            let (sample, tally) = measure::<RunError>(args.latency_every, |probe| {
                 Ok(p.run(args.items, group.workers, args.capacity, group.work, probe))
             })?;
             check_tally(p.name(), tally, &mut want, args.items);
@@ -955,7 +955,7 @@ fn lat_run(
     rate: f64,
     work: Work,
     args: &Args,
-) -> Result<LatSample, EngineError> {
+) -> Result<LatSample, RunError> {
     let source = Paced::new(n, rate);
     let clock = source.clock();
     let epoch = source.epoch();
@@ -1037,10 +1037,7 @@ struct LatRow {
 
 /// The whole latency table: saturation first (if any --load), then every point, interleaved
 /// rep by rep.
-fn run_latency(
-    args: &Args,
-    bar: &ProgressBar,
-) -> Result<(Vec<Saturation>, Vec<LatRow>), EngineError> {
+fn run_latency(args: &Args, bar: &ProgressBar) -> Result<(Vec<Saturation>, Vec<LatRow>), RunError> {
     let work = Work::busy_ns(args.latency_work_ns);
     let loads = latency_loads(args);
     let pairs: Vec<(usize, LatImpl)> = args
@@ -1885,14 +1882,13 @@ enum Failure {
     Other(String),
 }
 
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Self {
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
         match e {
-            EngineError::WorkerPanicked { .. }
-            | EngineError::SourcePanicked { .. }
-            | EngineError::SinkPanicked { .. }
-            | EngineError::Spawn(_) => Failure::Other(format!("engine failed: {e}")),
-            EngineError::SpinOversubscribed { .. } => Failure::Config(format!(
+            RunError::Failed(_) | RunError::Build(BuildError::Spawn(_)) => {
+                Failure::Other(format!("engine failed: {e}"))
+            }
+            RunError::Build(BuildError::SpinOversubscribed { .. }) => Failure::Config(format!(
                 "engine configuration error: {e} (use fewer workers, another --wait, or \
                  --allow-oversubscribed-spin)"
             )),

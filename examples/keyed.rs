@@ -13,7 +13,7 @@ struct Event {
     amount: i64,
 }
 
-fn main() -> Result<(), fanring::EngineError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = (0..50_000u64).map(|i| Event {
         account: i % 100,
         amount: (i % 7) as i64 - 3,

@@ -5,7 +5,7 @@
 
 use fanring::{Engine, Order};
 
-fn main() -> Result<(), fanring::EngineError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut output = Engine::builder()
         .workers(4)
         .order(Order::Preserve)

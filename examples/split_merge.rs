@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release --example split_merge`
 
-use fanring::{channel, merge, split};
+use fanring::channel;
+use fanring::fan::{merge, split};
 
 fn main() {
     let (mut source, rx) = channel::<u64>(256).expect("capacity");

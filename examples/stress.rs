@@ -10,7 +10,7 @@
 //! ```
 //! Exits non-zero on the first violation.
 
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, WaitStrategy};
+use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 static CREATED: AtomicU64 = AtomicU64::new(0);
@@ -153,7 +153,7 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         ));
     }
     match (result, panic_at) {
-        (Err(EngineError::WorkerPanicked { message, .. }), Some(p)) => {
+        (Err(Failure::WorkerPanicked { message, .. }), Some(p)) => {
             if message != format!("planned panic at {p}") {
                 return Err(format!("{config}: wrong panic message {message}"));
             }

@@ -1,11 +1,13 @@
-//! The engine's typed errors.
+//! The engine's typed errors: [`BuildError`] (it could not start) and [`Failure`] (it ran,
+//! and ended badly).
 
-use crate::CapacityError;
+use crate::ring::CapacityError;
 use std::fmt;
 
-/// Why an engine could not be built, or how it ended badly.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EngineError {
+/// Why an engine could not be built (from `start`, `run`, `drive`, … and the seed's `split`):
+/// a setting, a size, the pinning, memory, or a thread refused. Nothing is left running.
+#[derive(Debug)]
+pub enum BuildError {
     /// `workers(0)`: an engine needs at least one worker.
     ZeroWorkers,
     /// `batch(0)` or `window(0)`: the named setting must be at least 1.
@@ -40,7 +42,7 @@ pub enum EngineError {
         /// Cores available.
         cores: usize,
     },
-    /// A size setting beyond its limit: `workers` above [`MAX_WORKERS`](crate::MAX_WORKERS),
+    /// A size setting beyond its limit: `workers` above [`MAX_WORKERS`](crate::Engine::MAX_WORKERS),
     /// a `window` whose slot array could never be allocated, or settings whose product (the
     /// rings' bytes: `2 × workers × capacity × item size`) overflows or exceeds `isize::MAX`
     /// (`setting` is then `"capacity × workers"`). Checked before anything is allocated or
@@ -55,9 +57,9 @@ pub enum EngineError {
     },
     /// Memory for one of the engine's buffers was refused by the allocator (every buffer is
     /// reserved fallibly): the rings' are [`Capacity`](Self::Capacity) errors; this is
-    /// another one, named by `what` (the local buffers of `batch` items, or the reorder
-    /// window, which grows while the engine runs: then the stream ends early and `join`
-    /// returns this).
+    /// another one, named by `what` (the local buffers of `batch` items, the reorder
+    /// window's first slots). The window's growth while the engine runs is a
+    /// [`Failure::Alloc`].
     Alloc {
         /// Which buffer.
         what: &'static str,
@@ -66,7 +68,13 @@ pub enum EngineError {
     },
     /// The operating system refused a thread. The threads already started are stopped and
     /// joined before this is returned.
-    Spawn(String),
+    Spawn(std::io::Error),
+}
+
+/// How a running engine failed: what `join`, `try_next` and `error` report. The stream ended
+/// early; every item in flight was dropped exactly once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
     /// A worker's function panicked (or an item's `Drop` did, on that worker's thread). The
     /// stream ended early; items in flight were dropped.
     WorkerPanicked {
@@ -86,51 +94,137 @@ pub enum EngineError {
         /// The panic message, when it was a string.
         message: String,
     },
+    /// The reorder window could not grow (the allocator refused): the stream ended early.
+    Alloc {
+        /// Which buffer.
+        what: &'static str,
+        /// Its size in bytes, when known.
+        bytes: Option<usize>,
+    },
 }
 
-impl fmt::Display for EngineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EngineError::ZeroWorkers => f.write_str("an engine needs at least one worker"),
-            EngineError::ZeroSetting(name) => write!(f, "`{name}` must be at least 1"),
-            EngineError::Capacity(e) => write!(f, "{e}"),
-            EngineError::PreserveNeedsOneToOne => f.write_str(
-                "Order::Preserve with round-robin dispatch needs `map` (one output per input)",
-            ),
-            EngineError::NoSuchCore { core, available } => {
-                write!(f, "core {core} does not exist (available: {available:?})")
-            }
-            EngineError::PinCount { workers, cores } => {
-                write!(f, "{workers} workers but {cores} worker cores given")
-            }
-            EngineError::SpinOversubscribed { threads, cores } => write!(
-                f,
-                "BusySpin with {threads} threads on {cores} cores would starve the pipeline"
-            ),
-            EngineError::TooLarge {
-                setting,
-                value,
-                max,
-            } => write!(f, "`{setting}` {value} is too large (at most {max})"),
-            EngineError::Alloc { what, bytes } => match bytes {
-                Some(b) => write!(f, "could not allocate the {what} ({b} bytes)"),
-                None => write!(f, "could not allocate the {what}"),
-            },
-            EngineError::Spawn(e) => write!(f, "could not spawn a thread: {e}"),
-            EngineError::WorkerPanicked { worker, message } => {
-                write!(f, "worker {worker} panicked: {message}")
-            }
-            EngineError::SourcePanicked { message } => write!(f, "source panicked: {message}"),
-            EngineError::SinkPanicked { message } => write!(f, "sink panicked: {message}"),
+/// Settings compare by value, a refused thread by its [`io::ErrorKind`](std::io::ErrorKind).
+impl PartialEq for BuildError {
+    fn eq(&self, other: &Self) -> bool {
+        use BuildError::*;
+        match (self, other) {
+            (ZeroWorkers, ZeroWorkers) | (PreserveNeedsOneToOne, PreserveNeedsOneToOne) => true,
+            (ZeroSetting(a), ZeroSetting(b)) => a == b,
+            (Capacity(a), Capacity(b)) => a == b,
+            (
+                NoSuchCore { core, available },
+                NoSuchCore {
+                    core: c2,
+                    available: a2,
+                },
+            ) => core == c2 && available == a2,
+            (
+                PinCount { workers, cores },
+                PinCount {
+                    workers: w2,
+                    cores: c2,
+                },
+            )
+            | (
+                SpinOversubscribed {
+                    threads: workers,
+                    cores,
+                },
+                SpinOversubscribed {
+                    threads: w2,
+                    cores: c2,
+                },
+            ) => workers == w2 && cores == c2,
+            (
+                TooLarge {
+                    setting,
+                    value,
+                    max,
+                },
+                TooLarge {
+                    setting: s2,
+                    value: v2,
+                    max: m2,
+                },
+            ) => setting == s2 && value == v2 && max == m2,
+            (
+                Alloc { what, bytes },
+                Alloc {
+                    what: w2,
+                    bytes: b2,
+                },
+            ) => what == w2 && bytes == b2,
+            (Spawn(a), Spawn(b)) => a.kind() == b.kind(),
+            _ => false,
         }
     }
 }
 
-impl std::error::Error for EngineError {}
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroWorkers => f.write_str("an engine needs at least one worker"),
+            BuildError::ZeroSetting(name) => write!(f, "`{name}` must be at least 1"),
+            BuildError::Capacity(e) => write!(f, "{e}"),
+            BuildError::PreserveNeedsOneToOne => f.write_str(
+                "Order::Preserve with round-robin dispatch needs `map` (one output per input)",
+            ),
+            BuildError::NoSuchCore { core, available } => {
+                write!(f, "core {core} does not exist (available: {available:?})")
+            }
+            BuildError::PinCount { workers, cores } => {
+                write!(f, "{workers} workers but {cores} worker cores given")
+            }
+            BuildError::SpinOversubscribed { threads, cores } => write!(
+                f,
+                "BusySpin with {threads} threads on {cores} cores would starve the pipeline"
+            ),
+            BuildError::TooLarge {
+                setting,
+                value,
+                max,
+            } => write!(f, "`{setting}` {value} is too large (at most {max})"),
+            BuildError::Alloc { what, bytes } => alloc(f, what, *bytes),
+            BuildError::Spawn(e) => write!(f, "could not spawn a thread: {e}"),
+        }
+    }
+}
 
-impl From<CapacityError> for EngineError {
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Capacity(e) => Some(e),
+            BuildError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<CapacityError> for BuildError {
     fn from(e: CapacityError) -> Self {
-        EngineError::Capacity(e)
+        BuildError::Capacity(e)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::WorkerPanicked { worker, message } => {
+                write!(f, "worker {worker} panicked: {message}")
+            }
+            Failure::SourcePanicked { message } => write!(f, "source panicked: {message}"),
+            Failure::SinkPanicked { message } => write!(f, "sink panicked: {message}"),
+            Failure::Alloc { what, bytes } => alloc(f, what, *bytes),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn alloc(f: &mut fmt::Formatter<'_>, what: &str, bytes: Option<usize>) -> fmt::Result {
+    match bytes {
+        Some(b) => write!(f, "could not allocate the {what} ({b} bytes)"),
+        None => write!(f, "could not allocate the {what}"),
     }
 }
 
@@ -148,10 +242,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// An empty `Vec` with room for `n` items, reserved fallibly.
 ///
 /// # Errors
-/// [`EngineError::Alloc`] naming `what` if the memory is refused (or its size overflows).
-pub(crate) fn try_buffer<T>(n: usize, what: &'static str) -> Result<Vec<T>, EngineError> {
+/// [`BuildError::Alloc`] naming `what` if the memory is refused (or its size overflows).
+pub(crate) fn try_buffer<T>(n: usize, what: &'static str) -> Result<Vec<T>, BuildError> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| EngineError::Alloc {
+    v.try_reserve_exact(n).map_err(|_| BuildError::Alloc {
         what,
         bytes: n.checked_mul(std::mem::size_of::<T>()),
     })?;

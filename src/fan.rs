@@ -1,12 +1,14 @@
 //! The seed's two functions, `Split` and `Merge`, over SPSC rings. They compose like the Go
 //! originals: `merge(workers(split(rx, n)))`.
 
-use crate::dispatch::{Dispatch, Distributor};
+use crate::cursor::LocalQueue;
+use crate::engine::dispatch::{Dispatch, Distributor};
+use crate::engine::merger::{AnyMerge, Merger};
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
-use crate::merge::{AnyMerge, LocalQueue, Merger};
+use crate::ring::{channel_with, Consumer, PopError, Producer};
 use crate::teardown::Teardown;
 use crate::wait::wait_until;
-use crate::{channel_with, Consumer, EngineError, PopError, Producer};
+use crate::BuildError;
 
 /// Splits `input` round-robin over `n` new rings (of `input`'s capacity and wait strategy),
 /// fed by a distributor thread. When `input` is closed and drained, every output ring is
@@ -20,7 +22,8 @@ use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 /// other thread of yours has finished).
 ///
 /// ```
-/// use fanring::{channel, merge, split};
+/// use fanring::channel;
+/// use fanring::fan::{merge, split};
 /// let (mut tx, rx) = channel::<u32>(64).unwrap();
 /// let (parts, splitter) = split(rx, 3).unwrap();
 /// std::thread::spawn(move || (0..300).for_each(|i| tx.push(i).unwrap()));
@@ -32,13 +35,13 @@ use crate::{channel_with, Consumer, EngineError, PopError, Producer};
 /// ```
 ///
 /// # Errors
-/// [`EngineError::ZeroWorkers`] for `n == 0`; [`EngineError::Spawn`] if the thread is refused.
+/// [`BuildError::ZeroWorkers`] for `n == 0`; [`BuildError::Spawn`] if the thread is refused.
 pub fn split<T: Send + 'static>(
     mut input: Consumer<T>,
     n: usize,
-) -> Result<(Vec<Consumer<T>>, SplitHandle), EngineError> {
+) -> Result<(Vec<Consumer<T>>, SplitHandle), BuildError> {
     if n == 0 {
-        return Err(EngineError::ZeroWorkers);
+        return Err(BuildError::ZeroWorkers);
     }
     let (capacity, wait) = (input.capacity(), input.wait_strategy());
     let mut producers = Vec::with_capacity(n);
@@ -66,7 +69,7 @@ pub fn split<T: Send + 'static>(
             td.step(|| drop(input));
             td.finish();
         })
-        .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        .map_err(BuildError::Spawn)?;
     Ok((consumers, SplitHandle { thread }))
 }
 
@@ -146,7 +149,8 @@ impl std::fmt::Debug for SplitHandle {
 /// Dropping the stream closes every input.
 ///
 /// ```
-/// use fanring::{channel, merge};
+/// use fanring::channel;
+/// use fanring::fan::merge;
 /// let (mut a, ra) = channel::<u8>(4).unwrap();
 /// let (mut b, rb) = channel::<u8>(4).unwrap();
 /// a.try_push(1).unwrap();

@@ -31,31 +31,27 @@
 //   catching a bug. Builders and pipelines are `#[must_use]` types instead.
 #![allow(clippy::must_use_candidate)]
 
-mod dispatch;
+// The layers, from the bottom up: `loom` (the shim), `ring`, `wait`, `teardown`, `cursor`,
+// `error`, `pinning`, `stats`, `source`; then `engine` (its own layers are listed in
+// `engine/mod.rs`); then `fan`, the seed's split / merge, beside the engine on its parts.
+mod cursor;
 mod engine;
 mod error;
-mod fan;
+pub mod fan;
 mod loom;
-mod merge;
 pub mod pinning;
 pub mod ring;
 pub mod source;
+pub mod stats;
 mod teardown;
-pub mod wait;
+mod wait;
 
-pub use dispatch::{Dispatch, DistributorStats};
 pub use engine::{
-    Builder, Driven, Emit, Engine, FilterMapWork, FlatMapWork, Input, MapWork, Output, Pipeline,
-    Running, StatefulWork, Stats, Work, WorkerStats, MAX_WORKERS,
+    Builder, Dispatch, Driven, Emit, Engine, Input, Order, Output, Pipeline, Running, SendError,
 };
-pub use error::EngineError;
-pub use fan::{merge, split, Merged, SplitHandle};
-pub use merge::{MergerStats, Order};
+pub use error::{BuildError, Failure};
 pub use pinning::{Pinning, Plan};
-pub use ring::{
-    channel, channel_with, CapacityError, Closed, Consumer, PopError, Producer, PushError,
-    MAX_CAPACITY,
-};
+pub use ring::channel;
 pub use wait::WaitStrategy;
 
 /// Switches for the loom models (only with `--cfg fanring_loom`).

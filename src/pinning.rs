@@ -1,6 +1,6 @@
 //! Which core each of the engine's threads runs on.
 
-use crate::EngineError;
+use crate::BuildError;
 use std::fmt;
 
 /// How the engine pins its threads (with `core_affinity`). Only threads the engine spawns are
@@ -174,7 +174,7 @@ pub(crate) fn plan(
     own_distributor: bool,
     own_merger: bool,
     one_caller: bool,
-) -> Result<Plan, EngineError> {
+) -> Result<Plan, BuildError> {
     let cores = available_cores();
     // The caller's thread distributes and merges: one thread fewer.
     let threads = workers + 2 - usize::from(one_caller);
@@ -219,7 +219,7 @@ pub(crate) fn plan(
             merger,
         } => {
             if wcores.len() != workers {
-                return Err(EngineError::PinCount {
+                return Err(BuildError::PinCount {
                     workers,
                     cores: wcores.len(),
                 });
@@ -228,7 +228,7 @@ pub(crate) fn plan(
                 if cores.contains(&c) {
                     Ok(c)
                 } else {
-                    Err(EngineError::NoSuchCore {
+                    Err(BuildError::NoSuchCore {
                         core: c,
                         available: cores.clone(),
                     })

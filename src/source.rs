@@ -2,7 +2,7 @@
 //! and waits for more. The distributor drains what is ready a run at a time, and publishes
 //! everything it holds before it waits (see `docs/design.md`, "Publishing").
 
-use crate::{Closed, Consumer, PopError};
+use crate::ring::{Closed, Consumer, PopError};
 
 /// A stream of items that can say "nothing ready now" without waiting, and can wait.
 ///
@@ -17,7 +17,8 @@ use crate::{Closed, Consumer, PopError};
 /// queue of your own:
 ///
 /// ```
-/// use fanring::{source::Source, PopError};
+/// use fanring::source::Source;
+/// use fanring::ring::PopError;
 /// use std::collections::VecDeque;
 ///
 /// /// A queue that never blocks: `recv` ends the stream when it is empty.

@@ -3,8 +3,9 @@
 //! the engine while its distributor waits inside the source returns at once, with every item
 //! dropped exactly once.
 
+use fanring::ring::PopError;
 use fanring::source::Source;
-use fanring::{Dispatch, Engine, Order, Pinning, PopError};
+use fanring::{Dispatch, Engine, Order, Pinning};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 
 fn waits() -> Vec<WaitStrategy> {
     vec![WaitStrategy::SPIN_YIELD, WaitStrategy::default()]
@@ -62,7 +62,7 @@ fn flat_map_preserve_and_filter_map() {
         .filter_map(|x: u32| Some(x))
         .run(0..1u32)
         .unwrap_err();
-    assert_eq!(err, EngineError::PreserveNeedsOneToOne);
+    assert_eq!(err, BuildError::PreserveNeedsOneToOne);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn worker_panic_surfaces() {
     assert!(n < 100_000);
     let err = out.join().unwrap_err();
     assert!(
-        matches!(err, EngineError::WorkerPanicked { ref message, .. } if message == "boom at 500"),
+        matches!(err, Failure::WorkerPanicked { ref message, .. } if message == "boom at 500"),
         "{err:?}"
     );
 }
@@ -206,10 +206,10 @@ fn drive_delivers_everything() {
 fn handles_and_streams_are_send() {
     fn send<T: Send>() {}
     fn sync<T: Sync>() {}
-    send::<fanring::Producer<u64>>();
-    sync::<fanring::Producer<u64>>();
-    send::<fanring::Consumer<u64>>();
-    sync::<fanring::Consumer<u64>>();
+    send::<fanring::ring::Producer<u64>>();
+    sync::<fanring::ring::Producer<u64>>();
+    send::<fanring::ring::Consumer<u64>>();
+    sync::<fanring::ring::Consumer<u64>>();
     send::<fanring::Output<u64>>();
     sync::<fanring::Output<u64>>();
     send::<fanring::Driven<fanring::source::Iter<std::ops::Range<u64>>, u64>>();

@@ -18,9 +18,9 @@ mod common;
 
 use common::MODES;
 use fanring::pinning::available_cores;
-use fanring::{
-    CapacityError, Dispatch, Engine, EngineError, Order, Pinning, PushError, Stats, WaitStrategy,
-};
+use fanring::ring::CapacityError;
+use fanring::stats::Stats;
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, SendError, WaitStrategy};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Once};
 use std::thread;
@@ -589,11 +589,10 @@ fn early_drop_with_start_balances_drops() {
                         loop {
                             match input.send(Tracked::new(i, &c)) {
                                 Ok(()) => i += 1,
-                                Err(PushError::Closed(t)) => {
+                                Err(SendError(t)) => {
                                     assert_eq!(t.v, i);
                                     break;
                                 }
-                                Err(PushError::Full(_)) => unreachable!("send waits"),
                             }
                         }
                     } else {
@@ -619,9 +618,9 @@ fn early_drop_with_start_balances_drops() {
 // 3. Panics: worker, source, sink
 // ---------------------------------------------------------------------------------------------
 
-fn expect_worker_panic(err: EngineError, message: &str, worker: Option<usize>, what: &str) {
+fn expect_worker_panic(err: Failure, message: &str, worker: Option<usize>, what: &str) {
     match err {
-        EngineError::WorkerPanicked {
+        Failure::WorkerPanicked {
             worker: w,
             message: m,
         } => {
@@ -832,7 +831,7 @@ fn source_panic_is_reported_and_balanced() {
             let err = out.join().unwrap_err();
             assert_eq!(
                 err,
-                EngineError::SourcePanicked {
+                Failure::SourcePanicked {
                     message: format!("boom in source at {at}")
                 },
                 "{what}"
@@ -879,7 +878,7 @@ fn sink_panic_is_reported_and_balanced() {
             let err = running.join().unwrap_err();
             assert_eq!(
                 err,
-                EngineError::SinkPanicked {
+                Failure::SinkPanicked {
                     message: format!("boom in sink at {at}")
                 },
                 "{what}"
@@ -1098,7 +1097,7 @@ fn key_panic_is_reported_and_balanced() {
                     got.extend(out.by_ref().map(|t| t.v));
                     assert_eq!(
                         out.join().unwrap_err(),
-                        EngineError::SourcePanicked {
+                        Failure::SourcePanicked {
                             message: format!("boom in key at {at}")
                         },
                         "{what}"
@@ -1216,7 +1215,7 @@ fn running_joined_and_dropped() {
 // 5. Configuration errors
 // ---------------------------------------------------------------------------------------------
 
-fn start_err<T: Send + 'static>(b: fanring::Builder<T>) -> EngineError {
+fn start_err<T: Send + 'static>(b: fanring::Builder<T>) -> BuildError {
     b.pinning(Pinning::None)
         .map(|t: T| t)
         .start()
@@ -1228,23 +1227,23 @@ fn start_err<T: Send + 'static>(b: fanring::Builder<T>) -> EngineError {
 fn config_errors() {
     let _s = serial();
     let b = || Engine::builder::<u64>();
-    assert_eq!(start_err(b().workers(0)), EngineError::ZeroWorkers);
-    assert_eq!(start_err(b().batch(0)), EngineError::ZeroSetting("batch"));
+    assert_eq!(start_err(b().workers(0)), BuildError::ZeroWorkers);
+    assert_eq!(start_err(b().batch(0)), BuildError::ZeroSetting("batch"));
     assert_eq!(
         start_err(
             b().window(0)
                 .order(Order::Preserve)
                 .dispatch(Dispatch::LeastLoaded)
         ),
-        EngineError::ZeroSetting("window")
+        BuildError::ZeroSetting("window")
     );
     assert_eq!(
         start_err(b().capacity(0)),
-        EngineError::Capacity(CapacityError::Zero)
+        BuildError::Capacity(CapacityError::Zero)
     );
     assert!(matches!(
         start_err(b().capacity(usize::MAX)),
-        EngineError::Capacity(CapacityError::TooLarge { .. })
+        BuildError::Capacity(CapacityError::TooLarge { .. })
     ));
     // Same errors through `run` and `run_with_sink`.
     assert_eq!(
@@ -1253,7 +1252,7 @@ fn config_errors() {
             .run(0..10u64)
             .map(drop)
             .unwrap_err(),
-        EngineError::ZeroWorkers
+        BuildError::ZeroWorkers
     );
     assert_eq!(
         b().batch(0)
@@ -1261,7 +1260,7 @@ fn config_errors() {
             .run_with_sink(0..10u64, drop)
             .map(drop)
             .unwrap_err(),
-        EngineError::ZeroSetting("batch")
+        BuildError::ZeroSetting("batch")
     );
 
     // Pinning.
@@ -1279,7 +1278,7 @@ fn config_errors() {
         .unwrap_err();
     assert_eq!(
         err,
-        EngineError::NoSuchCore {
+        BuildError::NoSuchCore {
             core: 10_000,
             available: cores.clone()
         }
@@ -1296,7 +1295,7 @@ fn config_errors() {
         .map(drop)
         .unwrap_err();
     assert!(
-        matches!(err, EngineError::NoSuchCore { core: 10_000, .. }),
+        matches!(err, BuildError::NoSuchCore { core: 10_000, .. }),
         "{err:?}"
     );
     let err = b()
@@ -1312,7 +1311,7 @@ fn config_errors() {
         .unwrap_err();
     assert_eq!(
         err,
-        EngineError::PinCount {
+        BuildError::PinCount {
             workers: 3,
             cores: 1
         }
@@ -1324,7 +1323,7 @@ fn config_errors() {
     let err = start_err(b().workers(workers).wait(WaitStrategy::BusySpin));
     assert_eq!(
         err,
-        EngineError::SpinOversubscribed {
+        BuildError::SpinOversubscribed {
             threads: workers + 2,
             cores: cores.len()
         }
@@ -1350,7 +1349,7 @@ fn config_errors() {
             .start()
             .map(drop)
             .unwrap_err(),
-        EngineError::PreserveNeedsOneToOne
+        BuildError::PreserveNeedsOneToOne
     );
     assert_eq!(
         preserve_rr()
@@ -1358,7 +1357,7 @@ fn config_errors() {
             .run(0..4u64)
             .map(drop)
             .unwrap_err(),
-        EngineError::PreserveNeedsOneToOne
+        BuildError::PreserveNeedsOneToOne
     );
     assert_eq!(
         preserve_rr()
@@ -1366,7 +1365,7 @@ fn config_errors() {
             .run_with_sink(0..4u64, drop)
             .map(drop)
             .unwrap_err(),
-        EngineError::PreserveNeedsOneToOne
+        BuildError::PreserveNeedsOneToOne
     );
     // …but is fine with tags (another dispatch) or any order.
     let got: Vec<u64> = preserve_rr()

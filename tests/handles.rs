@@ -2,7 +2,7 @@
 //! stopped says so at its next operation, and `drive` after its source panicked is over and
 //! says why.
 
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, PushError};
+use fanring::{Dispatch, Engine, Failure, Order, Pinning, SendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ fn input_is_closed_once_the_output_is_dropped() {
             assert!(input.is_closed(), "{dispatch:?} {order:?}");
             for i in 2..100 {
                 assert!(
-                    matches!(input.send(i), Err(PushError::Closed(x)) if x == i),
+                    matches!(input.send(i), Err(SendError(x)) if x == i),
                     "{dispatch:?} {order:?}: send {i} after the output was dropped"
                 );
             }
@@ -57,7 +57,7 @@ fn input_is_closed_once_the_output_is_joined() {
     input.send(1).unwrap();
     output.join().unwrap();
     assert!(input.is_closed());
-    assert!(matches!(input.send(2), Err(PushError::Closed(2))));
+    assert!(matches!(input.send(2), Err(SendError(2))));
 }
 
 /// A worker that panicked ends the engine: the input says so once the panic has closed its
@@ -94,11 +94,11 @@ fn input_is_closed_after_a_worker_panic() {
     while output.next().is_some() {}
     assert!(matches!(
         output.error(),
-        Some(EngineError::WorkerPanicked { .. })
+        Some(Failure::WorkerPanicked { .. })
     ));
     assert!(input.is_closed());
     let back = input.send(mk(9)).unwrap_err();
-    assert!(matches!(back, PushError::Closed(T(_, 9))));
+    assert!(matches!(back, SendError(T(_, 9))));
     drop(back);
     drop(input);
     drop(output);
@@ -139,7 +139,7 @@ fn drive_after_a_source_panic_is_fused_and_recorded() {
             assert_eq!(out.next(), None, "{dispatch:?} {order:?}: fused");
             assert_eq!(out.next(), None);
             match out.join() {
-                Err(EngineError::SourcePanicked { message }) => {
+                Err(Failure::SourcePanicked { message }) => {
                     assert!(message.contains("source-boom"), "{message}");
                 }
                 other => panic!("{dispatch:?} {order:?}: join gave {other:?}"),
@@ -166,6 +166,6 @@ fn drive_after_a_key_panic_is_fused_and_recorded() {
     assert_eq!(out.next(), None);
     assert!(matches!(
         out.join(),
-        Err(EngineError::SourcePanicked { message }) if message.contains("key-boom")
+        Err(Failure::SourcePanicked { message }) if message.contains("key-boom")
     ));
 }

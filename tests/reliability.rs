@@ -2,7 +2,9 @@
 //! table): zero-sized and 4 KiB items through the engine, an item whose `Drop` panics inside
 //! a worker, and the seed functions' edge cases.
 
-use fanring::{channel, merge, split, Dispatch, Engine, EngineError, Order, Pinning, PushError};
+use fanring::fan::{merge, split};
+use fanring::ring::PushError;
+use fanring::{channel, BuildError, Dispatch, Engine, Failure, Order, Pinning};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 
@@ -87,7 +89,7 @@ fn a_panicking_item_drop_in_a_worker_is_reported_and_nothing_leaks() {
     let got = out.by_ref().count();
     assert!(got < n);
     match out.join() {
-        Err(EngineError::WorkerPanicked { message, .. }) => assert_eq!(message, "drop panicked"),
+        Err(Failure::WorkerPanicked { message, .. }) => assert_eq!(message, "drop panicked"),
         other => panic!("expected a worker panic, got {other:?}"),
     }
     assert_eq!(created.load(SeqCst), drops.load(SeqCst));
@@ -96,8 +98,8 @@ fn a_panicking_item_drop_in_a_worker_is_reported_and_nothing_leaks() {
 #[test]
 fn split_and_merge_edges() {
     let (_tx, rx) = channel::<u8>(4).unwrap();
-    assert_eq!(split(rx, 0).unwrap_err(), EngineError::ZeroWorkers);
-    assert_eq!(merge(Vec::<fanring::Consumer<u8>>::new()).count(), 0);
+    assert_eq!(split(rx, 0).unwrap_err(), BuildError::ZeroWorkers);
+    assert_eq!(merge(Vec::<fanring::ring::Consumer<u8>>::new()).count(), 0);
 
     // A part's consumer dropped: split stops and closes its input, so the producer upstream
     // gets its value back instead of blocking.

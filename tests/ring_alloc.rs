@@ -4,7 +4,8 @@
 //! (a thread-local flag), so the test harness and other threads do not disturb the count.
 //! One `#[test]` only, so nothing else runs in this binary while we count.
 
-use fanring::{channel, channel_with, PopError, WaitStrategy};
+use fanring::ring::{channel_with, PopError};
+use fanring::{channel, WaitStrategy};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};

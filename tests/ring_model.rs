@@ -2,10 +2,10 @@
 //! accounting, close semantics, panics in user code) and a proptest that runs random
 //! operation sequences against a `VecDeque` model.
 
-use fanring::{
-    channel, channel_with, CapacityError, Closed, Consumer, PopError, Producer, PushError,
-    WaitStrategy, MAX_CAPACITY,
+use fanring::ring::{
+    channel_with, CapacityError, Closed, Consumer, PopError, Producer, PushError, MAX_CAPACITY,
 };
+use fanring::{channel, WaitStrategy};
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::collections::VecDeque;

@@ -6,7 +6,8 @@
 //! of this file run one at a time (a shared lock), so they never compete with each other for
 //! the cores.
 
-use fanring::{channel_with, PopError, WaitStrategy};
+use fanring::ring::{channel_with, PopError};
+use fanring::WaitStrategy;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;

@@ -20,7 +20,8 @@
 mod common;
 
 use common::Mode;
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, PushError, WaitStrategy};
+use fanring::ring::PushError;
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, Runner};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -507,7 +508,7 @@ fn worker_panic(
         assert!(!got.contains(&at), "{what}: {got:?}");
         check_partial(s.shape, &got, &what);
         match out.join() {
-            Err(EngineError::WorkerPanicked { worker, message }) => {
+            Err(Failure::WorkerPanicked { worker, message }) => {
                 assert_eq!(message, format!("boom at {at}"), "{what}");
                 if matches!(s.shape, Shape::RrAny | Shape::RrRotate) {
                     // Round-robin gives each worker a run of `batch` items per turn.
@@ -550,7 +551,7 @@ fn source_or_sink_panic(
             let err = running.join().unwrap_err();
             assert_eq!(
                 err,
-                EngineError::SinkPanicked {
+                Failure::SinkPanicked {
                     message: "boom in sink".into()
                 },
                 "{what}"
@@ -571,7 +572,7 @@ fn source_or_sink_panic(
             let err = out.join().unwrap_err();
             assert_eq!(
                 err,
-                EngineError::SourcePanicked {
+                Failure::SourcePanicked {
                     message: "boom in source".into()
                 },
                 "{what}"
@@ -624,10 +625,10 @@ struct Blocking(shuttle::sync::mpsc::Receiver<Tracked>);
 
 impl fanring::source::Source for Blocking {
     type Item = Tracked;
-    fn try_recv(&mut self) -> Result<Tracked, fanring::PopError> {
+    fn try_recv(&mut self) -> Result<Tracked, fanring::ring::PopError> {
         self.0.try_recv().map_err(|e| match e {
-            shuttle::sync::mpsc::TryRecvError::Empty => fanring::PopError::Empty,
-            shuttle::sync::mpsc::TryRecvError::Disconnected => fanring::PopError::Closed,
+            shuttle::sync::mpsc::TryRecvError::Empty => fanring::ring::PopError::Empty,
+            shuttle::sync::mpsc::TryRecvError::Disconnected => fanring::ring::PopError::Closed,
         })
     }
     fn recv(&mut self) -> Option<Tracked> {

@@ -2,11 +2,10 @@
 //! products) is checked with overflow-safe arithmetic and fallible allocation, and gives a
 //! typed error instead of a panic or an abort; the reorder window's memory grows with use.
 
-use fanring::{
-    CapacityError, Dispatch, Engine, EngineError, Order, Pinning, MAX_CAPACITY, MAX_WORKERS,
-};
+use fanring::ring::{CapacityError, MAX_CAPACITY};
+use fanring::{BuildError, Dispatch, Engine, Order, Pinning};
 
-fn start_err<T: Send + 'static>(b: fanring::Builder<T>) -> EngineError {
+fn start_err<T: Send + 'static>(b: fanring::Builder<T>) -> BuildError {
     b.pinning(Pinning::None)
         .map(|t: T| t)
         .start()
@@ -37,7 +36,7 @@ fn issue_window_usize_max_is_an_error() {
     assert!(
         matches!(
             err,
-            EngineError::TooLarge {
+            BuildError::TooLarge {
                 setting: "window",
                 value: usize::MAX,
                 ..
@@ -51,7 +50,7 @@ fn issue_window_usize_max_is_an_error() {
 fn windows_too_large_for_a_slot_array_are_errors() {
     for w in [usize::MAX, usize::MAX / 2 + 2, 1 << (usize::BITS - 2)] {
         let err = start_err(tagged().window(w));
-        let EngineError::TooLarge {
+        let BuildError::TooLarge {
             setting: "window",
             value,
             max,
@@ -108,29 +107,29 @@ fn huge_window_runs_with_little_memory() {
 
 #[test]
 fn huge_worker_counts_are_errors_not_aborts() {
-    for n in [usize::MAX, 1 << 40, MAX_WORKERS + 1] {
+    for n in [usize::MAX, 1 << 40, Engine::MAX_WORKERS + 1] {
         let err = start_err(Engine::builder::<u64>().workers(n));
         assert_eq!(
             err,
-            EngineError::TooLarge {
+            BuildError::TooLarge {
                 setting: "workers",
                 value: n,
-                max: MAX_WORKERS
+                max: Engine::MAX_WORKERS
             }
         );
         // Through `run`, `drive` and `run_with_sink` too.
         let b = || Engine::builder::<u64>().workers(n).map(|x| x);
         assert!(matches!(
             b().run(0..1u64).map(drop),
-            Err(EngineError::TooLarge { .. })
+            Err(BuildError::TooLarge { .. })
         ));
         assert!(matches!(
             b().drive(0..1u64).map(drop),
-            Err(EngineError::TooLarge { .. })
+            Err(BuildError::TooLarge { .. })
         ));
         assert!(matches!(
             b().run_with_sink(0..1u64, drop).map(drop),
-            Err(EngineError::TooLarge { .. })
+            Err(BuildError::TooLarge { .. })
         ));
     }
 }
@@ -143,7 +142,7 @@ fn capacity_times_workers_overflow_is_an_error() {
     let err = start_err(Engine::builder::<u64>().workers(4).capacity(1 << 61));
     assert_eq!(
         err,
-        EngineError::TooLarge {
+        BuildError::TooLarge {
             setting: "capacity × workers",
             value: 1 << 61,
             max: 1 << 56
@@ -152,14 +151,14 @@ fn capacity_times_workers_overflow_is_an_error() {
     // A capacity above the ring's own limit is the ring's error.
     assert_eq!(
         start_err(Engine::builder::<u64>().capacity(MAX_CAPACITY + 1)),
-        EngineError::Capacity(CapacityError::TooLarge {
+        BuildError::Capacity(CapacityError::TooLarge {
             requested: MAX_CAPACITY + 1
         })
     );
     // Products that fit `isize` but not the machine: a ring refused by the allocator.
     let err = start_err(Engine::builder::<u64>().workers(2).capacity(1 << 50));
     assert!(
-        matches!(err, EngineError::Capacity(CapacityError::TooLarge { .. })),
+        matches!(err, BuildError::Capacity(CapacityError::TooLarge { .. })),
         "{err:?}"
     );
     // The default window (2 × capacity × workers) cannot overflow: it is clamped.
@@ -167,7 +166,7 @@ fn capacity_times_workers_overflow_is_an_error() {
     assert!(
         matches!(
             err,
-            EngineError::TooLarge {
+            BuildError::TooLarge {
                 setting: "capacity × workers",
                 ..
             }

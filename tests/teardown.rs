@@ -7,7 +7,9 @@
 //! Each scenario runs on a thread of its own and fails if it is not done in 30 s (a hang
 //! detector only: nothing here depends on timing).
 
-use fanring::{channel, merge, split, Dispatch, Engine, EngineError, Order, Pinning, PushError};
+use fanring::fan::{merge, split};
+use fanring::ring::PushError;
+use fanring::{channel, Dispatch, Engine, Failure, Order, Pinning, SendError};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -150,7 +152,7 @@ fn issue_join_after_worker_panic_with_panicking_drop_returns() {
     });
     match r {
         Err(m) => assert_eq!(m, "pd-drop 3"),
-        Ok(Err(EngineError::WorkerPanicked { message, .. })) => {
+        Ok(Err(Failure::WorkerPanicked { message, .. })) => {
             assert!(
                 message == "worker-boom" || message == "pd-drop 3",
                 "{message}"
@@ -235,7 +237,7 @@ fn worker_panic_with_panicking_drop_never_hangs() {
                     Err(m) => assert_eq!(m, "pd-drop 3", "{what}"),
                     // Dropped, or joined (an early end) before item 5 reached its worker.
                     Ok(Ok(())) => {}
-                    Ok(Err(EngineError::WorkerPanicked { message, .. })) => assert!(
+                    Ok(Err(Failure::WorkerPanicked { message, .. })) => assert!(
                         message == "worker-boom" || message == "pd-drop 3",
                         "{what}: {message}"
                     ),
@@ -379,7 +381,7 @@ fn running_with_panicking_drop_on_the_merger_thread() {
             });
             match r {
                 Ok(Ok(())) => assert!(!joined, "{what}"),
-                Ok(Err(EngineError::SinkPanicked { message })) => {
+                Ok(Err(Failure::SinkPanicked { message })) => {
                     assert_eq!(message, "sink-boom", "{what}");
                 }
                 other => panic!("{what}: unexpected {other:?}"),
@@ -429,7 +431,7 @@ fn input_drop_with_panicking_item_left_in_a_ring() {
             // Items 1..=5 either go to the dead worker's ring (dropped with it, by us) or
             // come back as `Closed`.
             for v in 1..=5 {
-                if let Err(PushError::Closed(p)) = input.send(Pd::new(v, 3, &c)) {
+                if let Err(SendError(p)) = input.send(Pd::new(v, 3, &c)) {
                     drop_quietly(p);
                 }
             }

@@ -8,7 +8,8 @@
 //! is charged nothing, however loaded the machine is. Where `/proc` is missing the CPU checks
 //! are skipped (with a note) and the wake-up checks still run.
 
-use fanring::{channel_with, PopError, PushError, WaitStrategy};
+use fanring::ring::{channel_with, PopError, PushError};
+use fanring::WaitStrategy;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};

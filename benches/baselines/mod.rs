@@ -37,7 +37,37 @@ use std::sync::{mpsc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, Plan, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, Plan, WaitStrategy};
+
+/// How a fanring run can end badly: the engine could not start, or it failed while running.
+#[derive(Debug)]
+pub enum RunError {
+    /// From `run`/`drive`/`start`.
+    Build(BuildError),
+    /// From `join`.
+    Failed(Failure),
+}
+
+impl From<BuildError> for RunError {
+    fn from(e: BuildError) -> Self {
+        RunError::Build(e)
+    }
+}
+
+impl From<Failure> for RunError {
+    fn from(e: Failure) -> Self {
+        RunError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Build(e) => e.fmt(f),
+            RunError::Failed(e) => e.fmt(f),
+        }
+    }
+}
 use hdrhistogram::Histogram;
 
 /// What travels through every pipeline: the value the work applies to and its entry stamp
@@ -747,7 +777,7 @@ pub fn fanring_engine<F>(
     cfg: &EngineConfig,
     work: F,
     lat: Option<Probe<'_>>,
-) -> Result<(Tally, Plan), EngineError>
+) -> Result<(Tally, Plan), RunError>
 where
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
@@ -767,7 +797,7 @@ pub fn fanring_engine_source<S, F>(
     cfg: &EngineConfig,
     work: F,
     lat: Option<Probe<'_>>,
-) -> Result<(Tally, Plan), EngineError>
+) -> Result<(Tally, Plan), RunError>
 where
     S: Iterator<Item = Item> + Send + 'static,
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
@@ -809,7 +839,7 @@ pub fn fanring_defaults_source<S, F>(
     workers: usize,
     work: F,
     lat: Option<Probe<'_>>,
-) -> Result<Tally, EngineError>
+) -> Result<Tally, RunError>
 where
     S: Iterator<Item = Item> + Send + 'static,
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,

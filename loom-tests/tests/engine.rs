@@ -5,7 +5,7 @@
 //! order under `Preserve`, and the panic surfaced.
 #![cfg(fanring_loom)]
 
-use fanring::{Dispatch, Engine, EngineError, Order, Pinning, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 
@@ -156,7 +156,7 @@ fn worker_panic_surfaces() {
             drop(item);
         }
         match out.join() {
-            Err(EngineError::WorkerPanicked { worker: 0, message }) => assert_eq!(message, "boom"),
+            Err(Failure::WorkerPanicked { worker: 0, message }) => assert_eq!(message, "boom"),
             other => panic!("expected worker 0's panic, got {other:?}"),
         }
         assert_eq!(created.load(SeqCst), dropped.load(SeqCst));

@@ -13,7 +13,8 @@
 
 #![cfg(fanring_loom)]
 
-use fanring::{channel_with, PopError, PushError, WaitStrategy};
+use fanring::ring::{channel_with, PopError, PushError};
+use fanring::WaitStrategy;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use loom::sync::Arc;
@@ -71,7 +72,7 @@ impl Counter {
 }
 
 /// Pops with `try_pop` until `Closed`, yielding on `Empty`.
-fn drain_try_pop<T>(rx: &mut fanring::Consumer<T>, got: &mut Vec<T>) {
+fn drain_try_pop<T>(rx: &mut fanring::ring::Consumer<T>, got: &mut Vec<T>) {
     loop {
         match rx.try_pop() {
             Ok(v) => got.push(v),

@@ -18,7 +18,8 @@
 
 #![cfg(fanring_loom)]
 
-use fanring::{channel_with, PushError, WaitStrategy};
+use fanring::ring::{channel_with, PushError};
+use fanring::WaitStrategy;
 use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::*};
 use loom::sync::Arc;
 use loom::thread;

@@ -1,20 +1,19 @@
 //! What the engine's threads tell each other and the handle that joins them: the first
 //! failure, the abort flag, each thread's counters, and how many threads have exited.
 
-use super::worker::WorkerStats;
-use crate::dispatch::DistributorStats;
+use super::merger::AbortFlag;
 use crate::error::panic_message;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
-use crate::merge::{AbortFlag, MergerStats};
-use crate::EngineError;
+use crate::stats::{DistributorStats, MergerStats, WorkerStats};
+use crate::Failure;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
 
 pub(crate) struct Control {
     /// A stage failed: the merger stops at the first closed ring instead of draining on.
     abort: AtomicBool,
-    failure: Mutex<Option<EngineError>>,
+    failure: Mutex<Option<Failure>>,
     workers: Mutex<Vec<WorkerStats>>,
     distributor: Mutex<Option<DistributorStats>>,
     merger: Mutex<Option<MergerStats>>,
@@ -108,7 +107,7 @@ impl Control {
 
     /// Records the first failure and raises the abort flag. Called before the failing thread
     /// closes its rings.
-    pub(crate) fn fail(&self, e: EngineError) {
+    pub(crate) fn fail(&self, e: Failure) {
         lock(&self.failure).get_or_insert(e);
         // Release: pairs with the Acquire load in `aborted`; the thread then closes its rings
         // (Release), so a merger that sees a ring closed (Acquire) sees the flag.
@@ -116,13 +115,13 @@ impl Control {
     }
 
     pub(crate) fn worker_panicked(&self, worker: usize, payload: &(dyn Any + Send)) {
-        self.fail(EngineError::WorkerPanicked {
+        self.fail(Failure::WorkerPanicked {
             worker,
             message: panic_message(payload),
         });
     }
 
-    pub(crate) fn failure(&self) -> Option<EngineError> {
+    pub(crate) fn failure(&self) -> Option<Failure> {
         lock(&self.failure).clone()
     }
 
@@ -185,7 +184,7 @@ impl AbortFlag for Control {
         // Acquire: pairs with the Release store in `fail`.
         self.abort.load(Acquire)
     }
-    fn report(&self, e: EngineError) {
+    fn report(&self, e: Failure) {
         self.fail(e);
     }
 }

@@ -1,7 +1,7 @@
 //! What travels on the engine's rings: plain items when no order has to be restored (or when
 //! round-robin rotation restores it); items tagged with their input sequence number otherwise.
 
-use crate::Producer;
+use crate::ring::Producer;
 
 /// An item on a worker's input ring.
 pub(crate) trait InWire<T>: Send + 'static {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 /// let (mut tx, mut rx) = fanring::channel::<u32>(4).unwrap();
 /// tx.try_push(1).unwrap();
 /// assert_eq!(rx.try_pop(), Ok(1));
-/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Empty));
+/// assert_eq!(rx.try_pop(), Err(fanring::ring::PopError::Empty));
 /// drop(tx);
-/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed));
+/// assert_eq!(rx.try_pop(), Err(fanring::ring::PopError::Closed));
 /// ```
 pub struct Consumer<T> {
     shared: Arc<Shared<T>>,
@@ -177,11 +177,11 @@ impl<T> Consumer<T> {
     ///
     /// ```
     /// let (mut tx, mut rx) = fanring::channel::<u8>(2).unwrap();
-    /// assert_eq!(rx.try_pop(), Err(fanring::PopError::Empty));
+    /// assert_eq!(rx.try_pop(), Err(fanring::ring::PopError::Empty));
     /// tx.try_push(3).unwrap();
     /// drop(tx);
     /// assert_eq!(rx.try_pop(), Ok(3)); // items first,
-    /// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed)); // then the end
+    /// assert_eq!(rx.try_pop(), Err(fanring::ring::PopError::Closed)); // then the end
     /// ```
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, PopError> {
@@ -334,7 +334,7 @@ impl<T> Consumer<T> {
     /// ```
     /// use std::time::Duration;
     /// let (_tx, mut rx) = fanring::channel::<u8>(1).unwrap();
-    /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Err(fanring::PopError::Empty));
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Err(fanring::ring::PopError::Empty));
     /// ```
     pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, PopError> {
         if self.cached_tail == self.head {

@@ -5,7 +5,7 @@ use std::fmt;
 pub enum CapacityError {
     /// A capacity of 0 was asked for: a ring needs at least one slot.
     Zero,
-    /// The capacity, rounded up to a power of two, exceeds [`crate::MAX_CAPACITY`], or its
+    /// The capacity, rounded up to a power of two, exceeds [`crate::MAX_CAPACITY`](crate::ring::MAX_CAPACITY), or its
     /// buffer would exceed `isize::MAX` bytes or could not be allocated.
     TooLarge {
         /// The capacity that was asked for.

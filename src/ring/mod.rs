@@ -49,7 +49,7 @@ const PREFETCH_ITEMS: usize = 64;
 /// tx.try_push("hello".to_string()).unwrap();
 /// drop(tx); // closes the ring
 /// assert_eq!(rx.try_pop().unwrap(), "hello");
-/// assert_eq!(rx.try_pop(), Err(fanring::PopError::Closed));
+/// assert_eq!(rx.try_pop(), Err(fanring::ring::PopError::Closed));
 /// assert!(fanring::channel::<u8>(0).is_err());
 /// ```
 pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CapacityError> {
@@ -59,7 +59,8 @@ pub fn channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), Capacit
 /// Creates a ring like [`channel`], with the given wait strategy for both ends.
 ///
 /// ```
-/// use fanring::{channel_with, WaitStrategy};
+/// use fanring::WaitStrategy;
+/// use fanring::ring::channel_with;
 /// let (tx, rx) = channel_with::<u64>(1024, WaitStrategy::BusySpin).unwrap();
 /// assert_eq!(rx.capacity(), 1024);
 /// # drop((tx, rx));
@@ -122,7 +123,11 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 impl<T> Shared<T> {
     /// `asymmetric`: use the membarrier wake-up handshake where the process could register for
     /// it (see `WakeSlot`).
-    fn new(capacity: usize, wait: WaitStrategy, asymmetric: bool) -> Result<Self, CapacityError> {
+    pub(crate) fn new(
+        capacity: usize,
+        wait: WaitStrategy,
+        asymmetric: bool,
+    ) -> Result<Self, CapacityError> {
         if capacity == 0 {
             return Err(CapacityError::Zero);
         }

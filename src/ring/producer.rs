@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 /// The writing end of a ring. `Send`, not `Clone`: exactly one thread writes.
 ///
 /// Dropping it closes the ring: the consumer reads what is left, then gets
-/// [`PopError::Closed`](crate::PopError::Closed).
+/// [`PopError::Closed`](crate::ring::PopError::Closed).
 ///
 /// ```
 /// let (mut tx, mut rx) = fanring::channel::<u32>(2).unwrap();
 /// tx.try_push(1).unwrap();
 /// tx.try_push(2).unwrap();
-/// assert!(matches!(tx.try_push(3), Err(fanring::PushError::Full(3))));
+/// assert!(matches!(tx.try_push(3), Err(fanring::ring::PushError::Full(3))));
 /// assert_eq!(rx.try_pop(), Ok(1));
 /// ```
 pub struct Producer<T> {
@@ -179,9 +179,9 @@ impl<T> Producer<T> {
     /// ```
     /// let (mut tx, rx) = fanring::channel::<&str>(1).unwrap();
     /// assert!(tx.try_push("a").is_ok());
-    /// assert!(matches!(tx.try_push("b"), Err(fanring::PushError::Full("b"))));
+    /// assert!(matches!(tx.try_push("b"), Err(fanring::ring::PushError::Full("b"))));
     /// drop(rx);
-    /// assert!(matches!(tx.try_push("c"), Err(fanring::PushError::Closed("c"))));
+    /// assert!(matches!(tx.try_push("c"), Err(fanring::ring::PushError::Closed("c"))));
     /// ```
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
@@ -317,7 +317,7 @@ impl<T> Producer<T> {
     /// let (mut tx, _rx) = fanring::channel::<u8>(1).unwrap();
     /// tx.push(1).unwrap();
     /// let err = tx.push_timeout(2, Duration::from_millis(1)).unwrap_err();
-    /// assert!(matches!(err, fanring::PushError::Full(2)));
+    /// assert!(matches!(err, fanring::ring::PushError::Full(2)));
     /// ```
     ///
     /// # Errors

@@ -19,7 +19,8 @@
 /// (`docs/design.md`, "Wake-up").
 ///
 /// ```
-/// use fanring::{channel_with, WaitStrategy};
+/// use fanring::WaitStrategy;
+/// use fanring::ring::channel_with;
 ///
 /// let (mut tx, mut rx) = channel_with::<u32>(8, WaitStrategy::SpinYield { spins: 100 }).unwrap();
 /// tx.push(7).unwrap();

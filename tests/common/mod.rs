@@ -1,7 +1,8 @@
 //! What several test binaries share: the two caller-side modes of the engine.
 #![allow(dead_code)] // each binary uses part of it
 
-use fanring::{EngineError, Stats};
+use fanring::stats::Stats;
+use fanring::Failure;
 
 /// `run` (a distributor thread) or `drive` (the caller distributes and merges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,19 +26,19 @@ impl<I: Iterator, U> Merged<I, U>
 where
     I::Item: Send + 'static,
 {
-    pub fn join(self) -> Result<Stats, EngineError> {
+    pub fn join(self) -> Result<Stats, Failure> {
         match self {
             Merged::Run(o) => o.join(),
             Merged::Drive(d) => d.join(),
         }
     }
-    pub fn error(&self) -> Option<EngineError> {
+    pub fn error(&self) -> Option<Failure> {
         match self {
             Merged::Run(o) => o.error(),
             Merged::Drive(d) => d.error(),
         }
     }
-    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
+    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
         match self {
             Merged::Run(o) => o.try_next(),
             Merged::Drive(d) => d.try_next(),

@@ -1,11 +1,17 @@
-//! Fan-out: the distributor that owns one ring to each worker and decides who gets an item.
+//! Fan-out: the dispatch policies, and the distributor that owns one ring to each worker and
+//! decides who gets an item; [`AnyDistributor`] over plain or tagged worker rings, and its
+//! loop that drains a [`Source`].
 
-use crate::engine::wire::InWire;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use super::control::Control;
+use super::window::Window;
+use super::wire::{InWire, Tagged};
+use crate::cursor::Unsent;
 use crate::loom::sync::Arc;
+use crate::ring::Producer;
+use crate::source::Source;
+use crate::stats::DistributorStats;
 use crate::teardown::Teardown;
-use crate::wait::{wait_until, WaitStrategy, WakeSlot};
-use crate::Producer;
+use crate::wait::{wait_until, WaitStrategy};
 use std::fmt;
 
 /// Which worker gets an item.
@@ -18,7 +24,7 @@ use std::fmt;
 pub enum Dispatch<T> {
     /// The workers take turns, each getting a run of `batch` consecutive items (the engine's
     /// [`batch`](crate::Builder::batch)), waiting for that worker when its ring is full. With
-    /// `batch(1)`, item `i` goes to worker `i % n`: the seed's `Split` (and [`split`](crate::split)).
+    /// `batch(1)`, item `i` goes to worker `i % n`: the seed's `Split` (and [`split`](crate::fan::split)).
     /// With `Order::Preserve` the merger reads the workers in the same rotation, so order is
     /// restored with no buffer.
     RoundRobin,
@@ -72,68 +78,6 @@ impl<T> Default for Dispatch<T> {
     }
 }
 
-/// The reorder window between a tagging distributor and the merger: the distributor hands out
-/// sequence number `s` only while `s < done + size`, so the merger never holds more than `size`
-/// inputs' outputs.
-pub(crate) struct Window {
-    /// The merger's next sequence number to emit (published in batches, never ahead of it).
-    pub(crate) done: AtomicUsize,
-    /// The merger is gone: stop waiting for room.
-    pub(crate) closed: AtomicBool,
-    /// Where the distributor parks while the window is full.
-    pub(crate) slot: WakeSlot,
-    pub(crate) size: usize,
-}
-
-impl Window {
-    pub(crate) fn new(size: usize) -> Self {
-        Window {
-            done: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            // Advanced once per batch, never per item: the symmetric handshake (see
-            // `channel_for_runs`).
-            slot: WakeSlot::with_mode(false),
-            size,
-        }
-    }
-
-    /// Merger side: everything before `next` has been emitted.
-    pub(crate) fn advance(&self, next: usize) {
-        // Release: pairs with the distributor's Acquire load in `has_room`; nothing is read
-        // through it, it only lets the distributor go on.
-        self.done.store(next, Release);
-        self.slot.notify();
-    }
-
-    /// Merger side: the merger is gone.
-    pub(crate) fn close(&self) {
-        // Release: pairs with the Acquire load in `has_room`.
-        self.closed.store(true, Release);
-        self.slot.notify();
-    }
-
-    /// Whether `seq` may be handed out: `Some(Ok(done))` yes (with the `done` seen),
-    /// `Some(Err(()))` the merger is gone, `None` not yet.
-    fn room(&self, seq: usize) -> Option<Result<usize, ()>> {
-        // Acquire: pairs with `close`.
-        if self.closed.load(Acquire) {
-            return Some(Err(()));
-        }
-        // Acquire: pairs with `advance`.
-        let done = self.done.load(Acquire);
-        (seq.wrapping_sub(done) < self.size).then_some(Ok(done))
-    }
-}
-
-/// Counters kept by the distributor.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DistributorStats {
-    /// Items handed to workers.
-    pub items: u64,
-    /// Times it had to wait for a full worker ring (or a full reorder window).
-    pub waits_full: u64,
-}
-
 /// Why [`Distributor::try_send`] could not take an item; the item comes back.
 pub(crate) enum SendError<T> {
     /// The chosen ring (or, for `LeastLoaded`, every ring), or the reorder window, is full.
@@ -154,64 +98,9 @@ enum Blocked {
 }
 
 /// `open` failed.
-enum Shut {
+pub(crate) enum Shut {
     Full,
     Stopped,
-}
-
-/// The items of a buffer not yet moved out of its front. While it lives, the buffer's length
-/// is 0, so nothing else can reach (or drop) an item that already moved; when it is dropped
-/// (unwinding included) the items left move to the front of the buffer, once, and the buffer
-/// owns them again.
-struct Unsent<'a, T> {
-    buf: &'a mut Vec<T>,
-    len: usize,
-    taken: usize,
-}
-
-impl<'a, T> Unsent<'a, T> {
-    fn new(buf: &'a mut Vec<T>) -> Self {
-        let len = buf.len();
-        // SAFETY: the `len` items stay initialised in the buffer; `Unsent` owns them now.
-        unsafe { buf.set_len(0) };
-        Unsent { buf, len, taken: 0 }
-    }
-
-    fn len(&self) -> usize {
-        self.len - self.taken
-    }
-
-    fn as_ptr(&self) -> *const T {
-        // In bounds: `taken <= len <= capacity`.
-        self.buf.as_ptr().wrapping_add(self.taken)
-    }
-
-    fn first(&self) -> Option<&T> {
-        // SAFETY: items [taken, len) are initialised and owned by `self`.
-        (self.taken < self.len).then(|| unsafe { &*self.as_ptr() })
-    }
-
-    /// Forgets the first `k` items left (they were moved out).
-    ///
-    /// # Safety
-    /// `k <= self.len()`, and those items were moved out (they are not dropped here).
-    unsafe fn take(&mut self, k: usize) {
-        debug_assert!(k <= self.len());
-        self.taken += k;
-    }
-}
-
-impl<T> Drop for Unsent<'_, T> {
-    fn drop(&mut self) {
-        let left = self.len();
-        let p = self.buf.as_mut_ptr();
-        // SAFETY: [taken, len) are the initialised items left; they move (overlapping copy)
-        // to [0, left), and the buffer owns exactly those again.
-        unsafe {
-            std::ptr::copy(p.add(self.taken), p, left);
-            self.buf.set_len(left);
-        }
-    }
 }
 
 /// The distributor: one producer per worker ring. `W` is the wire type on the rings.
@@ -391,7 +280,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// not fit (if any) goes through `open`'s general path, which reloads the index, sees a
     /// closed ring, or waits.
     #[inline]
-    fn by_key_cached(&mut self, rest: &mut Unsent<'_, T>) -> usize {
+    pub(crate) fn by_key_cached(&mut self, rest: &mut Unsent<'_, T>) -> usize {
         let Distributor {
             rings,
             dispatch: Dispatch::ByKey(key),
@@ -437,7 +326,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// Counts `k` items just staged into `rings[cur]` (out of `room` and the run); publishes
     /// every ring every `flush_every` items.
     #[inline]
-    fn staged_into_cur(&mut self, k: usize) {
+    pub(crate) fn staged_into_cur(&mut self, k: usize) {
         self.room -= k;
         self.run_left -= k;
         self.seq = self.seq.wrapping_add(k);
@@ -478,7 +367,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     }
 
     /// Picks the ring for `item` and sets `room`; `Err` when nothing may be staged now.
-    fn open(&mut self, item: &T) -> Result<(), Shut> {
+    pub(crate) fn open(&mut self, item: &T) -> Result<(), Shut> {
         if self.stopped {
             return Err(Shut::Stopped);
         }
@@ -569,7 +458,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
 
     /// After a `Full`: publish everything, then wait for what it was about.
     #[cold]
-    fn wait_room(&mut self) {
+    pub(crate) fn wait_room(&mut self) {
         self.flush();
         self.stats.waits_full += 1;
         match self.blocked {
@@ -594,7 +483,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
 
     /// The ring with the most free slots, each reloaded (one shared load per ring, once per
     /// run); the first of equals.
-    fn least_loaded(&mut self) -> usize {
+    pub(crate) fn least_loaded(&mut self) -> usize {
         let mut best = 0;
         let mut best_free = 0;
         for (i, r) in self.rings.iter_mut().enumerate() {
@@ -639,6 +528,140 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.room = 0;
         for ring in std::mem::take(&mut self.rings) {
             td.step(|| drop(ring));
+        }
+    }
+}
+
+/// The distributor for plain or tagged worker rings.
+pub(crate) enum AnyDistributor<T> {
+    Plain(Distributor<T, T>),
+    Tagged(Distributor<T, Tagged<T>>),
+}
+
+impl<T: Send + 'static> AnyDistributor<T> {
+    #[inline]
+    pub(crate) fn send(&mut self, item: T) -> Result<(), T> {
+        match self {
+            AnyDistributor::Plain(d) => d.send(item),
+            AnyDistributor::Tagged(d) => d.send(item),
+        }
+    }
+    pub(crate) fn flush(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.flush(),
+            AnyDistributor::Tagged(d) => d.flush(),
+        }
+    }
+    pub(crate) fn close(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.close(),
+            AnyDistributor::Tagged(d) => d.close(),
+        }
+    }
+    /// Teardown, after `close`: drops every ring, each in a step of its own.
+    pub(crate) fn drop_rings(&mut self, td: &mut Teardown) {
+        match self {
+            AnyDistributor::Plain(d) => d.drop_rings(td),
+            AnyDistributor::Tagged(d) => d.drop_rings(td),
+        }
+    }
+    pub(crate) fn idle(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.idle(),
+            AnyDistributor::Tagged(d) => d.idle(),
+        }
+    }
+    pub(crate) fn check_stopped(&mut self) -> bool {
+        match self {
+            AnyDistributor::Plain(d) => d.check_stopped(),
+            AnyDistributor::Tagged(d) => d.check_stopped(),
+        }
+    }
+    pub(crate) fn stop(&mut self) {
+        match self {
+            AnyDistributor::Plain(d) => d.stop(),
+            AnyDistributor::Tagged(d) => d.stop(),
+        }
+    }
+    pub(crate) fn peer_gone(&self) -> bool {
+        match self {
+            AnyDistributor::Plain(d) => d.peer_gone(),
+            AnyDistributor::Tagged(d) => d.peer_gone(),
+        }
+    }
+    pub(crate) fn stats(&self) -> DistributorStats {
+        match self {
+            AnyDistributor::Plain(d) => d.stats,
+            AnyDistributor::Tagged(d) => d.stats,
+        }
+    }
+    pub(crate) fn send_from(&mut self, buf: &mut Vec<T>) -> Result<(), ()> {
+        match self {
+            AnyDistributor::Plain(d) => d.send_from(buf),
+            AnyDistributor::Tagged(d) => d.send_from(buf),
+        }
+    }
+    #[inline]
+    pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
+        match self {
+            AnyDistributor::Plain(d) => d.try_send_from(buf),
+            AnyDistributor::Tagged(d) => d.try_send_from(buf),
+        }
+    }
+    pub(crate) fn run(&self) -> usize {
+        match self {
+            AnyDistributor::Plain(d) => d.run(),
+            AnyDistributor::Tagged(d) => d.run(),
+        }
+    }
+
+    /// Drains `source` into the workers: up to a run of ready items at a time (`buf`, whose
+    /// capacity is the run), staged with one copy. Before every call that may block (the
+    /// source's `recv`) everything staged is published ([`Distributor::idle`]), so no item
+    /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
+    /// engine stopped or `control` says it is cancelled (the items taken and not staged are
+    /// dropped with `buf` by the caller).
+    pub(crate) fn pump<S: Source<Item = T>>(
+        &mut self,
+        source: &mut S,
+        buf: &mut Vec<T>,
+        control: Option<&Control>,
+    ) -> Result<(), ()> {
+        let run = buf.capacity().max(1);
+        loop {
+            let open = source.try_recv_into(buf, run - buf.len()).is_ok();
+            if buf.is_empty() {
+                if !open {
+                    return Ok(());
+                }
+                self.idle();
+                let item = match control {
+                    Some(c) => {
+                        // A cancelling handle does not wait for a thread inside the source.
+                        if !c.enter_source() {
+                            return Err(());
+                        }
+                        let item = source.recv();
+                        if !c.leave_source() {
+                            return Err(()); // cancelled meanwhile: `item` is dropped here
+                        }
+                        item
+                    }
+                    None => source.recv(),
+                };
+                match item {
+                    Some(item) => buf.push(item),
+                    None => return Ok(()),
+                }
+                continue; // and what else is ready
+            }
+            // A short run: the source had no more ready. Publish it now (ending it), rather
+            // than when the next run fills.
+            let short = buf.len() < run;
+            self.send_from(buf)?;
+            if short {
+                self.idle();
+            }
         }
     }
 }

@@ -2,12 +2,15 @@
 //! runs on `workers + 1` threads and no stage hands items to a thread that then has to be
 //! scheduled to pass them on.
 
-use super::{AnyDistributor, OutputState, Stats};
+use super::OutputState;
+use crate::cursor::RunCursor;
+use crate::engine::dispatch::AnyDistributor;
+use crate::engine::merger::Step;
 use crate::error::panic_message;
-use crate::merge::{RunCursor, Step};
 use crate::source::Source;
+use crate::stats::Stats;
 use crate::teardown::Teardown;
-use crate::{EngineError, Plan};
+use crate::{Failure, Plan};
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -29,7 +32,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 ///
 /// A panic in the source (or in a [`Dispatch::by_key`](crate::Dispatch::by_key) key
 /// function) unwinds out of `next`; the stream is then over: later calls return `None`, and
-/// [`join`](Self::join) returns [`EngineError::SourcePanicked`].
+/// [`join`](Self::join) returns [`Failure::SourcePanicked`].
 pub struct Driven<S: Source, U>
 where
     S::Item: Send + 'static,
@@ -69,7 +72,7 @@ impl<S: Source, U> Driven<S, U>
 where
     S::Item: Send + 'static,
 {
-    pub(super) fn new(
+    pub(crate) fn new(
         source: S,
         distributor: AnyDistributor<S::Item>,
         output: OutputState<U>,
@@ -99,7 +102,7 @@ where
     }
 
     /// The failure that ended the stream early, if any (known once `next` returned `None`).
-    pub fn error(&self) -> Option<EngineError> {
+    pub fn error(&self) -> Option<Failure> {
         self.state.output.control.failure()
     }
 
@@ -107,7 +110,7 @@ where
     ///
     /// # Errors
     /// The first stage failure (a worker panic).
-    pub fn try_next(&mut self) -> Result<Option<U>, EngineError> {
+    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
         match self.next() {
             Some(u) => Ok(Some(u)),
             None => self.error().map_or(Ok(None), Err),
@@ -119,7 +122,7 @@ where
     ///
     /// # Errors
     /// The first stage failure, if any.
-    pub fn join(self) -> Result<Stats, EngineError> {
+    pub fn join(self) -> Result<Stats, Failure> {
         let Driven { run, mut state } = self;
         // Items moved out of the rings but never handed out do not count as merged.
         let unmerged = run.len() + state.output.local.len();
@@ -261,14 +264,14 @@ where
     }
 
     /// Runs `f` (which calls the source or a key function); a panic there ends the stream:
-    /// it is recorded as [`EngineError::SourcePanicked`], the engine stops, and the panic
+    /// it is recorded as [`Failure::SourcePanicked`], the engine stops, and the panic
     /// goes on to the caller.
     fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
         match catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(r) => r,
             Err(payload) => {
                 self.poisoned = true;
-                self.output.control.fail(EngineError::SourcePanicked {
+                self.output.control.fail(Failure::SourcePanicked {
                     message: panic_message(&*payload),
                 });
                 self.source = None;

@@ -1,0 +1,208 @@
+//! The raw-pointer cursors outside the ring, each behind a safe type: [`Unsent`] (the items of
+//! a distributor's buffer not yet moved into a ring), and [`LocalQueue`] / [`RunCursor`] (a
+//! run of merged items handed out one at a time).
+
+use crate::BuildError;
+use std::marker::PhantomData;
+
+/// Items moved out of the rings with one copy, handed out one at a time: a buffer, and a
+/// [`RunCursor`] over the items of its last fill.
+pub(crate) struct LocalQueue<U> {
+    /// Declared first: the items still owned are dropped before `items` frees the buffer.
+    run: RunCursor<U>,
+    /// The buffer; its length is 0 except inside [`fill`](Self::fill).
+    items: Vec<U>,
+}
+
+impl<U> LocalQueue<U> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        LocalQueue {
+            run: RunCursor::empty(),
+            items: Vec::with_capacity(n.max(1)),
+        }
+    }
+
+    /// As [`with_capacity`](Self::with_capacity), reserved fallibly.
+    ///
+    /// # Errors
+    /// [`BuildError::Alloc`] if the memory is refused.
+    pub(crate) fn try_with_capacity(n: usize) -> Result<Self, BuildError> {
+        Ok(LocalQueue {
+            run: RunCursor::empty(),
+            items: crate::error::try_buffer(n.max(1), "merged stream's buffer")?,
+        })
+    }
+
+    /// Drops the items not handed out yet.
+    pub(crate) fn clear(&mut self) {
+        drop(std::mem::replace(&mut self.run, RunCursor::empty()));
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<U> {
+        self.run.pop()
+    }
+
+    /// Items not handed out yet.
+    pub(crate) fn len(&self) -> usize {
+        self.run.len()
+    }
+
+    /// Refills the queue with what `f` pushes into its (empty) buffer, and returns what `f`
+    /// returned. Call only when `pop` returned `None`, and while no cursor taken with
+    /// [`take_run`](Self::take_run) still holds items (they sit in the same buffer).
+    #[inline]
+    pub(crate) fn fill<R>(&mut self, f: impl FnOnce(&mut Vec<U>) -> R) -> R {
+        debug_assert_eq!(self.run.len(), 0);
+        debug_assert!(self.items.is_empty());
+        let r = f(&mut self.items);
+        let len = self.items.len();
+        // SAFETY: the cursor takes over the `len` items just pushed; `set_len(0)` first, so
+        // the `Vec` never drops them (the cursor does, or hands them out).
+        unsafe { self.items.set_len(0) };
+        self.run = RunCursor {
+            base: self.items.as_mut_ptr(),
+            next: 0,
+            len,
+            _owns: PhantomData,
+        };
+        r
+    }
+
+    /// Hands every item still queued here to a [`RunCursor`]; the queue forgets them.
+    ///
+    /// The cursor points into this queue's buffer: keep the queue alive, and do not
+    /// [`fill`](Self::fill) it, until the cursor is empty or dropped.
+    pub(crate) fn take_run(&mut self) -> RunCursor<U> {
+        std::mem::replace(&mut self.run, RunCursor::empty())
+    }
+}
+
+/// A run of merged items owned by a merged-stream iterator ([`Output`](crate::Output),
+/// [`Driven`](crate::Driven)) and handed out one at a time by its `next`.
+///
+/// It sits in the iterator itself, while everything the iterator's slow path uses sits behind
+/// a `Box`; the slow path is given that `Box`'s contents, never a pointer to the iterator. So
+/// nothing the compiler cannot see can write the cursor, and it keeps `next` in a register
+/// across a caller's loop, instead of storing and reloading it for every item.
+///
+/// It points into the buffer of the [`LocalQueue`] it was taken from ([`LocalQueue::take_run`]),
+/// which its owner keeps alive (the cursor is dropped first) and does not refill before the
+/// cursor is empty (it refills only when `pop` returned `None`).
+pub(crate) struct RunCursor<U> {
+    base: *mut U,
+    next: usize,
+    len: usize,
+    _owns: PhantomData<U>,
+}
+
+// SAFETY: the cursor owns the items `base[next..len]` (like a `Vec<U>` would) and nothing else;
+// the buffer they sit in is not touched by anyone else while they are there (see the type).
+unsafe impl<U: Send> Send for RunCursor<U> {}
+
+// SAFETY: `&RunCursor` only reads the two counters.
+unsafe impl<U: Sync> Sync for RunCursor<U> {}
+
+impl<U> RunCursor<U> {
+    /// A cursor with no items.
+    pub(crate) fn empty() -> Self {
+        RunCursor {
+            base: std::ptr::NonNull::dangling().as_ptr(),
+            next: 0,
+            len: 0,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The next item of the run, if any.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<U> {
+        if self.next < self.len {
+            // SAFETY: `base[next]` is an item still owned here (`next < len`); `next` passes
+            // it, so it is neither read nor dropped here again.
+            let u = unsafe { self.base.add(self.next).read() };
+            self.next += 1;
+            Some(u)
+        } else {
+            None
+        }
+    }
+
+    /// Items not handed out yet.
+    pub(crate) fn len(&self) -> usize {
+        self.len - self.next
+    }
+}
+
+impl<U> Drop for RunCursor<U> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.next < self.len {
+            // SAFETY: `base[next..len]` are the items still owned here; a panicking `Drop`
+            // still drops the rest of the slice. `next = len` first: nothing is dropped twice.
+            unsafe {
+                let rest = std::ptr::slice_from_raw_parts_mut(
+                    self.base.add(self.next),
+                    self.len - self.next,
+                );
+                self.next = self.len;
+                std::ptr::drop_in_place(rest);
+            }
+        }
+    }
+}
+
+/// The items of a buffer not yet moved out of its front. While it lives, the buffer's length
+/// is 0, so nothing else can reach (or drop) an item that already moved; when it is dropped
+/// (unwinding included) the items left move to the front of the buffer, once, and the buffer
+/// owns them again.
+pub(crate) struct Unsent<'a, T> {
+    buf: &'a mut Vec<T>,
+    len: usize,
+    taken: usize,
+}
+
+impl<'a, T> Unsent<'a, T> {
+    pub(crate) fn new(buf: &'a mut Vec<T>) -> Self {
+        let len = buf.len();
+        // SAFETY: the `len` items stay initialised in the buffer; `Unsent` owns them now.
+        unsafe { buf.set_len(0) };
+        Unsent { buf, len, taken: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len - self.taken
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const T {
+        // In bounds: `taken <= len <= capacity`.
+        self.buf.as_ptr().wrapping_add(self.taken)
+    }
+
+    pub(crate) fn first(&self) -> Option<&T> {
+        // SAFETY: items [taken, len) are initialised and owned by `self`.
+        (self.taken < self.len).then(|| unsafe { &*self.as_ptr() })
+    }
+
+    /// Forgets the first `k` items left (they were moved out).
+    ///
+    /// # Safety
+    /// `k <= self.len()`, and those items were moved out (they are not dropped here).
+    pub(crate) unsafe fn take(&mut self, k: usize) {
+        debug_assert!(k <= self.len());
+        self.taken += k;
+    }
+}
+
+impl<T> Drop for Unsent<'_, T> {
+    fn drop(&mut self) {
+        let left = self.len();
+        let p = self.buf.as_mut_ptr();
+        // SAFETY: [taken, len) are the initialised items left; they move (overlapping copy)
+        // to [0, left), and the buffer owns exactly those again.
+        unsafe {
+            std::ptr::copy(p.add(self.taken), p, left);
+            self.buf.set_len(left);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The caller's end of the distributor ([`Pipeline::start`](crate::Pipeline::start)).
+
+use crate::engine::dispatch::AnyDistributor;
+use crate::source;
+use crate::stats::DistributorStats;
+use crate::teardown::Teardown;
+use std::fmt;
+
+/// The caller's end of the distributor (from [`Pipeline::start`](crate::Pipeline::start)). Dropping it (or
+/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends. (A
+/// ring whose worker is gone is dropped with it, and its items; one whose `Drop` panics is
+/// re-raised after every ring was closed and dropped.)
+pub struct Input<T: Send + 'static> {
+    pub(crate) distributor: AnyDistributor<T>,
+}
+
+impl<T: Send + 'static> Input<T> {
+    /// Hands one item to a worker and publishes it at once, waiting while that worker's ring
+    /// (or the reorder window) is full.
+    ///
+    /// # Errors
+    /// `Closed(item)` once the engine has stopped (the merged stream was dropped or a stage
+    /// failed).
+    pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
+        // The cached free slots say nothing of a worker that is gone: ask the rings.
+        if self.distributor.check_stopped() {
+            return Err(SendError(item));
+        }
+        let r = self.distributor.send(item).map_err(SendError);
+        self.distributor.flush();
+        r
+    }
+
+    /// Hands every item of `items` to the workers a run at a time, publishing each run, and
+    /// everything before each `next()` that `items`' `size_hint` does not promise (it may
+    /// block), and at the end (see [`source::Iter`](crate::source::Iter)).
+    ///
+    /// # Errors
+    /// The first item that could not be sent, once the engine has stopped; the other items
+    /// taken from `items` and not handed out are dropped, and the rest of the iterator is not
+    /// consumed.
+    pub fn send_all<I: IntoIterator<Item = T>>(&mut self, items: I) -> Result<(), T> {
+        let mut items = items.into_iter();
+        if self.distributor.check_stopped() {
+            return items.next().map_or(Ok(()), Err);
+        }
+        let mut buf = Vec::with_capacity(self.distributor.run());
+        let r = self
+            .distributor
+            .pump(&mut source::Iter::new(items), &mut buf, None);
+        self.distributor.flush();
+        match r {
+            Ok(()) => Ok(()),
+            // `send_from` leaves the item it could not stage at the front of `buf`.
+            Err(()) => buf.drain(..).next().map_or(Ok(()), Err),
+        }
+    }
+
+    /// Whether the engine stopped taking items: its output was dropped or joined, or a
+    /// worker ended (failed); asks the rings, one load each. Once true, every `send` returns
+    /// `Closed(item)`.
+    pub fn is_closed(&self) -> bool {
+        self.distributor.peer_gone()
+    }
+
+    /// The distributor's counters so far.
+    pub fn stats(&self) -> DistributorStats {
+        self.distributor.stats()
+    }
+
+    /// Ends the input (same as dropping it).
+    pub fn close(self) {}
+}
+
+impl<T: Send + 'static> Drop for Input<T> {
+    /// Publishes and closes every worker ring, then drops the rings (with the items left in
+    /// one whose worker is gone), each in a step of its own; a panicking item `Drop` is
+    /// re-raised after all of them.
+    fn drop(&mut self) {
+        let mut td = Teardown::new();
+        td.step(|| self.distributor.close());
+        self.distributor.drop_rings(&mut td);
+        td.finish();
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Input<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// An item [`Input::send`] could not hand to the engine, because the engine has stopped (its
+/// output was dropped or joined, or a stage failed). The item comes back.
+///
+/// ```
+/// use fanring::{Engine, SendError};
+/// let (mut input, output) = Engine::builder().workers(1).map(|x: u8| x).start().unwrap();
+/// drop(output);
+/// assert_eq!(input.send(7), Err(SendError(7)));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> SendError<T> {
+    /// The item that was not sent.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending into a stopped engine")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}

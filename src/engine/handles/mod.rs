@@ -1,0 +1,191 @@
+//! The handles a caller holds, and the one finish path they share: [`OutputState`], the
+//! merging side of an [`Output`] or a [`Driven`], whose teardown every early or normal end
+//! goes through.
+
+mod driven;
+mod input;
+mod output;
+mod running;
+
+pub use driven::Driven;
+pub use input::{Input, SendError};
+pub use output::Output;
+pub use running::Running;
+
+use super::control::Control;
+use super::merger::{Merger, Step};
+use super::source_thread::SourceThread;
+use crate::cursor::{LocalQueue, RunCursor};
+use crate::loom::sync::Arc;
+use crate::loom::thread::JoinHandle;
+use crate::pinning::Plan;
+use crate::stats::Stats;
+use crate::teardown::Teardown;
+use crate::Failure;
+use std::fmt;
+
+/// Waits for the engine's threads. Under loom, `JoinHandle::join` must not be unparked by the
+/// thread it joins (loom issue 249) and a worker may still be notifying us, so wait for the
+/// exit counter instead.
+pub(crate) fn reap(control: &Control, threads: Vec<JoinHandle<()>>) {
+    #[cfg(not(fanring_loom))]
+    {
+        let _ = control;
+        for t in threads {
+            // Each thread catches the user's panics itself; a panic here would be ours.
+            let _ = t.join();
+        }
+    }
+    #[cfg(fanring_loom)]
+    {
+        let n = threads.len();
+        drop(threads);
+        while control.exited() < n {
+            crate::loom::thread::yield_now();
+        }
+    }
+}
+
+/// The merging side of an [`Output`] or a [`Driven`].
+pub(crate) struct OutputState<U> {
+    merger: Merger<U>,
+    /// Items the merger moved out of the rings in one copy (handed to the iterator's
+    /// [`RunCursor`]).
+    local: LocalQueue<U>,
+    control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+    /// The engine's distributor thread, if it has one (`run`).
+    pub(crate) source: Option<SourceThread>,
+    plan: Plan,
+    ended: bool,
+}
+
+impl<U> OutputState<U> {
+    pub(crate) fn new(
+        merger: Merger<U>,
+        control: Arc<Control>,
+        threads: Vec<JoinHandle<()>>,
+        plan: Plan,
+        local: LocalQueue<U>,
+    ) -> Self {
+        OutputState {
+            merger,
+            local,
+            control,
+            threads,
+            source: None,
+            plan,
+            ended: false,
+        }
+    }
+
+    /// [`Output::join`], with `unmerged` items that were taken out of the rings but never
+    /// handed out (besides those still in `local`).
+    pub(crate) fn join(mut self, unmerged: usize) -> Result<Stats, Failure> {
+        let unmerged = unmerged + self.local.len();
+        self.shutdown();
+        self.result(unmerged)
+    }
+
+    /// The engine's outcome once it is torn down, with `unmerged` items that were taken out
+    /// of the rings but never handed out.
+    pub(crate) fn result(&self, unmerged: usize) -> Result<Stats, Failure> {
+        let (distributor, workers, _) = self.control.stats();
+        let mut merger = self.merger.stats();
+        merger.items -= unmerged as u64;
+        match self.control.failure() {
+            Some(e) => Err(e),
+            None => Ok(Stats {
+                distributor,
+                workers,
+                merger,
+                plan: self.plan.clone(),
+            }),
+        }
+    }
+
+    /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into); a
+    /// panicking item `Drop` is re-raised once every step ran.
+    fn shutdown(&mut self) {
+        let mut td = Teardown::new();
+        self.signal();
+        self.finish_into(&mut td);
+        td.finish();
+    }
+
+    /// Teardown's first step: ends the stream and closes every output ring and the reorder
+    /// window, so that no thread waits on the merger any more. Drops nothing (cannot panic).
+    /// An early end also cancels the engine: its distributor thread stops entering the
+    /// source, and is not waited for while it waits inside it.
+    pub(crate) fn signal(&mut self) {
+        self.ended = true;
+        self.control.cancel();
+        self.merger.close();
+    }
+
+    /// Teardown's other steps, after [`signal`](Self::signal) (and after the worker rings
+    /// are closed): drops every item the merging side holds, each container in a step of its
+    /// own, then joins the engine's threads. Idempotent.
+    pub(crate) fn finish_into(&mut self, td: &mut Teardown) {
+        td.step(|| self.local.clear());
+        self.merger.drop_items(td);
+        let threads = std::mem::take(&mut self.threads);
+        let control = &self.control;
+        td.step(|| reap(control, threads));
+        if let Some(mut source) = self.source.take() {
+            td.step(|| {
+                let _ = source.settle(control);
+            });
+        }
+    }
+
+    /// The next item: from the local queue, or else from a run the merger moves into it; at
+    /// the end of the stream, closes the merger's rings. Call only while the iterator's
+    /// [`RunCursor`] is empty (a refill reuses the buffer it points into).
+    #[inline]
+    pub(crate) fn poll(&mut self, block: bool) -> Step<U> {
+        if let Some(u) = self.local.pop() {
+            return Step::Item(u);
+        }
+        if self.ended {
+            return Step::End;
+        }
+        let (merger, control) = (&mut self.merger, &*self.control);
+        match self.local.fill(|buf| merger.poll_into(control, block, buf)) {
+            Step::Item(_) => self.local.pop().map_or(Step::Empty, Step::Item),
+            Step::Empty => Step::Empty,
+            Step::End => {
+                self.ended = true;
+                self.merger.close();
+                Step::End
+            }
+        }
+    }
+
+    /// `Output::next`'s slow path (its cursor is empty): waits for the next run, returns its
+    /// first item and a cursor over the rest.
+    #[inline(never)]
+    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+        match self.poll(true) {
+            Step::Item(u) => (Some(u), self.local.take_run()),
+            Step::Empty | Step::End => (None, RunCursor::empty()),
+        }
+    }
+}
+
+impl<U> Drop for OutputState<U> {
+    /// The stream's teardown: every ring and the window closed, every item dropped, every
+    /// thread joined, and only then a panicking item `Drop` re-raised (see `Teardown`).
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl<U> fmt::Debug for OutputState<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("plan", &self.plan)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}

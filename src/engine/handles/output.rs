@@ -1,0 +1,88 @@
+//! The merged stream of `start`, `run` and `run_source`.
+
+use super::OutputState;
+use crate::cursor::RunCursor;
+use crate::pinning::Plan;
+use crate::stats::Stats;
+use crate::Failure;
+use std::fmt;
+
+/// The merged stream (from [`Pipeline::start`](crate::Pipeline::start) or [`Pipeline::run`](crate::Pipeline::run)): an iterator that ends
+/// when every input item has been processed and merged, or early when a stage failed (then
+/// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
+/// exits and every item in flight is dropped exactly once.
+///
+/// If an item's `Drop` panics on the caller's thread during the teardown (`join` or drop),
+/// the panic reaches the caller as from a `Vec`, but only after every step ran: every ring
+/// and the reorder window closed, every other item dropped, every thread joined.
+pub struct Output<U> {
+    /// The run being handed out. Declared first: its items are dropped before the rest.
+    run: RunCursor<U>,
+    /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
+    /// [`RunCursor`]).
+    state: Box<OutputState<U>>,
+}
+
+impl<U> Output<U> {
+    pub(crate) fn new(state: OutputState<U>) -> Self {
+        Output {
+            run: RunCursor::empty(),
+            state: Box::new(state),
+        }
+    }
+
+    /// Where each thread runs.
+    pub fn plan(&self) -> &Plan {
+        &self.state.plan
+    }
+
+    /// The failure that ended the stream early, if any (known once `next` returned `None`).
+    pub fn error(&self) -> Option<Failure> {
+        self.state.control.failure()
+    }
+
+    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
+    ///
+    /// # Errors
+    /// The first stage failure (a worker, source or sink panic).
+    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
+        match self.next() {
+            Some(u) => Ok(Some(u)),
+            None => self.error().map_or(Ok(None), Err),
+        }
+    }
+
+    /// Stops the engine if the stream has not ended (an early end: items in flight are
+    /// dropped), waits for every thread, and returns the counters.
+    ///
+    /// # Errors
+    /// The first stage failure, if any.
+    pub fn join(self) -> Result<Stats, Failure> {
+        let Output { run, state } = self;
+        // Items moved out of the rings but never handed out do not count as merged.
+        let unmerged = run.len();
+        drop(run);
+        state.join(unmerged)
+    }
+}
+
+impl<U> Iterator for Output<U> {
+    type Item = U;
+
+    #[inline]
+    fn next(&mut self) -> Option<U> {
+        if let Some(u) = self.run.pop() {
+            return Some(u);
+        }
+        // Given the boxed state, never `self` (see `RunCursor`).
+        let (first, run) = self.state.next_run();
+        self.run = run;
+        first
+    }
+}
+
+impl<U> fmt::Debug for Output<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}

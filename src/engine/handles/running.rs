@@ -1,0 +1,72 @@
+//! An engine running entirely on its own threads (`run_with_sink`).
+
+use super::reap;
+use crate::engine::control::Control;
+use crate::engine::source_thread::SourceThread;
+use crate::loom::sync::Arc;
+use crate::loom::thread::JoinHandle;
+use crate::pinning::Plan;
+use crate::stats::Stats;
+use crate::Failure;
+use std::fmt;
+
+/// An engine running entirely on its own threads (from [`Pipeline::run_with_sink`](crate::Pipeline::run_with_sink)).
+pub struct Running {
+    pub(crate) control: Arc<Control>,
+    pub(crate) threads: Vec<JoinHandle<()>>,
+    pub(crate) source: Option<SourceThread>,
+    pub(crate) plan: Plan,
+}
+
+impl Running {
+    /// Where each thread runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Waits until the source is drained and every output went to the sink; returns the
+    /// counters.
+    ///
+    /// # Errors
+    /// The first stage failure (worker, source or sink panic).
+    pub fn join(mut self) -> Result<Stats, Failure> {
+        if let Some(mut source) = self.source.take() {
+            source.join(&self.control);
+        }
+        let threads = std::mem::take(&mut self.threads);
+        reap(&self.control, threads);
+        let (distributor, workers, merger) = self.control.stats();
+        match self.control.failure() {
+            Some(e) => Err(e),
+            None => Ok(Stats {
+                distributor,
+                workers,
+                merger: merger.unwrap_or_default(),
+                plan: self.plan.clone(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running").field("plan", &self.plan).finish()
+    }
+}
+
+impl Drop for Running {
+    /// Waits for the engine to finish, unless its distributor waits inside a source that has
+    /// nothing ready: then every thread is left to finish by itself once the source ends
+    /// (nothing is lost: each item still reaches the sink or is dropped once).
+    fn drop(&mut self) {
+        if let Some(mut source) = self.source.take() {
+            if !source.settle(&self.control) {
+                // Detached: the workers wait for the distributor, which waits for the source.
+                self.threads.clear();
+                return;
+            }
+        }
+        let threads = std::mem::take(&mut self.threads);
+        reap(&self.control, threads);
+    }
+}

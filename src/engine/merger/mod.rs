@@ -1,0 +1,149 @@
+//! Fan-in: the merger that reads every worker's output ring into one stream, in any order
+//! ([`any`]), by the distributor's rotation ([`rotate`]), or by sequence number through the
+//! reorder window ([`tagged`]).
+
+mod any;
+mod rotate;
+mod tagged;
+
+pub(crate) use any::AnyMerge;
+pub(crate) use rotate::RotateMerge;
+pub(crate) use tagged::{max_window, window_slots, TaggedMerge};
+
+use crate::cursor::LocalQueue;
+use crate::ring::Consumer;
+use crate::stats::MergerStats;
+use crate::teardown::Teardown;
+use crate::Failure;
+
+/// The order of the merged stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// Whatever order items finish in (each worker's outputs stay in that worker's order).
+    #[default]
+    Any,
+    /// Input order. With round-robin dispatch and `map`, the merger reads the workers in the
+    /// distributor's rotation (no buffer); otherwise items carry sequence numbers and are
+    /// reordered in a bounded window (`window(n)`), which holds the distributor back when full.
+    Preserve,
+}
+
+/// Says whether the engine is aborting (a stage panicked), checked when an input closes; and
+/// where the merger reports its own failure (the reorder window could not grow).
+pub(crate) trait AbortFlag {
+    fn aborted(&self) -> bool;
+    /// Records `e` as the engine's failure (and raises the flag).
+    fn report(&self, e: Failure);
+}
+
+/// For the seed `merge`: nothing can abort, and it never reorders (nothing to report).
+impl AbortFlag for () {
+    fn aborted(&self) -> bool {
+        false
+    }
+    fn report(&self, _e: Failure) {}
+}
+
+/// A merger. `Any` and `Rotate` read plain items; `Tagged` reorders by sequence number.
+pub(crate) enum Merger<U> {
+    Any(AnyMerge<U>),
+    Rotate(RotateMerge<U>),
+    Tagged(TaggedMerge<U>),
+}
+
+/// One step of a merger.
+pub(crate) enum Step<U> {
+    /// The next item (or, from `poll_into`, how many items were moved).
+    Item(U),
+    /// Nothing ready now (only when not blocking).
+    Empty,
+    /// The stream ended: every input closed and drained, or the engine aborted.
+    End,
+}
+
+impl<U> Merger<U> {
+    /// The next item: from `local`, or else from a run moved into it (waiting for one);
+    /// `None` at the end of the stream.
+    #[inline]
+    pub(crate) fn next_via(
+        &mut self,
+        local: &mut LocalQueue<U>,
+        abort: &dyn AbortFlag,
+    ) -> Option<U> {
+        if let Some(u) = local.pop() {
+            return Some(u);
+        }
+        match local.fill(|buf| self.poll_into(abort, true, buf)) {
+            Step::Item(_) => local.pop(),
+            Step::Empty | Step::End => None,
+        }
+    }
+
+    /// Moves a run of items (as many as are ready in one ring, up to `buf`'s spare capacity)
+    /// to `buf` with one copy, waiting (as the rings' strategy says) if `block`: `Item(n)`
+    /// says how many; `End` at the end of the stream (every input closed and drained, or the
+    /// engine aborted); without `block`, `Empty` instead of waiting.
+    pub(crate) fn poll_into(
+        &mut self,
+        abort: &dyn AbortFlag,
+        block: bool,
+        buf: &mut Vec<U>,
+    ) -> Step<usize> {
+        match self {
+            Merger::Any(m) => m.poll_into(abort, block, buf),
+            Merger::Rotate(m) => m.poll_into(block, buf),
+            Merger::Tagged(m) => m.poll_into(abort, block, buf),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> MergerStats {
+        match self {
+            Merger::Any(m) => m.stats,
+            Merger::Rotate(m) => m.stats,
+            Merger::Tagged(m) => m.stats,
+        }
+    }
+
+    /// Early end, first step: close every input (workers see it and stop) and the reorder
+    /// window (a distributor waiting for room sees it). Drops nothing, so it cannot panic:
+    /// after it, nothing waits on the merger. What is buffered goes in
+    /// [`drop_items`](Self::drop_items).
+    pub(crate) fn close(&mut self) {
+        match self {
+            Merger::Any(m) => m.rings.iter_mut().for_each(Consumer::close),
+            Merger::Rotate(m) => m.rings.iter_mut().for_each(Consumer::close),
+            Merger::Tagged(m) => m.close_all(),
+        }
+    }
+
+    /// Teardown, after [`close`](Self::close): drops every item the merger holds (the window,
+    /// the scratch buffer) and its rings (with the items left in a ring whose worker is gone),
+    /// each in a step of its own. The merger must not be polled afterwards.
+    pub(crate) fn drop_items(&mut self, td: &mut Teardown) {
+        let rings = match self {
+            Merger::Any(m) => {
+                let mut r = std::mem::take(&mut m.rings);
+                r.append(&mut m.retired);
+                r
+            }
+            Merger::Rotate(m) => std::mem::take(&mut m.rings),
+            Merger::Tagged(m) => {
+                td.step(|| drop(std::mem::take(&mut m.scratch)));
+                for slot in std::mem::take(&mut m.slots) {
+                    td.step(|| drop(slot));
+                }
+                let mut r = std::mem::take(&mut m.rings);
+                r.append(&mut m.retired);
+                return drop_rings(r, td);
+            }
+        };
+        drop_rings(rings, td);
+    }
+}
+
+/// Drops each ring in a step of its own (the last handle drops the items left in it).
+fn drop_rings<W>(rings: Vec<Consumer<W>>, td: &mut Teardown) {
+    for r in rings {
+        td.step(|| drop(r));
+    }
+}

@@ -1,0 +1,64 @@
+//! What a worker runs per item: the work types behind `map`, `filter_map`, `flat_map` and
+//! `stateful` (sealed: built by the builder, never implemented by users).
+
+use super::emit::Emit;
+
+mod sealed {
+    /// Keeps [`Work`](super::Work) implemented by this crate only.
+    pub trait Sealed {}
+    impl<F> Sealed for super::MapWork<F> {}
+    impl<F> Sealed for super::FilterMapWork<F> {}
+    impl<F> Sealed for super::FlatMapWork<F> {}
+    impl<S, F> Sealed for super::StatefulWork<S, F> {}
+}
+
+/// The per-item work a worker runs (built per worker by the work methods; not implemented by
+/// users).
+pub trait Work<T, U>: sealed::Sealed {
+    /// Processes one item, sending its outputs to `emit`.
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>);
+}
+
+/// `map`'s work.
+pub struct MapWork<F>(pub(crate) std::sync::Arc<F>);
+
+/// `filter_map`'s work.
+pub struct FilterMapWork<F>(pub(crate) std::sync::Arc<F>);
+
+/// `flat_map`'s work.
+pub struct FlatMapWork<F>(pub(crate) std::sync::Arc<F>);
+
+/// `stateful`'s work: the worker's state and the function.
+pub struct StatefulWork<S, F>(pub(crate) S, pub(crate) std::sync::Arc<F>);
+
+impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        emit.push((self.0)(item));
+    }
+}
+
+impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        if let Some(u) = (self.0)(item) {
+            emit.push(u);
+        }
+    }
+}
+
+impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        for u in (self.0)(item) {
+            emit.push(u);
+        }
+    }
+}
+
+impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S, F> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
+        (self.1)(&mut self.0, item, emit);
+    }
+}

@@ -1,0 +1,52 @@
+//! The counters an engine keeps: each stage's own, and [`Stats`], what `join` returns.
+
+use crate::Plan;
+
+/// Counters kept by the merger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MergerStats {
+    /// Items emitted.
+    pub items: u64,
+    /// Times it had to wait because no input had an item.
+    pub waits_empty: u64,
+    /// Most inputs held in the reorder window at once (tagged `Preserve` only).
+    pub peak_window: usize,
+}
+
+/// Counters kept by the distributor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DistributorStats {
+    /// Items handed to workers.
+    pub items: u64,
+    /// Times it had to wait for a full worker ring (or a full reorder window).
+    pub waits_full: u64,
+}
+
+/// Counters kept by one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Items taken from its input ring.
+    pub items_in: u64,
+    /// Outputs written to its output ring.
+    pub items_out: u64,
+    /// Times it waited on an empty input ring.
+    pub waits_empty: u64,
+    /// Times it waited on a full output ring.
+    pub waits_full: u64,
+    /// The most items seen in its input ring at once.
+    pub peak_occupancy: usize,
+}
+
+/// Counters of a finished engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// The distributor's counters, when it ran on the engine's own thread (with [`Input`](crate::Input),
+    /// ask [`Input::stats`](crate::Input::stats)).
+    pub distributor: Option<DistributorStats>,
+    /// Each worker's counters.
+    pub workers: Vec<WorkerStats>,
+    /// The merger's counters.
+    pub merger: MergerStats,
+    /// Where each thread ran.
+    pub plan: Plan,
+}
