@@ -206,3 +206,73 @@ impl<T> Drop for Unsent<'_, T> {
         }
     }
 }
+
+/// Appends to a `Vec`'s spare capacity with its pointer, length and capacity in a cursor of
+/// their own rather than in the `Vec`, so that a caller's loop keeps them in registers
+/// (`Vec::push` through a `&mut` would store and reload the length for every item: nothing
+/// tells the compiler that the item's store cannot overwrite it). What the worker's `Emit`
+/// writes its plain outputs with.
+///
+/// While it is in use, the `Vec` it was made [`over`](Self::over) must not be touched: its
+/// length is stale until [`store_into`](Self::store_into) writes it back.
+pub(crate) struct VecWriter<U> {
+    ptr: *mut U,
+    len: usize,
+    cap: usize,
+}
+
+impl<U> VecWriter<U> {
+    /// A writer that appends to `vec`.
+    ///
+    /// # Safety
+    /// Until [`store_into`](Self::store_into) is called with the same `vec`, `vec` is not
+    /// used (not moved, grown, read or dropped), and then `store_into` is called before it
+    /// is; the writer is not used after `vec` was touched without a new `over`.
+    pub(crate) unsafe fn over(vec: &mut Vec<U>) -> Self {
+        VecWriter {
+            ptr: vec.as_mut_ptr(),
+            len: vec.len(),
+            cap: vec.capacity(),
+        }
+    }
+
+    /// An empty writer over nothing (capacity 0: every `try_push` fails).
+    pub(crate) fn none() -> Self {
+        VecWriter {
+            ptr: std::ptr::NonNull::dangling().as_ptr(),
+            len: 0,
+            cap: 0,
+        }
+    }
+
+    /// Items in the `Vec`, counting those written here.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends `item`, or gives it back if the `Vec` is full.
+    #[inline]
+    pub(crate) fn try_push(&mut self, item: U) -> Result<(), U> {
+        if self.len == self.cap {
+            return Err(item);
+        }
+        // SAFETY: `len < cap`: the slot is spare capacity of the `Vec` the writer is over,
+        // which nobody else touches meanwhile (see `over`).
+        unsafe { self.ptr.add(self.len).write(item) };
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Writes the length back to `vec` (the one this writer is over), which then owns the
+    /// items written.
+    ///
+    /// # Safety
+    /// `vec` is the `Vec` given to [`over`](Self::over), untouched since.
+    #[inline]
+    pub(crate) unsafe fn store_into(&self, vec: &mut Vec<U>) {
+        debug_assert_eq!(vec.as_mut_ptr(), self.ptr);
+        // SAFETY: its first `len` slots hold items (those it had, and those written here).
+        unsafe { vec.set_len(self.len) };
+    }
+}

@@ -53,8 +53,14 @@ pub fn split<T: Send + 'static>(
     }
     let batch = 64.min(capacity);
     // Item by item, as the seed's `Split`; published every `batch` items per ring.
-    let mut dist: Distributor<T, T> =
-        Distributor::new(producers, Dispatch::RoundRobin, None, 1, batch * n, false);
+    let mut dist: Distributor<T, T> = Distributor::new(
+        producers,
+        Dispatch::RoundRobin,
+        None,
+        (1, batch * n),
+        false,
+        wait,
+    );
     let thread = ThreadBuilder::new()
         .name("fanring-split".into())
         .spawn(move || {

@@ -22,6 +22,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::pedantic)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 // Reviewed pedantic lints that do not fit this crate:
 // - `Ordering::*` in atomics code reads as the memory-model vocabulary (`Acquire`, `Release`).
 #![allow(clippy::enum_glob_use)]

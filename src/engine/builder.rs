@@ -288,6 +288,7 @@ where
         Ok((
             Input {
                 distributor: l.distributor,
+                buf: l.source_buf,
             },
             Output::new(OutputState::new(
                 l.merger, l.control, l.threads, l.plan, l.local,
@@ -360,6 +361,7 @@ where
         let handle = spawn_source(
             source,
             l.distributor,
+            l.source_buf,
             Arc::clone(&l.control),
             l.plan.distributor,
         );
@@ -430,6 +432,7 @@ where
         Ok(Driven::new(
             source,
             l.distributor,
+            l.source_buf,
             OutputState::new(l.merger, l.control, l.threads, l.plan, l.local),
             one_to_one,
         ))
@@ -504,6 +507,7 @@ where
             spawn_source(
                 source::Iter::new(source.into_iter()),
                 l.distributor,
+                l.source_buf,
                 Arc::clone(&control),
                 l.plan.distributor,
             )

@@ -5,7 +5,7 @@
 use super::builder::{Builder, Engine, Pipeline};
 use super::control::Control;
 use super::dispatch::{AnyDistributor, Distributor};
-use super::emit::{OutBuf, OutRing};
+use super::emit::OutBuf;
 use super::handles::reap;
 use super::merger::{max_window, window_slots, AnyMerge, Merger, Order, RotateMerge, TaggedMerge};
 use super::window::Window;
@@ -45,6 +45,9 @@ impl Mode {
 /// What `launch` hands back: the distributor (for the caller or a thread) and the merger's
 /// pieces.
 pub(super) struct Launched<T, U> {
+    /// A buffer of `batch` items for the distributor, wherever it runs: items taken from the
+    /// source go through it to the rings with one copy per run.
+    pub(super) source_buf: Vec<T>,
     /// The merged stream's buffer, of the batch size in effect (`batch`, at most `capacity`).
     pub(crate) local: LocalQueue<U>,
     pub(crate) distributor: AnyDistributor<T>,
@@ -75,7 +78,7 @@ impl<F> Crew<'_, F> {
     /// them before returning the error).
     fn spawn<T, U, I, O, K>(
         &mut self,
-        out_ring: fn(Producer<O>) -> OutRing<U>,
+        out_buf: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,
     ) -> Result<Rings<I, O>, BuildError>
     where
         T: Send + 'static,
@@ -94,7 +97,7 @@ impl<F> Crew<'_, F> {
             outs.push(out_rx);
             // The worker's buffers, reserved here: a refusal is an error, not an abort there.
             let inbuf = try_buffer::<I>(self.spec.batch.max(1), "worker's input buffer")?;
-            let out = OutBuf::try_new(out_ring(out_tx), self.spec.batch)?;
+            let out = out_buf(out_tx, self.spec.batch)?;
             let (control, spec) = (Arc::clone(self.control), self.spec.clone());
             let handle = ThreadBuilder::new()
                 .name(format!("fanring-worker-{i}"))
@@ -257,7 +260,7 @@ where
         };
         let built = if tagged {
             let window = Arc::new(Window::new(window_size));
-            crew.spawn::<T, U, Tagged<T>, _, _>(OutRing::Tagged)
+            crew.spawn::<T, U, Tagged<T>, _, _>(OutBuf::tagged)
                 .and_then(|(ins, outs)| {
                     // Before the distributor exists: on an error, dropping `ins` closes the
                     // worker rings.
@@ -267,15 +270,15 @@ where
                             ins,
                             b.dispatch,
                             Some(window),
-                            batch,
-                            flush_every,
+                            (batch, flush_every),
                             false,
+                            b.wait,
                         )),
                         Merger::Tagged(merger),
                     ))
                 })
         } else {
-            crew.spawn::<T, U, T, _, _>(OutRing::Plain)
+            crew.spawn::<T, U, T, _, _>(OutBuf::plain)
                 .map(|(ins, outs)| {
                     let merger = if rotate {
                         Merger::Rotate(RotateMerge::new(outs, batch))
@@ -287,9 +290,9 @@ where
                             ins,
                             b.dispatch,
                             None,
-                            batch,
-                            flush_every,
+                            (batch, flush_every),
                             rotate,
+                            b.wait,
                         )),
                         merger,
                     )
@@ -306,6 +309,7 @@ where
             }
         };
         Ok(Launched {
+            source_buf: try_buffer(batch, "distributor's buffer")?,
             local,
             distributor: built.0,
             merger: built.1,

@@ -118,10 +118,10 @@ pub(crate) struct Distributor<T, W> {
     cur: usize,
     /// Items that may be staged into `rings[cur]` before `open` runs again.
     room: usize,
-    /// Round-robin: consecutive items each worker gets in its turn, and what is left of the
-    /// current turn.
-    run: usize,
-    run_left: usize,
+    /// Round-robin: consecutive items each worker gets in its turn (at most), and what is
+    /// left of the current turn.
+    turn: usize,
+    turn_left: usize,
     /// Sequence number of the next item.
     seq: usize,
     /// The window's `done` as last loaded (tagged mode only).
@@ -139,20 +139,19 @@ pub(crate) struct Distributor<T, W> {
 }
 
 impl<T, W: InWire<T>> Distributor<T, W> {
-    /// Round-robin gives each worker up to `run` consecutive items per turn (1 is the seed's
-    /// item by item; exactly `run` with `keep_runs`); every ring is published at the end of
-    /// its run, every `flush_every` items, and whenever the source has nothing ready
-    /// ([`idle`](Self::idle)).
+    /// Round-robin gives each worker up to `turn` consecutive items per turn (1 is the seed's
+    /// item by item; exactly `turn` with `keep_runs`); every ring is published at the end of
+    /// its turn, every `flush_every` items, and whenever the source has nothing ready
+    /// ([`idle`](Self::idle)). `wait` is how it waits for room (the rings' strategy).
     pub(crate) fn new(
         rings: Vec<Producer<W>>,
         dispatch: Dispatch<T>,
         window: Option<Arc<Window>>,
-        run: usize,
-        flush_every: usize,
+        (turn, flush_every): (usize, usize),
         keep_runs: bool,
+        wait: WaitStrategy,
     ) -> Self {
-        let wait = rings[0].wait_strategy();
-        let run = run.max(1);
+        let turn = turn.max(1);
         Distributor {
             rings,
             dispatch,
@@ -160,8 +159,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             wait,
             cur: 0,
             room: 0,
-            run,
-            run_left: run,
+            turn,
+            turn_left: turn,
             seq: 0,
             cached_done: 0,
             staged: 0,
@@ -187,8 +186,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.flush();
         if !self.keep_runs {
             self.room = 0;
-            if self.run_left < self.run {
-                self.run_left = 0;
+            if self.turn_left < self.turn {
+                self.turn_left = 0;
             }
         }
     }
@@ -328,7 +327,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     #[inline]
     pub(crate) fn staged_into_cur(&mut self, k: usize) {
         self.room -= k;
-        self.run_left -= k;
+        self.turn_left -= k;
         self.seq = self.seq.wrapping_add(k);
         self.stats.items += k as u64;
         self.staged += k;
@@ -348,6 +347,56 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 return Ok(());
             }
             self.wait_room();
+        }
+    }
+
+    /// Drains `source` into the workers: up to a run of ready items at a time (`buf`, whose
+    /// capacity is the run), staged with one copy. Before every call that may block (the
+    /// source's `recv`) everything staged is published ([`Distributor::idle`]), so no item
+    /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
+    /// engine stopped or `control` says it is cancelled (the items taken and not staged are
+    /// dropped with `buf` by the caller).
+    pub(crate) fn pump<S: Source<Item = T>>(
+        &mut self,
+        source: &mut S,
+        buf: &mut Vec<T>,
+        control: Option<&Control>,
+    ) -> Result<(), ()> {
+        let run = buf.capacity().max(1);
+        loop {
+            let open = source.try_recv_into(buf, run - buf.len()).is_ok();
+            if buf.is_empty() {
+                if !open {
+                    return Ok(());
+                }
+                self.idle();
+                let item = match control {
+                    Some(c) => {
+                        // A cancelling handle does not wait for a thread inside the source.
+                        if !c.enter_source() {
+                            return Err(());
+                        }
+                        let item = source.recv();
+                        if !c.leave_source() {
+                            return Err(()); // cancelled meanwhile: `item` is dropped here
+                        }
+                        item
+                    }
+                    None => source.recv(),
+                };
+                match item {
+                    Some(item) => buf.push(item),
+                    None => return Ok(()),
+                }
+                continue; // and what else is ready
+            }
+            // A short run: the source had no more ready. Publish it now (ending it), rather
+            // than when the next run fills.
+            let short = buf.len() < run;
+            self.send_from(buf)?;
+            if short {
+                self.idle();
+            }
         }
     }
 
@@ -374,33 +423,33 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         let n = self.rings.len();
         match &self.dispatch {
             Dispatch::RoundRobin => {
-                if self.run_left == 0 {
+                if self.turn_left == 0 {
                     // The run is complete: publish it, next worker.
-                    if self.run > 1 {
+                    if self.turn > 1 {
                         self.rings[self.cur].commit();
                     }
                     self.cur = if self.cur + 1 == n { 0 } else { self.cur + 1 };
-                    self.run_left = self.run;
+                    self.turn_left = self.turn;
                 }
             }
             Dispatch::LeastLoaded => {
                 // A run of up to `run` items to the ring with the most free slots now; the
                 // last run is published first, so its worker can start on it.
-                if self.run > 1 {
+                if self.turn > 1 {
                     self.rings[self.cur].commit();
                 }
                 self.cur = self.least_loaded();
-                self.run_left = self.run;
+                self.turn_left = self.turn;
             }
             Dispatch::ByKey(key) => {
                 // The remainder is below the ring count, a `usize`.
                 #[allow(clippy::cast_possible_truncation)]
                 let i = (key(item) % n as u64) as usize;
                 self.cur = i;
-                self.run_left = 1;
+                self.turn_left = 1;
             }
         }
-        let mut limit = self.run_left;
+        let mut limit = self.turn_left;
         if let Some(w) = &self.window {
             // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
             // `done` is cached and reloaded only when the cached value says "full".
@@ -419,7 +468,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             }
             limit = limit.min(w.size - self.seq.wrapping_sub(self.cached_done));
         }
-        if self.run_left == 1 {
+        if self.turn_left == 1 {
             // One item at a time (`ByKey`): while the cached index shows a free slot, no
             // shared access and no prefetch (the next slot is on the line just written). A
             // ring closed by its worker is seen once the cache shows it full, as a run's end
@@ -496,11 +545,6 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         best
     }
 
-    /// Items per round-robin turn.
-    pub(crate) fn run(&self) -> usize {
-        self.run
-    }
-
     /// The worker rings.
     pub(crate) fn rings(&self) -> &[Producer<W>] {
         &self.rings
@@ -538,130 +582,57 @@ pub(crate) enum AnyDistributor<T> {
     Tagged(Distributor<T, Tagged<T>>),
 }
 
+/// Forwards a call to whichever distributor `$any` holds.
+macro_rules! each {
+    ($any:expr, $d:ident => $call:expr) => {
+        match $any {
+            AnyDistributor::Plain($d) => $call,
+            AnyDistributor::Tagged($d) => $call,
+        }
+    };
+}
+
 impl<T: Send + 'static> AnyDistributor<T> {
     #[inline]
     pub(crate) fn send(&mut self, item: T) -> Result<(), T> {
-        match self {
-            AnyDistributor::Plain(d) => d.send(item),
-            AnyDistributor::Tagged(d) => d.send(item),
-        }
+        each!(self, d => d.send(item))
     }
     pub(crate) fn flush(&mut self) {
-        match self {
-            AnyDistributor::Plain(d) => d.flush(),
-            AnyDistributor::Tagged(d) => d.flush(),
-        }
+        each!(self, d => d.flush());
     }
     pub(crate) fn close(&mut self) {
-        match self {
-            AnyDistributor::Plain(d) => d.close(),
-            AnyDistributor::Tagged(d) => d.close(),
-        }
+        each!(self, d => d.close());
     }
     /// Teardown, after `close`: drops every ring, each in a step of its own.
     pub(crate) fn drop_rings(&mut self, td: &mut Teardown) {
-        match self {
-            AnyDistributor::Plain(d) => d.drop_rings(td),
-            AnyDistributor::Tagged(d) => d.drop_rings(td),
-        }
+        each!(self, d => d.drop_rings(td));
     }
     pub(crate) fn idle(&mut self) {
-        match self {
-            AnyDistributor::Plain(d) => d.idle(),
-            AnyDistributor::Tagged(d) => d.idle(),
-        }
+        each!(self, d => d.idle());
     }
     pub(crate) fn check_stopped(&mut self) -> bool {
-        match self {
-            AnyDistributor::Plain(d) => d.check_stopped(),
-            AnyDistributor::Tagged(d) => d.check_stopped(),
-        }
+        each!(self, d => d.check_stopped())
     }
     pub(crate) fn stop(&mut self) {
-        match self {
-            AnyDistributor::Plain(d) => d.stop(),
-            AnyDistributor::Tagged(d) => d.stop(),
-        }
+        each!(self, d => d.stop());
     }
     pub(crate) fn peer_gone(&self) -> bool {
-        match self {
-            AnyDistributor::Plain(d) => d.peer_gone(),
-            AnyDistributor::Tagged(d) => d.peer_gone(),
-        }
+        each!(self, d => d.peer_gone())
     }
     pub(crate) fn stats(&self) -> DistributorStats {
-        match self {
-            AnyDistributor::Plain(d) => d.stats,
-            AnyDistributor::Tagged(d) => d.stats,
-        }
-    }
-    pub(crate) fn send_from(&mut self, buf: &mut Vec<T>) -> Result<(), ()> {
-        match self {
-            AnyDistributor::Plain(d) => d.send_from(buf),
-            AnyDistributor::Tagged(d) => d.send_from(buf),
-        }
+        each!(self, d => d.stats)
     }
     #[inline]
     pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
-        match self {
-            AnyDistributor::Plain(d) => d.try_send_from(buf),
-            AnyDistributor::Tagged(d) => d.try_send_from(buf),
-        }
+        each!(self, d => d.try_send_from(buf))
     }
-    pub(crate) fn run(&self) -> usize {
-        match self {
-            AnyDistributor::Plain(d) => d.run(),
-            AnyDistributor::Tagged(d) => d.run(),
-        }
-    }
-
-    /// Drains `source` into the workers: up to a run of ready items at a time (`buf`, whose
-    /// capacity is the run), staged with one copy. Before every call that may block (the
-    /// source's `recv`) everything staged is published ([`Distributor::idle`]), so no item
-    /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
-    /// engine stopped or `control` says it is cancelled (the items taken and not staged are
-    /// dropped with `buf` by the caller).
+    /// See [`Distributor::pump`].
     pub(crate) fn pump<S: Source<Item = T>>(
         &mut self,
         source: &mut S,
         buf: &mut Vec<T>,
         control: Option<&Control>,
     ) -> Result<(), ()> {
-        let run = buf.capacity().max(1);
-        loop {
-            let open = source.try_recv_into(buf, run - buf.len()).is_ok();
-            if buf.is_empty() {
-                if !open {
-                    return Ok(());
-                }
-                self.idle();
-                let item = match control {
-                    Some(c) => {
-                        // A cancelling handle does not wait for a thread inside the source.
-                        if !c.enter_source() {
-                            return Err(());
-                        }
-                        let item = source.recv();
-                        if !c.leave_source() {
-                            return Err(()); // cancelled meanwhile: `item` is dropped here
-                        }
-                        item
-                    }
-                    None => source.recv(),
-                };
-                match item {
-                    Some(item) => buf.push(item),
-                    None => return Ok(()),
-                }
-                continue; // and what else is ready
-            }
-            // A short run: the source had no more ready. Publish it now (ending it), rather
-            // than when the next run fills.
-            let short = buf.len() < run;
-            self.send_from(buf)?;
-            if short {
-                self.idle();
-            }
-        }
+        each!(self, d => d.pump(source, buf, control))
     }
 }

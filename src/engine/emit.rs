@@ -2,6 +2,7 @@
 //! in, and [`Emit`], through which the work function sends them.
 
 use super::wire::{Mark, Tagged};
+use crate::cursor::VecWriter;
 use crate::error::try_buffer;
 use crate::ring::{Closed, Producer};
 use crate::stats::WorkerStats;
@@ -9,77 +10,82 @@ use crate::wait::Park;
 use crate::BuildError;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// A worker's output ring: plain outputs, or outputs tagged with their input's sequence number.
-pub(crate) enum OutRing<U> {
-    Plain(Producer<U>),
-    Tagged(Producer<Tagged<Mark<U>>>),
-}
-
-impl<U> OutRing<U> {
-    pub(crate) fn commit(&mut self) {
-        match self {
-            OutRing::Plain(p) => p.commit(),
-            OutRing::Tagged(p) => p.commit(),
-        }
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            OutRing::Plain(p) => p.is_closed(),
-            OutRing::Tagged(p) => p.is_closed(),
-        }
-    }
-}
-
-impl<U> Park for OutRing<U> {
-    fn announce(&self) {
-        match self {
-            OutRing::Plain(p) => p.announce(),
-            OutRing::Tagged(p) => p.announce(),
-        }
-    }
-    fn withdraw(&self) {
-        match self {
-            OutRing::Plain(p) => p.withdraw(),
-            OutRing::Tagged(p) => p.withdraw(),
-        }
-    }
-}
-
-/// A worker's output ring with the local buffer its outputs gather in: they move to the ring
-/// one run at a time, with one copy.
-pub(crate) struct OutBuf<U> {
-    pub(crate) ring: OutRing<U>,
-    /// Outputs not yet in the ring (one of the two is used, by the ring's kind).
-    plain: Vec<U>,
-    tagged: Vec<Tagged<Mark<U>>>,
+/// A worker's output ring with the local buffer its outputs gather in (they move to the ring
+/// one run at a time, with one copy): plain outputs, or outputs tagged with their input's
+/// sequence number. The one place the worker's side of plain and tagged differs.
+pub(crate) enum OutBuf<U> {
+    Plain(Producer<U>, Vec<U>),
+    Tagged(Producer<Tagged<Mark<U>>>, Vec<Tagged<Mark<U>>>),
 }
 
 impl<U> OutBuf<U> {
-    /// Reserved fallibly, on the thread that builds the engine (a refusal on the worker's
-    /// thread could only abort).
+    /// Plain outputs; the buffer reserved fallibly, on the thread that builds the engine (a
+    /// refusal on the worker's thread could only abort).
     ///
     /// # Errors
     /// [`BuildError::Alloc`] if the memory is refused.
-    pub(crate) fn try_new(ring: OutRing<U>, batch: usize) -> Result<Self, BuildError> {
-        let (p, t) = match ring {
-            OutRing::Plain(_) => (batch, 0),
-            OutRing::Tagged(_) => (0, batch),
-        };
-        // `batch` is at least 1; the unused buffer stays unallocated.
-        Ok(OutBuf {
+    pub(crate) fn plain(ring: Producer<U>, batch: usize) -> Result<Self, BuildError> {
+        Ok(OutBuf::Plain(
             ring,
-            plain: try_buffer(p, "worker's output buffer")?,
-            tagged: try_buffer(t, "worker's output buffer")?,
-        })
+            try_buffer(batch, "worker's output buffer")?,
+        ))
+    }
+
+    /// Tagged outputs, as [`plain`](Self::plain).
+    ///
+    /// # Errors
+    /// As [`plain`](Self::plain).
+    pub(crate) fn tagged(
+        ring: Producer<Tagged<Mark<U>>>,
+        batch: usize,
+    ) -> Result<Self, BuildError> {
+        Ok(OutBuf::Tagged(
+            ring,
+            try_buffer(batch, "worker's output buffer")?,
+        ))
+    }
+
+    pub(crate) fn is_tagged(&self) -> bool {
+        matches!(self, OutBuf::Tagged(..))
+    }
+
+    /// Publishes what was moved to the ring.
+    pub(crate) fn commit(&mut self) {
+        match self {
+            OutBuf::Plain(p, _) => p.commit(),
+            OutBuf::Tagged(p, _) => p.commit(),
+        }
+    }
+
+    /// Whether the merger closed the ring.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            OutBuf::Plain(p, _) => p.is_closed(),
+            OutBuf::Tagged(p, _) => p.is_closed(),
+        }
     }
 
     /// Moves the buffered outputs to the ring (staged), waiting (after publishing) while it is
     /// full. `false`: the ring is closed; the outputs are dropped.
     pub(crate) fn flush(&mut self, stats: &mut WorkerStats) -> bool {
-        match &mut self.ring {
-            OutRing::Plain(p) => move_all(p, &mut self.plain, stats),
-            OutRing::Tagged(p) => move_all(p, &mut self.tagged, stats),
+        match self {
+            OutBuf::Plain(p, buf) => move_all(p, buf, stats),
+            OutBuf::Tagged(p, buf) => move_all(p, buf, stats),
+        }
+    }
+}
+
+impl<U> Park for OutBuf<U> {
+    fn announce(&self) {
+        match self {
+            OutBuf::Plain(p, _) => p.announce(),
+            OutBuf::Tagged(p, _) => p.announce(),
+        }
+    }
+    fn withdraw(&self) {
+        match self {
+            OutBuf::Plain(p, _) => p.withdraw(),
+            OutBuf::Tagged(p, _) => p.withdraw(),
         }
     }
 }
@@ -116,17 +122,11 @@ fn move_all<W>(p: &mut Producer<W>, buf: &mut Vec<W>, stats: &mut WorkerStats) -
 /// merged stream is gone, `push` drops its item and [`is_closed`](Self::is_closed) turns true.
 pub struct Emit<'a, U> {
     out: &'a mut OutBuf<U>,
-    /// The output ring carries plain items (`out.plain` is the buffer), not tagged ones.
-    plain: bool,
-    /// Plain: `out.plain`'s pointer, length and capacity, kept here rather than in the `Vec`
-    /// so that the compiler keeps them in registers across a batch (`Vec::push` through
-    /// `out` would store and reload the length for every item: nothing tells the compiler
-    /// that the item's store cannot overwrite it). The length is written back to the `Vec`
-    /// before `out` is used (`flush`) and when the `Emit` is dropped, so a panicking function
-    /// leaves the buffered outputs to the `Vec` to drop. Unused (empty) when tagged.
-    ptr: *mut U,
-    len: usize,
-    cap: usize,
+    /// Plain: appends to the plain buffer with its length in registers across a batch (see
+    /// [`VecWriter`]); written back before `out` is used (`flush`) and when the `Emit` is
+    /// dropped, so a panicking function leaves the buffered outputs to the `Vec` to drop.
+    /// Tagged: over nothing (every push goes to the tagged buffer).
+    plain: VecWriter<U>,
     pub(crate) seq: usize,
     /// Tagged and one output per input: `push` sends `Mark::Last`.
     last: bool,
@@ -141,18 +141,16 @@ impl<'a, U> Emit<'a, U> {
         closed: bool,
         stats: &'a mut WorkerStats,
     ) -> Self {
-        let plain = matches!(out.ring, OutRing::Plain(_));
-        let (ptr, len, cap) = (
-            out.plain.as_mut_ptr(),
-            out.plain.len(),
-            out.plain.capacity(),
-        );
+        let plain = match out {
+            // SAFETY: the buffer is used only through the writer until `flush` or `drop`
+            // writes the length back (`Emit` holds `out` exclusively meanwhile, and touches
+            // the buffer only after `store_into`).
+            OutBuf::Plain(_, buf) => unsafe { VecWriter::over(buf) },
+            OutBuf::Tagged(..) => VecWriter::none(),
+        };
         Emit {
             out,
             plain,
-            ptr,
-            len,
-            cap,
             seq: 0,
             last,
             closed,
@@ -166,25 +164,31 @@ impl<'a, U> Emit<'a, U> {
         if self.closed {
             return; // the merged stream is gone: `item` is dropped here, once
         }
-        if self.plain {
-            if self.len == self.cap && !self.flush() {
-                return;
+        let Err(item) = self.plain.try_push(item) else {
+            return;
+        };
+        match self.out {
+            OutBuf::Plain(..) => {
+                // The buffer is full: move it to the ring, then append.
+                if self.flush() {
+                    let r = self.plain.try_push(item);
+                    debug_assert!(r.is_ok(), "a flushed buffer has room");
+                }
             }
-            // SAFETY: `len < cap`: the slot after the buffered outputs is spare capacity of
-            // `out.plain` (`ptr` is its buffer, re-read after every `flush`).
-            unsafe { self.ptr.add(self.len).write(item) };
-            self.len += 1;
-        } else {
-            if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
-                return;
+            OutBuf::Tagged(_, ref buf) => {
+                if buf.len() == buf.capacity() && !self.flush() {
+                    return;
+                }
+                let mark = if self.last {
+                    Mark::Last(item)
+                } else {
+                    Mark::Item(item)
+                };
+                if let OutBuf::Tagged(_, buf) = self.out {
+                    buf.push(Tagged(self.seq, mark));
+                }
+                self.stats.items_out += 1;
             }
-            let mark = if self.last {
-                Mark::Last(item)
-            } else {
-                Mark::Item(item)
-            };
-            self.out.tagged.push(Tagged(self.seq, mark));
-            self.stats.items_out += 1;
         }
     }
 
@@ -193,27 +197,34 @@ impl<'a, U> Emit<'a, U> {
         self.closed
     }
 
+    /// Writes the plain writer's length back to the buffer (which then owns the outputs).
+    fn store_plain(&mut self) {
+        if let OutBuf::Plain(_, buf) = self.out {
+            // SAFETY: `plain` is over this buffer, untouched since (see `new`).
+            unsafe { self.plain.store_into(buf) };
+        }
+    }
+
     /// Moves the buffered outputs to the ring. `false`: it is closed.
     #[inline]
     pub(crate) fn flush(&mut self) -> bool {
         if self.closed {
             return false;
         }
-        if self.plain {
-            self.stats.items_out += self.len as u64;
-            // SAFETY: the first `len` slots of the buffer hold the outputs pushed so far.
-            unsafe { self.out.plain.set_len(self.len) };
+        if let OutBuf::Plain(..) = self.out {
+            self.stats.items_out += self.plain.len() as u64;
         }
+        self.store_plain();
         // Out of line, and given `out` and `stats` but never `self`, so that nothing can reach
-        // `len` behind the compiler's back (see the fields). On a closed ring it drops the
-        // outputs, and one's `Drop` may panic: the `Vec`'s length is then the truth (the
-        // outputs it still counts), so ours is re-read before the panic goes on; otherwise
+        // the writer behind the compiler's back. On a closed ring it drops the outputs, and
+        // one's `Drop` may panic: the `Vec`'s length is then the truth (the outputs it still
+        // counts), so the writer is made anew over it before the panic goes on; otherwise
         // `drop` would write back the old length and the dropped outputs would be dropped
         // again.
         let r = catch_unwind(AssertUnwindSafe(|| flush_out(self.out, self.stats)));
-        if self.plain {
-            self.ptr = self.out.plain.as_mut_ptr();
-            self.len = self.out.plain.len();
+        if let OutBuf::Plain(_, buf) = self.out {
+            // SAFETY: as in `new`.
+            self.plain = unsafe { VecWriter::over(buf) };
         }
         let ok = r.unwrap_or_else(|p| resume_unwind(p));
         self.closed = !ok;
@@ -225,21 +236,22 @@ impl<'a, U> Emit<'a, U> {
         if self.closed {
             return;
         }
-        if self.out.tagged.len() == self.out.tagged.capacity() && !self.flush() {
+        let full = matches!(self.out, OutBuf::Tagged(_, ref buf) if buf.len() == buf.capacity());
+        if full && !self.flush() {
             return;
         }
-        self.out.tagged.push(Tagged(self.seq, Mark::End));
+        if let OutBuf::Tagged(_, buf) = self.out {
+            buf.push(Tagged(self.seq, Mark::End));
+        }
     }
 }
 
 impl<U> Drop for Emit<'_, U> {
     #[inline]
     fn drop(&mut self) {
-        if self.plain {
-            // SAFETY: as in `flush`: the buffer's first `len` slots hold outputs, which the
-            // `Vec` now owns (and drops, if nothing moves them to the ring).
-            unsafe { self.out.plain.set_len(self.len) };
-        }
+        // The buffer owns the outputs written (and drops them, if nothing moves them to the
+        // ring).
+        self.store_plain();
     }
 }
 

@@ -18,6 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 pub(crate) fn spawn_source<S>(
     source: S,
     mut distributor: AnyDistributor<S::Item>,
+    mut buf: Vec<S::Item>,
     control: Arc<Control>,
     core: Option<usize>,
 ) -> Result<SourceThread, BuildError>
@@ -34,8 +35,8 @@ where
                 // A run at a time: taken from the source into a local buffer, then moved to
                 // the rings with one copy. On a stop the items taken are dropped with `buf`.
                 let mut source = source;
-                let mut buf = Vec::with_capacity(distributor.run());
                 let _ = distributor.pump(&mut source, &mut buf, Some(&c));
+                drop(buf);
             }));
             if let Err(p) = run {
                 c.fail(Failure::SourcePanicked {

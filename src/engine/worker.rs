@@ -1,7 +1,7 @@
 //! A worker: reads its input ring in batches, runs the user's function, writes its output ring.
 
 use super::control::Control;
-use super::emit::{Emit, OutBuf, OutRing};
+use super::emit::{Emit, OutBuf};
 use super::wire::InWire;
 use super::work::Work;
 use crate::loom::sync::Arc;
@@ -93,7 +93,7 @@ fn work_loop<T, U, I, G>(
     I: InWire<T>,
     G: Work<T, U>,
 {
-    let tagged = matches!(out.ring, OutRing::Tagged(_));
+    let tagged = out.is_tagged();
     let wait = input.wait_strategy();
     // `inbuf`: a run of inputs moved out of the ring with one copy (its slots are released
     // at once); if the work panics, the rest are dropped with it.
@@ -118,7 +118,7 @@ fn work_loop<T, U, I, G>(
                 }
                 closed = !emit.flush();
                 drop(emit);
-                out.ring.commit();
+                out.commit();
                 if closed {
                     return;
                 }
@@ -129,11 +129,11 @@ fn work_loop<T, U, I, G>(
             Err(PopError::Empty) => {
                 // Everything is published; wait for input or for the merger to go away.
                 stats.waits_empty += 1;
-                let (inp, outp) = (&*input, &out.ring);
+                let (inp, outp) = (&*input, &*out);
                 wait_until(wait, &(inp, outp), None, || {
                     (inp.ready_hint() || outp.is_closed()).then_some(())
                 });
-                if out.ring.is_closed() {
+                if out.is_closed() {
                     return;
                 }
             }

@@ -75,17 +75,18 @@ where
     pub(crate) fn new(
         source: S,
         distributor: AnyDistributor<S::Item>,
+        inbuf: Vec<S::Item>,
         output: OutputState<U>,
         one_to_one: bool,
     ) -> Self {
         // Top the workers up once a run per worker has come out (or whenever nothing has).
         let workers = output.plan.workers.len();
-        let feed_every = distributor.run().saturating_mul(workers).max(1);
+        let feed_every = inbuf.capacity().saturating_mul(workers).max(1);
         Driven {
             run: RunCursor::empty(),
             state: Box::new(DrivenState {
                 source: Some(source),
-                inbuf: Vec::with_capacity(distributor.run().max(1)),
+                inbuf,
                 distributor,
                 output,
                 one_to_one,

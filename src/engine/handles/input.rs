@@ -12,6 +12,8 @@ use std::fmt;
 /// re-raised after every ring was closed and dropped.)
 pub struct Input<T: Send + 'static> {
     pub(crate) distributor: AnyDistributor<T>,
+    /// `send_all`'s run buffer (`batch` items, reserved when the engine started).
+    pub(crate) buf: Vec<T>,
 }
 
 impl<T: Send + 'static> Input<T> {
@@ -44,21 +46,22 @@ impl<T: Send + 'static> Input<T> {
         if self.distributor.check_stopped() {
             return items.next().map_or(Ok(()), Err);
         }
-        let mut buf = Vec::with_capacity(self.distributor.run());
         let r = self
             .distributor
-            .pump(&mut source::Iter::new(items), &mut buf, None);
+            .pump(&mut source::Iter::new(items), &mut self.buf, None);
         self.distributor.flush();
-        match r {
-            Ok(()) => Ok(()),
-            // `send_from` leaves the item it could not stage at the front of `buf`.
-            Err(()) => buf.drain(..).next().map_or(Ok(()), Err),
+        if r.is_ok() {
+            return Ok(());
         }
+        // `send_from` leaves the item it could not stage at the front of `buf`; the rest
+        // are dropped.
+        let mut left = self.buf.drain(..);
+        left.next().map_or(Ok(()), Err)
     }
 
     /// Whether the engine stopped taking items: its output was dropped or joined, or a
     /// worker ended (failed); asks the rings, one load each. Once true, every `send` returns
-    /// `Closed(item)`.
+    /// `SendError(item)`.
     pub fn is_closed(&self) -> bool {
         self.distributor.peer_gone()
     }
