@@ -120,9 +120,8 @@ impl<T> Source for crossbeam_channel::Receiver<T> {
 /// - Promised items (a range, a `Vec`, a `map` over them) are taken in runs, each published
 ///   when it is staged, whose length adapts so that taking a run from the iterator lasts
 ///   about 2 µs at most: a run doubles (up to the engine's `batch`) while it took under 1 µs,
-///   halves when it took over 2 µs, and a single item that took over 2 µs (a paced or slow
-///   source) sends the iterator to one item at a time, each `next()` after a publish, until
-///   one comes in under 0.5 µs again. Two clock reads a run.
+///   and halves, down to one item, when it took over 2 µs (a paced or slow source: then
+///   every `next()` comes after a publish). Two clock reads a run.
 ///
 /// So an item taken from a steady iterator waits at most about 2 µs (its run) before it is
 /// published, however fast or slow the iterator, and a saturating one still fills runs of
@@ -149,8 +148,8 @@ pub struct Iter<I> {
     inner: I,
     /// Items still promised by the last `size_hint`.
     promised: usize,
-    /// Promised items the next run may take: adapted so that a run takes about `RUN_NS` at
-    /// most; 0 while a single item takes longer (every `next()` then goes through `recv`).
+    /// Promised items the next run may take (at least 1): adapted so that a run takes about
+    /// `RUN_NS` at most.
     run: usize,
 }
 
@@ -209,12 +208,12 @@ impl<I: Iterator> Iter<I> {
         Ok(self.promised.min(self.run).min(max))
     }
 
-    /// A run of `k` items took `elapsed`: the next may be twice as long, half as long, or
-    /// (one item took too long) none.
+    /// A run of `k` items took `elapsed`: the next may be twice as long, or half as long
+    /// (one item at least).
     fn judge(&mut self, k: usize, elapsed: std::time::Duration) {
         let ns = elapsed.as_nanos();
         if ns > RUN_NS {
-            self.run = k / 2;
+            self.run = (k / 2).max(1);
         } else if 2 * ns < RUN_NS && k == self.run {
             self.run = self.run.saturating_mul(2);
         }
@@ -238,12 +237,7 @@ impl<I: Iterator> Source for Iter<I> {
 
     fn recv(&mut self) -> Option<I::Item> {
         self.promised = self.promised.saturating_sub(1);
-        let t = Clock::now();
-        let item = self.inner.next();
-        if 4 * t.elapsed().as_nanos() <= RUN_NS {
-            self.run = self.run.max(1); // fast again: try a run of one
-        }
-        item
+        self.inner.next()
     }
 
     #[inline]

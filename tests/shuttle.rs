@@ -20,8 +20,7 @@
 mod common;
 
 use common::Mode;
-use fanring::ring::PushError;
-use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
+use fanring::{Dispatch, Engine, Failure, Order, Pinning, SendError, WaitStrategy};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, Runner};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -434,8 +433,7 @@ fn early_drop_start(
             loop {
                 match input.send(Tracked::new(i, &c)) {
                     Ok(()) => i += 1,
-                    Err(PushError::Closed(t)) => break drop(t),
-                    Err(PushError::Full(_)) => unreachable!("send waits"),
+                    Err(SendError(t)) => break drop(t),
                 }
             }
         });
@@ -510,8 +508,9 @@ fn worker_panic(
         match out.join() {
             Err(Failure::WorkerPanicked { worker, message }) => {
                 assert_eq!(message, format!("boom at {at}"), "{what}");
-                if matches!(s.shape, Shape::RrAny | Shape::RrRotate) {
-                    // Round-robin gives each worker a run of `batch` items per turn.
+                if s.shape == Shape::RrRotate {
+                    // The rotation gives each worker a run of exactly `batch` items per turn
+                    // (round-robin `Any` ends a run early when the source has no more ready).
                     let run = s.batch.min(s.capacity);
                     assert_eq!(worker, at / run % s.workers, "{what}");
                 }

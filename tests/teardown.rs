@@ -63,6 +63,19 @@ impl Drop for Pd {
     }
 }
 
+/// A source whose items are all ready: `try_recv` hands them out, then says it has ended.
+struct Ready(std::collections::VecDeque<u64>);
+
+impl fanring::source::Source for Ready {
+    type Item = u64;
+    fn try_recv(&mut self) -> Result<u64, fanring::ring::PopError> {
+        self.0.pop_front().ok_or(fanring::ring::PopError::Closed)
+    }
+    fn recv(&mut self) -> Option<u64> {
+        self.0.pop_front()
+    }
+}
+
 /// Set when dropped: captured by a work function, it is dropped once every worker is gone.
 struct Gone(Arc<AtomicBool>);
 
@@ -314,8 +327,10 @@ fn every_caller_teardown_reraises_after_dropping_everything() {
                         }
                     }
                     "drive join" | "drive drop" => {
-                        let mut d = b.drive(0..N).unwrap();
-                        // Feeds every item (the rings have room for all), then takes one run.
+                        // Every item is ready at once (an iterator's pace is measured, and a
+                        // loaded machine can make a range look slow), so the first `next`
+                        // feeds every item (the rings have room for all), then takes one run.
+                        let mut d = b.drive_source(Ready((0..N).collect())).unwrap();
                         let first = d.next().expect("an output");
                         assert_ne!(first.v, N - 1);
                         drop(first);
@@ -379,6 +394,17 @@ fn running_with_panicking_drop_on_the_merger_thread() {
                     Ok(())
                 }
             });
+            if !joined {
+                // A dropped `Running` is detached: it finishes by itself.
+                let t = std::time::Instant::now();
+                while counts.created.load(SeqCst) != counts.dropped.load(SeqCst) {
+                    assert!(
+                        t.elapsed() < HANG,
+                        "{what}: the detached engine never finished"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
             match r {
                 Ok(Ok(())) => assert!(!joined, "{what}"),
                 Ok(Err(Failure::SinkPanicked { message })) => {

@@ -215,8 +215,13 @@ where
                 break; // a ring or the window is full
             }
             if short && !ended {
-                // The source had no more ready: publish the run before asking it again.
+                // The source had no more ready (or, an iterator, took long for its run):
+                // publish the run before asking it again, and let the caller take an output
+                // that is ready first.
                 self.distributor.idle();
+                if self.output.ready_hint() {
+                    return true;
+                }
             }
             if ended {
                 self.distributor.close();

@@ -139,6 +139,11 @@ impl<U> OutputState<U> {
         }
     }
 
+    /// Whether an output is ready to hand out now (a hint).
+    pub(crate) fn ready_hint(&self) -> bool {
+        self.local.len() > 0 || self.merger.ready_hint()
+    }
+
     /// The next item: from the local queue, or else from a run the merger moves into it; at
     /// the end of the stream, closes the merger's rings. Call only while the iterator's
     /// [`RunCursor`] is empty (a refill reuses the buffer it points into).

@@ -55,18 +55,13 @@ impl fmt::Debug for Running {
 }
 
 impl Drop for Running {
-    /// Waits for the engine to finish, unless its distributor waits inside a source that has
-    /// nothing ready: then every thread is left to finish by itself once the source ends
-    /// (nothing is lost: each item still reaches the sink or is dropped once).
+    /// Leaves the engine to finish by itself, like a dropped `JoinHandle` (its source and sink
+    /// are user code that may wait for a long time, and a handle's drop never waits on
+    /// them): every item still reaches the sink or is dropped once, and every thread exits
+    /// once the source has ended. [`join`](Self::join) to wait.
     fn drop(&mut self) {
-        if let Some(mut source) = self.source.take() {
-            if !source.settle(&self.control) {
-                // Detached: the workers wait for the distributor, which waits for the source.
-                self.threads.clear();
-                return;
-            }
-        }
-        let threads = std::mem::take(&mut self.threads);
-        reap(&self.control, threads);
+        // Detached: nothing here is waited for.
+        self.source.take();
+        self.threads.clear();
     }
 }

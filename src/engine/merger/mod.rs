@@ -96,6 +96,15 @@ impl<U> Merger<U> {
         }
     }
 
+    /// Whether some output ring shows an output (a hint: one load per ring, nothing taken).
+    pub(crate) fn ready_hint(&self) -> bool {
+        match self {
+            Merger::Any(m) => m.rings.iter().any(Consumer::ready_hint),
+            Merger::Rotate(m) => m.rings.iter().any(Consumer::ready_hint),
+            Merger::Tagged(m) => m.rings.iter().any(Consumer::ready_hint),
+        }
+    }
+
     pub(crate) fn stats(&self) -> MergerStats {
         match self {
             Merger::Any(m) => m.stats,
