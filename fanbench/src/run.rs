@@ -17,7 +17,7 @@ use crate::report::table::{
 use crate::report::{machine, write_outputs, PlanInfo, Report, Settings};
 use crate::stats::{break_even, rows_of};
 
-pub fn progress(total: u64) -> ProgressBar {
+fn progress(total: u64) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
