@@ -1,6 +1,7 @@
 //! The fan-out/fan-in engine against the seed pattern and a hand-built ring pipeline.
 //!
-//! `cargo bench -p fanbench --bench fan` (criterion; `-- GROUP` to run some groups, e.g. `-- trivial/`).
+//! `cargo bench -p fanbench --bench fan` (criterion; `-- GROUP` to run some groups, e.g.
+//! `-- trivial/`).
 //!
 //! Groups `trivial/W{1,2,4}` (a multiply per item) and `work1us/W{1,2,4}` (about 1 µs of
 //! calibrated busy work per item), each with these peers moving the same 16-byte items
