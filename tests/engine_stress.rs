@@ -6,7 +6,9 @@
 //!
 //! Items that must be accounted for carry a counter: `Tracked::new` counts a creation, its
 //! `Drop` a drop, and every scenario ends with `created == dropped` once the engine is gone.
-//! Sources create their items lazily, so items a source never handed out never exist.
+//! Sources create their items lazily, so items a source never handed out never exist. The
+//! items, their counters, their source and the generator are `fanbench::tracked`'s, which the
+//! soak tool (`fanbench-soak`) uses too.
 //!
 //! No timing is asserted: every test only has to finish, whatever the scheduling. The tests
 //! of this file run one at a time (a shared lock), so they never compete for the cores. A
@@ -17,6 +19,7 @@
 mod common;
 
 use common::MODES;
+use fanbench::tracked::{source, Counts, Rng, Tracked};
 use fanring::pinning::available_cores;
 use fanring::ring::CapacityError;
 use fanring::stats::Stats;
@@ -103,31 +106,14 @@ fn expect_unwind(unwound: std::thread::Result<()>, message: &str, what: &str) {
     );
 }
 
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    /// A generator for one test; `FANRING_STRESS_SEED=<u64>` varies every test's choices
-    /// (printed on failure through the scenario names, which carry every choice).
-    fn new(seed: u64) -> Self {
-        let extra = std::env::var("FANRING_STRESS_SEED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        Rng((seed ^ extra.rotate_left(32)).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
+/// A generator for one test; `FANRING_STRESS_SEED=<u64>` varies every test's choices
+/// (printed on failure through the scenario names, which carry every choice).
+fn rng(seed: u64) -> Rng {
+    let extra = std::env::var("FANRING_STRESS_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    Rng::new((seed ^ extra.rotate_left(32)).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1)
 }
 
 /// Aborts the process if the guarded scenario is not over in ten minutes: a hang must fail
@@ -178,62 +164,6 @@ fn quiet_expected_panics() {
             }
         }));
     });
-}
-
-/// Creation and drop counters of one scenario.
-#[derive(Default)]
-struct Counts {
-    created: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl Counts {
-    fn new() -> Arc<Self> {
-        Arc::new(Counts::default())
-    }
-    fn created(&self) -> u64 {
-        self.created.load(Relaxed)
-    }
-    fn dropped(&self) -> u64 {
-        self.dropped.load(Relaxed)
-    }
-    fn assert_balanced(&self, what: &str) {
-        assert_eq!(
-            self.created(),
-            self.dropped(),
-            "{what}: {} items created, {} dropped",
-            self.created(),
-            self.dropped()
-        );
-    }
-}
-
-/// An item whose creation and drop are counted.
-struct Tracked {
-    v: u64,
-    counts: Arc<Counts>,
-}
-
-impl Tracked {
-    fn new(v: u64, counts: &Arc<Counts>) -> Self {
-        counts.created.fetch_add(1, Relaxed);
-        Tracked {
-            v,
-            counts: Arc::clone(counts),
-        }
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.counts.dropped.fetch_add(1, Relaxed);
-    }
-}
-
-/// A lazy source of `n` tracked items (`None`: endless).
-fn source(n: Option<u64>, counts: &Arc<Counts>) -> impl Iterator<Item = Tracked> + Send + 'static {
-    let c = Arc::clone(counts);
-    (0..n.unwrap_or(u64::MAX)).map(move |i| Tracked::new(i, &c))
 }
 
 /// The engine shapes the drop and panic scenarios go through.
@@ -443,7 +373,7 @@ fn by_key_keeps_per_key_order() {
             let what = format!("{wname}/ByKey/Any per-key");
             let what = format!("{what} {mode:?}");
             let _w = Watchdog::new(what.clone());
-            let mut rng = Rng::new(0xB1_4E5);
+            let mut rng = rng(0xB1_4E5);
             let mut next_seq = [0u64; KEYS];
             let items: Vec<(u64, u64)> = (0..n)
                 .map(|_| {
@@ -515,7 +445,7 @@ fn early_drop_with_run_balances_drops() {
     let _s = serial();
     for mode in MODES {
         quiet_expected_panics();
-        let mut rng = Rng::new(0x5EED_0001);
+        let mut rng = rng(0x5EED_0001);
         let rounds = if cfg!(debug_assertions) { 2 } else { 6 };
         for round in 0..rounds {
             for shape in SHAPES {
@@ -557,7 +487,7 @@ fn early_drop_with_run_balances_drops() {
 #[test]
 fn early_drop_with_start_balances_drops() {
     let _s = serial();
-    let mut rng = Rng::new(0x5EED_0002);
+    let mut rng = rng(0x5EED_0002);
     let rounds = if cfg!(debug_assertions) { 2 } else { 6 };
     for round in 0..rounds {
         for shape in SHAPES {
@@ -642,7 +572,7 @@ fn worker_panic_is_reported_and_balanced() {
     let _s = serial();
     for mode in MODES {
         quiet_expected_panics();
-        let mut rng = Rng::new(0x5EED_0003);
+        let mut rng = rng(0x5EED_0003);
         let n: u64 = if cfg!(debug_assertions) {
             5_000
         } else {
@@ -719,7 +649,7 @@ fn worker_panic_is_reported_and_balanced() {
 fn worker_panic_with_start() {
     let _s = serial();
     quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0004);
+    let mut rng = rng(0x5EED_0004);
     for shape in SHAPES {
         let (workers, capacity, batch, wait) = random_config(&mut rng);
         let at = rng.below(3_000);
@@ -799,7 +729,7 @@ fn worker_init_panic_is_reported() {
 fn source_panic_is_reported_and_balanced() {
     let _s = serial();
     quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0005);
+    let mut rng = rng(0x5EED_0005);
     let n: u64 = 4_000;
     for shape in SHAPES {
         for at in [0, rng.below(n), n - 1] {
@@ -848,7 +778,7 @@ fn source_panic_is_reported_and_balanced() {
 fn sink_panic_is_reported_and_balanced() {
     let _s = serial();
     quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0006);
+    let mut rng = rng(0x5EED_0006);
     let n: u64 = 4_000;
     for shape in SHAPES {
         for at in [0, rng.below(n), n - 1] {
@@ -934,7 +864,7 @@ fn input_dropped_without_sending() {
 #[test]
 fn join_with_items_in_flight() {
     let _s = serial();
-    let mut rng = Rng::new(0x5EED_0007);
+    let mut rng = rng(0x5EED_0007);
     for shape in SHAPES {
         for take in [0, 1 + rng.below(500)] {
             for mode in MODES {
@@ -1017,7 +947,7 @@ fn output_dropped_without_join() {
 fn drive_source_panic_unwinds_and_balances() {
     let _s = serial();
     quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_0008);
+    let mut rng = rng(0x5EED_0008);
     let n: u64 = 4_000;
     for shape in SHAPES {
         for at in [0, rng.below(n), n - 1] {
@@ -1066,7 +996,7 @@ fn drive_source_panic_unwinds_and_balances() {
 fn key_panic_is_reported_and_balanced() {
     let _s = serial();
     quiet_expected_panics();
-    let mut rng = Rng::new(0x5EED_000B);
+    let mut rng = rng(0x5EED_000B);
     let n: u64 = 4_000;
     for order in [Order::Any, Order::Preserve] {
         for at in [0, rng.below(n), n - 1] {

@@ -1,10 +1,11 @@
 //! The fan-out/fan-in engine against the seed pattern and a hand-built ring pipeline.
 //!
-//! `cargo bench --bench fan` (criterion; `-- GROUP` to run some groups, e.g. `-- trivial/`).
+//! `cargo bench -p fanbench --bench fan` (criterion; `-- GROUP` to run some groups, e.g.
+//! `-- trivial/`).
 //!
 //! Groups `trivial/W{1,2,4}` (a multiply per item) and `work1us/W{1,2,4}` (about 1 µs of
 //! calibrated busy work per item), each with these peers moving the same 16-byte items
-//! (`benches/baselines/mod.rs`):
+//! (the `fanbench` library's `baselines`, the ones `fanbench` measures):
 //! - `fanring_{drive,thread}_{any,preserve}`: the engine with its defaults (capacity 1024,
 //!   batch 256, `SpinThenPark`, `Pinning::Auto`, round-robin), `Order::Any` / `Order::Preserve`,
 //!   with the caller distributing and merging (`drive`) or with a distributor thread (`run`);
@@ -24,16 +25,14 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-#[path = "baselines/mod.rs"]
-mod baselines;
-
 use std::time::{Duration, Instant};
 
-use baselines::{
-    crossbeam_seed, expected, fanring_engine, pariter_map, rayon_bridge, rtrb_pipeline, sequential,
-    std_mpsc_seed, EngineConfig, Tally, Work,
-};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use fanbench::baselines::{
+    crossbeam_seed, fanring_engine, pariter_map, rayon_bridge, rtrb_pipeline, sequential,
+    std_mpsc_seed, EngineConfig,
+};
+use fanbench::{expected, rounds_per_ns, Tally, Work};
 use fanring::Order;
 
 /// Items per iteration with trivial work.
@@ -120,7 +119,7 @@ fn work_1us(c: &mut Criterion) {
     eprintln!(
         "work1us: {} hash rounds per item ({:.2} rounds/ns)",
         work.rounds(),
-        baselines::rounds_per_ns()
+        rounds_per_ns()
     );
     group(c, "work1us", N_WORK, work);
 }

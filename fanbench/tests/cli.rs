@@ -1,9 +1,5 @@
-//! End to end: `examples/fanbench.rs` on a tiny workload, through `cargo run`.
-//!
-//! Examples have no `CARGO_BIN_EXE_*`, so this runs `$CARGO run --example fanbench` with the
-//! same profile as the test (debug unless the tests are optimised) and the same target folder.
-//! `cargo test` has built the examples already and released its build lock before running
-//! tests, so the inner `cargo run` only checks that the example is fresh.
+//! End to end: the `fanbench` binary on a tiny workload, run as a process
+//! (`CARGO_BIN_EXE_fanbench`: cargo builds it, with the test's profile, before the tests).
 
 // Under `--cfg fanring_loom` the engine runs on loom's threads, outside any model.
 #![cfg(not(fanring_loom))]
@@ -14,28 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-/// `cargo run --example fanbench -- ARGS`.
+/// `fanbench ARGS`.
 fn fanbench(args: &[&str]) -> Output {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    // `<target-dir>/tmp`: build where the outer `cargo test` builds, whatever --target-dir.
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR is inside the target folder");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("run")
-        .arg("--quiet")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(["--example", "fanbench"]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    cmd.arg("--")
+    Command::new(env!("CARGO_BIN_EXE_fanbench"))
         .args(args)
         .output()
-        .expect("could not run cargo")
+        .expect("could not run fanbench")
 }
 
 /// A file name in the temporary folder, removed when dropped.

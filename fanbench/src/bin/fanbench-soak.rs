@@ -4,48 +4,17 @@
 //! promised) or, when it ended early, that every created item was dropped exactly once.
 //!
 //! ```text
-//! cargo run --release --example stress -- [--rounds N] [--items N] [--workers N] [--seed N]
-//! cargo run --release --example stress -- --soak          # 8 workers, 200 rounds, 2M items max
-//! valgrind --leak-check=full --error-exitcode=1 target/debug/examples/stress --rounds 6 --items 2000
+//! cargo run --release -p fanbench --bin fanbench-soak -- [--rounds N] [--items N] [--workers N] [--seed N]
+//! cargo run --release -p fanbench --bin fanbench-soak -- --soak   # 8 workers, 200 rounds, 2M items max
+//! valgrind --leak-check=full --error-exitcode=1 target/debug/fanbench-soak --rounds 6 --items 2000
 //! ```
-//! Exits non-zero on the first violation.
+//! Exits non-zero on the first violation. The items, their counters and their source are
+//! `fanbench::tracked`'s, which the engine's stress tests (`tests/engine_stress.rs`) use too.
 
+use std::sync::Arc;
+
+use fanbench::tracked::{source, Counts, Rng, Tracked};
 use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-static CREATED: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-/// An item whose creation and drop are counted.
-struct Item(u64);
-
-impl Item {
-    fn new(v: u64) -> Self {
-        CREATED.fetch_add(1, Relaxed);
-        Item(v)
-    }
-}
-
-impl Drop for Item {
-    fn drop(&mut self) {
-        DROPPED.fetch_add(1, Relaxed);
-    }
-}
-
-/// xorshift64*: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 struct Args {
     rounds: u64,
@@ -105,7 +74,7 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         1 => (Dispatch::RoundRobin, Order::Preserve),
         2 => (Dispatch::LeastLoaded, Order::Any),
         3 => (Dispatch::LeastLoaded, Order::Preserve),
-        _ => (Dispatch::by_key(|i: &Item| i.0 % 13), Order::Preserve),
+        _ => (Dispatch::by_key(|t: &Tracked| t.v % 13), Order::Preserve),
     };
     // A third of the rounds stop early, a sixth panic in a worker.
     let stop_after = (rng.below(3) == 0).then(|| rng.below(n));
@@ -118,8 +87,8 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
          {wait:?} stop_after={stop_after:?} panic_at={panic_at:?} drive={drive}"
     );
 
-    let created0 = CREATED.load(Relaxed);
-    let dropped0 = DROPPED.load(Relaxed);
+    let counts = Counts::new();
+    let made = Arc::clone(&counts);
     let pipeline = Engine::builder()
         .workers(workers)
         .capacity(capacity)
@@ -128,13 +97,13 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         .pinning(Pinning::None)
         .dispatch(dispatch)
         .order(order)
-        .map(move |i: Item| {
-            if Some(i.0) == panic_at {
-                panic!("planned panic at {}", i.0);
+        .map(move |t: Tracked| {
+            if Some(t.v) == panic_at {
+                panic!("planned panic at {}", t.v);
             }
-            Item::new(i.0 * 2)
+            Tracked::new(t.v * 2, &made)
         });
-    let source = (0..n).map(Item::new);
+    let source = source(Some(n), &counts);
     let ((count, sum, in_order), result) = if drive {
         let mut out = pipeline
             .drive(source)
@@ -145,8 +114,7 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         (take(&mut out, stop_after), out.join())
     };
     totals.items += count;
-    let created = CREATED.load(Relaxed) - created0;
-    let dropped = DROPPED.load(Relaxed) - dropped0;
+    let (created, dropped) = (counts.created(), counts.dropped());
     if created != dropped {
         return Err(format!(
             "{config}: created {created} items, dropped {dropped}"
@@ -177,12 +145,12 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
 }
 
 /// Reads the merged stream (up to `stop_after` items): (count, checksum, in input order).
-fn take(out: &mut impl Iterator<Item = Item>, stop_after: Option<u64>) -> (u64, u64, bool) {
+fn take(out: &mut impl Iterator<Item = Tracked>, stop_after: Option<u64>) -> (u64, u64, bool) {
     let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
     for item in out {
-        in_order &= item.0 == 2 * count;
+        in_order &= item.v == 2 * count;
         count += 1;
-        sum = sum.wrapping_add(item.0);
+        sum = sum.wrapping_add(item.v);
         if Some(count) == stop_after {
             break;
         }
@@ -200,7 +168,7 @@ fn main() {
     };
     // Worker panics are expected; keep their messages off the terminal.
     std::panic::set_hook(Box::new(|_| {}));
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::new(args.seed);
     let mut totals = Totals::default();
     for r in 0..args.rounds {
         if let Err(e) = round(&mut rng, &args, &mut totals) {

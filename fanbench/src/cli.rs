@@ -1,0 +1,406 @@
+//! The command line: flags, their values and the checks clap cannot make.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, ValueEnum};
+use fanbench::baselines::key_dispatch;
+use fanbench::Item;
+use fanring::pinning::available_cores;
+use fanring::{Dispatch, Order, Pinning, WaitStrategy};
+
+pub const AFTER_HELP: &str = "\
+The table goes to stdout, a progress bar to stderr (only on a terminal). Bad flags and engine
+configuration errors exit with code 2.
+
+Open-loop latency (--measure latency, on by default): the source releases item i at its
+scheduled time t0 + i/R and the consumer records (now - scheduled time), so a pipeline that
+falls behind is charged for every item it delays (coordinated omission corrected, as wrk2
+and HdrHistogram's corrected recording do). The pacer sleeps while more than 15 µs remain
+(its thread's timer slack set to 1 ns, so a sleep wakes ~6 µs late instead of ~55 µs), wakes
+10 µs early and yields until the due time: it never spins on a core the pipeline needs. At
+high rates one clock read releases every item already due. --load rates are fractions of
+each configuration's own saturation throughput (the same source unpaced, --items items),
+measured first in the same run. Rows are interleaved rep by rep; p50/p99/p99.9 are medians
+over the reps, max the largest of any rep. The latency rows: fanring (the builder's
+defaults, .run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline.
+
+Examples:
+  fanbench                                    # W=1,2,4, trivial and 1 µs work, latency at W=2
+  fanbench --sweep --plot fan.svg --json fan.json
+  fanbench --workers 2 --pin 0,1,1,- --wait yield --baseline all,rtrb
+  fanbench --workers 4 --dispatch rr,least,key --order preserve --batch 16,64,256
+  fanbench --measure throughput --workers 2 --work-ns 0,50,100,200,1000 --baseline alt
+  fanbench --measure latency --load 0.1,0.5,0.9 --latency-workers 1,2 --plot lat.svg
+  fanbench --measure latency --rate 10000,100000,1000000 --latency-secs 1";
+
+/// Benchmarks the fanring fan-out/fan-in engine against the seed pattern (Go's Split/Merge)
+/// built on crossbeam-channel and on std::sync::mpsc, in the same run.
+///
+/// Every list flag takes comma-separated values; one table row is printed per combination of
+/// --workers, --dispatch, --order, --batch and --work-ns, with the baselines (which have no
+/// dispatch, order or batch settings) printed once per workers × work-ns.
+#[derive(Parser, Debug)]
+#[command(name = "fanbench", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Args {
+    /// Worker counts to measure, e.g. `1,2,4`.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pub workers: Vec<usize>,
+
+    /// Measure every worker count from 1 up to the number of cores available (replaces
+    /// --workers).
+    #[arg(long, conflicts_with = "workers")]
+    pub sweep: bool,
+
+    /// Items pushed through the pipeline per run.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub items: u64,
+
+    /// Slots per ring or channel (every peer uses the same).
+    #[arg(long, default_value_t = 1024)]
+    pub capacity: usize,
+
+    /// fanring batch sizes (items a stage moves before publishing), e.g. `16,64`.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub batch: Vec<usize>,
+
+    /// How fanring's stages wait: busy = BusySpin, yield = SpinYield{64},
+    /// park = SpinThenPark{64,16} (the engine's default).
+    #[arg(long, value_enum, default_value_t = WaitArg::Park)]
+    pub wait: WaitArg,
+
+    /// Let --wait busy run with more threads than cores (the engine refuses it otherwise).
+    #[arg(long)]
+    pub allow_oversubscribed_spin: bool,
+
+    /// fanring dispatch policies: rr = round-robin, least = least loaded, key = by a hash of
+    /// the item.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "rr")]
+    pub dispatch: Vec<DispatchArg>,
+
+    /// fanring modes: drive = the caller's thread distributes and merges (`Pipeline::drive`,
+    /// workers + 1 threads), thread = a distributor thread drains the source and the caller
+    /// merges (`Pipeline::run`, workers + 2 threads).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "drive,thread"
+    )]
+    pub mode: Vec<ModeArg>,
+
+    /// fanring output orders: any, preserve.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "any,preserve"
+    )]
+    pub order: Vec<OrderArg>,
+
+    /// Busy work per item in nanoseconds (calibrated spin loop); 0 is a single multiply. A
+    /// list is a work-size sweep (e.g. `0,50,100,200,1000`): with the sequential baseline and
+    /// W = 2 measured, the smallest size from which on fanring beats the sequential loop is
+    /// printed under the table and written to JSON (`break_even`).
+    #[arg(long, value_delimiter = ',', default_value = "0,1000")]
+    pub work_ns: Vec<u64>,
+
+    /// fanring core pinning: `auto` (the engine's default), `none`, or explicit cores
+    /// `D,W1,...,Wn,M`: the distributor's core, one core per worker, then the merger's core
+    /// (the merger is this program's main thread here, which the engine never pins, so M is
+    /// only checked). Write `-` for D or M to leave it unpinned, e.g. `0,1,1,-`. The number of
+    /// worker cores must equal the worker count, so give a single --workers value. Baselines
+    /// are never pinned.
+    #[arg(long, default_value = "auto", value_parser = parse_pin)]
+    pub pin: PinArg,
+
+    /// Stamp about one item in N for the latency figures (1 = every item, 0 = no latency and
+    /// no clock reads). The sample is picked by a hash of the item's index, so it does not
+    /// line up with round-robin dispatch. Each stamped item costs two clock reads (on the
+    /// distributing and on the merging thread, for every peer alike); a read can cost as
+    /// much as moving an item through fanring, so stamping every item lowers the throughput
+    /// of the fastest peers.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub latency_every: u64,
+
+    /// Runs of each configuration; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reps: u64,
+
+    /// Baselines to measure alongside: none, crossbeam, std, rtrb (the hand-built rtrb ring
+    /// pipeline), all (= crossbeam,std), seq (a plain loop on one thread, whatever W), rayon
+    /// (`par_bridge` in a pool of W threads, unordered), pariter (`parallel_map` with W
+    /// threads, ordered), alt (= seq,rayon,pariter). Several may be listed, e.g. `all,rtrb`.
+    /// pariter is left out of the default to keep the default run short (it moves 0.4–2.5 M
+    /// items/s here, so a million items take up to 2.5 s a run).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "all,seq,rayon"
+    )]
+    pub baseline: Vec<BaselineArg>,
+
+    /// Tables to produce: throughput (closed loop: every configuration and baseline above)
+    /// and latency (open loop: paced source, see below).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "throughput,latency"
+    )]
+    pub measure: Vec<MeasureArg>,
+
+    /// Open-loop offered rates in items per second, e.g. `10000,1000000` (latency table).
+    #[arg(long, value_delimiter = ',', value_parser = parse_positive, value_name = "R")]
+    pub rate: Vec<f64>,
+
+    /// Open-loop offered loads as fractions of each configuration's saturation throughput,
+    /// measured first in the same run, e.g. `0.1,0.5,0.9` (latency table). Default `0.1,0.5`
+    /// unless --rate is given.
+    #[arg(long, value_delimiter = ',', value_parser = parse_positive, value_name = "F")]
+    pub load: Option<Vec<f64>>,
+
+    /// Worker counts for the latency table.
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    pub latency_workers: Vec<usize>,
+
+    /// Length of each paced run in seconds (items = rate × seconds).
+    #[arg(long, default_value_t = 0.5, value_parser = parse_positive, value_name = "S")]
+    pub latency_secs: f64,
+
+    /// Busy work per item in the latency table, nanoseconds (0 = a multiply).
+    #[arg(long, default_value_t = 0, value_name = "NS")]
+    pub latency_work_ns: u64,
+
+    /// The latency-tuned fanring row (`fanring-lowlat`): batch (1 = every item is published
+    /// as it arrives, no wait for a run to fill).
+    #[arg(long, default_value_t = 1)]
+    pub lowlat_batch: usize,
+
+    /// The latency-tuned fanring row: slots per ring.
+    #[arg(long, default_value_t = 256)]
+    pub lowlat_capacity: usize,
+
+    /// The latency-tuned fanring row: wait strategy (see --wait).
+    #[arg(long, value_enum, default_value_t = WaitArg::Park)]
+    pub lowlat_wait: WaitArg,
+
+    /// Also write every row and the machine description as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Also write every throughput row as CSV to FILE, and the latency rows to a second CSV
+    /// next to it: FILE-latency.csv (FILE's stem with `-latency`).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Draw throughput against workers for fanring and each baseline as SVG to FILE, and
+    /// (with the latency table) p50 and p99 latency against the offered rate, one line per
+    /// configuration, to a second SVG next to it: FILE-latency.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WaitArg {
+    Busy,
+    Yield,
+    Park,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum DispatchArg {
+    Rr,
+    Least,
+    Key,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum ModeArg {
+    Drive,
+    Thread,
+}
+
+impl ModeArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModeArg::Drive => "drive",
+            ModeArg::Thread => "thread",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum OrderArg {
+    Any,
+    Preserve,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum BaselineArg {
+    None,
+    Crossbeam,
+    Std,
+    Rtrb,
+    All,
+    Seq,
+    Rayon,
+    Pariter,
+    Alt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum MeasureArg {
+    Throughput,
+    Latency,
+}
+
+/// A positive finite number.
+pub fn parse_positive(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` must be a positive number"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinArg {
+    Auto,
+    None,
+    Explicit {
+        distributor: Option<usize>,
+        workers: Vec<usize>,
+        merger: Option<usize>,
+    },
+}
+
+impl WaitArg {
+    pub fn strategy(self) -> WaitStrategy {
+        match self {
+            WaitArg::Busy => WaitStrategy::BusySpin,
+            WaitArg::Yield => WaitStrategy::SPIN_YIELD,
+            WaitArg::Park => WaitStrategy::SPIN_THEN_PARK,
+        }
+    }
+}
+
+impl DispatchArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            DispatchArg::Rr => "rr",
+            DispatchArg::Least => "least",
+            DispatchArg::Key => "key",
+        }
+    }
+
+    pub fn dispatch(self) -> Dispatch<Item> {
+        match self {
+            DispatchArg::Rr => Dispatch::RoundRobin,
+            DispatchArg::Least => Dispatch::LeastLoaded,
+            DispatchArg::Key => key_dispatch(),
+        }
+    }
+}
+
+impl OrderArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderArg::Any => "any",
+            OrderArg::Preserve => "preserve",
+        }
+    }
+
+    pub fn order(self) -> Order {
+        match self {
+            OrderArg::Any => Order::Any,
+            OrderArg::Preserve => Order::Preserve,
+        }
+    }
+}
+
+impl PinArg {
+    pub fn pinning(&self) -> Pinning {
+        match self {
+            PinArg::Auto => Pinning::Auto,
+            PinArg::None => Pinning::None,
+            PinArg::Explicit {
+                distributor,
+                workers,
+                merger,
+            } => Pinning::Explicit {
+                distributor: *distributor,
+                workers: workers.clone(),
+                merger: *merger,
+            },
+        }
+    }
+}
+
+/// `auto`, `none` or `D,W1,...,Wn,M` with every core one this process may run on.
+pub fn parse_pin(s: &str) -> Result<PinArg, String> {
+    match s.trim() {
+        "auto" => return Ok(PinArg::Auto),
+        "none" => return Ok(PinArg::None),
+        _ => {}
+    }
+    let cores = available_cores();
+    let core = |t: &str, optional: bool| -> Result<Option<usize>, String> {
+        let t = t.trim();
+        if optional && t == "-" {
+            return Ok(None);
+        }
+        let c: usize = t
+            .parse()
+            .map_err(|_| format!("`{t}` is not a core number (format: D,W1,...,Wn,M)"))?;
+        if !cores.contains(&c) {
+            return Err(format!("core {c} does not exist (available: {cores:?})"));
+        }
+        Ok(Some(c))
+    };
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() < 3 {
+        return Err(
+            "expected `auto`, `none` or D,W1,...,Wn,M (distributor, one core per worker, merger)"
+                .into(),
+        );
+    }
+    let (d, rest) = parts.split_first().expect("3 parts");
+    let (m, ws) = rest.split_last().expect("2 parts");
+    Ok(PinArg::Explicit {
+        distributor: core(d, true)?,
+        workers: ws
+            .iter()
+            .map(|w| core(w, false).map(|c| c.expect("not optional")))
+            .collect::<Result<_, _>>()?,
+        merger: core(m, true)?,
+    })
+}
+
+/// Checks what clap cannot: combinations of flags. Errors go out the clap way (exit code 2).
+pub fn validate(args: &Args, workers: &[usize]) {
+    let fail = |msg: String| -> ! {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit()
+    };
+    if let PinArg::Explicit { workers: ws, .. } = &args.pin {
+        if let Some(w) = workers.iter().find(|&&w| w != ws.len()) {
+            fail(format!(
+                "--pin names {} worker core(s) but {w} workers are to be measured; \
+                 give a single matching --workers value",
+                ws.len()
+            ));
+        }
+    }
+    if args.baseline.contains(&BaselineArg::None) && args.baseline.len() > 1 {
+        fail("--baseline none cannot be combined with other baselines".into());
+    }
+    if args.measure.contains(&MeasureArg::Latency) && args.latency_workers.contains(&0) {
+        fail("--latency-workers must be at least 1".into());
+    }
+}

@@ -1,0 +1,26 @@
+//! fanring's main job, as a library: the peers `fanbench` and the criterion bench
+//! (`benches/fan.rs`) measure the engine against, the items and work they move, the paced
+//! source of the open-loop latency runs, and the counted items of the soak tool and the
+//! stress tests.
+//!
+//! - [`baselines`]: the runners (fanring, the seed pattern on crossbeam-channel and std mpsc,
+//!   the hand-built rtrb pipeline, a sequential loop, rayon `par_bridge`, pariter), each taking
+//!   the same [`Work`] and returning the same [`Tally`];
+//! - [`Item`], [`Clock`], [`Probe`], [`Tally`]: what every runner moves, stamps and counts;
+//! - [`Work`]: the per-item work (a multiply, or calibrated busy work), and [`expected`];
+//! - [`Paced`]: an open-loop source releasing each item at its scheduled time;
+//! - [`tracked`]: items whose creation and drop are counted, their source and a seeded
+//!   generator (the soak tool `fanbench-soak` and `tests/engine_stress.rs`).
+//!
+//! The binaries: `fanbench` (`cargo run --release -p fanbench`, the benchmark) and
+//! `fanbench-soak` (`cargo run --release -p fanbench --bin fanbench-soak`, the soak).
+
+pub mod baselines;
+mod item;
+mod paced;
+pub mod tracked;
+mod work;
+
+pub use item::{latency_histogram, Clock, Item, Probe, Tally};
+pub use paced::{Paced, PACE_LEAD, PACE_SLEEP_ABOVE, PACE_SLEEP_MARGIN};
+pub use work::{expected, rounds_per_ns, Work};

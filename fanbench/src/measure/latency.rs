@@ -1,0 +1,191 @@
+//! Open loop: a paced source releases each item at its scheduled time and its latency is
+//! counted from that time; saturation first (for --load), then every point, interleaved rep by
+//! rep.
+
+use std::time::Instant;
+
+use fanbench::baselines::RunError;
+use fanbench::baselines::{
+    crossbeam_seed_source, fanring_defaults_source, fanring_engine_source, rtrb_pipeline_source,
+};
+use fanbench::{latency_histogram, Paced, Probe, Work};
+use indicatif::ProgressBar;
+
+use crate::cli::Args;
+use crate::plan::{latency_loads, lowlat_config, LatImpl, LAT_IMPLS};
+use crate::report::table::fmt_rate;
+use crate::report::{LatRow, Saturation};
+use crate::stats::median;
+
+/// One paced (or, with an infinite rate, unpaced) run's figures.
+#[derive(Clone, Copy, Debug)]
+pub struct LatSample {
+    /// Items taken out per second, from the schedule's start to the last one.
+    pub achieved: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// `n` items released at `rate` items/s through `imp` with `workers` workers.
+pub fn lat_run(
+    imp: LatImpl,
+    workers: usize,
+    n: u64,
+    rate: f64,
+    work: Work,
+    args: &Args,
+) -> Result<LatSample, RunError> {
+    let source = Paced::new(n, rate);
+    let clock = source.clock();
+    let epoch = source.epoch();
+    let mut h = latency_histogram();
+    let probe = Some(Probe {
+        hist: &mut h,
+        every: 1,
+    });
+    let f = work.func();
+    let tally = match imp {
+        LatImpl::Fanring => fanring_defaults_source(source, clock, workers, f, probe)?,
+        LatImpl::LowLat => {
+            fanring_engine_source(source, clock, &lowlat_config(args, workers), f, probe)?.0
+        }
+        LatImpl::Crossbeam => {
+            crossbeam_seed_source(source, clock, workers, args.capacity, f, probe)
+        }
+        LatImpl::Rtrb => rtrb_pipeline_source(source, clock, workers, args.capacity, f, probe),
+    };
+    let secs = Instant::now()
+        .saturating_duration_since(epoch)
+        .as_secs_f64()
+        .max(1e-9);
+    assert_eq!(tally.count, n, "{}: lost or duplicated items", imp.name());
+    let q = |q| h.value_at_quantile(q) as f64;
+    Ok(LatSample {
+        achieved: n as f64 / secs,
+        p50: q(0.50),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: h.max() as f64,
+    })
+}
+
+/// A point of the latency table.
+#[derive(Clone, Copy, Debug)]
+pub struct LatPoint {
+    pub imp: LatImpl,
+    pub workers: usize,
+    /// The fraction of saturation it was derived from (`--load`), if any.
+    pub load: Option<f64>,
+    pub rate: f64,
+}
+
+/// The whole latency table: saturation first (if any --load), then every point, interleaved
+/// rep by rep.
+pub fn run_latency(
+    args: &Args,
+    bar: &ProgressBar,
+) -> Result<(Vec<Saturation>, Vec<LatRow>), RunError> {
+    let work = Work::busy_ns(args.latency_work_ns);
+    let loads = latency_loads(args);
+    let pairs: Vec<(usize, LatImpl)> = args
+        .latency_workers
+        .iter()
+        .flat_map(|&w| LAT_IMPLS.iter().map(move |&i| (w, i)))
+        .collect();
+    // Saturation of each configuration: every configuration once per rep, interleaved.
+    let mut sat_samples = vec![Vec::new(); pairs.len()];
+    if !loads.is_empty() {
+        for rep in 0..args.reps {
+            for (k, &(w, imp)) in pairs.iter().enumerate() {
+                bar.set_message(format!(
+                    "latency W={w} {} saturation (rep {})",
+                    imp.name(),
+                    rep + 1
+                ));
+                let s = lat_run(imp, w, args.items, f64::INFINITY, work, args)?;
+                sat_samples[k].push(s.achieved);
+                bar.inc(1);
+            }
+        }
+    }
+    let saturation: Vec<Saturation> = if loads.is_empty() {
+        Vec::new()
+    } else {
+        pairs
+            .iter()
+            .zip(sat_samples)
+            .map(|(&(w, imp), v)| Saturation {
+                config: imp.name().to_string(),
+                workers: w,
+                work_ns: args.latency_work_ns,
+                items: args.items,
+                items_per_s: median(v),
+            })
+            .collect()
+    };
+    let mut points = Vec::new();
+    for (k, &(w, imp)) in pairs.iter().enumerate() {
+        for &f in &loads {
+            points.push(LatPoint {
+                imp,
+                workers: w,
+                load: Some(f),
+                rate: f * saturation[k].items_per_s,
+            });
+        }
+        for &r in &args.rate {
+            points.push(LatPoint {
+                imp,
+                workers: w,
+                load: None,
+                rate: r,
+            });
+        }
+    }
+    let items_at = |rate: f64| (rate * args.latency_secs).ceil().max(1.0) as u64;
+    let mut samples = vec![Vec::new(); points.len()];
+    for rep in 0..args.reps {
+        for (k, p) in points.iter().enumerate() {
+            bar.set_message(format!(
+                "latency W={} {} at {}/s (rep {})",
+                p.workers,
+                p.imp.name(),
+                fmt_rate(p.rate),
+                rep + 1
+            ));
+            samples[k].push(lat_run(
+                p.imp,
+                p.workers,
+                items_at(p.rate),
+                p.rate,
+                work,
+                args,
+            )?);
+            bar.inc(1);
+        }
+    }
+    let rows = points
+        .iter()
+        .zip(samples)
+        .map(|(p, v)| {
+            let med = |f: fn(&LatSample) -> f64| median(v.iter().map(f).collect());
+            LatRow {
+                config: p.imp.name().to_string(),
+                workers: p.workers,
+                work_ns: args.latency_work_ns,
+                load: p.load,
+                offered_per_s: p.rate,
+                achieved_per_s: med(|s| s.achieved),
+                items: items_at(p.rate),
+                reps: args.reps,
+                p50_us: med(|s| s.p50) / 1e3,
+                p99_us: med(|s| s.p99) / 1e3,
+                p999_us: med(|s| s.p999) / 1e3,
+                max_us: v.iter().map(|s| s.max).fold(0.0, f64::max) / 1e3,
+            }
+        })
+        .collect();
+    Ok((saturation, rows))
+}

@@ -1,0 +1,68 @@
+//! The throughput rows and the latency rows as CSV (`--csv`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::report::{LatRow, Row};
+
+pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let ns = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
+    let mut out = String::from(
+        "implementation,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
+         ns_per_item,p50_ns,p99_ns,p999_ns,vs_crossbeam,vs_std,vs_rtrb,vs_seq,vs_rayon,\
+         vs_pariter\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{}",
+            r.implementation,
+            r.workers,
+            r.dispatch,
+            r.order,
+            r.batch.map_or(String::new(), |b| b.to_string()),
+            r.work_ns,
+            r.items,
+            r.reps,
+            r.mitems_per_s,
+            r.ns_per_item,
+            ns(r.p50_ns),
+            ns(r.p99_ns),
+            ns(r.p999_ns),
+            opt(r.vs_crossbeam),
+            opt(r.vs_std),
+            opt(r.vs_rtrb),
+            opt(r.vs_seq),
+            opt(r.vs_rayon),
+            opt(r.vs_pariter),
+        );
+    }
+    std::fs::write(path, out)
+}
+
+pub fn write_latency_csv(path: &Path, rows: &[LatRow]) -> std::io::Result<()> {
+    let mut out = String::from(
+        "config,workers,work_ns,load,offered_per_s,achieved_per_s,items,reps,p50_us,p99_us,\
+         p999_us,max_us\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{:.1},{:.1},{},{},{:.3},{:.3},{:.3},{:.3}",
+            r.config,
+            r.workers,
+            r.work_ns,
+            r.load.map_or(String::new(), |l| format!("{l}")),
+            r.offered_per_s,
+            r.achieved_per_s,
+            r.items,
+            r.reps,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.max_us,
+        );
+    }
+    std::fs::write(path, out)
+}

@@ -1,0 +1,241 @@
+//! What a run reports: the rows, the machine, the settings; printed as a table (stdout) and
+//! written as JSON, CSV and SVG on request.
+
+pub mod csv;
+pub mod json;
+pub mod plot;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+
+use fanring::pinning::available_cores;
+use serde::Serialize;
+
+use crate::cli::{Args, MeasureArg};
+use csv::{write_csv, write_latency_csv};
+use json::write_json;
+use plot::{write_latency_plot, write_plot};
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/// One printed row (fanring configuration or baseline), as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// `fanring`, `crossbeam-seed`, `std-seed`, `rtrb-pipeline`, `sequential` (one thread,
+    /// whatever `workers` says: the reference measured alongside), `rayon-bridge`, `pariter`.
+    pub implementation: String,
+    /// fanring's mode (`drive`, `thread`); `null` for baselines.
+    pub mode: Option<String>,
+    pub workers: usize,
+    /// fanring's dispatch (`rr`, `least`, `key`); the seed and rtrb baselines are
+    /// round-robin, rayon and pariter workers pull (`pull`), sequential has none (`-`).
+    pub dispatch: String,
+    /// fanring's order (`any`, `preserve`); baselines merge in any order.
+    pub order: String,
+    /// fanring's batch; `null` for baselines (one item at a time).
+    pub batch: Option<usize>,
+    pub work_ns: u64,
+    pub items: u64,
+    pub reps: u64,
+    /// Median throughput, million items per second.
+    pub mitems_per_s: f64,
+    /// Median wall time per item, nanoseconds.
+    pub ns_per_item: f64,
+    /// Medians over the reps of each run's latency percentiles, nanoseconds (`null` with
+    /// `--latency-every 0`).
+    pub p50_ns: Option<f64>,
+    pub p99_ns: Option<f64>,
+    pub p999_ns: Option<f64>,
+    /// Our throughput over each baseline's (fanring rows only, when that baseline ran).
+    pub vs_crossbeam: Option<f64>,
+    pub vs_std: Option<f64>,
+    pub vs_rtrb: Option<f64>,
+    pub vs_seq: Option<f64>,
+    pub vs_rayon: Option<f64>,
+    pub vs_pariter: Option<f64>,
+    /// The engine's pinning plan (fanring rows only).
+    pub plan: Option<String>,
+}
+
+/// The saturation throughput of one latency configuration (the paced source unpaced).
+#[derive(Clone, Debug, Serialize)]
+pub struct Saturation {
+    pub config: String,
+    pub workers: usize,
+    pub work_ns: u64,
+    pub items: u64,
+    /// Median over the reps, items per second.
+    pub items_per_s: f64,
+}
+
+/// One row of the latency table, as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatRow {
+    /// `fanring` (builder defaults), `fanring-lowlat`, `crossbeam-seed`, `rtrb-pipeline`.
+    pub config: String,
+    pub workers: usize,
+    pub work_ns: u64,
+    /// The `--load` fraction the offered rate came from (`null` for `--rate` rows).
+    pub load: Option<f64>,
+    /// Items per second the source was scheduled to release.
+    pub offered_per_s: f64,
+    /// Items per second taken out (median of the reps): items ÷ (last out − schedule start).
+    pub achieved_per_s: f64,
+    /// Items per run.
+    pub items: u64,
+    pub reps: u64,
+    /// Latency from each item's scheduled time to the consumer taking it out, microseconds:
+    /// medians over the reps of each rep's percentile, and the largest of any rep.
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// One fanring configuration's break-even work size.
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakEvenConfig {
+    /// `mode dispatch order bBATCH`.
+    pub config: String,
+    /// The smallest measured work size from which on (at it and at every larger size
+    /// measured) this configuration moves more items per second than the sequential loop;
+    /// `null` if it never does at the largest size.
+    pub work_ns: Option<u64>,
+    /// Its throughput ÷ the sequential loop's at that size.
+    pub ratio: Option<f64>,
+    /// (work_ns, ratio) at every size measured.
+    pub ratios: Vec<(u64, f64)>,
+}
+
+/// The break-even of every fanring configuration at W = 2.
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakEven {
+    pub workers: usize,
+    /// The smallest of the configurations' break-even work sizes.
+    pub work_ns: Option<u64>,
+    /// The configuration that reaches it (the highest ratio there on a tie).
+    pub config: Option<String>,
+    pub per_config: Vec<BreakEvenConfig>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine and the settings
+
+/// What the program measured on.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// Cores this process may run on (`fanring::pinning::available_cores`).
+    pub cores: usize,
+    pub core_ids: Vec<usize>,
+    /// `model name` from /proc/cpuinfo, when there is one.
+    pub cpu_model: Option<String>,
+    pub os: &'static str,
+    pub arch: &'static str,
+}
+
+pub fn machine() -> Machine {
+    let core_ids = available_cores();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    Machine {
+        cores: core_ids.len(),
+        core_ids,
+        cpu_model,
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+    }
+}
+
+/// The run's settings, as written to JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    pub items: u64,
+    pub capacity: usize,
+    pub reps: u64,
+    pub wait: String,
+    pub pinning: String,
+    /// Calibration of the busy work: hash rounds per nanosecond.
+    pub work_rounds_per_ns: f64,
+    /// Items stamped for latency: about 1 in N (0 = none).
+    pub latency_every: u64,
+    /// The engine's pinning plan for each worker count.
+    pub plans: Vec<PlanInfo>,
+    /// Latency table: seconds per paced run, work per item, and the fanring-lowlat
+    /// settings (`null`s when the table was not run).
+    pub latency_secs: Option<f64>,
+    pub latency_work_ns: Option<u64>,
+    pub lowlat: Option<String>,
+}
+
+/// The engine's pinning plan (its Display) for a worker count.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanInfo {
+    pub workers: usize,
+    /// fanring's mode (`drive`, `thread`).
+    pub mode: String,
+    pub plan: String,
+}
+
+#[derive(Serialize)]
+pub struct Report<'a> {
+    pub machine: &'a Machine,
+    pub settings: &'a Settings,
+    /// The throughput table.
+    pub rows: &'a [Row],
+    /// W = 2, fanring against the sequential loop over the work sizes (`null` when the
+    /// sequential baseline or W = 2 was not measured).
+    pub break_even: Option<BreakEven>,
+    /// Open-loop latency: each configuration's saturation (for --load), then the rows.
+    pub latency_saturation: &'a [Saturation],
+    pub latency: &'a [LatRow],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/// `dir/stem.ext` → `dir/stem-latency.ext`.
+pub fn latency_path(p: &Path) -> PathBuf {
+    let stem = p
+        .file_stem()
+        .map_or("fanbench".into(), |s| s.to_string_lossy());
+    let name = match p.extension() {
+        Some(e) => format!("{stem}-latency.{}", e.to_string_lossy()),
+        None => format!("{stem}-latency"),
+    };
+    p.with_file_name(name)
+}
+
+pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
+    let thr = args.measure.contains(&MeasureArg::Throughput);
+    let lat = !report.latency.is_empty();
+    if let Some(p) = &args.json {
+        write_json(p, report).map_err(|e| format!("writing {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &args.csv {
+        if thr {
+            write_csv(p, report.rows).map_err(|e| format!("writing {}: {e}", p.display()))?;
+        }
+        if lat {
+            let q = latency_path(p);
+            write_latency_csv(&q, report.latency)
+                .map_err(|e| format!("writing {}: {e}", q.display()))?;
+        }
+    }
+    if let Some(p) = &args.plot {
+        if thr && !report.rows.is_empty() {
+            write_plot(p, report.rows, report.machine)
+                .map_err(|e| format!("drawing {}: {e}", p.display()))?;
+        }
+        if lat {
+            let q = latency_path(p);
+            write_latency_plot(&q, report.latency, report.machine)
+                .map_err(|e| format!("drawing {}: {e}", q.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! From samples to rows: medians over the reps, ratios against the peers, and the break-even
+//! work size against the sequential loop.
+
+use crate::cli::Args;
+use crate::measure::throughput::{GroupSamples, Sample};
+use crate::plan::{Group, Peer};
+use crate::report::{BreakEven, BreakEvenConfig, PlanInfo, Row};
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The medians of a list of samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    pub mitems_per_s: f64,
+    pub ns_per_item: f64,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+}
+
+pub fn summarize(samples: &[Sample], items: u64) -> Summary {
+    let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+    let lat = |f: fn(&Sample) -> f64| {
+        let v = med(f);
+        (!v.is_nan()).then_some(v)
+    };
+    let secs = med(|s| s.secs);
+    Summary {
+        mitems_per_s: items as f64 / secs / 1e6,
+        ns_per_item: secs * 1e9 / items as f64,
+        p50: lat(|s| s.p50),
+        p99: lat(|s| s.p99),
+        p999: lat(|s| s.p999),
+    }
+}
+
+pub fn rows_of(
+    group: &Group,
+    args: &Args,
+    peers: &[Peer],
+    s: &GroupSamples,
+    plans: &[PlanInfo],
+) -> Vec<Row> {
+    let base: Vec<(Peer, Summary)> = peers
+        .iter()
+        .zip(&s.base)
+        .map(|(&p, v)| (p, summarize(v, args.items)))
+        .collect();
+    let ratio = |ours: f64, peer: Peer| {
+        base.iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, b)| ours / b.mitems_per_s)
+    };
+    let row = |implementation: &str, dispatch: &str, order: &str, batch, m: &Summary| Row {
+        implementation: implementation.to_string(),
+        mode: None,
+        workers: group.workers,
+        dispatch: dispatch.to_string(),
+        order: order.to_string(),
+        batch,
+        work_ns: group.work_ns,
+        items: args.items,
+        reps: args.reps,
+        mitems_per_s: m.mitems_per_s,
+        ns_per_item: m.ns_per_item,
+        p50_ns: m.p50,
+        p99_ns: m.p99,
+        p999_ns: m.p999,
+        vs_crossbeam: None,
+        vs_std: None,
+        vs_rtrb: None,
+        vs_seq: None,
+        vs_rayon: None,
+        vs_pariter: None,
+        plan: None,
+    };
+    let mut rows = Vec::new();
+    for (c, v) in group.configs.iter().zip(&s.ours) {
+        let m = summarize(v, args.items);
+        let plan = plans
+            .iter()
+            .find(|p| p.workers == group.workers && p.mode == c.mode.name())
+            .map(|p| p.plan.clone());
+        rows.push(Row {
+            mode: Some(c.mode.name().to_string()),
+            vs_crossbeam: ratio(m.mitems_per_s, Peer::Crossbeam),
+            vs_std: ratio(m.mitems_per_s, Peer::Std),
+            vs_rtrb: ratio(m.mitems_per_s, Peer::Rtrb),
+            vs_seq: ratio(m.mitems_per_s, Peer::Seq),
+            vs_rayon: ratio(m.mitems_per_s, Peer::Rayon),
+            vs_pariter: ratio(m.mitems_per_s, Peer::Pariter),
+            plan,
+            ..row(
+                "fanring",
+                c.dispatch.name(),
+                c.order.name(),
+                Some(c.batch),
+                &m,
+            )
+        });
+    }
+    for (p, m) in &base {
+        let (dispatch, order) = p.columns();
+        rows.push(row(p.name(), dispatch, order, None, m));
+    }
+    rows
+}
+
+/// Workers at which the break-even is reported.
+pub const BREAK_EVEN_WORKERS: usize = 2;
+
+pub fn break_even(rows: &[Row]) -> Option<BreakEven> {
+    let ours: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.implementation == "fanring" && r.workers == BREAK_EVEN_WORKERS)
+        .filter(|r| r.vs_seq.is_some())
+        .collect();
+    if ours.is_empty() {
+        return None;
+    }
+    let label = |r: &Row| {
+        format!(
+            "{} {} {} b{}",
+            r.mode.as_deref().unwrap_or("-"),
+            r.dispatch,
+            r.order,
+            r.batch.unwrap_or(0)
+        )
+    };
+    let mut per_config: Vec<BreakEvenConfig> = Vec::new();
+    for r in &ours {
+        let l = label(r);
+        let point = (r.work_ns, r.vs_seq.expect("filtered"));
+        match per_config.iter_mut().find(|c| c.config == l) {
+            Some(c) => c.ratios.push(point),
+            None => per_config.push(BreakEvenConfig {
+                config: l,
+                work_ns: None,
+                ratio: None,
+                ratios: vec![point],
+            }),
+        }
+    }
+    for c in &mut per_config {
+        c.ratios.sort_by_key(|p| p.0);
+        // From the largest size down, while fanring still wins.
+        for &(w, r) in c.ratios.iter().rev() {
+            if r > 1.0 {
+                c.work_ns = Some(w);
+                c.ratio = Some(r);
+            } else {
+                break;
+            }
+        }
+    }
+    let best = per_config
+        .iter()
+        .filter(|c| c.work_ns.is_some())
+        .min_by(|a, b| {
+            a.work_ns
+                .cmp(&b.work_ns)
+                .then(b.ratio.unwrap_or(0.0).total_cmp(&a.ratio.unwrap_or(0.0)))
+        });
+    Some(BreakEven {
+        workers: BREAK_EVEN_WORKERS,
+        work_ns: best.and_then(|c| c.work_ns),
+        config: best.map(|c| c.config.clone()),
+        per_config,
+    })
+}
