@@ -37,6 +37,8 @@ mod error;
 mod fan;
 mod loom;
 mod merge;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod pinning;
 pub mod ring;
 pub mod source;
