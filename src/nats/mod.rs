@@ -7,13 +7,15 @@
 //!
 //! # The stream layout
 //!
-//! Producers publish to `<prefix>.<key>`; the server maps that subject to
-//! `<prefix>.<partition>.<key>` with its deterministic partitioning (an account mapping
-//! `"<prefix>.*": "<prefix>.{{partition(N,1)}}.{{wildcard(1)}}"`, nats-server 2.8 and later),
-//! and one stream holds `<prefix>.*.*`. [`partition_of`] computes the same partition on the
-//! client (for producers that publish to `<prefix>.<partition>.<key>` themselves, without the
-//! mapping). The source for partitions `P` opens one durable pull consumer per partition
-//! `p ∈ P`, named `<durable>-<p>`, filtered to `<prefix>.<p>.*` (a key is one subject token).
+//! Producers publish to `<prefix>.<key>` (a key is one subject token); the server maps that
+//! subject to `<prefix>.<partition>.<key>` with its deterministic partitioning (an account
+//! mapping `"<prefix>.*": "<prefix>.{{partition(N,1)}}.{{wildcard(1)}}"`, nats-server 2.8 and
+//! later). [`partition_of`] computes the same partition on the client, for producers that
+//! publish to `<prefix>.<partition>.<key>` themselves, without the mapping. Partition `p` is
+//! held by the stream `<stream>-<p>` (subjects `<prefix>.<p>.*`), or, with
+//! [`SourceConfig::single_stream`], by one stream of `<prefix>.*.*` with the consumer
+//! filtered to `<prefix>.<p>.*`. The source for partitions `P` opens one durable pull
+//! consumer per partition `p ∈ P`, named `<durable>-<p>`.
 //!
 //! # The guarantee
 //!
