@@ -33,6 +33,6 @@ fn main() {
     let merged = merge(outputs);
     let (count, sum) = merged.fold((0u64, 0u64), |(c, s), x| (c + 1, s + x));
     println!("merged {count} squares, sum {sum}");
-    assert_eq!(sum, (0..1_000u64).map(|i| i * i).sum());
+    assert_eq!(sum, (0..1_000u64).map(|i| i * i).sum::<u64>());
     splitter.join().expect("the split thread ended cleanly");
 }

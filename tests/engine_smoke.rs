@@ -73,7 +73,10 @@ fn input_and_sink() {
         .start()
         .unwrap();
     let t = std::thread::spawn(move || input.send_all(0..10_000).unwrap());
-    assert_eq!(output.map(u64::from).sum::<u64>(), (1..=10_000u64).sum());
+    assert_eq!(
+        output.map(u64::from).sum::<u64>(),
+        (1..=10_000u64).sum::<u64>()
+    );
     t.join().unwrap();
 }
 

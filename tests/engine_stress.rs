@@ -1275,7 +1275,7 @@ fn config_errors() {
         .map(|x| x + 1)
         .run(0..1_000u64)
         .unwrap();
-    assert_eq!(out.sum::<u64>(), (1..=1_000u64).sum());
+    assert_eq!(out.sum::<u64>(), (1..=1_000u64).sum::<u64>());
 
     // Preserve + round-robin needs one output per input.
     let preserve_rr = || b().order(Order::Preserve).pinning(Pinning::None);

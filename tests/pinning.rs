@@ -93,7 +93,7 @@ fn a_pinned_caller_gets_the_process_cores() {
             .drive(0..1000u64)
             .unwrap()
             .sum();
-        assert_eq!(sum, (1..=1000).sum());
+        assert_eq!(sum, (1..=1000).sum::<u64>());
     })
     .join()
     .unwrap();
