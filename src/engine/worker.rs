@@ -66,14 +66,16 @@ pub(crate) fn worker_main<T, U, I, F, G>(
         control.worker_panicked(id, &*payload);
     }
     control.set_worker_stats(id, stats);
-    // Closing our output publishes what is staged (the merger drains it); closing our input
-    // stops the distributor if it is still sending. If we hold the last handle, the ring's
+    // Closing our input stops the distributor if it is still sending (and tells an `Input`
+    // the engine stopped); closing our output then publishes what is staged (the merger
+    // drains it). Input first: whoever sees our output closed (the merger, and so the end
+    // of the stream) also sees our input closed. If we hold the last handle, a ring's
     // leftover items are dropped here, and an item whose `Drop` panics is reported (the rest
     // are still dropped) instead of killing the thread before it counts its exit.
     let closed = catch_unwind(AssertUnwindSafe(move || {
+        drop(input);
         drop(inbuf);
         drop(out);
-        drop(input);
     }));
     if let Err(payload) = closed {
         control.worker_panicked(id, &*payload);
