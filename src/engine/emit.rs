@@ -44,6 +44,13 @@ impl<U> Park for OutRing<U> {
             OutRing::Tagged(p) => p.withdraw(),
         }
     }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        match self {
+            OutRing::Plain(p) => p.announce_task(waker),
+            OutRing::Tagged(p) => p.announce_task(waker),
+        }
+    }
 }
 
 /// A worker's output ring with the local buffer its outputs gather in: they move to the ring
