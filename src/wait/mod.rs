@@ -71,7 +71,9 @@ impl<S: Park> Park for [S] {
     }
     #[cfg(feature = "async")]
     fn announce_task(&self, waker: &std::task::Waker) {
-        self.iter().for_each(|s| s.announce_task(waker));
+        for s in self {
+            s.announce_task(waker);
+        }
     }
 }
 pub use strategy::WaitStrategy;
