@@ -375,6 +375,8 @@ impl WakeSlot {
             .compare_exchange(true, false, Acquire, Relaxed)
             .is_ok()
         {
+            // `mut`: the task's waker is taken with the `async` feature only.
+            #[cfg_attr(not(feature = "async"), allow(unused_mut))]
             let mut t = self
                 .thread
                 .lock()
