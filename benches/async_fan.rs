@@ -6,7 +6,9 @@
 //! sums the results on the caller's side; every sample starts its engine or its tasks afresh:
 //! - `fanring_blocking`: `Engine::builder().workers(W).map(f).run(0..N)`, iterating `Output`;
 //! - `fanring_stream`: the same engine and settings, its `Output` read as a `Stream` by a task
-//!   on a current-thread tokio runtime (the async path's cost against the blocking one);
+//!   on a current-thread tokio runtime, `poll_next` in a loop until `Pending` (the async path's
+//!   cost against the blocking one); `fanring_stream_fold`: the same through
+//!   `StreamExt::fold`, which builds and polls one future per item;
 //! - `tokio_mpsc`, `buffered`, `buffer_unordered`: the baselines of `async_baselines/`, on a
 //!   multi-thread runtime with 2 workers (`buffered*` run N / 16 items: one `spawn_blocking`
 //!   per item; criterion's per-element figures stay comparable).
@@ -21,8 +23,11 @@ mod async_baselines;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use fanring::Engine;
+use futures_core::Stream;
 use futures_util::StreamExt;
 use std::hint::black_box;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 /// Items per iteration.
@@ -68,6 +73,22 @@ fn groups(c: &mut Criterion) {
             });
         });
         g.bench_function("fanring_stream", |b| {
+            b.iter(|| {
+                let mut out = engine(w);
+                let mut sum = 0u64;
+                // `poll_next` until `Pending` or the end: the bridge's own cost, no future
+                // built per item.
+                let sum = current.block_on(std::future::poll_fn(|cx| loop {
+                    match Pin::new(&mut out).poll_next(cx) {
+                        Poll::Ready(Some(y)) => sum = sum.wrapping_add(y),
+                        Poll::Ready(None) => return Poll::Ready(sum),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }));
+                assert_eq!(black_box(sum), want);
+            });
+        });
+        g.bench_function("fanring_stream_fold", |b| {
             b.iter(|| {
                 let out = engine(w);
                 let sum = current.block_on(StreamExt::fold(out, 0u64, |s, y| async move {
