@@ -103,6 +103,10 @@ unsafe impl<U: Send> Send for RunCursor<U> {}
 // SAFETY: `&RunCursor` only reads the two counters.
 unsafe impl<U: Sync> Sync for RunCursor<U> {}
 
+// Like a `Vec<U>`: the items live in a heap buffer and are only ever moved out, never pinned,
+// so moving the cursor (an `Output` or `Merged` polled as a `Stream`) moves no item.
+impl<U> Unpin for RunCursor<U> {}
+
 impl<U> RunCursor<U> {
     /// A cursor with no items.
     pub(crate) fn empty() -> Self {

@@ -176,6 +176,8 @@ pub fn merge<T>(inputs: Vec<Consumer<T>>) -> Merged<T> {
     Merged {
         inner: Merger::Any(AnyMerge::new(inputs)),
         local: LocalQueue::with_capacity(batch),
+        #[cfg(feature = "async")]
+        announced: false,
     }
 }
 
@@ -184,13 +186,55 @@ pub struct Merged<T> {
     inner: Merger<T>,
     /// A run moved out of one input with one copy, handed out by `next`.
     local: LocalQueue<T>,
+    /// A pending `poll_next` left the task's waker announced on the inputs.
+    #[cfg(feature = "async")]
+    announced: bool,
 }
+
+// Nothing in a `Merged` is pinned: its items sit in heap buffers and are only moved out, so it
+// can be polled as a `Stream` through `&mut` whatever `T` is.
+impl<T> Unpin for Merged<T> {}
 
 impl<T> Iterator for Merged<T> {
     type Item = T;
     #[inline]
     fn next(&mut self) -> Option<T> {
         self.inner.next_via(&mut self.local, &())
+    }
+}
+
+/// The merged items as a `Stream` (`async` feature): a pending poll registers the task's waker
+/// on every open input ring (announce, full barrier, re-check) and the next publish or close
+/// on any of them wakes it. Ends when every input has closed and been drained.
+#[cfg(feature = "async")]
+impl<T> futures_core::Stream for Merged<T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        use crate::engine::merger::Step;
+        let this = self.get_mut();
+        this.inner
+            .poll_task(&mut this.local, &(), &mut this.announced, cx)
+            .map(|s| match s {
+                Step::Item(t) => Some(t),
+                Step::Empty | Step::End => None,
+            })
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T> Merged<T> {
+    /// The next item without blocking the thread (the `Stream`'s `poll_next`, awaited: `Merged`
+    /// is also an `Iterator`, so `StreamExt::next` needs its trait named). `None` once every
+    /// input has closed and been drained; dropping the future early takes nothing.
+    pub async fn next_async(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
     }
 }
 

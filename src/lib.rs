@@ -66,6 +66,14 @@ pub mod loom_hooks {
     pub fn park_as_yield(on: bool) {
         crate::loom::thread::PARK_AS_YIELD.store(on, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// A deliberately broken async handshake, for the canary models: `0` the real one, `1` no
+    /// re-check after announcing a waker, `2` no barrier between the announcement and the
+    /// re-check. Process-wide: set it the same way in every test of one binary.
+    #[cfg(feature = "async")]
+    pub fn async_canary(mode: u8) {
+        crate::loom::canary::ASYNC.store(mode, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The README's Rust example runs as a doc test.

@@ -530,6 +530,41 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         }
     }
 
+    /// The async form of [`wait_room`](Self::wait_room) (`async` feature): publishes
+    /// everything, then `Ready` once what the last `Full` was about has room (or closed), or
+    /// `Pending` with the task's waker announced where `wait_room` would park (the worker's
+    /// release, or the merger's advance of the reorder window, wakes it).
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_room(&mut self, cx: &std::task::Context<'_>) -> std::task::Poll<()> {
+        use crate::wait::task::poll_until;
+        self.flush();
+        let can_park = self.wait.can_park();
+        let r = match self.blocked {
+            Blocked::Ring => {
+                let ring = &self.rings[self.cur];
+                poll_until(cx, ring, can_park, || ring.ready_hint().then_some(()))
+            }
+            Blocked::AnyRing => {
+                let rings = &self.rings[..];
+                poll_until(cx, rings, can_park, || {
+                    rings.iter().any(Producer::ready_hint).then_some(())
+                })
+            }
+            Blocked::Window => match &self.window {
+                // The merger always notifies the window's slot (`Window::advance`).
+                Some(w) => {
+                    let seq = self.seq;
+                    poll_until(cx, &w.slot, true, || w.room(seq).map(drop))
+                }
+                None => std::task::Poll::Ready(()),
+            },
+        };
+        if r.is_pending() {
+            self.stats.waits_full += 1;
+        }
+        r
+    }
+
     /// The ring with the most free slots, each reloaded (one shared load per ring, once per
     /// run); the first of equals.
     pub(crate) fn least_loaded(&mut self) -> usize {
@@ -596,6 +631,21 @@ impl<T: Send + 'static> AnyDistributor<T> {
     #[inline]
     pub(crate) fn send(&mut self, item: T) -> Result<(), T> {
         each!(self, d => d.send(item))
+    }
+    /// [`Distributor::try_send`], the item back on `Err` with whether the engine stopped.
+    #[cfg(feature = "async")]
+    pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
+        match self {
+            AnyDistributor::Plain(d) => d.try_send(item),
+            AnyDistributor::Tagged(d) => d.try_send(item),
+        }
+    }
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_room(&mut self, cx: &std::task::Context<'_>) -> std::task::Poll<()> {
+        match self {
+            AnyDistributor::Plain(d) => d.poll_room(cx),
+            AnyDistributor::Tagged(d) => d.poll_room(cx),
+        }
     }
     pub(crate) fn flush(&mut self) {
         each!(self, d => d.flush());

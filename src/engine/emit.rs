@@ -88,6 +88,13 @@ impl<U> Park for OutBuf<U> {
             OutBuf::Tagged(p, _) => p.withdraw(),
         }
     }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        match self {
+            OutBuf::Plain(p, _) => p.announce_task(waker),
+            OutBuf::Tagged(p, _) => p.announce_task(waker),
+        }
+    }
 }
 
 /// Moves every item of `buf` into `p`, waiting for room. `false` (and `buf` emptied, its items

@@ -48,3 +48,23 @@ pub(crate) mod hint {
         loom::thread::yield_now();
     }
 }
+
+/// The loom canaries of the async handshake (`loom-tests/tests/wakeup_async_canary.rs`): a
+/// broken variant switched on for a whole test binary. Plain std statics: configuration of the
+/// model, not state it explores.
+#[cfg(feature = "async")]
+pub(crate) mod canary {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+    /// 0: the real handshake; 1: no re-check after announcing; 2: no barrier after the
+    /// announcement.
+    pub(crate) static ASYNC: AtomicU8 = AtomicU8::new(0);
+
+    pub(crate) fn async_skip_recheck() -> bool {
+        ASYNC.load(Relaxed) == 1
+    }
+
+    pub(crate) fn async_unfenced() -> bool {
+        ASYNC.load(Relaxed) == 2
+    }
+}

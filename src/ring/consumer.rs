@@ -562,6 +562,10 @@ impl<T> Park for Consumer<T> {
     fn withdraw(&self) {
         self.shared.consumer.wake.withdraw();
     }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        self.shared.consumer.wake.announce_task(waker);
+    }
 }
 
 /// The out-of-line part of [`Consumer::refill`]: `Some(tail)` with the producer's `tail` once
@@ -615,5 +619,72 @@ fn items<T>(
         wait_until(shared.wait, &shared.consumer.wake, deadline, attempt)
     } else {
         attempt()
+    }
+}
+
+/// The async side (`async` feature): waits register the task's waker instead of parking.
+#[cfg(feature = "async")]
+impl<T> Consumer<T> {
+    /// Takes the oldest item without blocking the thread: `Ready(Some(item))`, `Ready(None)`
+    /// once the producer closed and every item has been taken, or `Pending` with the task's
+    /// waker registered (the producer's next publish or its close wakes it). Only the waker of
+    /// the latest call is woken.
+    ///
+    /// On a ring whose strategy never parks (`BusySpin`, `SpinYield`), publishers skip the
+    /// wake-up check, so a pending poll instead wakes its own task at once: the task yields to
+    /// the executor and is polled again (the async form of spinning).
+    pub fn poll_pop(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        use std::task::Poll;
+        loop {
+            match self.try_pop() {
+                Ok(v) => return Poll::Ready(Some(v)),
+                Err(PopError::Closed) => return Poll::Ready(None),
+                Err(PopError::Empty) => {}
+            }
+            let shared = &*self.shared;
+            let (head, closed) = (self.head, self.closed);
+            let found = crate::wait::task::poll_until(
+                cx,
+                &shared.consumer.wake,
+                self.wait.can_park(),
+                || items(shared, head, closed, false, None),
+            );
+            if found.is_pending() {
+                return Poll::Pending;
+            }
+            // An item or the end is there: the next `try_pop` takes it or says so.
+        }
+    }
+
+    /// [`pop`](Self::pop) for async code: waits for an item without blocking the thread.
+    /// `None` at the end of the stream. Dropping the future before it is ready takes nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "async")] {
+    /// use std::future::Future;
+    /// let (mut tx, mut rx) = fanring::channel::<u8>(2).unwrap();
+    /// tx.push(7).unwrap();
+    /// drop(tx);
+    /// let waker = std::task::Waker::noop();
+    /// let mut cx = std::task::Context::from_waker(&waker);
+    /// let mut next = std::pin::pin!(rx.pop_async());
+    /// assert_eq!(next.as_mut().poll(&mut cx), std::task::Poll::Ready(Some(7)));
+    /// # }
+    /// ```
+    pub async fn pop_async(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_pop(cx)).await
+    }
+}
+
+/// The items as a `Stream` (`async` feature): [`Consumer::poll_pop`].
+#[cfg(feature = "async")]
+impl<T> futures_core::Stream for Consumer<T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.get_mut().poll_pop(cx)
     }
 }

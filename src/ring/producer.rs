@@ -534,6 +534,10 @@ impl<T> Park for Producer<T> {
     fn withdraw(&self) {
         self.shared.producer.wake.withdraw();
     }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        self.shared.producer.wake.announce_task(waker);
+    }
 }
 
 /// Why a single-item push found no slot (the value is handed back by the caller).
@@ -602,4 +606,61 @@ fn room<T>(
         attempt()
     }
     .unwrap_or(Some(tail))
+}
+
+/// The async side (`async` feature): waits register the task's waker instead of parking.
+#[cfg(feature = "async")]
+impl<T> Producer<T> {
+    /// Waits without blocking the thread until a slot is free: `Ready(Ok(()))` (the next
+    /// [`try_push`](Self::try_push) succeeds unless the consumer closes meanwhile),
+    /// `Ready(Err(Closed))` if nobody will read, or `Pending` with the task's waker registered
+    /// (the consumer's next release or its close wakes it). On a ring whose strategy never
+    /// parks, a pending poll wakes its own task at once (see [`Consumer::poll_pop`]).
+    ///
+    /// # Errors
+    /// [`Closed`] once the consumer closed or was dropped, or this producer closed.
+    pub fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Closed>> {
+        use std::task::Poll;
+        if self.can_push_cached() {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            match self.refresh(false, None) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(NoRoom::Closed) => return Poll::Ready(Err(Closed)),
+                Err(NoRoom::Full) => {}
+            }
+            let shared = &*self.shared;
+            let (tail, closed) = (self.tail, self.closed);
+            let found = crate::wait::task::poll_until(
+                cx,
+                &shared.producer.wake,
+                self.wait.can_park(),
+                || (room(shared, tail, closed, false, None) != Some(tail)).then_some(()),
+            );
+            if found.is_pending() {
+                return Poll::Pending;
+            }
+            // Room or a close: the next `refresh` sees which.
+        }
+    }
+
+    /// [`push`](Self::push) for async code: waits for a free slot without blocking the thread.
+    /// Dropping the future before it is ready drops `value` with it (it was never pushed).
+    ///
+    /// # Errors
+    /// `Closed(value)` if nobody will read it.
+    pub async fn push_async(&mut self, value: T) -> Result<(), PushError<T>> {
+        if std::future::poll_fn(|cx| self.poll_ready(cx))
+            .await
+            .is_err()
+        {
+            return Err(PushError::Closed(value));
+        }
+        // Not `Full`: only this handle fills the ring, and room only grows until it pushes.
+        self.try_push(value)
+    }
 }

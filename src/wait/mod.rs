@@ -4,6 +4,8 @@
 mod membarrier;
 mod slot;
 mod strategy;
+#[cfg(feature = "async")]
+pub(crate) mod task;
 
 #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
 pub(crate) use slot::Notify;
@@ -23,11 +25,19 @@ pub(crate) trait Park {
     fn announce(&self);
     /// Un-announce after waking (or deciding not to park).
     fn withdraw(&self);
+    /// [`announce`](Self::announce) for a task: registers `waker` instead of the thread (see
+    /// [`WakeSlot::announce_task`]).
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker);
 }
 
 impl Park for WakeSlot {
     fn announce(&self) {
         WakeSlot::announce(self);
+    }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        WakeSlot::announce_task(self, waker);
     }
     fn withdraw(&self) {
         WakeSlot::withdraw(self);
@@ -44,6 +54,11 @@ impl<A: Park + ?Sized, B: Park + ?Sized> Park for (&A, &B) {
         self.0.withdraw();
         self.1.withdraw();
     }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        self.0.announce_task(waker);
+        self.1.announce_task(waker);
+    }
 }
 
 /// Several slots, announced together: whichever one is notified unparks the waiter.
@@ -53,6 +68,12 @@ impl<S: Park> Park for [S] {
     }
     fn withdraw(&self) {
         self.iter().for_each(Park::withdraw);
+    }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        for s in self {
+            s.announce_task(waker);
+        }
     }
 }
 pub use strategy::WaitStrategy;

@@ -152,8 +152,21 @@ pub(crate) struct WakeSlot {
     waiting: AtomicBool,
     /// The asymmetric handshake (membarrier) is in use. Fixed at construction.
     asymmetric: bool,
-    /// The thread to unpark. Locked only on the slow path (parking, waking a parked peer).
-    thread: Mutex<Option<Thread>>,
+    /// The thread to unpark (and, with the `async` feature, the task to wake). Locked only on
+    /// the slow path (parking or registering, waking a parked peer), never by a publish that
+    /// finds `waiting` false.
+    thread: Mutex<Waiter>,
+}
+
+/// Who waits on a slot: the thread that last parked on it, and (with the `async` feature) the
+/// waker of the task that last registered on it. Both may be set (a handle used blocking, then
+/// asynchronously): a wake-up wakes both, and a spurious wake-up costs one re-check.
+#[derive(Debug, Default)]
+struct Waiter {
+    thread: Option<Thread>,
+    /// Taken by the wake (a `Waker` is woken once); the next pending poll registers again.
+    #[cfg(feature = "async")]
+    task: Option<std::task::Waker>,
 }
 
 impl WakeSlot {
@@ -169,7 +182,7 @@ impl WakeSlot {
         WakeSlot {
             waiting: AtomicBool::new(false),
             asymmetric,
-            thread: Mutex::new(None),
+            thread: Mutex::new(Waiter::default()),
         }
     }
 
@@ -195,10 +208,42 @@ impl WakeSlot {
                 .thread
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if t.as_ref().map(Thread::id) != Some(me.id()) {
-                *t = Some(me);
+            if t.thread.as_ref().map(Thread::id) != Some(me.id()) {
+                t.thread = Some(me);
             }
         }
+        self.raise();
+    }
+
+    /// Task side (`async` feature): record `waker` (replacing the one of an earlier poll unless
+    /// it would wake the same task), announce, and order the announcement before the caller's
+    /// re-check: [`announce`](Self::announce) with a waker in place of the thread. The lock
+    /// also orders the registration with a concurrent [`wake`](Self::wake): a waker stored
+    /// before the publisher's lock is the one it wakes; one stored after it belongs to a poll
+    /// whose re-check sees the publish (the publisher's unlock happens-before our lock).
+    #[cfg(feature = "async")]
+    pub(crate) fn announce_task(&self, waker: &std::task::Waker) {
+        {
+            let mut t = self
+                .thread
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &mut t.task {
+                Some(w) => w.clone_from(waker),
+                None => t.task = Some(waker.clone()),
+            }
+        }
+        #[cfg(fanring_loom)]
+        if crate::loom::canary::async_unfenced() {
+            // The loom canary's broken handshake: the announcement with no barrier after it.
+            self.waiting.store(true, Relaxed);
+            return;
+        }
+        self.raise();
+    }
+
+    /// `waiting = true`, then the handshake's full barrier (see the type's docs).
+    fn raise(&self) {
         // Relaxed: ordered before the re-check's loads by the barrier below.
         self.waiting.store(true, Relaxed);
         if self.is_asymmetric() {
@@ -330,12 +375,23 @@ impl WakeSlot {
             .compare_exchange(true, false, Acquire, Relaxed)
             .is_ok()
         {
-            let t = self
+            // `mut`: the task's waker is taken with the `async` feature only.
+            #[cfg_attr(not(feature = "async"), allow(unused_mut))]
+            let mut t = self
                 .thread
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(t) = t.as_ref() {
+            if let Some(t) = t.thread.as_ref() {
                 t.unpark();
+            }
+            // Taken under the lock, woken after it: a waker runs the executor's code, which
+            // must not run while we hold the slot (it could poll the waiter on this thread).
+            #[cfg(feature = "async")]
+            let task = t.task.take();
+            drop(t);
+            #[cfg(feature = "async")]
+            if let Some(w) = task {
+                w.wake();
             }
         }
     }

@@ -33,6 +33,35 @@ impl<T: Send + 'static> Input<T> {
         r
     }
 
+    /// [`send`](Self::send) for async code (`async` feature): waits for room in the worker's
+    /// ring (or the reorder window) without blocking the thread, then hands the item over and
+    /// publishes it. The wait registers the task's waker where `send` would park.
+    ///
+    /// Dropping the future before it is ready drops the item with it: it was never handed to
+    /// the engine, so nothing is sent twice or dropped twice.
+    ///
+    /// # Errors
+    /// `Closed(item)` once the engine has stopped (as [`send`](Self::send)).
+    #[cfg(feature = "async")]
+    pub async fn send_async(&mut self, item: T) -> Result<(), SendError<T>> {
+        use crate::engine::dispatch::SendError as Full;
+        if self.distributor.check_stopped() {
+            return Err(SendError(item));
+        }
+        let mut item = item;
+        loop {
+            match self.distributor.try_send(item) {
+                Ok(()) => {
+                    self.distributor.flush();
+                    return Ok(());
+                }
+                Err(Full::Stopped(back)) => return Err(SendError(back)),
+                Err(Full::Full(back)) => item = back,
+            }
+            std::future::poll_fn(|cx| self.distributor.poll_room(cx)).await;
+        }
+    }
+
     /// Hands every item of `items` to the workers a run at a time, publishing each run, and
     /// everything before each `next()` that `items`' `size_hint` does not promise (it may
     /// block), and at the end (see [`source::Iter`](crate::source::Iter)).

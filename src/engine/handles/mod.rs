@@ -58,6 +58,9 @@ pub(crate) struct OutputState<U> {
     pub(crate) source: Option<SourceThread>,
     plan: Plan,
     ended: bool,
+    /// An async poll left the task's waker announced on the merger's rings.
+    #[cfg(feature = "async")]
+    announced: bool,
 }
 
 impl<U> OutputState<U> {
@@ -76,6 +79,8 @@ impl<U> OutputState<U> {
             source: None,
             plan,
             ended: false,
+            #[cfg(feature = "async")]
+            announced: false,
         }
     }
 
@@ -163,6 +168,30 @@ impl<U> OutputState<U> {
                 self.ended = true;
                 self.merger.close();
                 Step::End
+            }
+        }
+    }
+
+    /// The async form of [`poll`](Self::poll) (`async` feature): `Pending` once the task's
+    /// waker is announced on the merger's rings and a re-check found nothing (see
+    /// `Merger::poll_task`); then returns the first item and a cursor over the rest of its run.
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_run(
+        &mut self,
+        cx: &std::task::Context<'_>,
+    ) -> std::task::Poll<(Option<U>, RunCursor<U>)> {
+        use std::task::Poll;
+        if self.ended {
+            return Poll::Ready((self.local.pop(), self.local.take_run()));
+        }
+        let (merger, control) = (&mut self.merger, &*self.control);
+        match merger.poll_task(&mut self.local, control, &mut self.announced, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Step::Item(u)) => Poll::Ready((Some(u), self.local.take_run())),
+            Poll::Ready(Step::Empty | Step::End) => {
+                self.ended = true;
+                self.merger.close();
+                Poll::Ready((None, RunCursor::empty()))
             }
         }
     }

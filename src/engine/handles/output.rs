@@ -81,6 +81,61 @@ impl<U> Iterator for Output<U> {
     }
 }
 
+/// The async side (`async` feature). `Output` is both an `Iterator` and a `Stream`, so
+/// `StreamExt` methods need their trait named (`StreamExt::next(&mut out)`); these inherent
+/// methods need nothing.
+#[cfg(feature = "async")]
+impl<U> Output<U> {
+    /// The next item without blocking the thread (the `Stream`'s `poll_next`, awaited); `None`
+    /// at the end of the stream (then [`error`](Self::error) tells whether a stage failed).
+    /// Dropping the future before it is ready takes nothing from the stream.
+    pub async fn next_async(&mut self) -> Option<U> {
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
+    }
+
+    /// [`try_next`](Self::try_next) without blocking the thread: the next item, `Ok(None)` at
+    /// the end of the stream, or the failure that ended it.
+    ///
+    /// # Errors
+    /// The first stage failure (a worker, source or sink panic).
+    pub async fn try_next_async(&mut self) -> Result<Option<U>, Failure> {
+        match self.next_async().await {
+            Some(u) => Ok(Some(u)),
+            None => self.error().map_or(Ok(None), Err),
+        }
+    }
+}
+
+/// The merged stream as a `Stream` (`async` feature): the same items, ends and teardown as the
+/// iterator, without blocking the thread. A pending poll registers the task's waker on the
+/// worker rings the merger waits on (announce, full barrier, re-check: `docs/design.md`,
+/// "Async"), and a worker's publish or close wakes it. After the stream ended,
+/// [`error`](Output::error) (or [`try_next`](Output::try_next)'s `Err`) tells whether a stage
+/// failed; dropping the stream early stops the engine as dropping the iterator does. Mixing
+/// `next` and `poll_next` on one `Output` is allowed.
+#[cfg(feature = "async")]
+impl<U> futures_core::Stream for Output<U> {
+    type Item = U;
+
+    #[inline]
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<U>> {
+        let this = self.get_mut();
+        if let Some(u) = this.run.pop() {
+            return std::task::Poll::Ready(Some(u));
+        }
+        this.state.poll_run(cx).map(|(first, run)| {
+            this.run = run;
+            first
+        })
+    }
+}
+
 impl<U> fmt::Debug for Output<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.state.fmt(f)

@@ -16,7 +16,7 @@ pub(crate) struct AnyMerge<U> {
     cur: usize,
     /// Rings found empty in a row.
     empty_run: usize,
-    wait: WaitStrategy,
+    pub(super) wait: WaitStrategy,
     pub(crate) stats: MergerStats,
 }
 

@@ -156,3 +156,71 @@ fn drop_rings<W>(rings: Vec<Consumer<W>>, td: &mut Teardown) {
         td.step(|| drop(r));
     }
 }
+
+/// The async side (`async` feature).
+#[cfg(feature = "async")]
+impl<U> Merger<U> {
+    /// After a `poll_into` without `block` returned `Empty`: registers the task's waker on what
+    /// a blocking poll would wait on (every open ring for `Any` and `Tagged`, the current one
+    /// for `Rotate`) and announces it (full barrier per ring), so that the caller's re-check
+    /// (another `poll_into` without `block`) either sees a worker's publish or close, or that
+    /// worker's notify sees the announcement and wakes the task. Returns whether to re-check
+    /// (see [`task::announce`](crate::wait::task::announce)).
+    pub(crate) fn announce_task(&self, cx: &std::task::Context<'_>) -> bool {
+        use crate::wait::task::announce;
+        match self {
+            Merger::Any(m) => announce(cx, &m.rings[..], m.wait.can_park()),
+            Merger::Rotate(m) => match m.rings.get(m.cur) {
+                Some(r) => announce(cx, r, r.wait_strategy().can_park()),
+                None => true,
+            },
+            Merger::Tagged(m) => announce(cx, &m.rings[..], m.wait.can_park()),
+        }
+    }
+
+    /// Un-announces what [`announce_task`](Self::announce_task) announced (a late publish that
+    /// still sees it only wakes the task once more).
+    pub(crate) fn withdraw(&self) {
+        use crate::wait::Park;
+        match self {
+            Merger::Any(m) => m.rings[..].withdraw(),
+            Merger::Rotate(m) => m.rings.iter().for_each(Park::withdraw),
+            Merger::Tagged(m) => m.rings[..].withdraw(),
+        }
+    }
+
+    /// One async poll through `local` (the task form of [`next_via`](Self::next_via)):
+    /// `Ready(Step::Item(u))` or `Ready(Step::End)`, or `Pending` with the waker registered;
+    /// `announced` remembers a registration to withdraw at the next poll.
+    pub(crate) fn poll_task(
+        &mut self,
+        local: &mut LocalQueue<U>,
+        abort: &dyn AbortFlag,
+        announced: &mut bool,
+        cx: &std::task::Context<'_>,
+    ) -> std::task::Poll<Step<U>> {
+        use std::task::Poll;
+        if let Some(u) = local.pop() {
+            return Poll::Ready(Step::Item(u));
+        }
+        if std::mem::take(announced) {
+            self.withdraw();
+        }
+        let mut attempt = |m: &mut Self| match local.fill(|buf| m.poll_into(abort, false, buf)) {
+            Step::Item(_) => local.pop().map(Step::Item),
+            Step::Empty => None,
+            Step::End => Some(Step::End),
+        };
+        if let Some(s) = attempt(self) {
+            return Poll::Ready(s);
+        }
+        if self.announce_task(cx) {
+            if let Some(s) = attempt(self) {
+                self.withdraw();
+                return Poll::Ready(s);
+            }
+        }
+        *announced = true;
+        Poll::Pending
+    }
+}

@@ -9,7 +9,7 @@ use crate::stats::MergerStats;
 /// at the end of its run and before waiting.
 pub(crate) struct RotateMerge<U> {
     pub(crate) rings: Vec<Consumer<U>>,
-    cur: usize,
+    pub(super) cur: usize,
     run: usize,
     /// Items left in `rings[cur]`'s run.
     left: usize,

@@ -79,7 +79,7 @@ pub(crate) struct TaggedMerge<U> {
     /// Outputs taken from a ring, before they are sorted out.
     pub(crate) scratch: Vec<Tagged<Mark<U>>>,
     batch: usize,
-    wait: WaitStrategy,
+    pub(super) wait: WaitStrategy,
     pub(crate) stats: MergerStats,
 }
 
