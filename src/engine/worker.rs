@@ -98,11 +98,14 @@ fn work_loop<T, U, I, G>(
     let tagged = out.is_tagged();
     let wait = input.wait_strategy();
     // `inbuf`: a run of inputs moved out of the ring with one copy (its slots are released
-    // at once); if the work panics, the rest are dropped with it.
+    // at once); if the work panics, the rest are dropped with it. Taken into a local (its
+    // reserved buffer moves, no allocation) so that the loop keeps its length and pointer in
+    // registers: through `&mut` every store of an item could alias them.
+    let mut inbuf = std::mem::take(inbuf);
     let mut closed = false;
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        match input.take_into(inbuf, spec.batch) {
+        match input.take_into(&mut inbuf, spec.batch) {
             Ok(n) => {
                 input.release();
                 stats.items_in += n as u64;
