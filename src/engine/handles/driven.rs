@@ -311,13 +311,8 @@ where
             if self.since_feed >= self.feed_every {
                 self.guarded(Self::feed);
             }
-            match self.output.poll(false) {
-                Step::Item(u) => {
-                    self.since_feed += 1 + self.output.local.len();
-                    return Some(u);
-                }
-                Step::End => return None,
-                Step::Empty => {}
+            if let Some(out) = self.take_output(false) {
+                return out;
             }
             if self.guarded(Self::feed) {
                 idle_polls = 0;
@@ -329,13 +324,8 @@ where
                 // The source has nothing ready.
                 if self.nothing_in_flight() {
                     // The last outputs may have come since the poll above: take them first.
-                    match self.output.poll(false) {
-                        Step::Item(u) => {
-                            self.since_feed += 1 + self.output.local.len();
-                            return Some(u);
-                        }
-                        Step::End => return None,
-                        Step::Empty => {}
+                    if let Some(out) = self.take_output(false) {
+                        return out;
                     }
                     // Given an item, feed it; at the end, the rings are closed and the
                     // merger sees the end.
@@ -352,13 +342,20 @@ where
             }
             // Whatever was handed out comes back (each input gives an output, or the rings
             // and the window are full), so an output will come, or the end.
-            return match self.output.poll(true) {
-                Step::Item(u) => {
-                    self.since_feed += 1 + self.output.local.len();
-                    Some(u)
-                }
-                Step::Empty | Step::End => None,
-            };
+            return self.take_output(true).flatten();
+        }
+    }
+
+    /// The next output (waiting for one if `block`): `Some(Some(u))` an output,
+    /// `Some(None)` the end of the stream, `None` nothing ready (only without `block`).
+    fn take_output(&mut self, block: bool) -> Option<Option<U>> {
+        match self.output.poll(block) {
+            Step::Item(u) => {
+                self.since_feed += 1 + self.output.local.len();
+                Some(Some(u))
+            }
+            Step::End => Some(None),
+            Step::Empty => None,
         }
     }
 }
