@@ -311,8 +311,10 @@ where
             if self.since_feed >= self.feed_every {
                 self.guarded(Self::feed);
             }
-            if let Some(out) = self.take_output(false) {
-                return out;
+            match self.take_output(false) {
+                Step::Item(u) => return Some(u),
+                Step::End => return None,
+                Step::Empty => {}
             }
             if self.guarded(Self::feed) {
                 idle_polls = 0;
@@ -324,8 +326,10 @@ where
                 // The source has nothing ready.
                 if self.nothing_in_flight() {
                     // The last outputs may have come since the poll above: take them first.
-                    if let Some(out) = self.take_output(false) {
-                        return out;
+                    match self.take_output(false) {
+                        Step::Item(u) => return Some(u),
+                        Step::End => return None,
+                        Step::Empty => {}
                     }
                     // Given an item, feed it; at the end, the rings are closed and the
                     // merger sees the end.
@@ -342,21 +346,20 @@ where
             }
             // Whatever was handed out comes back (each input gives an output, or the rings
             // and the window are full), so an output will come, or the end.
-            return self.take_output(true).flatten();
+            return match self.take_output(true) {
+                Step::Item(u) => Some(u),
+                Step::Empty | Step::End => None,
+            };
         }
     }
 
-    /// The next output (waiting for one if `block`): `Some(Some(u))` an output,
-    /// `Some(None)` the end of the stream, `None` nothing ready (only without `block`).
-    fn take_output(&mut self, block: bool) -> Option<Option<U>> {
-        match self.output.poll(block) {
-            Step::Item(u) => {
-                self.since_feed += 1 + self.output.local.len();
-                Some(Some(u))
-            }
-            Step::End => Some(None),
-            Step::Empty => None,
+    /// The next output (waiting for one if `block`), counted towards the next feed.
+    fn take_output(&mut self, block: bool) -> Step<U> {
+        let step = self.output.poll(block);
+        if let Step::Item(_) = step {
+            self.since_feed += 1 + self.output.local.len();
         }
+        step
     }
 }
 
