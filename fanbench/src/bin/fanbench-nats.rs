@@ -7,7 +7,7 @@
 //! ```sh
 //! nats-server -js -a 127.0.0.1 -p 4222 -sd /tmp/js &
 //! FANRING_NATS_URL=nats://127.0.0.1:4222 \
-//!   cargo run --release --features nats --example nats_bench -- [ITEMS] [WORK_US] [WORKERS] [RATE]
+//!   cargo run --release -p fanbench --features nats --bin fanbench-nats -- [ITEMS] [WORK_US] [WORKERS] [RATE]
 //! ```
 //!
 //! Defaults: 100 000 items, 0 µs of work per item, 2 workers, latency at 5 000 items/s.
