@@ -228,7 +228,7 @@ impl<'a, U> Emit<'a, U> {
         // counts), so the writer is made anew over it before the panic goes on; otherwise
         // `drop` would write back the old length and the dropped outputs would be dropped
         // again.
-        let r = catch_unwind(AssertUnwindSafe(|| flush_out(self.out, self.stats)));
+        let r = flush_out(self.out, self.stats);
         if let OutBuf::Plain(_, buf) = self.out {
             // SAFETY: as in `new`.
             self.plain = unsafe { VecWriter::over(buf) };
@@ -262,8 +262,11 @@ impl<U> Drop for Emit<'_, U> {
     }
 }
 
-/// [`Emit::flush`]'s out-of-line part. `false`: the ring is closed (the outputs were dropped).
+/// [`Emit::flush`]'s out-of-line part. `Ok(false)`: the ring is closed (the outputs were
+/// dropped); `Err`: an output's `Drop` panicked meanwhile. The `catch_unwind` is in here, not
+/// in `Emit::flush`, so that `Emit` itself never has its address taken by a closure: the
+/// compiler keeps its writer in registers across a batch.
 #[inline(never)]
-fn flush_out<U>(out: &mut OutBuf<U>, stats: &mut WorkerStats) -> bool {
-    out.flush(stats)
+fn flush_out<U>(out: &mut OutBuf<U>, stats: &mut WorkerStats) -> std::thread::Result<bool> {
+    catch_unwind(AssertUnwindSafe(|| out.flush(stats)))
 }
