@@ -390,12 +390,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
                 continue; // and what else is ready
             }
-            // A short run: the source had no more ready. Publish it now (ending it), rather
-            // than when the next run fills.
+            // Every run is published before the source is asked again (a `batch(1)` run is
+            // never short, but the next `next()` may still block). A short run (the source
+            // had no more ready) also ends the round-robin turn there.
             let short = buf.len() < run;
             self.send_from(buf)?;
             if short {
                 self.idle();
+            } else {
+                self.flush();
             }
         }
     }

@@ -214,6 +214,9 @@ where
             if !self.inbuf.is_empty() {
                 break; // a ring or the window is full
             }
+            if !short && !ended {
+                self.distributor.flush(); // every run is published before the next one
+            }
             if short && !ended {
                 // The source had no more ready (or, an iterator, took long for its run):
                 // publish the run before asking it again, and let the caller take an output
