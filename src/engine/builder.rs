@@ -2,7 +2,7 @@
 //! [`Pipeline`]'s launch modes (`start`, `run`, `run_source`, `drive`, `drive_source`,
 //! `run_with_sink`).
 
-use super::config::Mode;
+use super::config::{self, Launched, Mode, Settings};
 use super::dispatch::Dispatch;
 use super::emit::Emit;
 use super::handles::{Driven, Input, Output, OutputState, Running};
@@ -40,22 +40,23 @@ impl Engine {
     /// The most workers an engine may have. Checked before anything is allocated or spawned
     /// (`BuildError::TooLarge`): each worker is a thread with two rings and a stack, and the
     /// threads are spawned one by one.
-    pub const MAX_WORKERS: usize = 4096;
+    pub const MAX_WORKERS: usize = config::MAX_WORKERS;
 
     /// A builder with the defaults: 2 workers, capacity 1024, batch 256, `SpinThenPark`,
     /// `Pinning::Auto`, round-robin, `Order::Any`.
     pub fn builder<T>() -> Builder<T> {
         Builder {
-            workers: 2,
-            capacity: 1024,
-            batch: 256,
-            wait: WaitStrategy::default(),
-            pinning: Pinning::Auto,
-            dispatch: Dispatch::RoundRobin,
-            order: Order::Any,
-            window: None,
-            allow_spin: false,
-            _t: PhantomData,
+            s: Settings {
+                workers: 2,
+                capacity: 1024,
+                batch: 256,
+                wait: WaitStrategy::default(),
+                pinning: Pinning::Auto,
+                dispatch: Dispatch::RoundRobin,
+                order: Order::Any,
+                window: None,
+                allow_spin: false,
+            },
         }
     }
 }
@@ -64,29 +65,20 @@ impl Engine {
 /// `filter_map`, `flat_map`, `stateful`).
 #[must_use = "a builder does nothing until a work method and `start`/`run` are called"]
 pub struct Builder<T> {
-    pub(crate) workers: usize,
-    pub(crate) capacity: usize,
-    pub(crate) batch: usize,
-    pub(crate) wait: WaitStrategy,
-    pub(crate) pinning: Pinning,
-    pub(crate) dispatch: Dispatch<T>,
-    pub(crate) order: Order,
-    pub(crate) window: Option<usize>,
-    pub(crate) allow_spin: bool,
-    pub(crate) _t: PhantomData<fn(T)>,
+    s: Settings<T>,
 }
 
 impl<T> fmt::Debug for Builder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("workers", &self.workers)
-            .field("capacity", &self.capacity)
-            .field("batch", &self.batch)
-            .field("wait", &self.wait)
-            .field("pinning", &self.pinning)
-            .field("dispatch", &self.dispatch)
-            .field("order", &self.order)
-            .field("window", &self.window)
+            .field("workers", &self.s.workers)
+            .field("capacity", &self.s.capacity)
+            .field("batch", &self.s.batch)
+            .field("wait", &self.s.wait)
+            .field("pinning", &self.s.pinning)
+            .field("dispatch", &self.s.dispatch)
+            .field("order", &self.s.order)
+            .field("window", &self.s.window)
             .finish()
     }
 }
@@ -95,7 +87,7 @@ impl<T: Send + 'static> Builder<T> {
     /// Number of worker threads: at least 1 ([`BuildError::ZeroWorkers`]) and at most
     /// [`MAX_WORKERS`](Engine::MAX_WORKERS) ([`BuildError::TooLarge`]), checked before anything is spawned.
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n;
+        self.s.workers = n;
         self
     }
     /// Slots in each ring (rounded up to a power of two). Every worker has an input and an
@@ -106,7 +98,7 @@ impl<T: Send + 'static> Builder<T> {
     /// ([`BuildError::Capacity`] if the allocator refuses it). Reserved, not written: a ring
     /// costs resident memory only as far as items have reached into it.
     pub fn capacity(mut self, n: usize) -> Self {
-        self.capacity = n;
+        self.s.capacity = n;
         self
     }
     /// Items a stage moves at once (with one copy) and publishes together, and the length of
@@ -115,27 +107,27 @@ impl<T: Send + 'static> Builder<T> {
     /// so each stage's local buffer of `batch` items is never larger than a ring (the worker
     /// buffers and the merged stream's are reserved fallibly: [`BuildError::Alloc`]).
     pub fn batch(mut self, n: usize) -> Self {
-        self.batch = n;
+        self.s.batch = n;
         self
     }
     /// How every stage waits.
     pub fn wait(mut self, w: WaitStrategy) -> Self {
-        self.wait = w;
+        self.s.wait = w;
         self
     }
     /// Core pinning of the engine's threads.
     pub fn pinning(mut self, p: Pinning) -> Self {
-        self.pinning = p;
+        self.s.pinning = p;
         self
     }
     /// Which worker gets each item.
     pub fn dispatch(mut self, d: Dispatch<T>) -> Self {
-        self.dispatch = d;
+        self.s.dispatch = d;
         self
     }
     /// Order of the merged stream.
     pub fn order(mut self, o: Order) -> Self {
-        self.order = o;
+        self.s.order = o;
         self
     }
     /// Inputs the reorder window may hold (tagged `Preserve` only); default
@@ -153,12 +145,12 @@ impl<T: Send + 'static> Builder<T> {
     /// `window` inputs times the most outputs one input makes. An unbounded burst per input is
     /// bounded only by memory; use `Order::Any`, or bound the outputs per input.
     pub fn window(mut self, n: usize) -> Self {
-        self.window = Some(n);
+        self.s.window = Some(n);
         self
     }
     /// Lets `BusySpin` run with more threads than cores (refused by default).
     pub fn allow_oversubscribed_spin(mut self, yes: bool) -> Self {
-        self.allow_spin = yes;
+        self.s.allow_spin = yes;
         self
     }
 
@@ -267,6 +259,17 @@ where
     F: Fn(usize) -> K + Send + Sync + 'static,
     K: Work<T, U>,
 {
+    /// Checks the settings and starts the workers (`config::launch`).
+    fn launch(self, mode: Mode) -> Result<Launched<T, U>, BuildError> {
+        let Pipeline {
+            builder,
+            factory,
+            one_to_one,
+            ..
+        } = self;
+        config::launch(builder.s, factory, one_to_one, mode)
+    }
+
     /// Starts the workers; the caller distributes through the returned [`Input`] and merges
     /// by iterating the [`Output`]. Use them on different threads, or interleave them: with
     /// bounded rings, a thread that only sends will block once the rings are full.

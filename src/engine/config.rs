@@ -2,9 +2,8 @@
 //! is allocated or spawned), the plan, the rings, the worker threads, and the distributor and
 //! merger the entry points hand to a caller or a thread.
 
-use super::builder::{Builder, Engine, Pipeline};
 use super::control::Control;
-use super::dispatch::{AnyDistributor, Distributor};
+use super::dispatch::{AnyDistributor, Dispatch, Distributor};
 use super::emit::OutBuf;
 use super::handles::reap;
 use super::merger::{max_window, window_slots, AnyMerge, Merger, Order, RotateMerge, TaggedMerge};
@@ -16,9 +15,25 @@ use crate::cursor::LocalQueue;
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
-use crate::pinning::{plan, Plan};
+use crate::pinning::{plan, Pinning, Plan};
 use crate::ring::{channel_for_runs, CapacityError, Consumer, Producer, MAX_CAPACITY};
 use crate::{BuildError, WaitStrategy};
+
+/// An engine's settings, as the builder collects them (checked by [`launch`]).
+pub(super) struct Settings<T> {
+    pub(super) workers: usize,
+    pub(super) capacity: usize,
+    pub(super) batch: usize,
+    pub(super) wait: WaitStrategy,
+    pub(super) pinning: Pinning,
+    pub(super) dispatch: Dispatch<T>,
+    pub(super) order: Order,
+    pub(super) window: Option<usize>,
+    pub(super) allow_spin: bool,
+}
+
+/// The most workers an engine may have ([`Engine::MAX_WORKERS`](crate::Engine::MAX_WORKERS)).
+pub(super) const MAX_WORKERS: usize = 4096;
 
 /// How an engine is launched: who distributes and who merges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,17 +138,17 @@ struct Sizes {
 
 /// Checks every setting, every size and their products before anything is allocated or
 /// spawned.
-fn check_settings<T, U>(b: &Builder<T>, one_to_one: bool) -> Result<Sizes, BuildError> {
+fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<Sizes, BuildError> {
     let n = b.workers;
     if n == 0 {
         return Err(BuildError::ZeroWorkers);
     }
-    if n > Engine::MAX_WORKERS {
+    if n > MAX_WORKERS {
         // Before anything is sized by it (the plan, the counters, the threads).
         return Err(BuildError::TooLarge {
             setting: "workers",
             value: n,
-            max: Engine::MAX_WORKERS,
+            max: MAX_WORKERS,
         });
     }
     if b.batch == 0 {
@@ -205,117 +220,116 @@ fn check_rings<I, O>(capacity: usize, workers: usize) -> Result<(), BuildError> 
     })
 }
 
-impl<T, U, F, K> Pipeline<T, U, F>
+/// Checks `b`, plans the threads, builds the rings and starts the workers running
+/// `factory`'s work; hands back the distributor and the merger for `mode`'s entry point.
+pub(super) fn launch<T, U, F, K>(
+    b: Settings<T>,
+    factory: F,
+    one_to_one: bool,
+    mode: Mode,
+) -> Result<Launched<T, U>, BuildError>
 where
     T: Send + 'static,
     U: Send + 'static,
     F: Fn(usize) -> K + Send + Sync + 'static,
     K: Work<T, U>,
 {
-    pub(super) fn launch(self, mode: Mode) -> Result<Launched<T, U>, BuildError> {
-        let Pipeline {
-            builder: b,
-            factory,
-            one_to_one,
-            ..
-        } = self;
-        let n = b.workers;
-        let Sizes {
-            rotate,
-            tagged,
-            window: window_size,
-        } = check_settings::<T, U>(&b, one_to_one)?;
-        let plan = plan(
-            &b.pinning,
-            n,
-            mode.own_distributor(),
-            mode.own_merger(),
-            mode == Mode::Drive,
-        )?;
-        if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
-            return Err(BuildError::SpinOversubscribed {
-                threads: plan.threads,
-                cores: plan.cores.len(),
-            });
-        }
-        // At most `capacity`: every buffer of `batch` items is then no larger than a ring,
-        // whose size `check_rings` bounded.
-        let batch = b.batch.min(b.capacity.max(1));
-        let local = LocalQueue::try_with_capacity(batch)?;
-        // Round-robin gives each worker `batch` items per turn and publishes each run;
-        // the other policies publish every `batch` items per worker.
-        let flush_every = batch.saturating_mul(n);
-        let control = Arc::new(Control::new(n));
-        let mut crew = Crew {
-            capacity: b.capacity,
-            wait: b.wait,
-            spec: WorkerSpec {
-                factory: std::sync::Arc::new(factory),
-                batch,
-                one_to_one,
-            },
-            control: &control,
-            cores: &plan.workers,
-            threads: Vec::with_capacity(n + 2),
-        };
-        let built = if tagged {
-            let window = Arc::new(Window::new(window_size));
-            crew.spawn::<T, U, Tagged<T>, _, _>(OutBuf::tagged)
-                .and_then(|(ins, outs)| {
-                    // Before the distributor exists: on an error, dropping `ins` closes the
-                    // worker rings.
-                    let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
-                    Ok((
-                        AnyDistributor::Tagged(Distributor::new(
-                            ins,
-                            b.dispatch,
-                            Some(window),
-                            (batch, flush_every),
-                            false,
-                            b.wait,
-                        )),
-                        Merger::Tagged(merger),
-                    ))
-                })
-        } else {
-            crew.spawn::<T, U, T, _, _>(OutBuf::plain)
-                .map(|(ins, outs)| {
-                    let merger = if rotate {
-                        Merger::Rotate(RotateMerge::new(outs, batch))
-                    } else {
-                        Merger::Any(AnyMerge::new(outs))
-                    };
-                    (
-                        AnyDistributor::Plain(Distributor::new(
-                            ins,
-                            b.dispatch,
-                            None,
-                            (batch, flush_every),
-                            rotate,
-                            b.wait,
-                        )),
-                        merger,
-                    )
-                })
-        };
-        let threads = crew.threads;
-        let built = match built {
-            Ok(built) => built,
-            Err(e) => {
-                // Every ring built is closed (dropped with the error): the workers already
-                // started end on their own; join them.
-                reap(&control, threads);
-                return Err(e);
-            }
-        };
-        Ok(Launched {
-            source_buf: try_buffer(batch, "distributor's buffer")?,
-            local,
-            distributor: built.0,
-            merger: built.1,
-            control,
-            threads,
-            plan,
-        })
+    let n = b.workers;
+    let Sizes {
+        rotate,
+        tagged,
+        window: window_size,
+    } = check_settings::<T, U>(&b, one_to_one)?;
+    let plan = plan(
+        &b.pinning,
+        n,
+        mode.own_distributor(),
+        mode.own_merger(),
+        mode == Mode::Drive,
+    )?;
+    if b.wait == WaitStrategy::BusySpin && plan.oversubscribed() && !b.allow_spin {
+        return Err(BuildError::SpinOversubscribed {
+            threads: plan.threads,
+            cores: plan.cores.len(),
+        });
     }
+    // At most `capacity`: every buffer of `batch` items is then no larger than a ring,
+    // whose size `check_rings` bounded.
+    let batch = b.batch.min(b.capacity.max(1));
+    let local = LocalQueue::try_with_capacity(batch)?;
+    // Round-robin gives each worker `batch` items per turn and publishes each run;
+    // the other policies publish every `batch` items per worker.
+    let flush_every = batch.saturating_mul(n);
+    let control = Arc::new(Control::new(n));
+    let mut crew = Crew {
+        capacity: b.capacity,
+        wait: b.wait,
+        spec: WorkerSpec {
+            factory: std::sync::Arc::new(factory),
+            batch,
+            one_to_one,
+        },
+        control: &control,
+        cores: &plan.workers,
+        threads: Vec::with_capacity(n + 2),
+    };
+    let built = if tagged {
+        let window = Arc::new(Window::new(window_size));
+        crew.spawn::<T, U, Tagged<T>, _, _>(OutBuf::tagged)
+            .and_then(|(ins, outs)| {
+                // Before the distributor exists: on an error, dropping `ins` closes the
+                // worker rings.
+                let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
+                Ok((
+                    AnyDistributor::Tagged(Distributor::new(
+                        ins,
+                        b.dispatch,
+                        Some(window),
+                        (batch, flush_every),
+                        false,
+                        b.wait,
+                    )),
+                    Merger::Tagged(merger),
+                ))
+            })
+    } else {
+        crew.spawn::<T, U, T, _, _>(OutBuf::plain)
+            .map(|(ins, outs)| {
+                let merger = if rotate {
+                    Merger::Rotate(RotateMerge::new(outs, batch))
+                } else {
+                    Merger::Any(AnyMerge::new(outs))
+                };
+                (
+                    AnyDistributor::Plain(Distributor::new(
+                        ins,
+                        b.dispatch,
+                        None,
+                        (batch, flush_every),
+                        rotate,
+                        b.wait,
+                    )),
+                    merger,
+                )
+            })
+    };
+    let threads = crew.threads;
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => {
+            // Every ring built is closed (dropped with the error): the workers already
+            // started end on their own; join them.
+            reap(&control, threads);
+            return Err(e);
+        }
+    };
+    Ok(Launched {
+        source_buf: try_buffer(batch, "distributor's buffer")?,
+        local,
+        distributor: built.0,
+        merger: built.1,
+        control,
+        threads,
+        plan,
+    })
 }
