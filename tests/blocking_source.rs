@@ -387,9 +387,9 @@ fn a_user_source() {
 }
 
 /// An iterator that promises its items (`(0..n).map(..)`, an exact `size_hint`) but yields
-/// them paced, one every 2 ms: its first item took too long, so every later `next()` comes
+/// them paced, one every 5 ms: its first item took too long, so every later `next()` comes
 /// after a publish, and item `i` comes out while the source waits for item `i + 1`. (Checked
-/// with a count of the items produced, with slack for a loaded machine: before the fix, the
+/// with a count of the items produced, with slack for a loaded machine (a 15 ms stall): before the fix, the
 /// first output came after the whole run of 30.)
 #[test]
 fn a_paced_iterator_that_promises_its_items() {
@@ -398,7 +398,7 @@ fn a_paced_iterator_that_promises_its_items() {
             let produced = Arc::new(AtomicUsize::new(0));
             let p = Arc::clone(&produced);
             let source = (0..30u64).inspect(move |_| {
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(5));
                 p.fetch_add(1, SeqCst);
             });
             let b = Engine::builder()
@@ -415,7 +415,7 @@ fn a_paced_iterator_that_promises_its_items() {
                 assert_eq!(x, i as u64);
                 let made = produced.load(SeqCst);
                 assert!(
-                    made <= i + 3,
+                    made <= i + 4,
                     "drive {drive}: item {i} came out after {made} items were produced"
                 );
             }
