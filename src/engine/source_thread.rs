@@ -72,11 +72,10 @@ pub(crate) struct SourceThread {
 }
 
 impl SourceThread {
-    /// Waits until the thread exited (and joins it: `true`) or waits inside the source (and
-    /// leaves it: `false`). Call after [`Control::cancel`], or once the stream ended, or
-    /// where the thread may be left.
-    pub(crate) fn settle(&mut self, control: &Control) -> bool {
-        self.wait(control, false)
+    /// Waits until the thread exited (and joins it) or waits inside the source (and leaves
+    /// it). Call after [`Control::cancel`], or once the stream ended.
+    pub(crate) fn settle(&mut self, control: &Control) {
+        self.wait(control, false);
     }
 
     /// Waits until the thread exited, also from inside the source, and joins it.
@@ -84,14 +83,14 @@ impl SourceThread {
         self.wait(control, true);
     }
 
-    fn wait(&mut self, control: &Control, through_source: bool) -> bool {
+    fn wait(&mut self, control: &Control, through_source: bool) {
         let Some(handle) = self.handle.take() else {
-            return true;
+            return;
         };
         #[cfg(not(fanring_loom))]
         if through_source {
             let _ = handle.join();
-            return true;
+            return;
         }
         let mut polls = 0u32;
         loop {
@@ -102,9 +101,9 @@ impl SourceThread {
                     let _ = handle.join();
                     #[cfg(fanring_loom)]
                     drop(handle);
-                    return true;
+                    return;
                 }
-                Some(false) if !through_source => return false, // inside the source: left
+                Some(false) if !through_source => return, // inside the source: left
                 _ => {
                     // Running engine code, which ends soon once cancelled (or, joining, the
                     // source's `recv`). A few yields, then short sleeps.

@@ -139,7 +139,7 @@ impl<U> OutputState<U> {
         td.step(|| reap(control, threads));
         if let Some(mut source) = self.source.take() {
             td.step(|| {
-                let _ = source.settle(control);
+                source.settle(control);
             });
         }
     }
