@@ -256,7 +256,9 @@ impl<U> VecWriter<U> {
     }
 
     /// Appends `item`, or gives it back if the `Vec` is full.
-    #[inline]
+    // Always: a worker's per-item path (see `Emit::push`).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn try_push(&mut self, item: U) -> Result<(), U> {
         if self.len == self.cap {
             return Err(item);

@@ -166,14 +166,22 @@ impl<'a, U> Emit<'a, U> {
     }
 
     /// Sends one output.
-    #[inline]
+    // Always: the worker's per-item loop must stay one loop (a call per output costs more
+    // than the map itself); the rare paths are out of line in `push_slow`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn push(&mut self, item: U) {
         if self.closed {
             return; // the merged stream is gone: `item` is dropped here, once
         }
-        let Err(item) = self.plain.try_push(item) else {
-            return;
-        };
+        if let Err(item) = self.plain.try_push(item) {
+            self.push_slow(item);
+        }
+    }
+
+    /// [`push`](Self::push) when the plain buffer is full, or the outputs are tagged.
+    #[inline(never)]
+    fn push_slow(&mut self, item: U) {
         match self.out {
             OutBuf::Plain(..) => {
                 // The buffer is full: move it to the ring, then append.

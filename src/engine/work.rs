@@ -32,14 +32,18 @@ pub struct FlatMapWork<F>(pub(crate) std::sync::Arc<F>);
 pub struct StatefulWork<S, F>(pub(crate) S, pub(crate) std::sync::Arc<F>);
 
 impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
-    #[inline]
+    // Always: see `Emit::push`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
         emit.push((self.0)(item));
     }
 }
 
 impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
-    #[inline]
+    // Always: see `Emit::push`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
         if let Some(u) = (self.0)(item) {
             emit.push(u);
@@ -48,7 +52,9 @@ impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
 }
 
 impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
-    #[inline]
+    // Always: see `Emit::push`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
         for u in (self.0)(item) {
             emit.push(u);
@@ -57,7 +63,9 @@ impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<
 }
 
 impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S, F> {
-    #[inline]
+    // Always: see `Emit::push`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>) {
         (self.1)(&mut self.0, item, emit);
     }
