@@ -167,29 +167,18 @@ impl<'a, U> Emit<'a, U> {
 
     /// Sends one output.
     // Always: the worker's per-item loop must stay one loop (a call per output costs more
-    // than the map itself); the rare paths are out of line in `push_slow`.
+    // than the map itself); a full plain buffer is handled out of line in `push_full`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn push(&mut self, item: U) {
         if self.closed {
             return; // the merged stream is gone: `item` is dropped here, once
         }
-        if let Err(item) = self.plain.try_push(item) {
-            self.push_slow(item);
-        }
-    }
-
-    /// [`push`](Self::push) when the plain buffer is full, or the outputs are tagged.
-    #[inline(never)]
-    fn push_slow(&mut self, item: U) {
+        let Err(item) = self.plain.try_push(item) else {
+            return;
+        };
         match self.out {
-            OutBuf::Plain(..) => {
-                // The buffer is full: move it to the ring, then append.
-                if self.flush() {
-                    let r = self.plain.try_push(item);
-                    debug_assert!(r.is_ok(), "a flushed buffer has room");
-                }
-            }
+            OutBuf::Plain(..) => self.push_full(item),
             OutBuf::Tagged(_, ref buf) => {
                 if buf.len() == buf.capacity() && !self.flush() {
                     return;
@@ -204,6 +193,16 @@ impl<'a, U> Emit<'a, U> {
                 }
                 self.stats.items_out += 1;
             }
+        }
+    }
+
+    /// [`push`](Self::push) into a full plain buffer: move it to the ring, then append.
+    #[cold]
+    #[inline(never)]
+    fn push_full(&mut self, item: U) {
+        if self.flush() {
+            let r = self.plain.try_push(item);
+            debug_assert!(r.is_ok(), "a flushed buffer has room");
         }
     }
 
