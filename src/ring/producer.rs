@@ -635,10 +635,10 @@ impl<T> Producer<T> {
             }
             let shared = &*self.shared;
             let (tail, closed) = (self.tail, self.closed);
-            let found = crate::wait::task::poll_until(
+            let found = crate::wait::task::poll_until_spinning(
                 cx,
                 &shared.producer.wake,
-                self.wait.can_park(),
+                self.wait,
                 || (room(shared, tail, closed, false, None) != Some(tail)).then_some(()),
             );
             if found.is_pending() {

@@ -176,6 +176,7 @@ impl<U> OutputState<U> {
     /// waker is announced on the merger's rings and a re-check found nothing (see
     /// `Merger::poll_task`); then returns the first item and a cursor over the rest of its run.
     #[cfg(feature = "async")]
+    #[inline(never)]
     pub(crate) fn poll_run(
         &mut self,
         cx: &std::task::Context<'_>,
