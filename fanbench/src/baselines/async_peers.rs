@@ -1,14 +1,14 @@
 //! The async rows (`--features async`): fanring's `Output` read as a `Stream`, and the tokio
-//! peers of [`tokio_fan`](super::tokio_fan) on fanbench's items, each returning the same
+//! peers of [`tokio_fan`] on fanbench's items, each returning the same
 //! [`Tally`] as every other runner.
 //!
 //! - [`fanring_stream_source`]: `Engine::builder()…map(work).run(source)` (a distributor
 //!   thread drains the source), its `Output` read as a `futures_core::Stream` on a
 //!   current-thread tokio runtime whose `block_on` runs on the calling thread, so the read
 //!   happens where the blocking `Output` is iterated and the executor adds no thread;
-//! - [`tokio_mpsc_source`], [`buffered_source`], [`buffer_unordered_source`]: on a
-//!   multi-thread runtime built for the run (tokio's default of one worker thread per core),
-//!   the caller's thread receiving in `block_on`.
+//! - [`tokio_mpsc_source`], [`spawn_blocking_pool_source`] (`buffered` or
+//!   `buffer_unordered`): on a multi-thread runtime built for the run (tokio's default of one
+//!   worker thread per core), the caller's thread receiving in `block_on`.
 //!
 //! Each has a `0..n` form for the throughput table (for the tokio peers, the distributor is a
 //! task); the `_source` forms take a paced source, which the tokio peers iterate on a thread

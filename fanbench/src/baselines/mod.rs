@@ -22,7 +22,7 @@
 //!   `ThreadPool` of `W` threads, unordered, the sink folded on the pool's threads;
 //! - [`pariter_map`]: pariter's `parallel_map` (ordered) with `W` threads, the caller iterating.
 //!
-//! With `--features async` ([`async_peers`], [`tokio_fan`]): fanring's `Output` read as a
+//! With `--features async` (`async_peers`, `tokio_fan`): fanring's `Output` read as a
 //! `Stream` (`fanring_stream`), the same topology from tokio `mpsc` channels and tasks
 //! (`tokio_mpsc`), and `futures`' `buffered` / `buffer_unordered` over one `spawn_blocking` per
 //! item (`spawn_blocking_pool`).
