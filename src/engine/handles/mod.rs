@@ -8,6 +8,8 @@ mod output;
 mod running;
 
 pub use driven::Driven;
+#[cfg(feature = "async")]
+pub(crate) use input::SinkSlot;
 pub use input::{Input, SendError};
 pub use output::Output;
 pub use running::Running;
