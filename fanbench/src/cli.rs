@@ -22,7 +22,11 @@ high rates one clock read releases every item already due. --load rates are frac
 each configuration's own saturation throughput (the same source unpaced, --items items),
 measured first in the same run. Rows are interleaved rep by rep; p50/p99/p99.9 are medians
 over the reps, max the largest of any rep. The latency rows: fanring (the builder's
-defaults, .run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline.
+defaults, .run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline;
+with --baseline stream/tokio/buffered/async (--features async) also fanring-stream (the
+fanring row's engine, its Output read as a Stream on a current-thread tokio runtime on the
+main thread), tokio-mpsc, buffered, buffer-unordered (the paced source on a thread of its
+own, sending into the tokio channels with blocking_send).
 
 Examples:
   fanbench                                    # W=1,2,4, trivial and 1 µs work, latency at W=2
@@ -31,7 +35,8 @@ Examples:
   fanbench --workers 4 --dispatch rr,least,key --order preserve --batch 16,64,256
   fanbench --measure throughput --workers 2 --work-ns 0,50,100,200,1000 --baseline alt
   fanbench --measure latency --load 0.1,0.5,0.9 --latency-workers 1,2 --plot lat.svg
-  fanbench --measure latency --rate 10000,100000,1000000 --latency-secs 1";
+  fanbench --measure latency --rate 10000,100000,1000000 --latency-secs 1
+  fanbench --workers 1,2,4 --baseline stream,tokio --work-ns 0 --mode thread --order any  (--features async)";
 
 /// Benchmarks the fanring fan-out/fan-in engine against the seed pattern (Go's Split/Merge)
 /// built on crossbeam-channel and on std::sync::mpsc, in the same run.
@@ -132,6 +137,14 @@ pub struct Args {
     /// threads, ordered), alt (= seq,rayon,pariter). Several may be listed, e.g. `all,rtrb`.
     /// pariter is left out of the default to keep the default run short (it moves 0.4–2.5 M
     /// items/s here, so a million items take up to 2.5 s a run).
+    ///
+    /// The async rows (fanbench built with `--features async`): stream (fanring's `Output`
+    /// read as a `Stream` on a current-thread tokio runtime on this thread, and the blocking
+    /// `Output` with the same settings: `run`, round-robin, any order, batch 256, --capacity,
+    /// the default wait), tokio (the same fan-out/fan-in from tokio `mpsc` channels and
+    /// tasks), buffered (`buffered` and `buffer_unordered` over one `spawn_blocking` per item:
+    /// about 0.1 M items/s here, so use --items 100000 or so), async (= stream,tokio,buffered).
+    /// They join the throughput table and, as rows of their own, the latency table.
     #[arg(
         long,
         value_delimiter = ',',
@@ -247,6 +260,20 @@ pub enum BaselineArg {
     Rayon,
     Pariter,
     Alt,
+    Stream,
+    Tokio,
+    Buffered,
+    Async,
+}
+
+impl BaselineArg {
+    /// Whether this value needs fanbench built with `--features async`.
+    pub fn is_async(self) -> bool {
+        matches!(
+            self,
+            BaselineArg::Stream | BaselineArg::Tokio | BaselineArg::Buffered | BaselineArg::Async
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -394,6 +421,17 @@ pub fn validate(args: &Args, workers: &[usize]) {
                 "--pin names {} worker core(s) but {w} workers are to be measured; \
                  give a single matching --workers value",
                 ws.len()
+            ));
+        }
+    }
+    if !cfg!(feature = "async") {
+        if let Some(b) = args.baseline.iter().find(|b| b.is_async()) {
+            let name = b
+                .to_possible_value()
+                .map_or(String::new(), |v| v.get_name().to_string());
+            fail(format!(
+                "--baseline {name} needs fanbench built with the `async` feature: \
+                 cargo run --release -p fanbench --features async -- --baseline {name} ..."
             ));
         }
     }

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use fanbench::baselines::{
-    crossbeam_seed, pariter_map, rayon_bridge, rtrb_pipeline, sequential, std_mpsc_seed,
-    EngineConfig,
+    crossbeam_seed, fanring_engine, pariter_map, rayon_bridge, rtrb_pipeline, sequential,
+    std_mpsc_seed, EngineConfig,
 };
 use fanbench::{Probe, Tally, Work};
 
@@ -23,6 +23,13 @@ pub enum Peer {
     Seq,
     Rayon,
     Pariter,
+    /// fanring's `Output` read as a `Stream` (`--features async`).
+    Stream,
+    /// fanring's blocking `Output`, the same settings as [`Peer::Stream`].
+    Blocking,
+    TokioMpsc,
+    Buffered,
+    BufferUnordered,
 }
 
 impl Peer {
@@ -34,13 +41,38 @@ impl Peer {
             Peer::Seq => "sequential",
             Peer::Rayon => "rayon-bridge",
             Peer::Pariter => "pariter",
+            Peer::Stream => "fanring-stream",
+            Peer::Blocking => "fanring-blocking",
+            Peer::TokioMpsc => "tokio-mpsc",
+            Peer::Buffered => "buffered",
+            Peer::BufferUnordered => "buffer-unordered",
         }
+    }
+
+    /// Whether fanring's rows get a `vs` column for this peer (the async rows are compared
+    /// with each other instead, under the group: [`crate::stats::async_ratios`]).
+    pub fn has_column(self) -> bool {
+        !matches!(
+            self,
+            Peer::Stream
+                | Peer::Blocking
+                | Peer::TokioMpsc
+                | Peer::Buffered
+                | Peer::BufferUnordered
+        )
     }
 
     /// (dispatch, order) columns of its rows.
     pub fn columns(self) -> (&'static str, &'static str) {
         match self {
-            Peer::Crossbeam | Peer::Std | Peer::Rtrb => ("rr", "any"),
+            Peer::Crossbeam
+            | Peer::Std
+            | Peer::Rtrb
+            | Peer::Stream
+            | Peer::Blocking
+            | Peer::TokioMpsc => ("rr", "any"),
+            Peer::Buffered => ("-", "preserve"),
+            Peer::BufferUnordered => ("-", "any"),
             Peer::Seq => ("-", "preserve"),
             Peer::Rayon => ("pull", "any"),
             Peer::Pariter => ("pull", "preserve"),
@@ -63,8 +95,67 @@ impl Peer {
             Peer::Seq => sequential(items, f, lat),
             Peer::Rayon => rayon_bridge(items, workers, f, lat),
             Peer::Pariter => pariter_map(items, workers, f, lat),
+            Peer::Stream | Peer::Blocking => {
+                let cfg = EngineConfig {
+                    capacity,
+                    ..EngineConfig::new(workers)
+                };
+                let r = if self == Peer::Stream {
+                    run_stream(items, &cfg, f, lat)
+                } else {
+                    fanring_engine(items, &cfg, f, lat).map(|r| r.0)
+                };
+                r.unwrap_or_else(|e| panic!("{}: {e}", self.name()))
+            }
+            Peer::TokioMpsc | Peer::Buffered | Peer::BufferUnordered => {
+                run_tokio(self, items, workers, capacity, work, lat)
+            }
         }
     }
+}
+
+#[cfg(feature = "async")]
+fn run_stream(
+    items: u64,
+    cfg: &EngineConfig,
+    f: impl Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+    lat: Option<Probe<'_>>,
+) -> Result<Tally, fanbench::baselines::RunError> {
+    fanbench::baselines::async_peers::fanring_stream(items, cfg, f, lat)
+}
+
+#[cfg(feature = "async")]
+fn run_tokio(
+    p: Peer,
+    items: u64,
+    workers: usize,
+    capacity: usize,
+    work: Work,
+    lat: Option<Probe<'_>>,
+) -> Tally {
+    use fanbench::baselines::async_peers::{spawn_blocking_pool, tokio_mpsc};
+    let f = work.func();
+    match p {
+        Peer::TokioMpsc => tokio_mpsc(items, workers, capacity, f, lat),
+        Peer::Buffered => spawn_blocking_pool(items, workers, true, f, lat),
+        _ => spawn_blocking_pool(items, workers, false, f, lat),
+    }
+}
+
+// Without the feature, `cli::validate` refuses the async baselines before anything runs.
+#[cfg(not(feature = "async"))]
+fn run_stream(
+    _: u64,
+    _: &EngineConfig,
+    _: impl Fn(u64) -> u64,
+    _: Option<Probe<'_>>,
+) -> Result<Tally, fanbench::baselines::RunError> {
+    unreachable!("the async rows need --features async (checked by cli::validate)")
+}
+
+#[cfg(not(feature = "async"))]
+fn run_tokio(_: Peer, _: u64, _: usize, _: usize, _: Work, _: Option<Probe<'_>>) -> Tally {
+    unreachable!("the async rows need --features async (checked by cli::validate)")
 }
 
 pub fn peers(sel: &[BaselineArg]) -> Vec<Peer> {
@@ -98,6 +189,24 @@ pub fn peers(sel: &[BaselineArg]) -> Vec<Peer> {
                 set.insert(Peer::Seq);
                 set.insert(Peer::Rayon);
                 set.insert(Peer::Pariter);
+            }
+            BaselineArg::Stream => {
+                set.insert(Peer::Stream);
+                set.insert(Peer::Blocking);
+            }
+            BaselineArg::Tokio => {
+                set.insert(Peer::TokioMpsc);
+            }
+            BaselineArg::Buffered => {
+                set.insert(Peer::Buffered);
+                set.insert(Peer::BufferUnordered);
+            }
+            BaselineArg::Async => {
+                set.insert(Peer::Stream);
+                set.insert(Peer::Blocking);
+                set.insert(Peer::TokioMpsc);
+                set.insert(Peer::Buffered);
+                set.insert(Peer::BufferUnordered);
             }
         }
     }
@@ -178,14 +287,35 @@ pub enum LatImpl {
     LowLat,
     Crossbeam,
     Rtrb,
+    /// The `Fanring` row's engine, its `Output` read as a `Stream` (`--features async`).
+    Stream,
+    TokioMpsc,
+    Buffered,
+    BufferUnordered,
 }
 
+/// The rows every latency table has.
 pub const LAT_IMPLS: [LatImpl; 4] = [
     LatImpl::Fanring,
     LatImpl::LowLat,
     LatImpl::Crossbeam,
     LatImpl::Rtrb,
 ];
+
+/// The latency table's rows: [`LAT_IMPLS`], then the async rows --baseline selects.
+pub fn lat_impls(args: &Args) -> Vec<LatImpl> {
+    let mut v = LAT_IMPLS.to_vec();
+    for p in peers(&args.baseline) {
+        match p {
+            Peer::Stream => v.push(LatImpl::Stream),
+            Peer::TokioMpsc => v.push(LatImpl::TokioMpsc),
+            Peer::Buffered => v.push(LatImpl::Buffered),
+            Peer::BufferUnordered => v.push(LatImpl::BufferUnordered),
+            _ => {}
+        }
+    }
+    v
+}
 
 impl LatImpl {
     pub fn name(self) -> &'static str {
@@ -194,6 +324,10 @@ impl LatImpl {
             LatImpl::LowLat => "fanring-lowlat",
             LatImpl::Crossbeam => "crossbeam-seed",
             LatImpl::Rtrb => "rtrb-pipeline",
+            LatImpl::Stream => "fanring-stream",
+            LatImpl::TokioMpsc => "tokio-mpsc",
+            LatImpl::Buffered => "buffered",
+            LatImpl::BufferUnordered => "buffer-unordered",
         }
     }
 }
@@ -224,7 +358,7 @@ pub fn latency_loads(args: &Args) -> Vec<f64> {
 
 /// Runs the latency table takes (for the progress bar).
 pub fn latency_runs(args: &Args) -> u64 {
-    let pairs = (args.latency_workers.len() * LAT_IMPLS.len()) as u64;
+    let pairs = (args.latency_workers.len() * lat_impls(args).len()) as u64;
     let loads = latency_loads(args).len() as u64;
     let sat = if loads > 0 { pairs } else { 0 };
     (sat + pairs * (loads + args.rate.len() as u64)) * args.reps

@@ -10,13 +10,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{validate, Args, MeasureArg};
 use crate::measure::latency::{lat_run, run_latency};
 use crate::measure::throughput::{preflight, run_group};
-use crate::plan::{build_groups, latency_runs, lowlat_config, peers, Group, LAT_IMPLS};
+use crate::plan::{build_groups, lat_impls, latency_runs, lowlat_config, peers, Group};
 use crate::report::table::{
     fmt_rate, format_lat_row, format_row, header, latency_header, print_break_even, print_header,
     print_latency_intro,
 };
 use crate::report::{machine, write_outputs, PlanInfo, Report, Settings};
-use crate::stats::{break_even, rows_of};
+use crate::stats::{async_ratios, break_even, rows_of};
 
 fn progress(total: u64) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
@@ -76,7 +76,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         // warms up.
         let work = Work::busy_ns(args.latency_work_ns);
         for &w in &args.latency_workers {
-            for imp in LAT_IMPLS {
+            for imp in lat_impls(args) {
                 lat_run(imp, w, 1000, f64::INFINITY, work, args)?;
             }
         }
@@ -124,6 +124,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         bar.suspend(|| {
             for r in &new {
                 println!("{}", format_row(r, &peers));
+            }
+            if let Some(l) = async_ratios(&new) {
+                println!("{l}");
             }
             println!();
         });

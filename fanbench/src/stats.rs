@@ -80,6 +80,8 @@ pub fn rows_of(
         vs_seq: None,
         vs_rayon: None,
         vs_pariter: None,
+        vs_blocking: None,
+        vs_tokio_mpsc: None,
         plan: None,
     };
     let mut rows = Vec::new();
@@ -109,9 +111,27 @@ pub fn rows_of(
     }
     for (p, m) in &base {
         let (dispatch, order) = p.columns();
-        rows.push(row(p.name(), dispatch, order, None, m));
+        let mut r = row(p.name(), dispatch, order, None, m);
+        if *p == Peer::Stream {
+            r.vs_blocking = ratio(m.mitems_per_s, Peer::Blocking);
+            r.vs_tokio_mpsc = ratio(m.mitems_per_s, Peer::TokioMpsc);
+        }
+        rows.push(r);
     }
     rows
+}
+
+/// The line under a group with async rows: the `Stream` against the blocking `Output` and
+/// against tokio `mpsc` (`None` when the group has no `fanring-stream` row).
+pub fn async_ratios(rows: &[Row]) -> Option<String> {
+    let r = rows.iter().find(|r| r.implementation == "fanring-stream")?;
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}×"));
+    Some(format!(
+        "  W={} fanring-stream ÷ fanring-blocking: {}, ÷ tokio-mpsc: {}",
+        r.workers,
+        f(r.vs_blocking),
+        f(r.vs_tokio_mpsc)
+    ))
 }
 
 /// Workers at which the break-even is reported.

@@ -380,3 +380,117 @@ fn engine_config_error_exits_2() {
         text(&out.stderr)
     );
 }
+
+/// The async rows (`--features async`): every peer of `--baseline async` in the throughput
+/// table at W = 1 and 2, the ratio line under each group, the JSON ratios, and the async rows
+/// of the latency table.
+#[cfg(feature = "async")]
+#[test]
+fn async_rows_in_both_tables() {
+    let json = TempFile::new("json");
+    let out = fanbench(&[
+        "--measure",
+        "throughput,latency",
+        "--items",
+        "3000",
+        "--workers",
+        "1,2",
+        "--reps",
+        "1",
+        "--work-ns",
+        "0",
+        "--mode",
+        "thread",
+        "--order",
+        "any",
+        "--baseline",
+        "async",
+        "--latency-workers",
+        "2",
+        "--rate",
+        "2000",
+        "--load",
+        "0.5",
+        "--latency-secs",
+        "0.02",
+        "--json",
+        json.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    const ASYNC: [&str; 5] = [
+        "fanring-stream",
+        "fanring-blocking",
+        "tokio-mpsc",
+        "buffered",
+        "buffer-unordered",
+    ];
+    for w in ["1", "2"] {
+        for name in ASYNC {
+            assert!(
+                stdout.lines().any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() > 2 && f[0] == name && f[2] == w
+                }),
+                "no {name} row at W={w}:\n{stdout}"
+            );
+        }
+        assert!(
+            stdout.contains(&format!("W={w} fanring-stream ÷ fanring-blocking: ")),
+            "no ratio line at W={w}:\n{stdout}"
+        );
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let rows = report["rows"].as_array().expect("rows");
+    for name in ASYNC {
+        assert_eq!(
+            rows.iter().filter(|r| r["implementation"] == name).count(),
+            2,
+            "{name}: {rows:#?}"
+        );
+    }
+    for r in rows
+        .iter()
+        .filter(|r| r["implementation"] == "fanring-stream")
+    {
+        for k in ["vs_blocking", "vs_tokio_mpsc"] {
+            assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k} in {r}");
+        }
+    }
+    let lat = report["latency"].as_array().expect("latency rows");
+    for name in [
+        "fanring-stream",
+        "tokio-mpsc",
+        "buffered",
+        "buffer-unordered",
+    ] {
+        let mine: Vec<&Value> = lat.iter().filter(|r| r["config"] == name).collect();
+        // One row at --load 0.5, one at --rate 2000.
+        assert_eq!(mine.len(), 2, "{name}: {lat:#?}");
+        for r in mine {
+            assert!(r["p50_us"].as_f64().is_some_and(|v| v > 0.0), "{r}");
+            assert!(r["p99_us"].as_f64() >= r["p50_us"].as_f64(), "{r}");
+        }
+    }
+}
+
+/// Without the feature, asking for an async row is a usage error that says what to do.
+#[cfg(not(feature = "async"))]
+#[test]
+fn async_rows_without_the_feature_exit_2() {
+    for b in ["stream", "tokio", "buffered", "async"] {
+        let out = fanbench(&["--items", "1000", "--baseline", b]);
+        assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("--features async"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

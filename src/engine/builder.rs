@@ -292,6 +292,8 @@ where
             Input {
                 distributor: l.distributor,
                 buf: l.source_buf,
+                #[cfg(feature = "async")]
+                sink: super::handles::SinkSlot::new(),
             },
             Output::new(OutputState::new(
                 l.merger, l.control, l.threads, l.plan, l.local,

@@ -643,10 +643,10 @@ impl<T> Consumer<T> {
             }
             let shared = &*self.shared;
             let (head, closed) = (self.head, self.closed);
-            let found = crate::wait::task::poll_until(
+            let found = crate::wait::task::poll_until_spinning(
                 cx,
                 &shared.consumer.wake,
-                self.wait.can_park(),
+                self.wait,
                 || items(shared, head, closed, false, None),
             );
             if found.is_pending() {

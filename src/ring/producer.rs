@@ -615,7 +615,7 @@ impl<T> Producer<T> {
     /// [`try_push`](Self::try_push) succeeds unless the consumer closes meanwhile),
     /// `Ready(Err(Closed))` if nobody will read, or `Pending` with the task's waker registered
     /// (the consumer's next release or its close wakes it). On a ring whose strategy never
-    /// parks, a pending poll wakes its own task at once (see [`Consumer::poll_pop`]).
+    /// parks, a pending poll wakes its own task at once (see [`Consumer::poll_pop`](crate::ring::Consumer::poll_pop)).
     ///
     /// # Errors
     /// [`Closed`] once the consumer closed or was dropped, or this producer closed.
@@ -635,10 +635,10 @@ impl<T> Producer<T> {
             }
             let shared = &*self.shared;
             let (tail, closed) = (self.tail, self.closed);
-            let found = crate::wait::task::poll_until(
+            let found = crate::wait::task::poll_until_spinning(
                 cx,
                 &shared.producer.wake,
-                self.wait.can_park(),
+                self.wait,
                 || (room(shared, tail, closed, false, None) != Some(tail)).then_some(()),
             );
             if found.is_pending() {

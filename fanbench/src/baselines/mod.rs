@@ -22,6 +22,11 @@
 //!   `ThreadPool` of `W` threads, unordered, the sink folded on the pool's threads;
 //! - [`pariter_map`]: pariter's `parallel_map` (ordered) with `W` threads, the caller iterating.
 //!
+//! With `--features async` (`async_peers`, `tokio_fan`): fanring's `Output` read as a
+//! `Stream` (`fanring_stream`), the same topology from tokio `mpsc` channels and tasks
+//! (`tokio_mpsc`), and `futures`' `buffered` / `buffer_unordered` over one `spawn_blocking` per
+//! item (`spawn_blocking_pool`).
+//!
 //! The channel, rtrb and fanring runners also take any source (`*_source`): with a
 //! [`Paced`](crate::Paced) source they make the open-loop latency runs of `fanbench` (each
 //! item released at its scheduled time and its latency counted from that time).
@@ -31,6 +36,8 @@
 //! [`Probe`]: crate::Probe
 
 mod alternatives;
+#[cfg(feature = "async")]
+pub mod async_peers;
 mod engine;
 mod ring_pipeline;
 mod seed;
@@ -42,3 +49,5 @@ pub use engine::{
 };
 pub use ring_pipeline::{rtrb_pipeline, rtrb_pipeline_source};
 pub use seed::{crossbeam_seed, crossbeam_seed_source, std_mpsc_seed};
+#[cfg(feature = "async")]
+pub mod tokio_fan;

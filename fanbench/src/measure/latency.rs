@@ -12,7 +12,7 @@ use fanbench::{latency_histogram, Paced, Probe, Work};
 use indicatif::ProgressBar;
 
 use crate::cli::Args;
-use crate::plan::{latency_loads, lowlat_config, LatImpl, LAT_IMPLS};
+use crate::plan::{lat_impls, latency_loads, lowlat_config, LatImpl};
 use crate::report::table::fmt_rate;
 use crate::report::{LatRow, Saturation};
 use crate::stats::median;
@@ -55,6 +55,9 @@ pub fn lat_run(
             crossbeam_seed_source(source, clock, workers, args.capacity, f, probe)
         }
         LatImpl::Rtrb => rtrb_pipeline_source(source, clock, workers, args.capacity, f, probe),
+        LatImpl::Stream | LatImpl::TokioMpsc | LatImpl::Buffered | LatImpl::BufferUnordered => {
+            async_source(imp, source, clock, workers, args.capacity, f, probe)?
+        }
     };
     let secs = Instant::now()
         .saturating_duration_since(epoch)
@@ -69,6 +72,43 @@ pub fn lat_run(
         p999: q(0.999),
         max: h.max() as f64,
     })
+}
+
+/// The async rows fed by the paced source: fanring with the builder's defaults (as the
+/// `fanring` row) read as a `Stream`; the tokio peers with the source on a thread of its own.
+#[cfg(feature = "async")]
+fn async_source(
+    imp: LatImpl,
+    source: Paced,
+    clock: fanbench::Clock,
+    workers: usize,
+    capacity: usize,
+    f: impl Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+    probe: Option<Probe<'_>>,
+) -> Result<fanbench::Tally, RunError> {
+    use fanbench::baselines::async_peers::{
+        fanring_stream_defaults_source, spawn_blocking_pool_source, tokio_mpsc_source,
+    };
+    Ok(match imp {
+        LatImpl::Stream => fanring_stream_defaults_source(source, clock, workers, f, probe)?,
+        LatImpl::TokioMpsc => tokio_mpsc_source(source, clock, workers, capacity, f, probe),
+        LatImpl::Buffered => spawn_blocking_pool_source(source, clock, workers, true, f, probe),
+        _ => spawn_blocking_pool_source(source, clock, workers, false, f, probe),
+    })
+}
+
+// Without the feature, `cli::validate` refuses the async rows before anything runs.
+#[cfg(not(feature = "async"))]
+fn async_source(
+    _: LatImpl,
+    _: Paced,
+    _: fanbench::Clock,
+    _: usize,
+    _: usize,
+    _: impl Fn(u64) -> u64,
+    _: Option<Probe<'_>>,
+) -> Result<fanbench::Tally, RunError> {
+    unreachable!("the async rows need --features async (checked by cli::validate)")
 }
 
 /// A point of the latency table.
@@ -89,10 +129,11 @@ pub fn run_latency(
 ) -> Result<(Vec<Saturation>, Vec<LatRow>), RunError> {
     let work = Work::busy_ns(args.latency_work_ns);
     let loads = latency_loads(args);
+    let impls = lat_impls(args);
     let pairs: Vec<(usize, LatImpl)> = args
         .latency_workers
         .iter()
-        .flat_map(|&w| LAT_IMPLS.iter().map(move |&i| (w, i)))
+        .flat_map(|&w| impls.iter().map(move |&i| (w, i)))
         .collect();
     // Saturation of each configuration: every configuration once per rep, interleaved.
     let mut sat_samples = vec![Vec::new(); pairs.len()];

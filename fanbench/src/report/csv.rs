@@ -11,12 +11,12 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     let mut out = String::from(
         "implementation,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
          ns_per_item,p50_ns,p99_ns,p999_ns,vs_crossbeam,vs_std,vs_rtrb,vs_seq,vs_rayon,\
-         vs_pariter\n",
+         vs_pariter,vs_blocking,vs_tokio_mpsc\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
             r.implementation,
             r.workers,
             r.dispatch,
@@ -36,6 +36,8 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             opt(r.vs_seq),
             opt(r.vs_rayon),
             opt(r.vs_pariter),
+            opt(r.vs_blocking),
+            opt(r.vs_tokio_mpsc),
         );
     }
     std::fs::write(path, out)

@@ -23,7 +23,9 @@ use plot::{write_latency_plot, write_plot};
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     /// `fanring`, `crossbeam-seed`, `std-seed`, `rtrb-pipeline`, `sequential` (one thread,
-    /// whatever `workers` says: the reference measured alongside), `rayon-bridge`, `pariter`.
+    /// whatever `workers` says: the reference measured alongside), `rayon-bridge`, `pariter`;
+    /// with `--features async`: `fanring-stream`, `fanring-blocking`, `tokio-mpsc`,
+    /// `buffered`, `buffer-unordered`.
     pub implementation: String,
     /// fanring's mode (`drive`, `thread`); `null` for baselines.
     pub mode: Option<String>,
@@ -54,6 +56,10 @@ pub struct Row {
     pub vs_seq: Option<f64>,
     pub vs_rayon: Option<f64>,
     pub vs_pariter: Option<f64>,
+    /// The `fanring-stream` row only: its throughput over `fanring-blocking`'s (the same
+    /// engine settings, the `Output` iterated) and over `tokio-mpsc`'s, when those ran.
+    pub vs_blocking: Option<f64>,
+    pub vs_tokio_mpsc: Option<f64>,
     /// The engine's pinning plan (fanring rows only).
     pub plan: Option<String>,
 }
@@ -72,7 +78,9 @@ pub struct Saturation {
 /// One row of the latency table, as written to JSON and CSV.
 #[derive(Clone, Debug, Serialize)]
 pub struct LatRow {
-    /// `fanring` (builder defaults), `fanring-lowlat`, `crossbeam-seed`, `rtrb-pipeline`.
+    /// `fanring` (builder defaults), `fanring-lowlat`, `crossbeam-seed`, `rtrb-pipeline`;
+    /// with `--features async`: `fanring-stream`, `tokio-mpsc`, `buffered`,
+    /// `buffer-unordered`.
     pub config: String,
     pub workers: usize,
     pub work_ns: u64,

@@ -48,7 +48,7 @@ pub fn print_header(m: &Machine, s: &Settings) {
 
 pub fn header(peers: &[Peer]) -> String {
     let mut h = format!(
-        "{:<15} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
         "impl",
         "mode",
         "W",
@@ -62,7 +62,7 @@ pub fn header(peers: &[Peer]) -> String {
         "p99",
         "p99.9"
     );
-    for p in peers {
+    for p in peers.iter().filter(|p| p.has_column()) {
         let _ = write!(h, " {:>10}", format!("vs {}", short(*p)));
     }
     h
@@ -76,12 +76,17 @@ pub fn short(p: Peer) -> &'static str {
         Peer::Seq => "seq",
         Peer::Rayon => "rayon",
         Peer::Pariter => "pariter",
+        Peer::Stream => "stream",
+        Peer::Blocking => "blocking",
+        Peer::TokioMpsc => "tokio",
+        Peer::Buffered => "buffered",
+        Peer::BufferUnordered => "unordered",
     }
 }
 
 pub fn format_row(r: &Row, peers: &[Peer]) -> String {
     let mut s = format!(
-        "{:<15} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
+        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
         r.implementation,
         r.mode.as_deref().unwrap_or("-"),
         r.workers,
@@ -95,7 +100,7 @@ pub fn format_row(r: &Row, peers: &[Peer]) -> String {
         fmt_ns(r.p99_ns),
         fmt_ns(r.p999_ns),
     );
-    for p in peers {
+    for p in peers.iter().filter(|p| p.has_column()) {
         let v = match p {
             Peer::Crossbeam => r.vs_crossbeam,
             Peer::Std => r.vs_std,
@@ -103,6 +108,7 @@ pub fn format_row(r: &Row, peers: &[Peer]) -> String {
             Peer::Seq => r.vs_seq,
             Peer::Rayon => r.vs_rayon,
             Peer::Pariter => r.vs_pariter,
+            _ => None,
         };
         let _ = write!(s, " {:>10}", fmt_ratio(v));
     }
@@ -173,7 +179,7 @@ pub fn print_latency_intro(args: &Args, lowlat: &EngineConfig) {
 
 pub fn latency_header() -> String {
     format!(
-        "{:<15} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "config",
         "W",
         "work-ns",
@@ -189,7 +195,7 @@ pub fn latency_header() -> String {
 
 pub fn format_lat_row(r: &LatRow) -> String {
     format!(
-        "{:<15} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         r.config,
         r.workers,
         r.work_ns,

@@ -14,7 +14,32 @@ pub struct Input<T: Send + 'static> {
     pub(crate) distributor: AnyDistributor<T>,
     /// `send_all`'s run buffer (`batch` items, reserved when the engine started).
     pub(crate) buf: Vec<T>,
+    /// The `Sink`'s state (`async` feature).
+    #[cfg(feature = "async")]
+    pub(crate) sink: SinkSlot<T>,
 }
+
+/// What `Input` keeps as a `Sink` (`async` feature): the item `start_send` accepted while its
+/// worker's ring had no room, and whether `poll_close` ran.
+#[cfg(feature = "async")]
+pub(crate) struct SinkSlot<T> {
+    pending: Option<T>,
+    closed: bool,
+}
+
+#[cfg(feature = "async")]
+impl<T> SinkSlot<T> {
+    pub(crate) fn new() -> Self {
+        SinkSlot {
+            pending: None,
+            closed: false,
+        }
+    }
+}
+
+// Nothing in an `Input` is pinned: the `Sink`'s pending item is only ever moved, never
+// borrowed through a `Pin`, so it can be polled through `&mut` whatever `T` is.
+impl<T: Send + 'static> Unpin for Input<T> {}
 
 impl<T: Send + 'static> Input<T> {
     /// Hands one item to a worker and publishes it at once, waiting while that worker's ring
@@ -60,6 +85,34 @@ impl<T: Send + 'static> Input<T> {
             }
             std::future::poll_fn(|cx| self.distributor.poll_room(cx)).await;
         }
+    }
+
+    /// The `Sink`'s wait: hands the item `start_send` kept (if any) to the engine, waiting
+    /// for room as [`send_async`](Self::send_async) does. Staged, not published: `poll_flush`
+    /// publishes (so `SinkExt::send_all` and `forward` publish a run at a time).
+    #[cfg(feature = "async")]
+    fn poll_deliver(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        use crate::engine::dispatch::SendError as Full;
+        use std::task::Poll;
+        while let Some(item) = self.sink.pending.take() {
+            if self.sink.closed || self.distributor.check_stopped() {
+                return Poll::Ready(Err(SendError(item)));
+            }
+            match self.distributor.try_send(item) {
+                Ok(()) => {}
+                Err(Full::Stopped(back)) => return Poll::Ready(Err(SendError(back))),
+                Err(Full::Full(back)) => {
+                    self.sink.pending = Some(back);
+                    if self.distributor.poll_room(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Hands every item of `items` to the workers a run at a time, publishing each run, and
@@ -113,6 +166,97 @@ impl<T: Send + 'static> Drop for Input<T> {
         td.step(|| self.distributor.close());
         self.distributor.drop_rings(&mut td);
         td.finish();
+    }
+}
+
+/// The input as a `futures_sink::Sink` (`async` feature): `SinkExt::send`, `send_all`, and
+/// `StreamExt::forward` from an async source, without blocking the executor.
+///
+/// `start_send` stages the item for its worker (or, when that worker's ring is full, keeps it
+/// until `poll_ready` finds room, waiting as [`send_async`](Input::send_async) does);
+/// `poll_flush` publishes everything staged; `poll_close` publishes and ends the input (the
+/// workers drain and the merged stream ends, as when the `Input` is dropped). Once the engine
+/// has stopped (its output dropped, a stage failed) or the sink was closed, the item comes back
+/// as `SendError(item)`, from `start_send` or from the next `poll_ready`/`poll_flush` for the
+/// item it kept. Dropping the `Input` drops a kept item once.
+///
+/// ```
+/// # #[cfg(feature = "async")] {
+/// use fanring::Engine;
+/// use futures_util::{stream, SinkExt, StreamExt};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let (mut input, output) = Engine::builder().workers(2).map(|x: u64| x * 2).start().unwrap();
+/// let feeder = std::thread::spawn(move || {
+///     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+///     rt.block_on(async {
+///         // An async source forwarded into the engine: published a run at a time.
+///         stream::iter(0..1000u64).map(Ok).forward(&mut input).await.unwrap();
+///     }); // `forward` closed the sink: the stream ends
+/// });
+/// let sum = rt.block_on(StreamExt::fold(output, 0, |s, y| async move { s + y }));
+/// assert_eq!(sum, 999 * 1000);
+/// feeder.join().unwrap();
+/// # }
+/// ```
+///
+/// # Panics
+/// `start_send` panics if called while an item it kept is still waiting for room (that is,
+/// without a `poll_ready` that returned `Ready(Ok(()))` since, as the `Sink` contract requires).
+#[cfg(feature = "async")]
+impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
+    type Error = SendError<T>;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        self.get_mut().poll_deliver(cx)
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: T) -> Result<(), SendError<T>> {
+        use crate::engine::dispatch::SendError as Full;
+        let this = self.get_mut();
+        assert!(
+            this.sink.pending.is_none(),
+            "Sink::start_send called before poll_ready returned Ready(Ok(()))"
+        );
+        if this.sink.closed || this.distributor.check_stopped() {
+            return Err(SendError(item));
+        }
+        match this.distributor.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(Full::Stopped(back)) => Err(SendError(back)),
+            Err(Full::Full(back)) => {
+                this.sink.pending = Some(back);
+                Ok(())
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        let this = self.get_mut();
+        let r = this.poll_deliver(cx);
+        if r.is_ready() {
+            this.distributor.flush();
+        }
+        r
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        let this = self.get_mut();
+        let r = this.poll_deliver(cx);
+        if r.is_ready() && !this.sink.closed {
+            this.sink.closed = true;
+            this.distributor.close();
+        }
+        r
     }
 }
 

@@ -8,6 +8,8 @@ mod output;
 mod running;
 
 pub use driven::Driven;
+#[cfg(feature = "async")]
+pub(crate) use input::SinkSlot;
 pub use input::{Input, SendError};
 pub use output::Output;
 pub use running::Running;
@@ -176,6 +178,7 @@ impl<U> OutputState<U> {
     /// waker is announced on the merger's rings and a re-check found nothing (see
     /// `Merger::poll_task`); then returns the first item and a cursor over the rest of its run.
     #[cfg(feature = "async")]
+    #[inline(never)]
     pub(crate) fn poll_run(
         &mut self,
         cx: &std::task::Context<'_>,

@@ -178,6 +178,18 @@ impl<U> Merger<U> {
         }
     }
 
+    /// How a blocking poll of this merger waits (its rings' strategy).
+    fn wait_strategy(&self) -> crate::WaitStrategy {
+        match self {
+            Merger::Any(m) => m.wait,
+            Merger::Rotate(m) => m
+                .rings
+                .get(m.cur)
+                .map_or(crate::WaitStrategy::default(), Consumer::wait_strategy),
+            Merger::Tagged(m) => m.wait,
+        }
+    }
+
     /// Un-announces what [`announce_task`](Self::announce_task) announced (a late publish that
     /// still sees it only wakes the task once more).
     pub(crate) fn withdraw(&self) {
@@ -212,6 +224,20 @@ impl<U> Merger<U> {
             Step::End => Some(Step::End),
         };
         if let Some(s) = attempt(self) {
+            return Poll::Ready(s);
+        }
+        // What a blocking poll does before it parks: spin, then yield (bounded; see
+        // `task::spin`). The hint is one load per ring; only a ring that shows something is
+        // taken from.
+        let strategy = self.wait_strategy();
+        let spun = crate::wait::task::spin(strategy, || {
+            if self.ready_hint() {
+                attempt(self)
+            } else {
+                None
+            }
+        });
+        if let Some(s) = spun {
             return Poll::Ready(s);
         }
         if self.announce_task(cx) {
