@@ -539,17 +539,18 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// release, or the merger's advance of the reorder window, wakes it).
     #[cfg(feature = "async")]
     pub(crate) fn poll_room(&mut self, cx: &std::task::Context<'_>) -> std::task::Poll<()> {
-        use crate::wait::task::poll_until;
+        use crate::wait::task::{poll_until, poll_until_spinning, spin};
         self.flush();
-        let can_park = self.wait.can_park();
+        // Each wait first spins (and yields) as the blocking `wait_room` would before it
+        // parks (`wait::task::spin`): a worker usually frees its ring within microseconds.
         let r = match self.blocked {
             Blocked::Ring => {
                 let ring = &self.rings[self.cur];
-                poll_until(cx, ring, can_park, || ring.ready_hint().then_some(()))
+                poll_until_spinning(cx, ring, self.wait, || ring.ready_hint().then_some(()))
             }
             Blocked::AnyRing => {
                 let rings = &self.rings[..];
-                poll_until(cx, rings, can_park, || {
+                poll_until_spinning(cx, rings, self.wait, || {
                     rings.iter().any(Producer::ready_hint).then_some(())
                 })
             }
@@ -557,7 +558,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 // The merger always notifies the window's slot (`Window::advance`).
                 Some(w) => {
                     let seq = self.seq;
-                    poll_until(cx, &w.slot, true, || w.room(seq).map(drop))
+                    let room = || w.room(seq).map(drop);
+                    match spin(self.wait, room) {
+                        Some(()) => std::task::Poll::Ready(()),
+                        None => poll_until(cx, &w.slot, true, room),
+                    }
                 }
                 None => std::task::Poll::Ready(()),
             },
