@@ -167,7 +167,8 @@ impl<'a, U> Emit<'a, U> {
 
     /// Sends one output.
     // Always: the worker's per-item loop must stay one loop (a call per output costs more
-    // than the map itself); a full plain buffer is handled out of line in `push_full`.
+    // than the map itself), and no call may be given `self`: the writer's length then stays
+    // in a register (the flush itself is out of line in `flush_out`, given `out` and `stats`).
     #[allow(clippy::inline_always)]
     #[inline(always)]
     pub fn push(&mut self, item: U) {
@@ -197,8 +198,9 @@ impl<'a, U> Emit<'a, U> {
     }
 
     /// [`push`](Self::push) into a full plain buffer: move it to the ring, then append.
-    #[cold]
-    #[inline(never)]
+    /// Inline (see `push`).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn push_full(&mut self, item: U) {
         if self.flush() {
             let r = self.plain.try_push(item);
