@@ -127,7 +127,7 @@ fn groups(c: &mut Criterion) {
         g.bench_function("buffered", |b| {
             b.iter(|| {
                 let mut sum = 0u64;
-                tokio_fan::buffered(&multi, 0..N / 16, Feed::Task, w, work, |y| {
+                tokio_fan::blocking_pool(&multi, 0..N / 16, Feed::Task, w, true, work, |y| {
                     sum = sum.wrapping_add(y);
                 });
                 assert_eq!(black_box(sum), want_small);
@@ -136,7 +136,7 @@ fn groups(c: &mut Criterion) {
         g.bench_function("buffer_unordered", |b| {
             b.iter(|| {
                 let mut sum = 0u64;
-                tokio_fan::buffer_unordered(&multi, 0..N / 16, Feed::Task, w, work, |y| {
+                tokio_fan::blocking_pool(&multi, 0..N / 16, Feed::Task, w, false, work, |y| {
                     sum = sum.wrapping_add(y);
                 });
                 assert_eq!(black_box(sum), want_small);

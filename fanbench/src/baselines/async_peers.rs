@@ -277,10 +277,6 @@ where
     let rt = multi_thread();
     let mut c = Counter::new(clock, lat);
     let f = move |it: Item| it.process(&work);
-    if ordered {
-        tokio_fan::buffered(&rt, source, feed, workers, f, |it| c.take(it));
-    } else {
-        tokio_fan::buffer_unordered(&rt, source, feed, workers, f, |it| c.take(it));
-    }
+    tokio_fan::blocking_pool(&rt, source, feed, workers, ordered, f, |it| c.take(it));
     c.tally
 }

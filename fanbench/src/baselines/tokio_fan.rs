@@ -7,11 +7,11 @@
 //!
 //! Every runner maps each item of `source` through `work` on `workers` parallel stages and
 //! hands every result to `sink` on the caller's task (the `block_on` of `rt`, on the calling
-//! thread), in any order except for [`buffered`]:
+//! thread), in any order except for [`blocking_pool`] with `ordered`:
 //! - [`tokio_mpsc`]: the engine's topology from tokio parts: a distributor sending round-robin
 //!   into `workers` bounded `mpsc` channels, one task per worker mapping into one bounded
 //!   output channel, the caller's task receiving from it;
-//! - [`buffered`] / [`buffer_unordered`]: `futures`' `StreamExt::buffered(workers)` (ordered)
+//! - [`blocking_pool`]: `futures`' `StreamExt::buffered(workers)` (ordered)
 //!   or `buffer_unordered(workers)` over one `spawn_blocking` per item.
 //!
 //! [`Feed`] says where the source is iterated: in a task ([`Feed::Task`], for a source that
@@ -93,51 +93,19 @@ pub fn tokio_mpsc<T, U, S, F>(
     });
 }
 
-/// `source.map(spawn_blocking(work)).buffered(workers)`: ordered.
-pub fn buffered<T, U, S, F>(
-    rt: &Runtime,
-    source: S,
-    feed: Feed,
-    workers: usize,
-    work: F,
-    sink: impl FnMut(U),
-) where
-    T: Send + 'static,
-    U: Send + 'static,
-    S: Iterator<Item = T> + Send + 'static,
-    F: Fn(T) -> U + Clone + Send + Sync + 'static,
-{
-    blocking_pool(rt, source, feed, workers, work, sink, true);
-}
-
-/// As [`buffered`], with `buffer_unordered(workers)`.
-pub fn buffer_unordered<T, U, S, F>(
-    rt: &Runtime,
-    source: S,
-    feed: Feed,
-    workers: usize,
-    work: F,
-    sink: impl FnMut(U),
-) where
-    T: Send + 'static,
-    U: Send + 'static,
-    S: Iterator<Item = T> + Send + 'static,
-    F: Fn(T) -> U + Clone + Send + Sync + 'static,
-{
-    blocking_pool(rt, source, feed, workers, work, sink, false);
-}
-
 /// Channel between a [`Feed::Thread`] source and the `buffered` stream.
 const FEED_CHANNEL: usize = 1024;
 
-fn blocking_pool<T, U, S, F>(
+/// `source.map(spawn_blocking(work))` through `buffered(workers)` (ordered) or, with
+/// `ordered == false`, `buffer_unordered(workers)`; each result to `sink`.
+pub fn blocking_pool<T, U, S, F>(
     rt: &Runtime,
     source: S,
     feed: Feed,
     workers: usize,
+    ordered: bool,
     work: F,
     mut sink: impl FnMut(U),
-    ordered: bool,
 ) where
     T: Send + 'static,
     U: Send + 'static,
