@@ -528,3 +528,73 @@ fn sink_hands_items_back_once_the_engine_stopped() {
         "every item dropped exactly once"
     );
 }
+
+/// A `start_send` that breaks the `Sink` contract (no `poll_ready` since an item was kept for
+/// lack of room) takes nothing: its item comes back, the kept one still goes first, and every
+/// item is dropped once.
+#[test]
+fn sink_refuses_a_start_send_while_an_item_is_kept() {
+    use futures_util::Sink;
+    use std::pin::Pin;
+    let made = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
+    {
+        let (mut input, mut output) = Engine::builder()
+            .workers(1)
+            .capacity(2)
+            .batch(1)
+            .wait(PARK)
+            .map(|t: Tracked| t)
+            .start()
+            .unwrap();
+        let item = |id| {
+            made.fetch_add(1, Relaxed);
+            Tracked {
+                id,
+                drops: Arc::clone(&drops),
+            }
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        // Nobody reads yet: `start_send` keeps an item once the rings are full.
+        let mut id = 0;
+        loop {
+            assert!(id < 1_000, "the rings never filled");
+            match Pin::new(&mut input).poll_ready(&mut cx) {
+                Poll::Ready(r) => r.unwrap(),
+                Poll::Pending => break,
+            }
+            Pin::new(&mut input).start_send(item(id)).unwrap();
+            id += 1;
+            let _ = Pin::new(&mut input).poll_flush(&mut cx);
+        }
+        let back = Pin::new(&mut input)
+            .start_send(item(1_000_000))
+            .unwrap_err();
+        assert_eq!(back.into_inner().id, 1_000_000);
+        // Read while closing: the kept item is delivered, then the input ends.
+        let mut got = Vec::new();
+        loop {
+            if let Poll::Ready(r) = Pin::new(&mut input).poll_close(&mut cx) {
+                r.unwrap();
+                break;
+            }
+            got.push(
+                Iterator::next(&mut output)
+                    .expect("an item before the end")
+                    .id,
+            );
+        }
+        got.extend(Iterator::map(&mut output, |t| t.id));
+        assert_eq!(
+            got,
+            (0..id).collect::<Vec<_>>(),
+            "each item once, the kept one in line"
+        );
+        assert!(output.join().is_ok());
+    }
+    assert_eq!(
+        drops.load(Relaxed),
+        made.load(Relaxed),
+        "every item dropped exactly once"
+    );
+}

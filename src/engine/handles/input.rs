@@ -200,9 +200,9 @@ impl<T: Send + 'static> Drop for Input<T> {
 /// # }
 /// ```
 ///
-/// # Panics
-/// `start_send` panics if called while an item it kept is still waiting for room (that is,
-/// without a `poll_ready` that returned `Ready(Ok(()))` since, as the `Sink` contract requires).
+/// A `start_send` while an item it kept is still waiting for room (without a `poll_ready`
+/// that returned `Ready(Ok(()))` since, which the `Sink` contract requires) takes nothing: its
+/// item comes back as `SendError(item)`, and the kept one stays first in line.
 #[cfg(feature = "async")]
 impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
     type Error = SendError<T>;
@@ -217,11 +217,9 @@ impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
     fn start_send(self: std::pin::Pin<&mut Self>, item: T) -> Result<(), SendError<T>> {
         use crate::engine::dispatch::SendError as Full;
         let this = self.get_mut();
-        assert!(
-            this.sink.pending.is_none(),
-            "Sink::start_send called before poll_ready returned Ready(Ok(()))"
-        );
-        if this.sink.closed || this.distributor.check_stopped() {
+        // A broken contract (no `poll_ready` since an item was kept) refuses the item rather
+        // than reorder it or panic in the library.
+        if this.sink.pending.is_some() || this.sink.closed || this.distributor.check_stopped() {
             return Err(SendError(item));
         }
         match this.distributor.try_send(item) {
