@@ -43,10 +43,12 @@ impl<T: Send + 'static> Unpin for Input<T> {}
 
 impl<T: Send + 'static> Input<T> {
     /// Hands one item to a worker and publishes it at once, waiting while that worker's ring
-    /// (or the reorder window) is full.
+    /// (or the reorder window) is full. This blocks the thread: in async code use
+    /// `send_async` (`async` feature); this method wins over `SinkExt::send` of the same name,
+    /// so name the trait to use the `Sink` (`SinkExt::send(&mut input, x)`).
     ///
     /// # Errors
-    /// `Closed(item)` once the engine has stopped (the merged stream was dropped or a stage
+    /// `SendError(item)` once the engine has stopped (the merged stream was dropped or a stage
     /// failed).
     pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
         // The cached free slots say nothing of a worker that is gone: ask the rings.

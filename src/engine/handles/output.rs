@@ -115,7 +115,9 @@ impl<U> Output<U> {
 /// "Async"), and a worker's publish or close wakes it. After the stream ended,
 /// [`error`](Output::error) (or [`try_next`](Output::try_next)'s `Err`) tells whether a stage
 /// failed; dropping the stream early stops the engine as dropping the iterator does. Mixing
-/// `next` and `poll_next` on one `Output` is allowed.
+/// `next` and `poll_next` on one `Output` is allowed. In a debug build, very large items held
+/// inline (tens of KiB each) can overflow a small thread's stack through the poll's unoptimised
+/// frames (each holds a copy); box them, or read them with the iterator.
 #[cfg(feature = "async")]
 impl<U> futures_core::Stream for Output<U> {
     type Item = U;
