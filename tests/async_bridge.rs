@@ -474,6 +474,63 @@ fn input_as_sink_preserve_order() {
     sink_forward(Order::Preserve);
 }
 
+/// Counts the items made and dropped for the `Sink` tests.
+#[derive(Default)]
+struct Counts {
+    made: Arc<AtomicUsize>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Counts {
+    fn item(&self, id: u64) -> Tracked {
+        self.made.fetch_add(1, Relaxed);
+        Tracked {
+            id,
+            drops: Arc::clone(&self.drops),
+        }
+    }
+
+    fn assert_each_dropped_once(&self) {
+        assert_eq!(
+            self.drops.load(Relaxed),
+            self.made.load(Relaxed),
+            "every item dropped exactly once"
+        );
+    }
+}
+
+/// An engine (W = 1, rings of 2, `batch(1)`) whose `Input`, used as a `Sink` with nobody
+/// reading, has filled its rings and keeps one more item for lack of room; returns the
+/// handles and how many items went in (the last one is the kept one).
+fn sink_with_a_kept_item(
+    counts: &Counts,
+) -> (fanring::Input<Tracked>, fanring::Output<Tracked>, u64) {
+    use futures_util::Sink;
+    use std::pin::Pin;
+    let (mut input, output) = Engine::builder()
+        .workers(1)
+        .capacity(2)
+        .batch(1)
+        .wait(PARK)
+        .map(|t: Tracked| t)
+        .start()
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    // The bound only ends a broken test; the rings hold a few items.
+    let mut id = 0;
+    loop {
+        assert!(id < 1_000, "the rings never filled");
+        match Pin::new(&mut input).poll_ready(&mut cx) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => break,
+        }
+        Pin::new(&mut input).start_send(counts.item(id)).unwrap();
+        id += 1;
+        let _ = Pin::new(&mut input).poll_flush(&mut cx);
+    }
+    (input, output, id)
+}
+
 /// The `Sink` when the engine stops: the item it kept for lack of room comes back from
 /// `poll_ready`, a new one from `start_send`, and every item is dropped once (the engine's on
 /// teardown, the returned ones by the caller).
@@ -481,52 +538,21 @@ fn input_as_sink_preserve_order() {
 fn sink_hands_items_back_once_the_engine_stopped() {
     use futures_util::Sink;
     use std::pin::Pin;
-    let made = Arc::new(AtomicUsize::new(0));
-    let drops = Arc::new(AtomicUsize::new(0));
+    let counts = Counts::default();
     {
-        let (mut input, output) = Engine::builder()
-            .workers(1)
-            .capacity(2)
-            .batch(1)
-            .wait(PARK)
-            .map(|t: Tracked| t)
-            .start()
-            .unwrap();
-        let item = |id| {
-            made.fetch_add(1, Relaxed);
-            Tracked {
-                id,
-                drops: Arc::clone(&drops),
-            }
-        };
+        let (mut input, output, sent) = sink_with_a_kept_item(&counts);
         let mut cx = Context::from_waker(Waker::noop());
-        // Nobody reads the output: the rings fill and `poll_ready` stays pending with a kept
-        // item (the bound only ends a broken test; the rings hold a few items).
-        let mut id = 0;
-        loop {
-            assert!(id < 1_000, "the rings never filled");
-            match Pin::new(&mut input).poll_ready(&mut cx) {
-                Poll::Ready(r) => r.unwrap(),
-                Poll::Pending => break,
-            }
-            Pin::new(&mut input).start_send(item(id)).unwrap();
-            id += 1;
-            let _ = Pin::new(&mut input).poll_flush(&mut cx);
-        }
-        let kept = id - 1;
         drop(output); // stops the engine: every item in it dropped once
         match Pin::new(&mut input).poll_ready(&mut cx) {
-            Poll::Ready(Err(e)) => assert_eq!(e.into_inner().id, kept),
+            Poll::Ready(Err(e)) => assert_eq!(e.into_inner().id, sent - 1),
             other => panic!("the kept item did not come back: {other:?}"),
         }
-        let back = Pin::new(&mut input).start_send(item(id)).unwrap_err();
-        assert_eq!(back.into_inner().id, id);
+        let back = Pin::new(&mut input)
+            .start_send(counts.item(sent))
+            .unwrap_err();
+        assert_eq!(back.into_inner().id, sent);
     }
-    assert_eq!(
-        drops.load(Relaxed),
-        made.load(Relaxed),
-        "every item dropped exactly once"
-    );
+    counts.assert_each_dropped_once();
 }
 
 /// A `start_send` that breaks the `Sink` contract (no `poll_ready` since an item was kept for
@@ -536,39 +562,12 @@ fn sink_hands_items_back_once_the_engine_stopped() {
 fn sink_refuses_a_start_send_while_an_item_is_kept() {
     use futures_util::Sink;
     use std::pin::Pin;
-    let made = Arc::new(AtomicUsize::new(0));
-    let drops = Arc::new(AtomicUsize::new(0));
+    let counts = Counts::default();
     {
-        let (mut input, mut output) = Engine::builder()
-            .workers(1)
-            .capacity(2)
-            .batch(1)
-            .wait(PARK)
-            .map(|t: Tracked| t)
-            .start()
-            .unwrap();
-        let item = |id| {
-            made.fetch_add(1, Relaxed);
-            Tracked {
-                id,
-                drops: Arc::clone(&drops),
-            }
-        };
+        let (mut input, mut output, sent) = sink_with_a_kept_item(&counts);
         let mut cx = Context::from_waker(Waker::noop());
-        // Nobody reads yet: `start_send` keeps an item once the rings are full.
-        let mut id = 0;
-        loop {
-            assert!(id < 1_000, "the rings never filled");
-            match Pin::new(&mut input).poll_ready(&mut cx) {
-                Poll::Ready(r) => r.unwrap(),
-                Poll::Pending => break,
-            }
-            Pin::new(&mut input).start_send(item(id)).unwrap();
-            id += 1;
-            let _ = Pin::new(&mut input).poll_flush(&mut cx);
-        }
         let back = Pin::new(&mut input)
-            .start_send(item(1_000_000))
+            .start_send(counts.item(1_000_000))
             .unwrap_err();
         assert_eq!(back.into_inner().id, 1_000_000);
         // Read while closing: the kept item is delivered, then the input ends.
@@ -587,14 +586,10 @@ fn sink_refuses_a_start_send_while_an_item_is_kept() {
         got.extend(Iterator::map(&mut output, |t| t.id));
         assert_eq!(
             got,
-            (0..id).collect::<Vec<_>>(),
+            (0..sent).collect::<Vec<_>>(),
             "each item once, the kept one in line"
         );
         assert!(output.join().is_ok());
     }
-    assert_eq!(
-        drops.load(Relaxed),
-        made.load(Relaxed),
-        "every item dropped exactly once"
-    );
+    counts.assert_each_dropped_once();
 }
