@@ -159,58 +159,31 @@ fn run_tokio(_: Peer, _: u64, _: usize, _: usize, _: Work, _: Option<Probe<'_>>)
 }
 
 pub fn peers(sel: &[BaselineArg]) -> Vec<Peer> {
-    let mut set = BTreeSet::new();
-    for b in sel {
-        match b {
-            BaselineArg::None => {}
-            BaselineArg::Crossbeam => {
-                set.insert(Peer::Crossbeam);
-            }
-            BaselineArg::Std => {
-                set.insert(Peer::Std);
-            }
-            BaselineArg::Rtrb => {
-                set.insert(Peer::Rtrb);
-            }
-            BaselineArg::All => {
-                set.insert(Peer::Crossbeam);
-                set.insert(Peer::Std);
-            }
-            BaselineArg::Seq => {
-                set.insert(Peer::Seq);
-            }
-            BaselineArg::Rayon => {
-                set.insert(Peer::Rayon);
-            }
-            BaselineArg::Pariter => {
-                set.insert(Peer::Pariter);
-            }
-            BaselineArg::Alt => {
-                set.insert(Peer::Seq);
-                set.insert(Peer::Rayon);
-                set.insert(Peer::Pariter);
-            }
-            BaselineArg::Stream => {
-                set.insert(Peer::Stream);
-                set.insert(Peer::Blocking);
-            }
-            BaselineArg::Tokio => {
-                set.insert(Peer::TokioMpsc);
-            }
-            BaselineArg::Buffered => {
-                set.insert(Peer::Buffered);
-                set.insert(Peer::BufferUnordered);
-            }
-            BaselineArg::Async => {
-                set.insert(Peer::Stream);
-                set.insert(Peer::Blocking);
-                set.insert(Peer::TokioMpsc);
-                set.insert(Peer::Buffered);
-                set.insert(Peer::BufferUnordered);
-            }
-        }
-    }
+    let set: BTreeSet<Peer> = sel.iter().flat_map(|b| members(*b)).copied().collect();
     set.into_iter().collect()
+}
+
+/// The peers one `--baseline` value selects.
+fn members(b: BaselineArg) -> &'static [Peer] {
+    use Peer::{
+        Blocking, BufferUnordered, Buffered, Crossbeam, Pariter, Rayon, Rtrb, Seq, Std, Stream,
+        TokioMpsc,
+    };
+    match b {
+        BaselineArg::None => &[],
+        BaselineArg::Crossbeam => &[Crossbeam],
+        BaselineArg::Std => &[Std],
+        BaselineArg::Rtrb => &[Rtrb],
+        BaselineArg::All => &[Crossbeam, Std],
+        BaselineArg::Seq => &[Seq],
+        BaselineArg::Rayon => &[Rayon],
+        BaselineArg::Pariter => &[Pariter],
+        BaselineArg::Alt => &[Seq, Rayon, Pariter],
+        BaselineArg::Stream => &[Stream, Blocking],
+        BaselineArg::Tokio => &[TokioMpsc],
+        BaselineArg::Buffered => &[Buffered, BufferUnordered],
+        BaselineArg::Async => &[Stream, Blocking, TokioMpsc, Buffered, BufferUnordered],
+    }
 }
 
 /// One fanring configuration.
