@@ -1,6 +1,6 @@
-//! A keyed pipeline: each account's events go to the same worker (`Dispatch::ByKey`), so a
-//! worker can keep per-account state and the events of one account stay in order, while the
-//! merged stream interleaves accounts freely.
+//! A keyed aggregation: each account's events go to the same worker (`Dispatch::by_key`), so a
+//! worker keeps per-account state and the events of one account stay in order; when the input
+//! ends, each worker emits one final balance per account it saw (`on_end`), and nothing else.
 //!
 //! `cargo run --release --example keyed`
 
@@ -23,20 +23,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dispatch(Dispatch::by_key(|e: &Event| e.account))
         .stateful(
             |_worker| HashMap::<u64, i64>::new(), // built on the worker's own thread
-            |balances, e: Event, emit| {
-                let b = balances.entry(e.account).or_default();
-                *b += e.amount;
-                emit.push((e.account, *b));
+            |balances, e: Event, _emit| {
+                *balances.entry(e.account).or_default() += e.amount;
             },
         )
+        // The input ended: each worker's last word, one (account, balance) per account.
+        .on_end(|balances, emit| {
+            for (account, balance) in balances.drain() {
+                emit.push((account, balance));
+            }
+        })
         .run(events)?;
 
-    let mut last = HashMap::new();
-    for (account, balance) in output.by_ref() {
-        last.insert(account, balance);
-    }
+    let finals: HashMap<u64, i64> = output.by_ref().collect();
     output.join()?;
-    let total: i64 = last.values().sum();
-    println!("{} accounts, total balance {total}", last.len());
+    assert_eq!(finals.len(), 100, "one final balance per account");
+    let total: i64 = finals.values().sum();
+    println!("{} accounts, total balance {total}", finals.len());
     Ok(())
 }

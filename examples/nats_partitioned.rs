@@ -99,7 +99,7 @@ fn main() -> Result<(), async_nats::Error> {
         )
         .run_source(source)?;
     for o in out.by_ref() {
-        sink.send(o)?;
+        sink.send_blocking(o)?;
     }
     out.join()?;
     let stats = sink.finish()?;

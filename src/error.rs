@@ -4,13 +4,14 @@
 use crate::ring::CapacityError;
 use std::fmt;
 
-/// Why an engine could not be built (from `start`, `run`, `drive`, … and the seed's `split`):
-/// a setting, a size, the pinning, memory, or a thread refused. Nothing is left running.
+/// Why an engine could not be built (from `start`, `run`, `drive`, … and the seed's `split`
+/// and `workers`): a setting, a size, the pinning, memory, or a thread refused. Nothing is
+/// left running.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError {
-    /// `workers(0)`: an engine needs at least one worker.
-    ZeroWorkers,
-    /// `batch(0)` or `window(0)`: the named setting must be at least 1.
+    /// `workers(0)`, `batch(0)` or `window(0)` (or `split(input, 0)`): the named setting must
+    /// be at least 1.
     ZeroSetting(&'static str),
     /// The ring capacity was refused.
     Capacity(CapacityError),
@@ -71,13 +72,31 @@ pub enum BuildError {
     Spawn(std::io::Error),
 }
 
-/// How a running engine failed: what `join`, `try_next` and `error` report. The stream ended
-/// early; every item in flight was dropped exactly once.
+/// How a running engine failed: what `join`, `next_checked` and `error` report. The stream
+/// ended early; every item in flight was dropped exactly once. The merged stream's iterator
+/// (and `Stream`) does not end quietly on a failure: once the items it already holds are out,
+/// it re-raises the failing stage's panic on the consumer's thread (see
+/// [`Output`](crate::Output)).
+///
+/// Variants may gain fields: match them with `..`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
-    /// A worker's function panicked (or an item's `Drop` did, on that worker's thread). The
-    /// stream ended early; items in flight were dropped.
+    /// A worker's function panicked (or its `stateful` state's constructor, or an item's
+    /// `Drop` did, on that worker's thread). The stream ended early; items in flight were
+    /// dropped.
+    #[non_exhaustive]
     WorkerPanicked {
+        /// The worker's index (0-based).
+        worker: usize,
+        /// The panic message, when it was a string.
+        message: String,
+    },
+    /// A `stateful` worker's end-of-stream hook ([`Pipeline::on_end`](crate::Pipeline::on_end))
+    /// panicked. The stream ended early: the outputs the hook had emitted before it panicked,
+    /// and every later one, are dropped.
+    #[non_exhaustive]
+    EndPanicked {
         /// The worker's index (0-based).
         worker: usize,
         /// The panic message, when it was a string.
@@ -85,16 +104,19 @@ pub enum Failure {
     },
     /// The source iterator, or a [`Dispatch::by_key`](crate::Dispatch::by_key) key function,
     /// panicked on the engine's distributor thread (or an item's `Drop` did, there).
+    #[non_exhaustive]
     SourcePanicked {
         /// The panic message, when it was a string.
         message: String,
     },
     /// The sink (on the engine's merger thread) panicked (or an item's `Drop` did, there).
+    #[non_exhaustive]
     SinkPanicked {
         /// The panic message, when it was a string.
         message: String,
     },
     /// The reorder window could not grow (the allocator refused): the stream ended early.
+    #[non_exhaustive]
     Alloc {
         /// Which buffer.
         what: &'static str,
@@ -108,7 +130,7 @@ impl PartialEq for BuildError {
     fn eq(&self, other: &Self) -> bool {
         use BuildError::*;
         match (self, other) {
-            (ZeroWorkers, ZeroWorkers) | (PreserveNeedsOneToOne, PreserveNeedsOneToOne) => true,
+            (PreserveNeedsOneToOne, PreserveNeedsOneToOne) => true,
             (ZeroSetting(a), ZeroSetting(b)) => a == b,
             (Capacity(a), Capacity(b)) => a == b,
             (
@@ -163,7 +185,6 @@ impl PartialEq for BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::ZeroWorkers => f.write_str("an engine needs at least one worker"),
             BuildError::ZeroSetting(name) => write!(f, "`{name}` must be at least 1"),
             BuildError::Capacity(e) => write!(f, "{e}"),
             BuildError::PreserveNeedsOneToOne => f.write_str(
@@ -211,6 +232,12 @@ impl fmt::Display for Failure {
         match self {
             Failure::WorkerPanicked { worker, message } => {
                 write!(f, "worker {worker} panicked: {message}")
+            }
+            Failure::EndPanicked { worker, message } => {
+                write!(
+                    f,
+                    "worker {worker}'s end-of-stream hook panicked: {message}"
+                )
             }
             Failure::SourcePanicked { message } => write!(f, "source panicked: {message}"),
             Failure::SinkPanicked { message } => write!(f, "sink panicked: {message}"),

@@ -3,6 +3,37 @@
 //! everything it holds before it waits (see `docs/design.md`, "Publishing").
 
 use crate::ring::{Closed, Consumer, PopError};
+use std::fmt;
+
+/// Why [`Source::try_recv`] gave no item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TryRecvError {
+    /// Nothing is ready now; the source may give more later ([`Source::recv`] waits for it).
+    Empty,
+    /// The source has ended: it gives nothing more.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRecvError::Empty => "nothing ready in the source",
+            TryRecvError::Closed => "the source has ended",
+        })
+    }
+}
+
+impl std::error::Error for TryRecvError {}
+
+/// The ring's answer as a source's.
+impl From<PopError> for TryRecvError {
+    fn from(e: PopError) -> Self {
+        match e {
+            PopError::Empty => TryRecvError::Empty,
+            PopError::Closed => TryRecvError::Closed,
+        }
+    }
+}
 
 /// A stream of items that can say "nothing ready now" without waiting, and can wait.
 ///
@@ -18,7 +49,7 @@ use crate::ring::{Closed, Consumer, PopError};
 ///
 /// ```
 /// use fanring::source::Source;
-/// use fanring::ring::PopError;
+/// use fanring::source::TryRecvError;
 /// use std::collections::VecDeque;
 ///
 /// /// A queue that never blocks: `recv` ends the stream when it is empty.
@@ -26,8 +57,8 @@ use crate::ring::{Closed, Consumer, PopError};
 ///
 /// impl Source for Queue {
 ///     type Item = u32;
-///     fn try_recv(&mut self) -> Result<u32, PopError> {
-///         self.0.pop_front().ok_or(PopError::Closed)
+///     fn try_recv(&mut self) -> Result<u32, TryRecvError> {
+///         self.0.pop_front().ok_or(TryRecvError::Closed)
 ///     }
 ///     fn recv(&mut self) -> Option<u32> {
 ///         self.0.pop_front()
@@ -48,9 +79,9 @@ pub trait Source {
     /// The next item if one is ready now; never waits.
     ///
     /// # Errors
-    /// [`PopError::Empty`]: nothing ready now (the distributor publishes, then calls
-    /// [`recv`](Self::recv)); [`PopError::Closed`]: the source has ended.
-    fn try_recv(&mut self) -> Result<Self::Item, PopError>;
+    /// [`TryRecvError::Empty`]: nothing ready now (the distributor publishes, then calls
+    /// [`recv`](Self::recv)); [`TryRecvError::Closed`]: the source has ended.
+    fn try_recv(&mut self) -> Result<Self::Item, TryRecvError>;
 
     /// Waits for the next item; `None` once the source has ended.
     fn recv(&mut self) -> Option<Self::Item>;
@@ -63,8 +94,8 @@ pub trait Source {
         for _ in 0..max {
             match self.try_recv() {
                 Ok(item) => buf.push(item),
-                Err(PopError::Empty) => break,
-                Err(PopError::Closed) => return Err(Closed),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return Err(Closed),
             }
         }
         Ok(())
@@ -74,8 +105,8 @@ pub trait Source {
 impl<T> Source for Consumer<T> {
     type Item = T;
     #[inline]
-    fn try_recv(&mut self) -> Result<T, PopError> {
-        self.try_pop()
+    fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.try_pop().map_err(TryRecvError::from)
     }
     fn recv(&mut self) -> Option<T> {
         self.pop()
@@ -84,10 +115,10 @@ impl<T> Source for Consumer<T> {
 
 impl<T> Source for std::sync::mpsc::Receiver<T> {
     type Item = T;
-    fn try_recv(&mut self) -> Result<T, PopError> {
+    fn try_recv(&mut self) -> Result<T, TryRecvError> {
         std::sync::mpsc::Receiver::try_recv(self).map_err(|e| match e {
-            std::sync::mpsc::TryRecvError::Empty => PopError::Empty,
-            std::sync::mpsc::TryRecvError::Disconnected => PopError::Closed,
+            std::sync::mpsc::TryRecvError::Empty => TryRecvError::Empty,
+            std::sync::mpsc::TryRecvError::Disconnected => TryRecvError::Closed,
         })
     }
     fn recv(&mut self) -> Option<T> {
@@ -98,10 +129,10 @@ impl<T> Source for std::sync::mpsc::Receiver<T> {
 #[cfg(feature = "crossbeam-channel")]
 impl<T> Source for crossbeam_channel::Receiver<T> {
     type Item = T;
-    fn try_recv(&mut self) -> Result<T, PopError> {
+    fn try_recv(&mut self) -> Result<T, TryRecvError> {
         crossbeam_channel::Receiver::try_recv(self).map_err(|e| match e {
-            crossbeam_channel::TryRecvError::Empty => PopError::Empty,
-            crossbeam_channel::TryRecvError::Disconnected => PopError::Closed,
+            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
+            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Closed,
         })
     }
     fn recv(&mut self) -> Option<T> {
@@ -287,16 +318,16 @@ impl<I: Iterator> Iter<I> {
 impl<I: Iterator> Source for Iter<I> {
     type Item = I::Item;
 
-    fn try_recv(&mut self) -> Result<I::Item, PopError> {
-        if self.ready(1).map_err(|Closed| PopError::Closed)? == 0 {
-            return Err(PopError::Empty);
+    fn try_recv(&mut self) -> Result<I::Item, TryRecvError> {
+        if self.ready(1).map_err(|Closed| TryRecvError::Closed)? == 0 {
+            return Err(TryRecvError::Empty);
         }
         self.promised -= 1;
         let t = Clock::now();
         let item = self.inner.next();
         self.judge(1, t.elapsed());
         // A promise broken by the iterator ends it like a `None` from `recv`.
-        item.ok_or(PopError::Closed)
+        item.ok_or(TryRecvError::Closed)
     }
 
     fn recv(&mut self) -> Option<I::Item> {

@@ -52,7 +52,7 @@ impl Teardown {
 }
 
 /// Drops a panic payload; a payload whose own `Drop` panics is leaked instead.
-fn discard(p: Box<dyn Any + Send>) {
+pub(crate) fn discard(p: Box<dyn Any + Send>) {
     if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
         std::mem::forget(again);
     }

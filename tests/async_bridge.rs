@@ -295,8 +295,8 @@ fn run_output_as_stream() {
     });
 }
 
-/// A worker panic ends the stream; `error()` and `try_next` tell; the feeder's `send_async`
-/// returns its item.
+/// A worker panic ends the stream; `next_checked_async`, `error()` and `next_checked` tell; the
+/// feeder's `send_async` returns its item.
 #[test]
 fn worker_panic_ends_the_stream_with_the_error() {
     run(60, async {
@@ -319,19 +319,47 @@ fn worker_panic_ends_the_stream_with_the_error() {
             None
         });
         let mut n = 0;
-        while output.next_async().await.is_some() {
-            n += 1;
-        }
+        let err = loop {
+            match output.next_checked_async().await {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => panic!("the stream ended quietly"),
+                Err(e) => break e,
+            }
+        };
         assert!(n < 1_000_000);
+        assert!(format!("{err}").contains("boom at 500"), "{err}");
+        // Reported as a value: the `Stream` then ends quietly.
+        assert!(output.next_async().await.is_none());
         let err = output.error().expect("the panic is surfaced");
         assert!(format!("{err}").contains("boom at 500"), "{err}");
-        assert!(output.try_next_async().await.is_err());
-        assert!(output.try_next().is_err());
+        assert!(output.next_checked_async().await.is_err());
+        assert!(output.next_checked().is_err());
         assert!(
             feeder.await.unwrap().is_some(),
             "send_async returns the item"
         );
         assert!(output.join().is_err());
+    });
+}
+
+/// Read as a `Stream` (`StreamExt::collect` in a task), a worker's panic is re-raised in the
+/// reading task with the worker's own payload: the task fails, it never returns a truncated
+/// collection.
+#[test]
+fn a_worker_panic_is_re_raised_by_the_stream() {
+    run(60, async {
+        let output = Engine::builder()
+            .workers(2)
+            .map(|x: u64| if x == 700 { panic!("bad item") } else { x })
+            .run(0..1000u64)
+            .unwrap();
+        let reader = tokio::spawn(async move {
+            let all: Vec<u64> = StreamExt::collect(output).await;
+            all.len()
+        });
+        let err = reader.await.expect_err("a truncated collection");
+        let payload = err.into_panic();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"bad item"));
     });
 }
 
@@ -390,6 +418,11 @@ fn dropped_futures_and_early_end_drop_everything_once() {
             assert_eq!(back.id, id);
         });
     }
+    // The drop detached the workers: they drop what they hold once they end by themselves.
+    let t = std::time::Instant::now();
+    while drops.load(Relaxed) != made.load(Relaxed) && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(
         drops.load(Relaxed),
         made.load(Relaxed),
@@ -444,11 +477,15 @@ fn sink_forward(order: Order) {
                 .forward(&mut input)
                 .await
                 .unwrap();
-            // Closed by `forward`: later items come back.
+            // Closed by `forward`: later items are refused.
             let back = futures_util::SinkExt::send(&mut input, 7)
                 .await
                 .unwrap_err();
-            assert_eq!(back.into_inner(), 7);
+            assert_eq!(
+                back.into_inner(),
+                None,
+                "poll_ready refuses before the item is given"
+            );
         });
         let mut out = output;
         let mut got = Vec::with_capacity(N as usize);
@@ -490,7 +527,15 @@ impl Counts {
         }
     }
 
+    /// Every item made is dropped exactly once, now or once the threads a drop detached end
+    /// by themselves (waits up to 30 s for that).
     fn assert_each_dropped_once(&self) {
+        let t = std::time::Instant::now();
+        while self.drops.load(Relaxed) != self.made.load(Relaxed)
+            && t.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(
             self.drops.load(Relaxed),
             self.made.load(Relaxed),
@@ -500,11 +545,9 @@ impl Counts {
 }
 
 /// An engine (W = 1, rings of 2, `batch(1)`) whose `Input`, used as a `Sink` with nobody
-/// reading, has filled its rings and keeps one more item for lack of room; returns the
-/// handles and how many items went in (the last one is the kept one).
-fn sink_with_a_kept_item(
-    counts: &Counts,
-) -> (fanring::Input<Tracked>, fanring::Output<Tracked>, u64) {
+/// reading, has filled its rings: `poll_ready` is pending. Returns the handles and how many
+/// items went in (all of them staged in the rings: the `Sink` keeps none of its own).
+fn sink_filled(counts: &Counts) -> (fanring::Input<Tracked>, fanring::Output<Tracked>, u64) {
     use futures_util::Sink;
     use std::pin::Pin;
     let (mut input, output) = Engine::builder()
@@ -531,65 +574,227 @@ fn sink_with_a_kept_item(
     (input, output, id)
 }
 
-/// The `Sink` when the engine stops: the item it kept for lack of room comes back from
-/// `poll_ready`, a new one from `start_send`, and every item is dropped once (the engine's on
-/// teardown, the returned ones by the caller).
+/// Every way of asking an `Input` whether it still takes items gives the same answer once the
+/// engine stopped (its output dropped) or the sink was closed: `is_closed`, `poll_ready`,
+/// `poll_flush`, `start_send`, `send_blocking`, `send_async`; items come back, and every item
+/// is dropped exactly once.
 #[test]
-fn sink_hands_items_back_once_the_engine_stopped() {
+fn every_way_of_sending_agrees_once_the_input_is_closed() {
     use futures_util::Sink;
     use std::pin::Pin;
-    let counts = Counts::default();
-    {
-        let (mut input, output, sent) = sink_with_a_kept_item(&counts);
-        let mut cx = Context::from_waker(Waker::noop());
-        drop(output); // stops the engine: every item in it dropped once
-        match Pin::new(&mut input).poll_ready(&mut cx) {
-            Poll::Ready(Err(e)) => assert_eq!(e.into_inner().id, sent - 1),
-            other => panic!("the kept item did not come back: {other:?}"),
+    for how in ["output dropped", "sink closed"] {
+        let counts = Counts::default();
+        {
+            let (mut input, output, sent) = sink_filled(&counts);
+            let mut cx = Context::from_waker(Waker::noop());
+            let _output = match how {
+                "output dropped" => {
+                    drop(output); // stops the engine: every item in it dropped once
+                    None
+                }
+                _ => {
+                    let r = Pin::new(&mut input).poll_close(&mut cx);
+                    assert!(matches!(r, Poll::Ready(Ok(()))), "{how}");
+                    Some(output)
+                }
+            };
+            assert!(input.is_closed(), "{how}: is_closed");
+            match Pin::new(&mut input).poll_ready(&mut cx) {
+                Poll::Ready(Err(e)) => assert!(e.into_inner().is_none(), "{how}"),
+                other => panic!("{how}: poll_ready said {other:?}"),
+            }
+            let back = Pin::new(&mut input)
+                .start_send(counts.item(sent))
+                .unwrap_err();
+            assert_eq!(back.into_inner().map(|t| t.id), Some(sent), "{how}");
+            if how == "output dropped" {
+                let flushed = Pin::new(&mut input).poll_flush(&mut cx);
+                assert!(matches!(flushed, Poll::Ready(Err(_))), "{how}: poll_flush");
+            }
+            let back = input.send_blocking(counts.item(sent + 1)).unwrap_err();
+            assert_eq!(back.into_inner().id, sent + 1, "{how}");
+            let fut = std::pin::pin!(input.send_async(counts.item(sent + 2)));
+            match fut.poll(&mut cx) {
+                Poll::Ready(Err(e)) => assert_eq!(e.into_inner().id, sent + 2, "{how}"),
+                other => panic!("{how}: send_async said {other:?}"),
+            }
         }
-        let back = Pin::new(&mut input)
-            .start_send(counts.item(sent))
-            .unwrap_err();
-        assert_eq!(back.into_inner().id, sent);
+        counts.assert_each_dropped_once();
     }
-    counts.assert_each_dropped_once();
 }
 
-/// A `start_send` that breaks the `Sink` contract (no `poll_ready` since an item was kept for
-/// lack of room) takes nothing: its item comes back, the kept one still goes first, and every
-/// item is dropped once.
+/// A `start_send` without a `poll_ready` (which the `Sink` contract requires) while there is no
+/// room takes nothing: its item comes back, and nothing is kept that a later send could
+/// overtake.
 #[test]
-fn sink_refuses_a_start_send_while_an_item_is_kept() {
+fn sink_refuses_a_start_send_without_room() {
     use futures_util::Sink;
     use std::pin::Pin;
     let counts = Counts::default();
     {
-        let (mut input, mut output, sent) = sink_with_a_kept_item(&counts);
+        let (mut input, output, sent) = sink_filled(&counts);
         let mut cx = Context::from_waker(Waker::noop());
         let back = Pin::new(&mut input)
             .start_send(counts.item(1_000_000))
             .unwrap_err();
-        assert_eq!(back.into_inner().id, 1_000_000);
-        // Read while closing: the kept item is delivered, then the input ends.
-        let mut got = Vec::new();
-        loop {
-            if let Poll::Ready(r) = Pin::new(&mut input).poll_close(&mut cx) {
-                r.unwrap();
-                break;
-            }
-            got.push(
-                Iterator::next(&mut output)
-                    .expect("an item before the end")
-                    .id,
-            );
-        }
-        got.extend(Iterator::map(&mut output, |t| t.id));
+        assert_eq!(back.into_inner().map(|t| t.id), Some(1_000_000));
+        let r = Pin::new(&mut input).poll_close(&mut cx);
+        assert!(matches!(r, Poll::Ready(Ok(()))));
+        let got: Vec<u64> = Iterator::map(output, |t| t.id).collect();
         assert_eq!(
             got,
             (0..sent).collect::<Vec<_>>(),
-            "each item once, the kept one in line"
+            "each item once, in order"
         );
-        assert!(output.join().is_ok());
     }
     counts.assert_each_dropped_once();
+}
+
+/// Every way of sending on one `Input` (`SinkExt::send`, `send_async`, `SinkExt::feed` then a
+/// flush, `SinkExt::send_all`, and a `feed` left unflushed when the `Input` is dropped) keeps
+/// the order the items were accepted in, and loses none: 1 worker, rings of 2,
+/// `Order::Preserve`, a reader on the same current-thread runtime, so the rings are full at
+/// every turn.
+#[test]
+fn every_way_of_sending_keeps_the_order_and_loses_nothing() {
+    use futures_util::SinkExt;
+    const ROUNDS: u64 = 2_000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut input, mut output) = Engine::builder()
+            .workers(1)
+            .capacity(2)
+            .batch(1)
+            .order(Order::Preserve)
+            .wait(PARK)
+            .map(|x: u64| x)
+            .start()
+            .unwrap();
+        let feeder = async move {
+            let mut next = 0u64;
+            for _ in 0..ROUNDS {
+                SinkExt::send(&mut input, next).await.unwrap();
+                input.send_async(next + 1).await.unwrap();
+                input.feed(next + 2).await.unwrap();
+                SinkExt::flush(&mut input).await.unwrap();
+                let mut two = futures_util::stream::iter([Ok(next + 3), Ok(next + 4)]);
+                SinkExt::send_all(&mut input, &mut two).await.unwrap();
+                next += 5;
+            }
+            // Accepted but never flushed: dropping the `Input` publishes it.
+            input.feed(next).await.unwrap();
+            drop(input);
+            next + 1
+        };
+        let reader = async move {
+            let mut got = Vec::new();
+            while let Some(v) = output.next_async().await {
+                got.push(v);
+            }
+            got
+        };
+        let (n, got) = tokio::time::timeout(Duration::from_secs(120), async {
+            futures_util::join!(feeder, reader)
+        })
+        .await
+        .expect("a task stayed pending");
+        assert_eq!(got, (0..n).collect::<Vec<_>>(), "in order, none lost");
+    });
+}
+
+/// Dropping the stream while a worker is inside a long `map` call does not block the
+/// executor: a 1 ms ticker on the same current-thread runtime keeps ticking. The drop detaches
+/// the worker (it ends once the call returns); `join` is where waiting belongs.
+#[test]
+fn dropping_the_stream_never_waits_for_a_busy_worker() {
+    use std::time::Instant;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let entered = Arc::new(AtomicUsize::new(0));
+    let e = Arc::clone(&entered);
+    rt.block_on(async move {
+        let (mut input, output) = Engine::builder()
+            .workers(2)
+            .map(move |x: u64| {
+                e.fetch_add(1, Relaxed);
+                std::thread::sleep(Duration::from_millis(300));
+                x
+            })
+            .start()
+            .unwrap();
+        input.send_async(1).await.unwrap();
+        while entered.load(Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let ticker = tokio::spawn(async {
+            let mut worst = Duration::ZERO;
+            let mut last = Instant::now();
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+            }
+            worst
+        });
+        tokio::task::yield_now().await;
+        let t = Instant::now();
+        drop(output);
+        let dropped_in = t.elapsed();
+        drop(input);
+        let worst = ticker.await.unwrap();
+        // The worker sleeps 300 ms; a drop that waited for it would take most of that.
+        assert!(
+            dropped_in < Duration::from_millis(150),
+            "drop took {dropped_in:?}"
+        );
+        assert!(
+            worst < Duration::from_millis(150),
+            "the ticker stalled {worst:?}"
+        );
+    });
+}
+
+/// A `SpinYield` engine read and fed as a `Stream` and through `send_async` on one
+/// current-thread runtime (2 workers, rings of 2, default pinning) makes progress: the async
+/// wait gives the core to the stages it waits for instead of spinning the executor.
+#[test]
+fn spin_yield_async_waits_do_not_starve_the_stages() {
+    const N: u64 = 30_000;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut input, mut output) = Engine::builder()
+            .workers(2)
+            .capacity(2)
+            .wait(WaitStrategy::SPIN_YIELD)
+            .map(|x: u64| x + 1)
+            .start()
+            .unwrap();
+        let feeder = async move {
+            for i in 0..N {
+                input.send_async(i).await.unwrap();
+            }
+        };
+        let reader = async move {
+            let mut sum = 0;
+            while let Some(v) = output.next_async().await {
+                sum += v;
+            }
+            sum
+        };
+        // Expected in well under a second; 60 s only ends a starved run.
+        let ((), sum) = tokio::time::timeout(Duration::from_secs(60), async {
+            futures_util::join!(feeder, reader)
+        })
+        .await
+        .expect("starved: the stream did not finish");
+        assert_eq!(sum, N * (N + 1) / 2);
+    });
 }

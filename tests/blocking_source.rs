@@ -3,8 +3,8 @@
 //! the engine while its distributor waits inside the source returns at once, with every item
 //! dropped exactly once.
 
-use fanring::ring::PopError;
 use fanring::source::Source;
+use fanring::source::TryRecvError;
 use fanring::{Dispatch, Engine, Order, Pinning};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
@@ -348,19 +348,19 @@ struct Polled {
 
 impl Source for Polled {
     type Item = u64;
-    fn try_recv(&mut self) -> Result<u64, PopError> {
+    fn try_recv(&mut self) -> Result<u64, TryRecvError> {
         match self.rx.lock().unwrap().pop_front() {
             Some(Some(x)) => Ok(x),
-            Some(None) => Err(PopError::Closed),
-            None => Err(PopError::Empty),
+            Some(None) => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
         }
     }
     fn recv(&mut self) -> Option<u64> {
         loop {
             match self.try_recv() {
                 Ok(x) => return Some(x),
-                Err(PopError::Closed) => return None,
-                Err(PopError::Empty) => std::thread::sleep(Duration::from_micros(100)),
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_micros(100)),
             }
         }
     }

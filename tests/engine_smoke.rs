@@ -72,7 +72,7 @@ fn input_and_sink() {
         .map(|x: u32| x + 1)
         .start()
         .unwrap();
-    let t = std::thread::spawn(move || input.send_all(0..10_000).unwrap());
+    let t = std::thread::spawn(move || input.send_all_blocking(0..10_000).unwrap());
     assert_eq!(
         output.map(u64::from).sum::<u64>(),
         (1..=10_000u64).sum::<u64>()
@@ -92,13 +92,81 @@ fn worker_panic_surfaces() {
         })
         .run(0..100_000u32)
         .unwrap();
-    let n = out.by_ref().count();
+    // The typed path: the items before the failure, then the failure, never a panic.
+    let mut n = 0;
+    let err = loop {
+        match out.next_checked() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("the stream ended quietly after {n} items"),
+            Err(e) => break e,
+        }
+    };
     assert!(n < 100_000);
-    let err = out.join().unwrap_err();
     assert!(
         matches!(err, Failure::WorkerPanicked { ref message, .. } if message == "boom at 500"),
         "{err:?}"
     );
+    // Reported once as a value: the iterator then ends quietly, `join` still says why.
+    assert_eq!(out.next(), None);
+    let err = out.join().unwrap_err();
+    assert!(matches!(err, Failure::WorkerPanicked { .. }), "{err:?}");
+}
+
+/// The panic's payload as text.
+fn payload_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// A worker's panic is never a quiet, truncated end: `sum`, `collect`, `count` and a `for`
+/// loop over the merged stream re-raise the worker's own payload on the caller's thread, with
+/// `run`, `drive` and `start`; afterwards the stream ends quietly and `join` reports the
+/// typed failure.
+#[test]
+fn a_worker_panic_is_re_raised_by_the_iterator() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let f = |x: u64| if x == 700 { panic!("bad item") } else { x + 1 };
+    for mode in ["run", "drive", "start"] {
+        for consumer in ["sum", "collect", "count", "for"] {
+            let what = format!("{mode}/{consumer}");
+            let b = || Engine::builder().workers(2).map(f);
+            let mut input = None;
+            let mut it: Box<dyn Iterator<Item = u64>> = match mode {
+                "run" => Box::new(b().run(0..1000u64).unwrap()),
+                "drive" => Box::new(b().drive(0..1000u64).unwrap()),
+                _ => {
+                    let (mut i, o) = b().start().unwrap();
+                    let feeder = std::thread::spawn(move || {
+                        let _ = i.send_all_blocking(0..1000u64);
+                        i
+                    });
+                    input = Some(feeder);
+                    Box::new(o)
+                }
+            };
+            let r = catch_unwind(AssertUnwindSafe(|| match consumer {
+                "sum" => it.by_ref().sum::<u64>(),
+                "collect" => it.by_ref().collect::<Vec<_>>().len() as u64,
+                "count" => it.by_ref().count() as u64,
+                _ => {
+                    let mut n = 0;
+                    for _ in it.by_ref() {
+                        n += 1;
+                    }
+                    n
+                }
+            }));
+            let payload = r.expect_err(&format!("{what}: returned a truncated result"));
+            assert_eq!(payload_text(&*payload), "bad item", "{what}");
+            assert_eq!(it.next(), None, "{what}: raised once, then a quiet end");
+            drop(it);
+            if let Some(feeder) = input {
+                drop(feeder.join().unwrap());
+            }
+        }
+    }
 }
 
 #[test]

@@ -30,18 +30,18 @@ fn input_is_closed_once_the_output_is_dropped() {
                 .map(|x: u64| x)
                 .start()
                 .unwrap();
-            input.send(1).unwrap();
+            input.send_blocking(1).unwrap();
             assert_eq!(output.next(), Some(1));
             assert!(!input.is_closed());
-            drop(output); // engine stopped, threads joined
+            drop(output); // engine stopped (its threads detached, ending by themselves)
             assert!(input.is_closed(), "{dispatch:?} {order:?}");
             for i in 2..100 {
                 assert!(
-                    matches!(input.send(i), Err(SendError(x)) if x == i),
+                    matches!(input.send_blocking(i), Err(SendError(x)) if x == i),
                     "{dispatch:?} {order:?}: send {i} after the output was dropped"
                 );
             }
-            assert_eq!(input.send_all(100..200), Err(100));
+            assert_eq!(input.send_all_blocking(100..200), Err(SendError(100)));
         }
     }
 }
@@ -54,10 +54,10 @@ fn input_is_closed_once_the_output_is_joined() {
         .map(|x: u64| x)
         .start()
         .unwrap();
-    input.send(1).unwrap();
+    input.send_blocking(1).unwrap();
     output.join().unwrap();
     assert!(input.is_closed());
-    assert!(matches!(input.send(2), Err(SendError(2))));
+    assert!(matches!(input.send_blocking(2), Err(SendError(2))));
 }
 
 /// A worker that panicked ends the engine: the input says so once the panic has closed its
@@ -87,21 +87,21 @@ fn input_is_closed_after_a_worker_panic() {
         .start()
         .unwrap();
     for v in 0..4 {
-        if input.send(mk(v)).is_err() {
+        if input.send_blocking(mk(v)).is_err() {
             break;
         }
     }
-    while output.next().is_some() {}
+    while let Ok(Some(_)) = output.next_checked() {}
     assert!(matches!(
         output.error(),
         Some(Failure::WorkerPanicked { .. })
     ));
     assert!(input.is_closed());
-    let back = input.send(mk(9)).unwrap_err();
+    let back = input.send_blocking(mk(9)).unwrap_err();
     assert!(matches!(back, SendError(T(_, 9))));
     drop(back);
     drop(input);
-    drop(output);
+    output.join().unwrap_err(); // waits for the workers: every item is dropped by then
     assert_eq!(live.load(SeqCst), 0, "every item dropped once");
 }
 
@@ -139,7 +139,7 @@ fn drive_after_a_source_panic_is_fused_and_recorded() {
             assert_eq!(out.next(), None, "{dispatch:?} {order:?}: fused");
             assert_eq!(out.next(), None);
             match out.join() {
-                Err(Failure::SourcePanicked { message }) => {
+                Err(Failure::SourcePanicked { message, .. }) => {
                     assert!(message.contains("source-boom"), "{message}");
                 }
                 other => panic!("{dispatch:?} {order:?}: join gave {other:?}"),
@@ -166,6 +166,6 @@ fn drive_after_a_key_panic_is_fused_and_recorded() {
     assert_eq!(out.next(), None);
     assert!(matches!(
         out.join(),
-        Err(Failure::SourcePanicked { message }) if message.contains("key-boom")
+        Err(Failure::SourcePanicked { message, .. }) if message.contains("key-boom")
     ));
 }

@@ -93,7 +93,7 @@ fn engine_process() {
         .run_source(source)
         .unwrap();
     for o in out.by_ref() {
-        sink.send(o).unwrap();
+        sink.send_blocking(o).unwrap();
     }
     out.join().unwrap();
     let s = sink.finish().unwrap();

@@ -54,7 +54,7 @@ fn a_pinned_caller_gets_the_process_cores() {
             .to_string()
             .contains(&format!("on {} cores", process.len())));
         let mut input = input;
-        input.send_all(0..64u64).unwrap();
+        input.send_all_blocking(0..64u64).unwrap();
         drop(input);
         for mask in out {
             assert!(

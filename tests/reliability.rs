@@ -86,7 +86,10 @@ fn a_panicking_item_drop_in_a_worker_is_reported_and_nothing_leaks() {
         })
         .run(source)
         .unwrap();
-    let got = out.by_ref().count();
+    let mut got = 0;
+    while let Ok(Some(())) = out.next_checked() {
+        got += 1;
+    }
     assert!(got < n);
     match out.join() {
         Err(Failure::WorkerPanicked { message, .. }) => assert_eq!(message, "drop panicked"),
@@ -98,13 +101,13 @@ fn a_panicking_item_drop_in_a_worker_is_reported_and_nothing_leaks() {
 #[test]
 fn split_and_merge_edges() {
     let (_tx, rx) = channel::<u8>(4).unwrap();
-    assert_eq!(split(rx, 0).unwrap_err(), BuildError::ZeroWorkers);
+    assert_eq!(split(rx, 0).unwrap_err(), BuildError::ZeroSetting("parts"));
     assert_eq!(merge(Vec::<fanring::ring::Consumer<u8>>::new()).count(), 0);
 
     // A part's consumer dropped: split stops and closes its input, so the producer upstream
     // gets its value back instead of blocking.
     let (mut tx, rx) = channel::<u32>(8).unwrap();
-    let (mut parts, splitter) = split(rx, 2).unwrap();
+    let (mut parts, splitter) = split(rx, 2).unwrap().into_vec();
     drop(parts.pop());
     let mut closed = false;
     for i in 0..1_000_000 {
@@ -118,17 +121,16 @@ fn split_and_merge_edges() {
     splitter.join().unwrap();
 }
 
-/// Issue #14, kind 5b: `split`'s thread used to be detached, so right after every user thread
-/// joined, the items it still held (30–60) were not dropped yet. `split` now returns the
-/// thread's handle: once it is joined, every item has been dropped exactly once, after an
-/// early end (a part dropped half-way) and after a normal end.
+/// `split`'s thread, once joined (through the `Stages` its parts hand over), has dropped every
+/// item it held exactly once, after an early end (a part dropped half-way) and after a normal
+/// end.
 #[test]
 fn split_join_leaves_nothing_in_flight() {
     for round in 0..20usize {
         let created = Arc::new(AtomicUsize::new(0));
         let drops = Arc::new(AtomicUsize::new(0));
         let (mut tx, rx) = channel::<Fragile>(64).unwrap();
-        let (parts, splitter) = split(rx, 2).unwrap();
+        let (parts, splitter) = split(rx, 2).unwrap().into_vec();
         let early = round % 2 == 0;
         let (c, d) = (Arc::clone(&created), Arc::clone(&drops));
         let producer = std::thread::spawn(move || {

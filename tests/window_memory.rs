@@ -67,7 +67,7 @@ fn window_memory_grows_with_use() {
     );
     // It works, and grows as inputs go out of order.
     let feeder = std::thread::spawn(move || {
-        input.send_all(0..100_000u64).unwrap();
+        input.send_all_blocking(0..100_000u64).unwrap();
     });
     let got: Vec<u64> = output.collect();
     feeder.join().unwrap();

@@ -105,8 +105,9 @@ fn counted_source() -> (
     (created, dropped, source)
 }
 
-/// Takes one item, then drops the stream (which stops the engine and reaps every thread);
-/// every created item must have been dropped exactly once.
+/// Takes one item, then drops the stream, which stops the engine and detaches its threads
+/// (a drop never waits on them); they end by themselves, and then every created item must
+/// have been dropped exactly once (loom reports a deadlock if one never ends).
 fn take_one_and_drop(
     mut out: impl Iterator<Item = Counted>,
     created: &AtomicUsize,
@@ -116,7 +117,9 @@ fn take_one_and_drop(
     assert!(first.is_some());
     drop(first);
     drop(out);
-    assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+    while created.load(SeqCst) != dropped.load(SeqCst) {
+        loom::thread::yield_now();
+    }
 }
 
 /// Early end: the merger takes one item and drops the stream; every thread exits (or loom
@@ -152,11 +155,14 @@ fn worker_panic_surfaces() {
             })
             .run(source)
             .unwrap();
-        for item in out.by_ref() {
+        // The typed path (the iterator would re-raise the worker's panic here).
+        while let Ok(Some(item)) = out.next_checked() {
             drop(item);
         }
         match out.join() {
-            Err(Failure::WorkerPanicked { worker: 0, message }) => assert_eq!(message, "boom"),
+            Err(Failure::WorkerPanicked {
+                worker: 0, message, ..
+            }) => assert_eq!(message, "boom"),
             other => panic!("expected worker 0's panic, got {other:?}"),
         }
         assert_eq!(created.load(SeqCst), dropped.load(SeqCst));

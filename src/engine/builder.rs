@@ -8,7 +8,7 @@ use super::emit::Emit;
 use super::handles::{Driven, Input, Output, OutputState, Running};
 use super::merger::Order;
 use super::source_thread::spawn_source;
-use super::work::{FilterMapWork, FlatMapWork, MapWork, StatefulWork, Work};
+use super::work::{FilterMapWork, FlatMapWork, MapWork, NoEnd, OnEnd, StatefulWork, Work};
 use crate::error::panic_message;
 use crate::loom::sync::Arc;
 use crate::loom::thread::Builder as ThreadBuilder;
@@ -84,7 +84,7 @@ impl<T> fmt::Debug for Builder<T> {
 }
 
 impl<T: Send + 'static> Builder<T> {
-    /// Number of worker threads: at least 1 ([`BuildError::ZeroWorkers`]) and at most
+    /// Number of worker threads: at least 1 ([`BuildError::ZeroSetting`]) and at most
     /// [`MAX_WORKERS`](Engine::MAX_WORKERS) ([`BuildError::TooLarge`]), checked before anything is spawned.
     pub fn workers(mut self, n: usize) -> Self {
         self.s.workers = n;
@@ -220,7 +220,7 @@ impl<T: Send + 'static> Builder<T> {
     {
         let f = std::sync::Arc::new(f);
         self.with_factory(false, move |w| {
-            StatefulWork(init(w), std::sync::Arc::clone(&f))
+            StatefulWork(init(w), std::sync::Arc::clone(&f), NoEnd)
         })
     }
 
@@ -252,6 +252,73 @@ impl<T, U, F> fmt::Debug for Pipeline<T, U, F> {
     }
 }
 
+impl<T, U, S, G, F> Pipeline<T, U, F>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(usize) -> StatefulWork<S, G> + Send + Sync + 'static,
+{
+    /// A `stateful` worker's last word: once its input has ended normally (the source ended,
+    /// or the [`Input`] was dropped, and every input item was processed), each worker calls
+    /// `end(&mut state, &mut emit)` on its own thread and may emit final outputs, such as a
+    /// per-key aggregate. They come after every output of that worker; with
+    /// `Order::Preserve`, after every output of the whole stream (workers' tails in the order
+    /// they arrive).
+    ///
+    /// The hook does **not** run when the engine ends early (the merged stream was dropped or
+    /// joined before its end) or failed (a stage panicked): its state is then dropped
+    /// unseen. A panic in the hook fails the engine with [`Failure::EndPanicked`]: outputs it
+    /// emitted before the panic may or may not reach the stream, which then ends with the
+    /// failure (re-raised by the iterator, as every stage failure is).
+    ///
+    /// ```
+    /// use fanring::{Dispatch, Engine};
+    /// use std::collections::HashMap;
+    /// // Count words per key: each key lives on one worker, which emits its totals at the end.
+    /// let words = ["a", "b", "a", "c", "a", "b"].map(String::from);
+    /// let mut totals: Vec<(String, u32)> = Engine::builder()
+    ///     .workers(2)
+    ///     .dispatch(Dispatch::by_key(|w: &String| w.len() as u64 + u64::from(w.as_bytes()[0])))
+    ///     .stateful(|_| HashMap::<String, u32>::new(), |counts, w: String, _emit| {
+    ///         *counts.entry(w).or_default() += 1;
+    ///     })
+    ///     .on_end(|counts, emit| {
+    ///         for (w, n) in counts.drain() {
+    ///             emit.push((w, n));
+    ///         }
+    ///     })
+    ///     .run(words)
+    ///     .unwrap()
+    ///     .collect();
+    /// totals.sort();
+    /// assert_eq!(totals, [("a".into(), 3), ("b".into(), 2), ("c".into(), 1)]);
+    /// ```
+    pub fn on_end<E>(
+        self,
+        end: E,
+    ) -> Pipeline<T, U, impl Fn(usize) -> StatefulWork<S, G, OnEnd<E>> + Send + Sync>
+    where
+        E: Fn(&mut S, &mut Emit<'_, U>) + Send + Sync + 'static,
+    {
+        let Pipeline {
+            builder,
+            factory,
+            one_to_one,
+            ..
+        } = self;
+        let end = std::sync::Arc::new(end);
+        Pipeline {
+            builder,
+            factory: move |w| {
+                let StatefulWork(state, f, NoEnd) = factory(w);
+                StatefulWork(state, f, OnEnd(std::sync::Arc::clone(&end)))
+            },
+            one_to_one,
+            _u: PhantomData,
+        }
+    }
+}
+
 impl<T, U, F, K> Pipeline<T, U, F>
 where
     T: Send + 'static,
@@ -278,7 +345,7 @@ where
     /// use fanring::Engine;
     /// let (mut input, output) = Engine::builder().workers(2).map(|x: u32| x + 1).start().unwrap();
     /// let feeder = std::thread::spawn(move || {
-    ///     input.send_all(0..100).unwrap();
+    ///     input.send_all_blocking(0..100).unwrap();
     /// }); // dropping `input` ends the stream
     /// assert_eq!(output.sum::<u32>(), (1..=100).sum());
     /// feeder.join().unwrap();
@@ -292,8 +359,7 @@ where
             Input {
                 distributor: l.distributor,
                 buf: l.source_buf,
-                #[cfg(feature = "async")]
-                sink: super::handles::SinkSlot::new(),
+                closed: false,
             },
             Output::new(OutputState::new(
                 l.merger, l.control, l.threads, l.plan, l.local,
@@ -374,8 +440,11 @@ where
         match handle {
             Ok(h) => state.source = Some(h),
             // The distributor was dropped with its closure: every ring is closed, so the
-            // workers end and the state's drop joins them.
-            Err(e) => return Err(e),
+            // workers end; join them.
+            Err(e) => {
+                let _ = state.join(0);
+                return Err(e);
+            }
         }
         Ok(Output::new(state))
     }

@@ -141,7 +141,7 @@ struct Sizes {
 fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<Sizes, BuildError> {
     let n = b.workers;
     if n == 0 {
-        return Err(BuildError::ZeroWorkers);
+        return Err(BuildError::ZeroSetting("workers"));
     }
     if n > MAX_WORKERS {
         // Before anything is sized by it (the plan, the counters, the threads).
@@ -256,7 +256,10 @@ where
     // At most `capacity`: every buffer of `batch` items is then no larger than a ring,
     // whose size `check_rings` bounded.
     let batch = b.batch.min(b.capacity.max(1));
+    // Every buffer is reserved before the first thread is spawned: an error after a spawn
+    // joins what it spawned (see `built` below), and there is none after that.
     let local = LocalQueue::try_with_capacity(batch)?;
+    let source_buf = try_buffer(batch, "distributor's buffer")?;
     // Round-robin gives each worker `batch` items per turn and publishes each run;
     // the other policies publish every `batch` items per worker.
     let flush_every = batch.saturating_mul(n);
@@ -314,7 +317,7 @@ where
             })
     };
     let threads = crew.threads;
-    let built = match built {
+    let mut built = match built {
         Ok(built) => built,
         Err(e) => {
             // Every ring built is closed (dropped with the error): the workers already
@@ -323,8 +326,9 @@ where
             return Err(e);
         }
     };
+    built.0.watch(Arc::clone(&control));
     Ok(Launched {
-        source_buf: try_buffer(batch, "distributor's buffer")?,
+        source_buf,
         local,
         distributor: built.0,
         merger: built.1,

@@ -13,7 +13,7 @@ use std::any::Any;
 pub(crate) struct Control {
     /// A stage failed: the merger stops at the first closed ring instead of draining on.
     abort: AtomicBool,
-    failure: Mutex<Option<Failure>>,
+    failure: Mutex<Option<Failed>>,
     workers: Mutex<Vec<WorkerStats>>,
     distributor: Mutex<Option<DistributorStats>>,
     merger: Mutex<Option<MergerStats>>,
@@ -27,6 +27,15 @@ pub(crate) struct Control {
     /// cancelling handle waits for it while it runs engine code, but not while it waits
     /// inside the user's source.
     distributor_at: AtomicUsize,
+}
+
+/// The engine's first failure, and what its iterator re-raises on the consumer's thread.
+struct Failed {
+    failure: Failure,
+    /// The failing stage's own panic payload; taken when the iterator re-raises it.
+    payload: Option<Box<dyn Any + Send>>,
+    /// The iterator has re-raised it (once is enough: later calls end the stream quietly).
+    raised: bool,
 }
 
 const RUNNING: usize = 0;
@@ -64,6 +73,15 @@ impl Control {
         // one side sees the other's store (Dekker). So either the distributor sees the flag
         // and does not enter, or we see it inside and do not wait for it.
         self.cancelled.store(true, SeqCst);
+    }
+
+    /// Whether a handle ended the engine early.
+    pub(crate) fn cancelled(&self) -> bool {
+        // Acquire: pairs with the store in `cancel` through the chain of Release closes that
+        // follows it (the merger closes the output rings after cancelling, every other ring
+        // closes after that), so a worker that sees its input closed by an early end sees
+        // the flag.
+        self.cancelled.load(SeqCst)
     }
 
     /// The distributor thread is about to call the source's blocking `recv`: `false` if the
@@ -108,21 +126,75 @@ impl Control {
     /// Records the first failure and raises the abort flag. Called before the failing thread
     /// closes its rings.
     pub(crate) fn fail(&self, e: Failure) {
-        lock(&self.failure).get_or_insert(e);
+        self.fail_with(e, None);
+    }
+
+    /// [`fail`](Self::fail) with the stage's panic payload, which the merged stream's
+    /// iterator re-raises on the consumer's thread ([`take_raise`](Self::take_raise)). A
+    /// payload that comes after the first failure is dropped here.
+    pub(crate) fn fail_with(&self, e: Failure, payload: Option<Box<dyn Any + Send>>) {
+        let later = {
+            let mut f = lock(&self.failure);
+            if f.is_some() {
+                payload
+            } else {
+                *f = Some(Failed {
+                    failure: e,
+                    payload,
+                    raised: false,
+                });
+                None
+            }
+        };
+        // Outside the lock: a payload's `Drop` is user code. One that panics is leaked
+        // (nothing may unwind out of a stage's failure path).
+        if let Some(p) = later {
+            crate::teardown::discard(p);
+        }
         // Release: pairs with the Acquire load in `aborted`; the thread then closes its rings
         // (Release), so a merger that sees a ring closed (Acquire) sees the flag.
         self.abort.store(true, Release);
     }
 
-    pub(crate) fn worker_panicked(&self, worker: usize, payload: &(dyn Any + Send)) {
-        self.fail(Failure::WorkerPanicked {
-            worker,
-            message: panic_message(payload),
-        });
+    /// A stage's panic, caught on its thread: recorded with its payload.
+    pub(crate) fn panicked(&self, e: impl FnOnce(String) -> Failure, payload: Box<dyn Any + Send>) {
+        let message = panic_message(&*payload);
+        self.fail_with(e(message), Some(payload));
     }
 
     pub(crate) fn failure(&self) -> Option<Failure> {
-        lock(&self.failure).clone()
+        lock(&self.failure).as_ref().map(|f| f.failure.clone())
+    }
+
+    /// The failure, reported as a value (`next_checked`): it counts as raised, so the iterator
+    /// then ends quietly instead of re-raising it.
+    pub(crate) fn report_failure(&self) -> Option<Failure> {
+        let payload = {
+            let mut f = lock(&self.failure);
+            let f = f.as_mut()?;
+            f.raised = true;
+            let failure = f.failure.clone();
+            (failure, f.payload.take())
+        };
+        if let Some(p) = payload.1 {
+            crate::teardown::discard(p);
+        }
+        Some(payload.0)
+    }
+
+    /// What the merged stream's iterator raises once it has handed out every item it holds
+    /// and the engine failed: the failing stage's own panic payload, or (a failure without
+    /// one, or a payload already re-raised) a `String` naming the failure. `None` if the
+    /// engine did not fail, or the failure was raised before (the stream then ends quietly).
+    pub(crate) fn take_raise(&self) -> Option<Box<dyn Any + Send>> {
+        let mut f = lock(&self.failure);
+        let f = f.as_mut().filter(|f| !f.raised)?;
+        f.raised = true;
+        Some(
+            f.payload
+                .take()
+                .unwrap_or_else(|| Box::new(format!("fanring: {}", f.failure))),
+        )
     }
 
     pub(crate) fn set_worker_stats(&self, worker: usize, stats: WorkerStats) {
@@ -177,12 +249,17 @@ impl Control {
     pub(crate) fn exited(&self) -> usize {
         self.exited.load(Acquire)
     }
+
+    /// Whether a stage failed.
+    pub(crate) fn aborted(&self) -> bool {
+        // Acquire: pairs with the Release store in `fail`.
+        self.abort.load(Acquire)
+    }
 }
 
 impl AbortFlag for Control {
     fn aborted(&self) -> bool {
-        // Acquire: pairs with the Release store in `fail`.
-        self.abort.load(Acquire)
+        Control::aborted(self)
     }
     fn report(&self, e: Failure) {
         self.fail(e);

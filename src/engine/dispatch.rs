@@ -135,6 +135,9 @@ pub(crate) struct Distributor<T, W> {
     keep_runs: bool,
     /// A worker ring was closed by its worker (early end or panic): stop.
     stopped: bool,
+    /// The engine's shared state, where a handle that ends the engine early says so before
+    /// any worker has seen it (an `Input` then refuses items at once).
+    control: Option<Arc<Control>>,
     pub(crate) stats: DistributorStats,
 }
 
@@ -168,8 +171,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             blocked: Blocked::Ring,
             keep_runs,
             stopped: false,
+            control: None,
             stats: DistributorStats::default(),
         }
+    }
+
+    /// Stops taking items as soon as `control` says a handle ended the engine early
+    /// ([`peer_gone`](Self::peer_gone)), not only once a worker has closed its ring.
+    pub(crate) fn watch(&mut self, control: Arc<Control>) {
+        self.control = Some(control);
     }
 
     /// Publishes every ring's staged items.
@@ -208,7 +218,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
 
     /// [`check_stopped`](Self::check_stopped) without acting on it.
     pub(crate) fn peer_gone(&self) -> bool {
-        self.stopped || self.rings.iter().any(Producer::is_closed)
+        self.stopped
+            || self.control.as_ref().is_some_and(|c| c.cancelled())
+            || self.rings.iter().any(Producer::is_closed)
     }
 
     /// Stages `item` for a worker without waiting. Staged items are published at the end of
@@ -216,7 +228,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     #[inline]
     pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
         if self.room == 0 {
-            match self.open(&item) {
+            match self.open(Some(&item)) {
                 Ok(()) => {}
                 Err(Shut::Full) => return Err(SendError::Full(item)),
                 Err(Shut::Stopped) => return Err(SendError::Stopped(item)),
@@ -247,7 +259,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             };
             if self.room == 0 {
                 // `key` (user code) may panic here: `rest` then gives `buf` its unsent items.
-                match self.open(first) {
+                match self.open(Some(first)) {
                     Ok(()) => {}
                     Err(Shut::Full) => break,
                     Err(Shut::Stopped) => return Err(()),
@@ -419,7 +431,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     }
 
     /// Picks the ring for `item` and sets `room`; `Err` when nothing may be staged now.
-    pub(crate) fn open(&mut self, item: &T) -> Result<(), Shut> {
+    ///
+    /// Without an item ([`reserve_any`](Self::reserve_any)), `ByKey` cannot pick a ring: it
+    /// checks that *every* ring (and the window) has room for one more item, and leaves
+    /// `room` at 0 (the next `try_send` opens its item's ring, which then has room).
+    pub(crate) fn open(&mut self, item: Option<&T>) -> Result<(), Shut> {
         if self.stopped {
             return Err(Shut::Stopped);
         }
@@ -445,6 +461,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.turn_left = self.turn;
             }
             Dispatch::ByKey(key) => {
+                let Some(item) = item else {
+                    return self.open_every();
+                };
                 // The remainder is below the ring count, a `usize`.
                 #[allow(clippy::cast_possible_truncation)]
                 let i = (key(item) % n as u64) as usize;
@@ -452,25 +471,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.turn_left = 1;
             }
         }
-        let mut limit = self.turn_left;
-        if let Some(w) = &self.window {
-            // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
-            // `done` is cached and reloaded only when the cached value says "full".
-            if self.seq.wrapping_sub(self.cached_done) >= w.size {
-                match w.room(self.seq) {
-                    Some(Ok(done)) => self.cached_done = done,
-                    Some(Err(())) => {
-                        self.stop();
-                        return Err(Shut::Stopped);
-                    }
-                    None => {
-                        self.blocked = Blocked::Window;
-                        return Err(Shut::Full);
-                    }
-                }
-            }
-            limit = limit.min(w.size - self.seq.wrapping_sub(self.cached_done));
-        }
+        let limit = self.turn_left.min(self.window_room()?);
         if self.turn_left == 1 {
             // One item at a time (`ByKey`): while the cached index shows a free slot, no
             // shared access and no prefetch (the next slot is on the line just written). A
@@ -505,6 +506,73 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.stop();
                 Err(Shut::Stopped)
             }
+        }
+    }
+
+    /// How many more sequence numbers fit the reorder window (`usize::MAX` without one).
+    fn window_room(&mut self) -> Result<usize, Shut> {
+        let Some(w) = &self.window else {
+            return Ok(usize::MAX);
+        };
+        // Tagged mode: `seq` must fit the reorder window. Like a ring index, the merger's
+        // `done` is cached and reloaded only when the cached value says "full".
+        if self.seq.wrapping_sub(self.cached_done) >= w.size {
+            match w.room(self.seq) {
+                Some(Ok(done)) => self.cached_done = done,
+                Some(Err(())) => {
+                    self.stop();
+                    return Err(Shut::Stopped);
+                }
+                None => {
+                    self.blocked = Blocked::Window;
+                    return Err(Shut::Full);
+                }
+            }
+        }
+        Ok(w.size - self.seq.wrapping_sub(self.cached_done))
+    }
+
+    /// `ByKey` without an item: `Ok` once the window and every ring have room for one more
+    /// item (`room` stays 0); otherwise the first full ring is the one to wait for.
+    fn open_every(&mut self) -> Result<(), Shut> {
+        self.room = 0;
+        self.window_room()?;
+        for i in 0..self.rings.len() {
+            if self.rings[i].free_cached() > 0 {
+                continue;
+            }
+            match self.rings[i].reserve() {
+                Ok(0) => {
+                    self.cur = i;
+                    self.blocked = Blocked::Ring;
+                    return Err(Shut::Full);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.stop();
+                    return Err(Shut::Stopped);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the next [`try_send`](Self::try_send), whatever its item, will stage it:
+    /// `Ok(true)` (room is reserved: nothing else is staged before it, as this distributor is
+    /// owned by one caller), `Ok(false)` when a ring or the window is full (wait with
+    /// `wait_room` / `poll_room`, then ask again), `Err` once the engine stopped.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn reserve_any(&mut self) -> Result<bool, ()> {
+        if self.stopped {
+            return Err(());
+        }
+        if self.room > 0 {
+            return Ok(true);
+        }
+        match self.open(None) {
+            Ok(()) => Ok(true),
+            Err(Shut::Full) => Ok(false),
+            Err(Shut::Stopped) => Err(()),
         }
     }
 
@@ -643,17 +711,16 @@ impl<T: Send + 'static> AnyDistributor<T> {
     /// [`Distributor::try_send`], the item back on `Err` with whether the engine stopped.
     #[cfg(feature = "async")]
     pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
-        match self {
-            AnyDistributor::Plain(d) => d.try_send(item),
-            AnyDistributor::Tagged(d) => d.try_send(item),
-        }
+        each!(self, d => d.try_send(item))
+    }
+    /// See [`Distributor::reserve_any`].
+    #[cfg(feature = "async")]
+    pub(crate) fn reserve_any(&mut self) -> Result<bool, ()> {
+        each!(self, d => d.reserve_any())
     }
     #[cfg(feature = "async")]
     pub(crate) fn poll_room(&mut self, cx: &std::task::Context<'_>) -> std::task::Poll<()> {
-        match self {
-            AnyDistributor::Plain(d) => d.poll_room(cx),
-            AnyDistributor::Tagged(d) => d.poll_room(cx),
-        }
+        each!(self, d => d.poll_room(cx))
     }
     pub(crate) fn flush(&mut self) {
         each!(self, d => d.flush());
@@ -676,6 +743,9 @@ impl<T: Send + 'static> AnyDistributor<T> {
     }
     pub(crate) fn peer_gone(&self) -> bool {
         each!(self, d => d.peer_gone())
+    }
+    pub(crate) fn watch(&mut self, control: Arc<Control>) {
+        each!(self, d => d.watch(control));
     }
     pub(crate) fn stats(&self) -> DistributorStats {
         each!(self, d => d.stats)

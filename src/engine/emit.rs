@@ -137,6 +137,8 @@ pub struct Emit<'a, U> {
     pub(crate) seq: usize,
     /// Tagged and one output per input: `push` sends `Mark::Last`.
     last: bool,
+    /// Tagged, in the end-of-stream hook: `push` sends `Mark::Tail`.
+    pub(crate) tail: bool,
     pub(crate) closed: bool,
     stats: &'a mut WorkerStats,
 }
@@ -160,6 +162,7 @@ impl<'a, U> Emit<'a, U> {
             plain,
             seq: 0,
             last,
+            tail: false,
             closed,
             stats,
         }
@@ -184,7 +187,9 @@ impl<'a, U> Emit<'a, U> {
                 if buf.len() == buf.capacity() && !self.flush() {
                     return;
                 }
-                let mark = if self.last {
+                let mark = if self.tail {
+                    Mark::Tail(item)
+                } else if self.last {
                     Mark::Last(item)
                 } else {
                     Mark::Item(item)

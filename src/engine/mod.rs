@@ -20,16 +20,16 @@
 
 mod builder;
 mod config;
-mod control;
+pub(crate) mod control;
 pub(crate) mod dispatch;
-mod emit;
+pub(crate) mod emit;
 mod handles;
 pub(crate) mod merger;
 mod source_thread;
 mod window;
 mod wire;
-mod work;
-mod worker;
+pub(crate) mod work;
+pub(crate) mod worker;
 
 pub use builder::{Builder, Engine, Pipeline};
 pub use dispatch::Dispatch;

@@ -39,9 +39,8 @@ where
                 drop(buf);
             }));
             if let Err(p) = run {
-                c.fail(Failure::SourcePanicked {
-                    message: panic_message(&*p),
-                });
+                // With its payload: the merged stream's iterator re-raises it.
+                c.panicked(|message| Failure::SourcePanicked { message }, p);
             }
             distributor.close();
             c.set_distributor_stats(distributor.stats());

@@ -65,4 +65,7 @@ pub(crate) enum Mark<U> {
     Last(U),
     /// The input produced all its outputs (possibly none).
     End,
+    /// An output of a worker's end-of-stream hook: it belongs to no input, and comes after
+    /// every input's outputs (its sequence number means nothing).
+    Tail(U),
 }

@@ -9,6 +9,7 @@ use crate::pinning::pin_current;
 use crate::ring::{Consumer, PopError};
 use crate::stats::WorkerStats;
 use crate::wait::wait_until;
+use crate::Failure;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What each worker's function is built from: a factory run once on each worker's own thread.
@@ -30,7 +31,8 @@ impl<F> Clone for WorkerSpec<F> {
     }
 }
 
-/// The worker thread's body: build the function, run the loop, record a panic, close.
+/// The worker thread's body: build the function, run the loop, run the end-of-stream hook
+/// after a normal end, record a panic, close.
 // Owned: they move into the worker's thread with it.
 #[allow(clippy::needless_pass_by_value)]
 pub(crate) fn worker_main<T, U, I, F, G>(
@@ -50,7 +52,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
     let mut stats = WorkerStats::default();
     let run = catch_unwind(AssertUnwindSafe(|| {
         let mut work = (spec.factory)(id);
-        work_loop(
+        let drained = work_loop(
             &mut input,
             &mut inbuf,
             &mut out,
@@ -59,11 +61,33 @@ pub(crate) fn worker_main<T, U, I, F, G>(
             &mut stats,
             &|n| control.set_done(id, n),
         );
+        // The hook runs only after a normal end: the input drained and closed by its
+        // distributor, the engine neither failed nor ended early by a handle.
+        if G::HAS_END && drained && !control.cancelled() && !control.aborted() {
+            let end = catch_unwind(AssertUnwindSafe(|| {
+                end_of_stream(&mut work, &mut out, &mut stats);
+            }));
+            if let Err(payload) = end {
+                control.panicked(
+                    |message| Failure::EndPanicked {
+                        worker: id,
+                        message,
+                    },
+                    payload,
+                );
+            }
+        }
     }));
     if let Err(payload) = run {
         // Recorded (and the abort flag raised) before our rings close, so whoever sees them
         // closed also sees why.
-        control.worker_panicked(id, &*payload);
+        control.panicked(
+            |message| Failure::WorkerPanicked {
+                worker: id,
+                message,
+            },
+            payload,
+        );
     }
     control.set_worker_stats(id, stats);
     // Closing our input stops the distributor if it is still sending (and tells an `Input`
@@ -78,11 +102,33 @@ pub(crate) fn worker_main<T, U, I, F, G>(
         drop(out);
     }));
     if let Err(payload) = closed {
-        control.worker_panicked(id, &*payload);
+        control.panicked(
+            |message| Failure::WorkerPanicked {
+                worker: id,
+                message,
+            },
+            payload,
+        );
     }
     control.exit();
 }
 
+/// The end-of-stream hook: its outputs (tagged as the stream's tail with `Preserve`, so the
+/// merger hands them out after every input's outputs) are published before the worker closes
+/// its output ring.
+fn end_of_stream<T, U, G: Work<T, U>>(work: &mut G, out: &mut OutBuf<U>, stats: &mut WorkerStats) {
+    let closed = out.is_closed();
+    let mut emit = Emit::new(&mut *out, false, closed, &mut *stats);
+    emit.tail = true;
+    work.end(&mut emit);
+    emit.flush();
+    drop(emit);
+    out.commit();
+}
+
+/// Processes the input until it ends: `true` when it was closed and drained (a normal end, or
+/// a distributor that stopped), `false` when the merged stream went away (the output ring was
+/// closed).
 fn work_loop<T, U, I, G>(
     input: &mut Consumer<I>,
     inbuf: &mut Vec<I>,
@@ -91,7 +137,8 @@ fn work_loop<T, U, I, G>(
     spec: &WorkerSpec<impl Sized>,
     stats: &mut WorkerStats,
     done: &dyn Fn(usize),
-) where
+) -> bool
+where
     I: InWire<T>,
     G: Work<T, U>,
 {
@@ -125,7 +172,7 @@ fn work_loop<T, U, I, G>(
                 drop(emit);
                 out.commit();
                 if closed {
-                    return;
+                    return false;
                 }
                 // The counter wraps as `usize` (as the sum it is compared with does).
                 #[allow(clippy::cast_possible_truncation)]
@@ -139,10 +186,10 @@ fn work_loop<T, U, I, G>(
                     (inp.ready_hint() || outp.is_closed()).then_some(())
                 });
                 if out.is_closed() {
-                    return;
+                    return false;
                 }
             }
-            Err(PopError::Closed) => return,
+            Err(PopError::Closed) => return true,
         }
     }
 }

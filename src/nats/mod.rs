@@ -43,7 +43,7 @@
 //!   presumed dead.
 //!
 //! A sink that fails (a publish not acknowledged in time, a lost connection) stops: it
-//! publishes and acknowledges nothing more, and [`JetStreamSink::send`] and
+//! publishes and acknowledges nothing more, and [`JetStreamSink::send_blocking`] and
 //! [`JetStreamSink::finish`] return the error. End the process (or drop the engine and open a
 //! new source): continuing past a failed publish could store a later output of a key before
 //! an earlier one.
@@ -74,7 +74,7 @@
 //!     })
 //!     .run_source(source)?;
 //! for output in out.by_ref() {
-//!     sink.send(output)?;
+//!     sink.send_blocking(output)?;
 //! }
 //! out.join()?;
 //! let stats = sink.finish()?;
@@ -164,7 +164,7 @@ impl Connection {
     /// Opens a sink that publishes [`Outgoing`] items and then acknowledges their inputs.
     ///
     /// # Errors
-    /// Never at present (publishing errors show up in [`JetStreamSink::send`] and
+    /// Never at present (publishing errors show up in [`JetStreamSink::send_blocking`] and
     /// [`JetStreamSink::finish`]); the `Result` leaves room for checks at open time.
     pub fn sink(&self, config: SinkConfig) -> Result<JetStreamSink, Error> {
         Ok(sink::open(self, config))

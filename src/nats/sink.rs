@@ -96,7 +96,7 @@ pub struct SinkStats {
 /// acknowledgements are awaited in order.
 ///
 /// On the first failed publish the sink stops for good (see the module's documentation):
-/// [`send`](Self::send) returns an error, and [`finish`](Self::finish) returns the cause.
+/// [`send_blocking`](Self::send_blocking) returns an error, and [`finish`](Self::finish) returns the cause.
 pub struct JetStreamSink {
     tx: Option<mpsc::Sender<Outgoing>>,
     task: Option<tokio::task::JoinHandle<Result<SinkStats, Error>>>,
@@ -109,7 +109,7 @@ impl JetStreamSink {
     ///
     /// # Errors
     /// The sink has failed; [`finish`](Self::finish) tells why.
-    pub fn send(&mut self, out: Outgoing) -> Result<(), Error> {
+    pub fn send_blocking(&mut self, out: Outgoing) -> Result<(), Error> {
         let failed = || Error("the sink has failed; `finish` returns the cause".into());
         match &self.tx {
             Some(tx) => tx.blocking_send(out).map_err(|_| failed()),

@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{key_hash, Bridge, Connection, Error, Outgoing};
-use crate::ring::PopError;
 use crate::source::Source;
+use crate::source::TryRecvError;
 
 /// Which partitions of which stream a [`JetStreamSource`] consumes, and how.
 #[derive(Debug, Clone)]
@@ -222,10 +222,10 @@ impl JetStreamSource {
 impl Source for JetStreamSource {
     type Item = Message;
 
-    fn try_recv(&mut self) -> Result<Message, PopError> {
+    fn try_recv(&mut self) -> Result<Message, TryRecvError> {
         self.rx.try_recv().map_err(|e| match e {
-            mpsc::error::TryRecvError::Empty => PopError::Empty,
-            mpsc::error::TryRecvError::Disconnected => PopError::Closed,
+            mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
+            mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
         })
     }
 

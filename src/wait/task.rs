@@ -71,11 +71,17 @@ fn spin_phase<R>(strategy: WaitStrategy, mut attempt: impl FnMut() -> Option<R>)
 /// Announces the task of `cx` on `slot` before a re-check. Returns whether the caller must
 /// re-check (always, except under one loom canary). When the slot's publishers never look at
 /// it (`can_park == false`: `BusySpin` and `SpinYield` rings skip the wake-up on publish), it
-/// announces nothing and wakes the task at once instead: the task yields to the executor and
-/// is polled again, the async form of spinning. Likewise if `membarrier` ever failed (the
+/// announces nothing: it yields the thread to the OS once (`yield_now`) and wakes the task,
+/// which yields to the executor and is polled again, the async form of `SpinYield`. Likewise if `membarrier` ever failed (the
 /// publisher's half of the asymmetric handshake is then missing: see `wait_until`).
 pub(crate) fn announce(cx: &Context<'_>, slot: &(impl Park + ?Sized), can_park: bool) -> bool {
     if !can_park {
+        // The executor's thread must not keep the core from the threads it waits for: on a
+        // current-thread runtime it would poll this task again at once, for a whole time
+        // slice, while a stage that shares its core (pinned there) cannot run. So it gives
+        // the core up once, as a `SpinYield` thread does between tries.
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        std::thread::yield_now();
         cx.waker().wake_by_ref();
         return true;
     }

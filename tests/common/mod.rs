@@ -38,10 +38,10 @@ where
             Merged::Drive(d) => d.error(),
         }
     }
-    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
+    pub fn next_checked(&mut self) -> Result<Option<U>, Failure> {
         match self {
-            Merged::Run(o) => o.try_next(),
-            Merged::Drive(d) => d.try_next(),
+            Merged::Run(o) => o.next_checked(),
+            Merged::Drive(d) => d.next_checked(),
         }
     }
 }

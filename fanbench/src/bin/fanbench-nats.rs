@@ -166,7 +166,7 @@ fn engine(conn: &Connection, n: u64, work_us: u64, workers: usize) {
         .run_source(source)
         .unwrap();
     for (i, o) in out.by_ref().enumerate() {
-        sink.send(o).unwrap();
+        sink.send_blocking(o).unwrap();
         if i as u64 + 1 == n {
             break;
         }

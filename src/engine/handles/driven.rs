@@ -23,12 +23,15 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 /// them before it waits for anything), and waits only when neither is possible: for an
 /// output while items are in flight, and in the source's blocking `recv` only once every item
 /// handed out has come back. It ends when the source is exhausted and every item has been
-/// processed and merged, or early when a stage failed (then [`join`](Self::join) returns the
-/// error). Dropping it early stops the engine like dropping an [`Output`](crate::Output):
-/// every thread exits and every item in flight is dropped exactly once (items still in the
-/// source are never taken from it). A panicking item `Drop` during that teardown reaches
-/// the caller only after every ring was closed, every other item dropped and every thread
-/// joined.
+/// processed and merged. A stage's failure is never a quiet end: as with
+/// [`Output`](crate::Output), `next` re-raises a worker's panic on the caller's thread once
+/// the outputs already taken are out ([`next_checked`](Self::next_checked) gives it as a
+/// [`Failure`] instead). Dropping it early stops the engine like dropping an
+/// [`Output`](crate::Output): every ring is closed, so every thread exits and every item in
+/// flight is dropped exactly once (items still in the source are never taken from it), and
+/// the drop does not wait for a worker inside your function ([`join`](Self::join) waits). A
+/// panicking item `Drop` during that teardown reaches the caller only after every ring was
+/// closed and every other item held here dropped.
 ///
 /// A panic in the source (or in a [`Dispatch::by_key`](crate::Dispatch::by_key) key
 /// function) unwinds out of `next`; the stream is then over: later calls return `None`, and
@@ -107,14 +110,26 @@ where
         self.state.output.control.failure()
     }
 
-    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
+    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it
+    /// (never re-raised as a panic: the typed form of `next`). A panic in the source itself
+    /// still unwinds out of it (it runs on this thread).
     ///
     /// # Errors
     /// The first stage failure (a worker panic).
-    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
-        match self.next() {
+    pub fn next_checked(&mut self) -> Result<Option<U>, Failure> {
+        if let Some(u) = self.run.pop() {
+            return Ok(Some(u));
+        }
+        let (first, run) = self.state.next_run(false);
+        self.run = run;
+        match first {
             Some(u) => Ok(Some(u)),
-            None => self.error().map_or(Ok(None), Err),
+            None => self
+                .state
+                .output
+                .control
+                .report_failure()
+                .map_or(Ok(None), Err),
         }
     }
 
@@ -133,7 +148,7 @@ where
         let dist_stats = state.distributor.stats();
         // Every ring closed, every item dropped, every thread joined; a panicking item
         // `Drop` is re-raised after that.
-        state.teardown();
+        state.teardown(true);
         state.output.result(unmerged).map(|mut s| {
             s.distributor = Some(dist_stats);
             s
@@ -145,18 +160,20 @@ impl<S: Source, U> DrivenState<S, U>
 where
     S::Item: Send + 'static,
 {
-    /// Panic-safe teardown (see `Teardown`): first close every ring, worker rings first, so
-    /// the workers end however far they got, and the window; then drop the source, the
-    /// unsent items and every ring and buffered item, each in a step of its own; join the
-    /// workers; re-raise the first panic. Idempotent.
-    fn teardown(&mut self) {
+    /// Panic-safe teardown (see `Teardown`): first cancel (an early end: no worker runs its
+    /// end-of-stream hook) and close every ring, worker rings first, so the workers end
+    /// however far they got, and the window; then drop the source, the unsent items and every
+    /// ring and buffered item, each in a step of its own; join the workers if `join` (a drop
+    /// detaches them); re-raise the first panic. Idempotent.
+    fn teardown(&mut self, join: bool) {
         let mut td = Teardown::new();
+        self.output.control.cancel();
         td.step(|| self.distributor.close());
         self.output.signal();
         td.step(|| drop(self.source.take()));
         td.step(|| drop(std::mem::take(&mut self.inbuf)));
         self.distributor.drop_rings(&mut td);
-        self.output.finish_into(&mut td);
+        self.output.finish_into(&mut td, join);
         td.finish();
     }
 }
@@ -166,7 +183,7 @@ where
     S::Item: Send + 'static,
 {
     fn drop(&mut self) {
-        self.teardown();
+        self.teardown(false);
     }
 }
 
@@ -297,15 +314,19 @@ where
 
     /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
     /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
+    /// At the end of a failed stream, re-raises the failure if `raise`.
     #[inline(never)]
-    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         if self.poisoned {
             return (None, RunCursor::empty());
         }
-        match self.next_item() {
-            Some(u) => (Some(u), self.output.local.take_run()),
-            None => (None, RunCursor::empty()),
+        if let Some(u) = self.next_item() {
+            return (Some(u), self.output.local.take_run());
         }
+        if raise {
+            self.output.raise();
+        }
+        (None, RunCursor::empty())
     }
 
     fn next_item(&mut self) -> Option<U> {
@@ -395,7 +416,7 @@ where
             return Some(u);
         }
         // Given the boxed state, never `self` (see `RunCursor`).
-        let (first, run) = self.state.next_run();
+        let (first, run) = self.state.next_run(true);
         self.run = run;
         first
     }

@@ -6,53 +6,61 @@ use crate::stats::DistributorStats;
 use crate::teardown::Teardown;
 use std::fmt;
 
-/// The caller's end of the distributor (from [`Pipeline::start`](crate::Pipeline::start)). Dropping it (or
-/// [`close`](Self::close)) ends the input: the workers drain and the merged stream ends. (A
-/// ring whose worker is gone is dropped with it, and its items; one whose `Drop` panics is
-/// re-raised after every ring was closed and dropped.)
+/// The caller's end of the distributor (from [`Pipeline::start`](crate::Pipeline::start)).
+///
+/// Three ways to send, all on the same distributor and in the order they are called:
+/// [`send_blocking`](Self::send_blocking) (and [`send_all_blocking`](Self::send_all_blocking))
+/// wait on the thread; [`send_async`](Self::send_async) and the `futures_sink::Sink` impl
+/// (`async` feature: `SinkExt::send`, `send_all`, `StreamExt::forward`) wait without blocking
+/// the executor. No method of an `Input` has the name of a `SinkExt` or `StreamExt` method and
+/// blocks, so async code cannot block its executor by accident: `input.send(x).await` is
+/// `SinkExt::send`.
+///
+/// Dropping it ends the input: everything sent is published, the workers drain and the
+/// merged stream ends. (A ring whose worker is gone is dropped with it, and its items; one
+/// whose `Drop` panics is re-raised after every ring was closed and dropped.) It never waits.
 pub struct Input<T: Send + 'static> {
     pub(crate) distributor: AnyDistributor<T>,
-    /// `send_all`'s run buffer (`batch` items, reserved when the engine started).
+    /// `send_all_blocking`'s run buffer (`batch` items, reserved when the engine started).
     pub(crate) buf: Vec<T>,
-    /// The `Sink`'s state (`async` feature).
-    #[cfg(feature = "async")]
-    pub(crate) sink: SinkSlot<T>,
+    /// `SinkExt::close` ran: nothing more is taken.
+    pub(crate) closed: bool,
 }
 
-/// What `Input` keeps as a `Sink` (`async` feature): the item `start_send` accepted while its
-/// worker's ring had no room, and whether `poll_close` ran.
-#[cfg(feature = "async")]
-pub(crate) struct SinkSlot<T> {
-    pending: Option<T>,
-    closed: bool,
-}
-
-#[cfg(feature = "async")]
-impl<T> SinkSlot<T> {
-    pub(crate) fn new() -> Self {
-        SinkSlot {
-            pending: None,
-            closed: false,
-        }
-    }
-}
-
-// Nothing in an `Input` is pinned: the `Sink`'s pending item is only ever moved, never
-// borrowed through a `Pin`, so it can be polled through `&mut` whatever `T` is.
+// Nothing in an `Input` is pinned, so it can be polled as a `Sink` through `&mut` whatever `T`
+// is.
 impl<T: Send + 'static> Unpin for Input<T> {}
 
 impl<T: Send + 'static> Input<T> {
-    /// Hands one item to a worker and publishes it at once, waiting while that worker's ring
-    /// (or the reorder window) is full. This blocks the thread: in async code use
-    /// `send_async` (`async` feature); this method wins over `SinkExt::send` of the same name,
-    /// so name the trait to use the `Sink` (`SinkExt::send(&mut input, x)`).
+    /// Whether the engine still takes items: not after its output was dropped or joined, a
+    /// stage failed, or the sink was closed (`SinkExt::close`). Asks the rings (one load each),
+    /// not the cached free slots, so every way of sending gives the same answer.
+    fn stopped(&mut self) -> bool {
+        self.closed || self.distributor.check_stopped()
+    }
+
+    /// Hands one item to a worker and publishes it at once, waiting on this thread while that
+    /// worker's ring (or the reorder window) is full. In async code use
+    /// [`send_async`](Self::send_async) or `SinkExt::send`, which wait without blocking the
+    /// executor.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (mut input, output) = Engine::builder().workers(2).map(|x: u32| x + 1).start().unwrap();
+    /// let feeder = std::thread::spawn(move || {
+    ///     for i in 0..100 {
+    ///         input.send_blocking(i).unwrap();
+    ///     }
+    /// }); // dropping `input` ends the stream
+    /// assert_eq!(output.sum::<u32>(), (1..=100).sum());
+    /// feeder.join().unwrap();
+    /// ```
     ///
     /// # Errors
     /// `SendError(item)` once the engine has stopped (the merged stream was dropped or a stage
-    /// failed).
-    pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
-        // The cached free slots say nothing of a worker that is gone: ask the rings.
-        if self.distributor.check_stopped() {
+    /// failed) or the sink was closed.
+    pub fn send_blocking(&mut self, item: T) -> Result<(), SendError<T>> {
+        if self.stopped() {
             return Err(SendError(item));
         }
         let r = self.distributor.send(item).map_err(SendError);
@@ -60,23 +68,55 @@ impl<T: Send + 'static> Input<T> {
         r
     }
 
-    /// [`send`](Self::send) for async code (`async` feature): waits for room in the worker's
-    /// ring (or the reorder window) without blocking the thread, then hands the item over and
-    /// publishes it. The wait registers the task's waker where `send` would park.
+    /// Hands every item of `items` to the workers a run at a time, publishing each run, and
+    /// everything before each `next()` that `items`' `size_hint` does not promise (it may
+    /// block), and at the end (see [`source::Iter`](crate::source::Iter)). Waits on this
+    /// thread while a ring is full.
+    ///
+    /// # Errors
+    /// `SendError(item)` with the first item that could not be sent, once the engine has
+    /// stopped; the other items taken from `items` and not handed out are dropped, and the
+    /// rest of the iterator is not consumed.
+    pub fn send_all_blocking<I: IntoIterator<Item = T>>(
+        &mut self,
+        items: I,
+    ) -> Result<(), SendError<T>> {
+        let mut items = items.into_iter();
+        if self.stopped() {
+            return items.next().map_or(Ok(()), |x| Err(SendError(x)));
+        }
+        let r = self
+            .distributor
+            .pump(&mut source::Iter::new(items), &mut self.buf, None);
+        self.distributor.flush();
+        if r.is_ok() {
+            return Ok(());
+        }
+        // `send_from` leaves the item it could not stage at the front of `buf`; the rest
+        // are dropped.
+        let mut left = self.buf.drain(..);
+        left.next().map_or(Ok(()), |x| Err(SendError(x)))
+    }
+
+    /// [`send_blocking`](Self::send_blocking) for async code (`async` feature): waits for room
+    /// in the worker's ring (or the reorder window) without blocking the thread, then hands
+    /// the item over and publishes it. The wait registers the task's waker where
+    /// `send_blocking` would park.
     ///
     /// Dropping the future before it is ready drops the item with it: it was never handed to
     /// the engine, so nothing is sent twice or dropped twice.
     ///
     /// # Errors
-    /// `Closed(item)` once the engine has stopped (as [`send`](Self::send)).
+    /// `SendError(item)` once the engine has stopped or the sink was closed (as
+    /// [`send_blocking`](Self::send_blocking)).
     #[cfg(feature = "async")]
     pub async fn send_async(&mut self, item: T) -> Result<(), SendError<T>> {
         use crate::engine::dispatch::SendError as Full;
-        if self.distributor.check_stopped() {
-            return Err(SendError(item));
-        }
         let mut item = item;
         loop {
+            if self.stopped() {
+                return Err(SendError(item));
+            }
             match self.distributor.try_send(item) {
                 Ok(()) => {
                     self.distributor.flush();
@@ -89,80 +129,24 @@ impl<T: Send + 'static> Input<T> {
         }
     }
 
-    /// The `Sink`'s wait: hands the item `start_send` kept (if any) to the engine, waiting
-    /// for room as [`send_async`](Self::send_async) does. Staged, not published: `poll_flush`
-    /// publishes (so `SinkExt::send_all` and `forward` publish a run at a time).
-    #[cfg(feature = "async")]
-    fn poll_deliver(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), SendError<T>>> {
-        use crate::engine::dispatch::SendError as Full;
-        use std::task::Poll;
-        while let Some(item) = self.sink.pending.take() {
-            if self.sink.closed || self.distributor.check_stopped() {
-                return Poll::Ready(Err(SendError(item)));
-            }
-            match self.distributor.try_send(item) {
-                Ok(()) => {}
-                Err(Full::Stopped(back)) => return Poll::Ready(Err(SendError(back))),
-                Err(Full::Full(back)) => {
-                    self.sink.pending = Some(back);
-                    if self.distributor.poll_room(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                }
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Hands every item of `items` to the workers a run at a time, publishing each run, and
-    /// everything before each `next()` that `items`' `size_hint` does not promise (it may
-    /// block), and at the end (see [`source::Iter`](crate::source::Iter)).
-    ///
-    /// # Errors
-    /// The first item that could not be sent, once the engine has stopped; the other items
-    /// taken from `items` and not handed out are dropped, and the rest of the iterator is not
-    /// consumed.
-    pub fn send_all<I: IntoIterator<Item = T>>(&mut self, items: I) -> Result<(), T> {
-        let mut items = items.into_iter();
-        if self.distributor.check_stopped() {
-            return items.next().map_or(Ok(()), Err);
-        }
-        let r = self
-            .distributor
-            .pump(&mut source::Iter::new(items), &mut self.buf, None);
-        self.distributor.flush();
-        if r.is_ok() {
-            return Ok(());
-        }
-        // `send_from` leaves the item it could not stage at the front of `buf`; the rest
-        // are dropped.
-        let mut left = self.buf.drain(..);
-        left.next().map_or(Ok(()), Err)
-    }
-
-    /// Whether the engine stopped taking items: its output was dropped or joined, or a
-    /// worker ended (failed); asks the rings, one load each. Once true, every `send` returns
-    /// `SendError(item)`.
+    /// Whether the engine stopped taking items: its output was dropped or joined, a worker
+    /// ended (failed), or the sink was closed; asks the rings, one load each. Once true, every
+    /// way of sending fails: `send_blocking`, `send_async` and `start_send` give the item back,
+    /// the `Sink`'s `poll_ready` and `poll_flush` return `Err(SendError(None))`.
     pub fn is_closed(&self) -> bool {
-        self.distributor.peer_gone()
+        self.closed || self.distributor.peer_gone()
     }
 
     /// The distributor's counters so far.
     pub fn stats(&self) -> DistributorStats {
         self.distributor.stats()
     }
-
-    /// Ends the input (same as dropping it).
-    pub fn close(self) {}
 }
 
 impl<T: Send + 'static> Drop for Input<T> {
     /// Publishes and closes every worker ring, then drops the rings (with the items left in
     /// one whose worker is gone), each in a step of its own; a panicking item `Drop` is
-    /// re-raised after all of them.
+    /// re-raised after all of them. Never waits.
     fn drop(&mut self) {
         let mut td = Teardown::new();
         td.step(|| self.distributor.close());
@@ -174,13 +158,20 @@ impl<T: Send + 'static> Drop for Input<T> {
 /// The input as a `futures_sink::Sink` (`async` feature): `SinkExt::send`, `send_all`, and
 /// `StreamExt::forward` from an async source, without blocking the executor.
 ///
-/// `start_send` stages the item for its worker (or, when that worker's ring is full, keeps it
-/// until `poll_ready` finds room, waiting as [`send_async`](Input::send_async) does);
-/// `poll_flush` publishes everything staged; `poll_close` publishes and ends the input (the
-/// workers drain and the merged stream ends, as when the `Input` is dropped). Once the engine
-/// has stopped (its output dropped, a stage failed) or the sink was closed, the item comes back
-/// as `SendError(item)`, from `start_send` or from the next `poll_ready`/`poll_flush` for the
-/// item it kept. Dropping the `Input` drops a kept item once.
+/// `poll_ready` waits (as [`send_async`](Input::send_async) does) until the next item has room
+/// in its worker's ring and the reorder window, and reserves it (with `Dispatch::by_key`,
+/// whose ring depends on the item, until every ring has room); `start_send` then stages the
+/// item there, so the `Sink` never keeps an item of its own: whatever is sent after it, by
+/// any method, comes after it. `poll_flush` publishes everything staged; `poll_close`
+/// publishes and ends the input (the workers drain and the merged stream ends, as when the
+/// `Input` is dropped).
+///
+/// The error says the engine has stopped (its output was dropped, a stage failed) or the
+/// sink was closed: `SendError(Some(item))` from `start_send`, with the item, and
+/// `SendError(None)` from `poll_ready` and `poll_flush`, which have none. A `start_send`
+/// without a `poll_ready` that returned `Ready(Ok(()))` since the last one (which the `Sink`
+/// contract requires) when there is no room refuses the item the same way, rather than
+/// keep it or wait.
 ///
 /// ```
 /// # #[cfg(feature = "async")] {
@@ -192,8 +183,9 @@ impl<T: Send + 'static> Drop for Input<T> {
 /// let feeder = std::thread::spawn(move || {
 ///     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 ///     rt.block_on(async {
+///         input.send(1).await.unwrap(); // `SinkExt::send`: no `Input` method shadows it
 ///         // An async source forwarded into the engine: published a run at a time.
-///         stream::iter(0..1000u64).map(Ok).forward(&mut input).await.unwrap();
+///         stream::iter(2..1000u64).map(Ok).forward(&mut input).await.unwrap();
 ///     }); // `forward` closed the sink: the stream ends
 /// });
 /// let sum = rt.block_on(StreamExt::fold(output, 0, |s, y| async move { s + y }));
@@ -201,62 +193,71 @@ impl<T: Send + 'static> Drop for Input<T> {
 /// feeder.join().unwrap();
 /// # }
 /// ```
-///
-/// A `start_send` while an item it kept is still waiting for room (without a `poll_ready`
-/// that returned `Ready(Ok(()))` since, which the `Sink` contract requires) takes nothing: its
-/// item comes back as `SendError(item)`, and the kept one stays first in line.
 #[cfg(feature = "async")]
 impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
-    type Error = SendError<T>;
+    type Error = SendError<Option<T>>;
 
     fn poll_ready(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), SendError<T>>> {
-        self.get_mut().poll_deliver(cx)
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if this.stopped() {
+                return Poll::Ready(Err(SendError(None)));
+            }
+            match this.distributor.reserve_any() {
+                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(false) => {
+                    if this.distributor.poll_room(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Err(()) => return Poll::Ready(Err(SendError(None))),
+            }
+        }
     }
 
-    fn start_send(self: std::pin::Pin<&mut Self>, item: T) -> Result<(), SendError<T>> {
+    fn start_send(self: std::pin::Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
         use crate::engine::dispatch::SendError as Full;
         let this = self.get_mut();
-        // A broken contract (no `poll_ready` since an item was kept) refuses the item rather
-        // than reorder it or panic in the library.
-        if this.sink.pending.is_some() || this.sink.closed || this.distributor.check_stopped() {
-            return Err(SendError(item));
+        if this.stopped() {
+            return Err(SendError(Some(item)));
         }
         match this.distributor.try_send(item) {
             Ok(()) => Ok(()),
-            Err(Full::Stopped(back)) => Err(SendError(back)),
-            Err(Full::Full(back)) => {
-                this.sink.pending = Some(back);
-                Ok(())
-            }
+            // No room reserved (no `poll_ready` first), or the engine stopped meanwhile.
+            Err(Full::Full(back) | Full::Stopped(back)) => Err(SendError(Some(back))),
         }
     }
 
     fn poll_flush(
         self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        let r = this.poll_deliver(cx);
-        if r.is_ready() {
-            this.distributor.flush();
+        if this.closed {
+            // Closing published everything.
+            return std::task::Poll::Ready(Ok(()));
         }
-        r
+        this.distributor.flush();
+        if this.stopped() {
+            return std::task::Poll::Ready(Err(SendError(None)));
+        }
+        std::task::Poll::Ready(Ok(()))
     }
 
     fn poll_close(
         self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), SendError<T>>> {
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
-        let r = this.poll_deliver(cx);
-        if r.is_ready() && !this.sink.closed {
-            this.sink.closed = true;
+        if !this.closed {
+            this.closed = true;
             this.distributor.close();
         }
-        r
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -268,14 +269,16 @@ impl<T: Send + 'static> fmt::Debug for Input<T> {
     }
 }
 
-/// An item [`Input::send`] could not hand to the engine, because the engine has stopped (its
-/// output was dropped or joined, or a stage failed). The item comes back.
+/// An item an [`Input`] could not hand to the engine, because the engine has stopped (its
+/// output was dropped or joined, or a stage failed) or the input was closed. The item comes
+/// back (as `SendError(Some(item))` or `SendError(None)` from the `Sink`, whose `poll_ready`
+/// and `poll_flush` have no item).
 ///
 /// ```
 /// use fanring::{Engine, SendError};
 /// let (mut input, output) = Engine::builder().workers(1).map(|x: u8| x).start().unwrap();
 /// drop(output);
-/// assert_eq!(input.send(7), Err(SendError(7)));
+/// assert_eq!(input.send_blocking(7), Err(SendError(7)));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SendError<T>(pub T);

@@ -8,8 +8,6 @@ mod output;
 mod running;
 
 pub use driven::Driven;
-#[cfg(feature = "async")]
-pub(crate) use input::SinkSlot;
 pub use input::{Input, SendError};
 pub use output::Output;
 pub use running::Running;
@@ -90,7 +88,7 @@ impl<U> OutputState<U> {
     /// handed out (besides those still in `local`).
     pub(crate) fn join(mut self, unmerged: usize) -> Result<Stats, Failure> {
         let unmerged = unmerged + self.local.len();
-        self.shutdown();
+        self.shutdown(true);
         self.result(unmerged)
     }
 
@@ -111,12 +109,12 @@ impl<U> OutputState<U> {
         }
     }
 
-    /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into); a
-    /// panicking item `Drop` is re-raised once every step ran.
-    fn shutdown(&mut self) {
+    /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into) (joining
+    /// the threads if `join`); a panicking item `Drop` is re-raised once every step ran.
+    fn shutdown(&mut self, join: bool) {
         let mut td = Teardown::new();
         self.signal();
-        self.finish_into(&mut td);
+        self.finish_into(&mut td, join);
         td.finish();
     }
 
@@ -132,17 +130,35 @@ impl<U> OutputState<U> {
 
     /// Teardown's other steps, after [`signal`](Self::signal) (and after the worker rings
     /// are closed): drops every item the merging side holds, each container in a step of its
-    /// own, then joins the engine's threads. Idempotent.
-    pub(crate) fn finish_into(&mut self, td: &mut Teardown) {
+    /// own; then, if `join`, waits for the engine's threads (but not for a distributor thread
+    /// waiting inside its source), or else detaches them: a worker busy in the user's
+    /// function is never waited for by a drop. Each detached thread ends by itself as soon as
+    /// the user code it runs returns (every ring it uses is closed), dropping what it holds.
+    /// Idempotent.
+    pub(crate) fn finish_into(&mut self, td: &mut Teardown, join: bool) {
         td.step(|| self.local.clear());
         self.merger.drop_items(td);
         let threads = std::mem::take(&mut self.threads);
+        let source = self.source.take();
+        if !join {
+            // Detached: dropping a `JoinHandle` waits for nothing.
+            return;
+        }
         let control = &self.control;
         td.step(|| reap(control, threads));
-        if let Some(mut source) = self.source.take() {
+        if let Some(mut source) = source {
             td.step(|| {
                 source.settle(control);
             });
+        }
+    }
+
+    /// At the end of the stream: re-raises a stage's failure on this thread, once (the
+    /// stage's own panic payload), so that a stream that ended because a stage failed never
+    /// looks like one that ended.
+    pub(crate) fn raise(&self) {
+        if let Some(p) = self.control.take_raise() {
+            std::panic::resume_unwind(p);
         }
     }
 
@@ -182,6 +198,7 @@ impl<U> OutputState<U> {
     pub(crate) fn poll_run(
         &mut self,
         cx: &std::task::Context<'_>,
+        raise: bool,
     ) -> std::task::Poll<(Option<U>, RunCursor<U>)> {
         use std::task::Poll;
         if self.ended {
@@ -194,27 +211,37 @@ impl<U> OutputState<U> {
             Poll::Ready(Step::Empty | Step::End) => {
                 self.ended = true;
                 self.merger.close();
+                if raise {
+                    self.raise();
+                }
                 Poll::Ready((None, RunCursor::empty()))
             }
         }
     }
 
     /// `Output::next`'s slow path (its cursor is empty): waits for the next run, returns its
-    /// first item and a cursor over the rest.
+    /// first item and a cursor over the rest. At the end of a failed stream, re-raises the
+    /// failure if `raise`.
     #[inline(never)]
-    fn next_run(&mut self) -> (Option<U>, RunCursor<U>) {
+    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         match self.poll(true) {
             Step::Item(u) => (Some(u), self.local.take_run()),
-            Step::Empty | Step::End => (None, RunCursor::empty()),
+            Step::Empty | Step::End => {
+                if raise {
+                    self.raise();
+                }
+                (None, RunCursor::empty())
+            }
         }
     }
 }
 
 impl<U> Drop for OutputState<U> {
-    /// The stream's teardown: every ring and the window closed, every item dropped, every
-    /// thread joined, and only then a panicking item `Drop` re-raised (see `Teardown`).
+    /// The stream's teardown: every ring and the window closed, every item held here dropped,
+    /// the threads detached (never waited for: see `finish_into`), and only then a panicking
+    /// item `Drop` re-raised (see `Teardown`).
     fn drop(&mut self) {
-        self.shutdown();
+        self.shutdown(false);
     }
 }
 

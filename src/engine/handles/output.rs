@@ -8,13 +8,35 @@ use crate::Failure;
 use std::fmt;
 
 /// The merged stream (from [`Pipeline::start`](crate::Pipeline::start) or [`Pipeline::run`](crate::Pipeline::run)): an iterator that ends
-/// when every input item has been processed and merged, or early when a stage failed (then
-/// [`join`](Self::join) returns the error). Dropping it early stops the engine: every thread
-/// exits and every item in flight is dropped exactly once.
+/// when every input item has been processed and merged.
+///
+/// **A failed stage is never a quiet end.** If a stage fails (a worker's function panics,
+/// the source panics, the reorder window cannot grow), the stream ends early, and `next`
+/// re-raises the failure on the caller's thread once the items already taken out of the
+/// rings are handed out: a worker's or the source's own panic payload, as rayon and pariter
+/// do, so `sum()`, `collect()` or `count()` never return a truncated result. For a
+/// `Result` instead of a panic, read with [`next_checked`](Self::next_checked), or ask
+/// [`error`](Self::error) / [`join`](Self::join); once raised (say, caught with
+/// `catch_unwind`), the stream ends quietly.
+///
+/// Dropping it early stops the engine: every ring is closed, so every thread exits and every
+/// item in flight is dropped exactly once, but the drop does not wait for the threads (a
+/// worker may be inside your function, which can take long): they end by themselves as soon
+/// as the user code they run returns. [`join`](Self::join) waits for them.
 ///
 /// If an item's `Drop` panics on the caller's thread during the teardown (`join` or drop),
 /// the panic reaches the caller as from a `Vec`, but only after every step ran: every ring
-/// and the reorder window closed, every other item dropped, every thread joined.
+/// and the reorder window closed, every other item held here dropped.
+///
+/// ```should_panic
+/// use fanring::Engine;
+/// let out = Engine::builder()
+///     .workers(2)
+///     .map(|x: u64| if x == 700 { panic!("bad item") } else { x + 1 })
+///     .run(0..1000u64)
+///     .unwrap();
+/// let _sum: u64 = out.sum(); // panics with "bad item": never a truncated sum
+/// ```
 pub struct Output<U> {
     /// The run being handed out. Declared first: its items are dropped before the rest.
     run: RunCursor<U>,
@@ -41,14 +63,39 @@ impl<U> Output<U> {
         self.state.control.failure()
     }
 
-    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it.
+    /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it
+    /// (never re-raised as a panic: the typed form of `next`).
+    ///
+    /// ```
+    /// use fanring::{Engine, Failure};
+    /// let mut out = Engine::builder()
+    ///     .workers(1)
+    ///     .map(|x: u32| if x == 3 { panic!("bad item") } else { x })
+    ///     .run(0..10u32)
+    ///     .unwrap();
+    /// let mut seen = 0;
+    /// let err = loop {
+    ///     match out.next_checked() {
+    ///         Ok(Some(_)) => seen += 1,
+    ///         Ok(None) => unreachable!("the stream failed"),
+    ///         Err(e) => break e,
+    ///     }
+    /// };
+    /// assert!(matches!(err, Failure::WorkerPanicked { worker: 0, .. }));
+    /// assert!(seen <= 3);
+    /// ```
     ///
     /// # Errors
     /// The first stage failure (a worker, source or sink panic).
-    pub fn try_next(&mut self) -> Result<Option<U>, Failure> {
-        match self.next() {
+    pub fn next_checked(&mut self) -> Result<Option<U>, Failure> {
+        if let Some(u) = self.run.pop() {
+            return Ok(Some(u));
+        }
+        let (first, run) = self.state.next_run(false);
+        self.run = run;
+        match first {
             Some(u) => Ok(Some(u)),
-            None => self.error().map_or(Ok(None), Err),
+            None => self.state.control.report_failure().map_or(Ok(None), Err),
         }
     }
 
@@ -75,7 +122,7 @@ impl<U> Iterator for Output<U> {
             return Some(u);
         }
         // Given the boxed state, never `self` (see `RunCursor`).
-        let (first, run) = self.state.next_run();
+        let (first, run) = self.state.next_run(true);
         self.run = run;
         first
     }
@@ -96,25 +143,37 @@ impl<U> Output<U> {
         .await
     }
 
-    /// [`try_next`](Self::try_next) without blocking the thread: the next item, `Ok(None)` at
-    /// the end of the stream, or the failure that ended it.
+    /// [`next_checked`](Self::next_checked) without blocking the thread: the next item,
+    /// `Ok(None)` at the end of the stream, or the failure that ended it (never re-raised).
     ///
     /// # Errors
     /// The first stage failure (a worker, source or sink panic).
-    pub async fn try_next_async(&mut self) -> Result<Option<U>, Failure> {
-        match self.next_async().await {
+    pub async fn next_checked_async(&mut self) -> Result<Option<U>, Failure> {
+        let next = std::future::poll_fn(|cx| {
+            if let Some(u) = self.run.pop() {
+                return std::task::Poll::Ready(Some(u));
+            }
+            self.state.poll_run(cx, false).map(|(first, run)| {
+                self.run = run;
+                first
+            })
+        })
+        .await;
+        match next {
             Some(u) => Ok(Some(u)),
-            None => self.error().map_or(Ok(None), Err),
+            None => self.state.control.report_failure().map_or(Ok(None), Err),
         }
     }
 }
 
-/// The merged stream as a `Stream` (`async` feature): the same items, ends and teardown as the
-/// iterator, without blocking the thread. A pending poll registers the task's waker on the
+/// The merged stream as a `Stream` (`async` feature): the same items, ends, failures (a failed
+/// stage's panic is re-raised in `poll_next`, so in the task that reads the stream) and
+/// teardown as the iterator, without blocking the thread. A pending poll registers the task's waker on the
 /// worker rings the merger waits on (announce, full barrier, re-check: `docs/design.md`,
-/// "Async"), and a worker's publish or close wakes it. After the stream ended,
-/// [`error`](Output::error) (or [`try_next`](Output::try_next)'s `Err`) tells whether a stage
-/// failed; dropping the stream early stops the engine as dropping the iterator does. Mixing
+/// "Async"), and a worker's publish or close wakes it. Use
+/// [`next_checked_async`](Output::next_checked_async) for a `Result` instead of a re-raised
+/// panic; dropping the stream early stops the engine as dropping the iterator does (without
+/// waiting for the threads, so without blocking the executor). Mixing
 /// `next` and `poll_next` on one `Output` is allowed. In a debug build, very large items held
 /// inline (tens of KiB each) can overflow a small thread's stack through the poll's unoptimised
 /// frames (each holds a copy); box them, or read them with the iterator.
@@ -131,7 +190,7 @@ impl<U> futures_core::Stream for Output<U> {
         if let Some(u) = this.run.pop() {
             return std::task::Poll::Ready(Some(u));
         }
-        this.state.poll_run(cx).map(|(first, run)| {
+        this.state.poll_run(cx, true).map(|(first, run)| {
             this.run = run;
             first
         })

@@ -138,6 +138,7 @@ impl<U> Merger<U> {
             Merger::Rotate(m) => std::mem::take(&mut m.rings),
             Merger::Tagged(m) => {
                 td.step(|| drop(std::mem::take(&mut m.scratch)));
+                td.step(|| drop(std::mem::take(&mut m.tails)));
                 for slot in std::mem::take(&mut m.slots) {
                     td.step(|| drop(slot));
                 }

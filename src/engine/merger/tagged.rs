@@ -78,6 +78,8 @@ pub(crate) struct TaggedMerge<U> {
     held: usize,
     /// Outputs taken from a ring, before they are sorted out.
     pub(crate) scratch: Vec<Tagged<Mark<U>>>,
+    /// The workers' end-of-stream outputs (`Mark::Tail`), handed out once every ring ended.
+    pub(crate) tails: VecDeque<U>,
     batch: usize,
     pub(super) wait: WaitStrategy,
     pub(crate) stats: MergerStats,
@@ -115,6 +117,7 @@ impl<U> TaggedMerge<U> {
             buffered: 0,
             held: 0,
             scratch,
+            tails: VecDeque::new(),
             batch,
             wait,
             stats: MergerStats::default(),
@@ -271,45 +274,39 @@ impl<U> TaggedMerge<U> {
         let (mut next, mut unpublished, mut held) = (self.next, self.unpublished, self.held);
         let mut scratch = std::mem::take(&mut self.scratch);
         for Tagged(seq, mark) in scratch.drain(..) {
+            let (item, last) = match mark {
+                Mark::Item(u) => (Some(u), false),
+                Mark::Last(u) => (Some(u), true),
+                Mark::End => (None, true),
+                Mark::Tail(u) => {
+                    // An end-of-stream output: after every input's outputs.
+                    self.tails.push_back(u);
+                    continue;
+                }
+            };
             if seq == next
                 && buf.len() < buf.capacity()
                 && (held == 0 || self.slots[seq & mask].is_empty())
             {
                 // In order: `seq` is not complete (outputs of it are still arriving) and none
                 // of its outputs wait in the window.
-                let last = match mark {
-                    Mark::Item(u) => {
-                        buf.push(u);
-                        false
-                    }
-                    Mark::Last(u) => {
-                        buf.push(u);
-                        true
-                    }
-                    Mark::End => true,
-                };
+                if let Some(u) = item {
+                    buf.push(u);
+                }
                 if last {
                     Self::advance(&mut next, &mut unpublished, self.batch, &self.window);
                 }
                 continue;
             }
             let slot = &mut self.slots[seq & mask];
-            match mark {
-                Mark::Item(u) => {
-                    slot.push(u);
-                    held += 1;
-                }
-                Mark::Last(u) => {
-                    slot.push(u);
-                    slot.complete = true;
-                    self.buffered += 1;
-                    held += 2;
-                }
-                Mark::End => {
-                    slot.complete = true;
-                    self.buffered += 1;
-                    held += 1;
-                }
+            if let Some(u) = item {
+                slot.push(u);
+                held += 1;
+            }
+            if last {
+                slot.complete = true;
+                self.buffered += 1;
+                held += 1;
             }
         }
         self.scratch = scratch;
@@ -335,6 +332,12 @@ impl<U> TaggedMerge<U> {
                 // Every ring ended; whatever is buffered beyond a gap can only come from an
                 // aborted run, and is dropped with the slots. What `buf` holds is in order.
                 self.close_all();
+                // Then the workers' end-of-stream outputs (after a normal end only).
+                if !abort.aborted() {
+                    let room = buf.capacity() - buf.len();
+                    let k = room.min(self.tails.len());
+                    buf.extend(self.tails.drain(..k));
+                }
                 if buf.len() > start {
                     break;
                 }
