@@ -9,8 +9,11 @@ use fanring::pinning::available_cores;
 use fanring::{Dispatch, Order, Pinning, WaitStrategy};
 
 pub const AFTER_HELP: &str = "\
-The table goes to stdout, a progress bar to stderr (only on a terminal). Bad flags and engine
-configuration errors exit with code 2.
+The tables go to stdout, each group followed by a line naming the fastest row (throughput) or
+the lowest latency (p50, p99) and how it compares with the next best and with the best row of
+the other side (peers against fanring). A progress bar goes to stderr (only on a terminal),
+and so do the names of the files written (--json, --csv, --plot: `wrote fan.csv,
+fan-latency.csv`). Bad flags and engine configuration errors exit with code 2.
 
 Open-loop latency (--measure latency, on by default): the source releases item i at its
 scheduled time t0 + i/R and the consumer records (now - scheduled time), so a pipeline that
@@ -202,14 +205,18 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// Also write every throughput row as CSV to FILE, and the latency rows to a second CSV
+    /// Also write every throughput row as CSV to FILE (one row per implementation, mode,
+    /// workers, dispatch, order, batch and work size), and the latency rows to a second CSV
     /// next to it: FILE-latency.csv (FILE's stem with `-latency`).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
 
-    /// Draw throughput against workers for fanring and each baseline as SVG to FILE, and
-    /// (with the latency table) p50 and p99 latency against the offered rate, one line per
-    /// configuration, to a second SVG next to it: FILE-latency.svg.
+    /// Draw throughput against workers as SVG to FILE: a panel per work size (against the
+    /// work size instead with a single worker count), one line per fanring configuration
+    /// (solid; the 8 fastest if there are more) and per baseline (dashed), the legend below.
+    /// With the latency table, p50 and p99 latency (a panel each) against the offered rate,
+    /// one line per configuration and worker count, to a second SVG next to it:
+    /// FILE-latency.svg.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 }

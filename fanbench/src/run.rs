@@ -11,6 +11,7 @@ use crate::cli::{validate, Args, MeasureArg};
 use crate::measure::latency::{lat_run, run_latency};
 use crate::measure::throughput::{preflight, run_group};
 use crate::plan::{build_groups, lat_impls, latency_runs, lowlat_config, peers, Group};
+use crate::report::summary::{latency_winners, throughput_winner};
 use crate::report::table::{
     fmt_rate, format_lat_row, format_row, header, latency_header, print_break_even, print_header,
     print_latency_intro,
@@ -128,6 +129,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             if let Some(l) = async_ratios(&new) {
                 println!("{l}");
             }
+            if let Some(l) = throughput_winner(&new) {
+                println!("  {l}");
+            }
             println!();
         });
         rows.extend(new);
@@ -155,6 +159,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             println!("{}", latency_header());
             for r in &lat_rows {
                 println!("{}", format_lat_row(r));
+            }
+            println!();
+            for l in latency_winners(&lat_rows) {
+                println!("  {l}");
             }
             println!();
         });

@@ -4,6 +4,9 @@
 use crate::cli::Args;
 use crate::measure::throughput::{GroupSamples, Sample};
 use crate::plan::{Group, Peer};
+use std::collections::BTreeSet;
+
+use crate::report::table::config_label;
 use crate::report::{BreakEven, BreakEvenConfig, PlanInfo, Row};
 
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -155,6 +158,7 @@ pub fn break_even(rows: &[Row]) -> Option<BreakEven> {
             r.batch.unwrap_or(0)
         )
     };
+    let batches: BTreeSet<Option<usize>> = ours.iter().map(|r| r.batch).collect();
     let mut per_config: Vec<BreakEvenConfig> = Vec::new();
     for r in &ours {
         let l = label(r);
@@ -163,6 +167,13 @@ pub fn break_even(rows: &[Row]) -> Option<BreakEven> {
             Some(c) => c.ratios.push(point),
             None => per_config.push(BreakEvenConfig {
                 config: l,
+                label: config_label(
+                    r.mode.as_deref().unwrap_or("-"),
+                    &r.dispatch,
+                    &r.order,
+                    r.batch.unwrap_or(0),
+                    batches.len() > 1,
+                ),
                 work_ns: None,
                 ratio: None,
                 ratios: vec![point],

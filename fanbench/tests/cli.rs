@@ -47,6 +47,63 @@ fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
 
+/// `path` with `-latency` after its stem, as fanbench names the second CSV and SVG.
+fn latency_sibling(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap().to_string_lossy();
+    let ext = path.extension().unwrap().to_string_lossy();
+    path.with_file_name(format!("{stem}-latency.{ext}"))
+}
+
+/// The CSV's header and rows, as fields (fanbench writes no quoted fields).
+fn csv_rows(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Asserts that the `key` columns of the CSV rows are unique, and returns the keys.
+fn unique_keys(header: &[String], rows: &[Vec<String>], key: &[&str]) -> Vec<Vec<String>> {
+    let idx: Vec<usize> = key
+        .iter()
+        .map(|k| {
+            header
+                .iter()
+                .position(|h| h == k)
+                .unwrap_or_else(|| panic!("no `{k}` column in {header:?}"))
+        })
+        .collect();
+    let keys: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| idx.iter().map(|&i| r[i].clone()).collect())
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        assert!(
+            !keys[..i].contains(k),
+            "two CSV rows share the key {key:?} = {k:?}"
+        );
+    }
+    keys
+}
+
+/// The texts of an SVG's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
 const IMPLS: [&str; 7] = [
     "fanring",
     "crossbeam-seed",
@@ -109,11 +166,53 @@ fn tiny_run_writes_every_printed_row_to_json() {
     );
     assert!(stdout.contains("machine:"), "no machine line:\n{stdout}");
     for mode in ["drive", "thread"] {
+        let plan = stdout
+            .lines()
+            .find(|l| l.contains(&format!("plan with 2 worker(s), {mode}:")))
+            .unwrap_or_else(|| panic!("no {mode} plan:\n{stdout}"));
+        // In words: `workers unpinned` / `workers on cores 1, 0`, not `workers: [-, -]`.
         assert!(
-            stdout.contains(&format!("plan with 2 worker(s), {mode}:")),
-            "no {mode} plan:\n{stdout}"
+            plan.contains("workers unpinned") || plan.contains("workers on cores "),
+            "{plan}"
         );
+        assert!(!plan.contains('['), "{plan}");
+        let stages = match mode {
+            "drive" => "the caller's thread distributes and merges",
+            _ => "a distributor thread ",
+        };
+        assert!(plan.contains(stages), "{plan}");
     }
+    // A winner line under each group, against the next best and the best peer (or, when a
+    // peer wins, the best fanring row).
+    for work in [0, 200] {
+        for w in [1, 2] {
+            let head = format!("  throughput W={w}, {work} ns of work per item: ");
+            let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with(&head)).collect();
+            assert_eq!(lines.len(), 1, "{head:?}:\n{stdout}");
+            let l = lines[0];
+            assert!(
+                l.contains(" is fastest, ") && l.contains(" M items/s: "),
+                "{l}"
+            );
+            assert!(l.contains("× the next best"), "{l}");
+            assert!(
+                l.contains("the best peer (") || l.contains("the best fanring row ("),
+                "{l}"
+            );
+        }
+    }
+    // Where the files went, on stderr.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}", json.path())),
+        "stderr:\n{stderr}"
+    );
+    // Throughput only: no latency CSV.
+    assert!(
+        stderr.lines().any(|l| l == format!("wrote {}", csv.path())),
+        "stderr:\n{stderr}"
+    );
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
@@ -170,6 +269,39 @@ fn tiny_run_writes_every_printed_row_to_json() {
 
     let csv_text = std::fs::read_to_string(&csv.0).expect("CSV file written");
     assert_eq!(csv_text.lines().count(), 1 + rows.len(), "{csv_text}");
+    let (header, csv) = csv_rows(&csv_text);
+    assert!(
+        csv_text.starts_with("implementation,mode,workers,"),
+        "{csv_text}"
+    );
+    let keys = unique_keys(
+        &header,
+        &csv,
+        &[
+            "implementation",
+            "mode",
+            "workers",
+            "dispatch",
+            "order",
+            "batch",
+            "work_ns",
+        ],
+    );
+    // `drive` and `thread` told apart: each fanring (W, order, work) once per mode.
+    for mode in ["drive", "thread"] {
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k[0] == "fanring" && k[1] == mode)
+                .count(),
+            2 * 2 * 2,
+            "{csv_text}"
+        );
+    }
+    // The peers have no mode.
+    assert!(
+        keys.iter().all(|k| (k[0] == "fanring") != k[1].is_empty()),
+        "{csv_text}"
+    );
 }
 
 #[test]
@@ -211,7 +343,32 @@ fn alternatives_and_work_sweep_report_the_break_even() {
         }
     }
     assert_eq!(printed.len(), 2 * 4, "{stdout}");
-    assert!(stdout.contains("break-even at W=2"), "{stdout}");
+    // The comparison with the plain loop, in words.
+    assert!(
+        stdout.contains(
+            "fanring against the plain loop (the sequential row: one thread, no engine) at W=2: "
+        ),
+        "{stdout}"
+    );
+    let per = stdout
+        .lines()
+        .find(|l| l.starts_with("  fanring (W=2, drive/rr/any) "))
+        .unwrap_or_else(|| panic!("no line for drive/rr/any:\n{stdout}"));
+    assert!(
+        per.contains("beats the plain loop from ") || per.contains("does not beat the plain loop"),
+        "{per}"
+    );
+    assert!(
+        per.contains("× at 0 ns") && per.contains("× at 200 ns"),
+        "{per}"
+    );
+    assert!(!stdout.contains("never"), "{stdout}");
+    for work in [0, 200] {
+        assert!(
+            stdout.contains(&format!("  throughput W=2, {work} ns of work per item: ")),
+            "no winner line at {work} ns:\n{stdout}"
+        );
+    }
     for col in ["vs seq", "vs rayon", "vs pariter"] {
         assert!(stdout.contains(col), "no `{col}` column:\n{stdout}");
     }
@@ -306,6 +463,38 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
         }
     }
     assert_eq!(rows.len(), 4 * 2, "{stdout}");
+    // The lowest p50 and p99 of each group (load 0.5, and 2000 items/s), lower is better.
+    for at in [
+        "load 0.50 (each row paced at 50% of its own saturation rate)",
+        "2.0k items/s offered",
+    ] {
+        for pct in ["p50", "p99"] {
+            let head = format!("  latency W=1, {at}, {pct}: ");
+            let l = stdout
+                .lines()
+                .find(|l| l.starts_with(&head))
+                .unwrap_or_else(|| panic!("no {head:?} line:\n{stdout}"));
+            assert!(l.contains(" is lowest, ") && l.contains("as long"), "{l}");
+            assert!(
+                l.contains("the best peer") || l.contains("the best fanring row"),
+                "{l}"
+            );
+        }
+    }
+    // Latency only: the throughput CSV is not written, the latency one is, and said so.
+    let lat_csv = latency_sibling(&csv.0);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}", lat_csv.display())),
+        "stderr:\n{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}", json.path())),
+        "stderr:\n{stderr}"
+    );
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
@@ -339,16 +528,110 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
             }
         }
     }
-    let lat_csv = csv.0.with_file_name(format!(
-        "{}-latency.csv",
-        csv.0.file_stem().unwrap().to_string_lossy()
-    ));
     let lat_text = std::fs::read_to_string(&lat_csv).expect("latency CSV written");
     let _ = std::fs::remove_file(&lat_csv);
     assert_eq!(lat_text.lines().count(), 1 + lat.len(), "{lat_text}");
     assert!(
         lat_text.starts_with("config,workers,work_ns,load,offered_per_s"),
         "{lat_text}"
+    );
+    let (header, lat_rows) = csv_rows(&lat_text);
+    unique_keys(
+        &header,
+        &lat_rows,
+        &["config", "workers", "work_ns", "load", "offered_per_s"],
+    );
+}
+
+/// `--plot`: both SVGs, their paths on stderr; the throughput one with one legend entry per
+/// configuration (drive and thread apart) and peer, a panel per work size and the worker
+/// counts as tick labels; the latency one with a labelled tick at each measured rate.
+#[test]
+fn plots_label_their_axes_and_lines() {
+    let svg = TempFile::new("svg");
+    let lat_svg = latency_sibling(&svg.0);
+    let out = fanbench(&[
+        "--items",
+        "5000",
+        "--reps",
+        "1",
+        "--workers",
+        "1,2",
+        "--order",
+        "any",
+        "--work-ns",
+        "0,200",
+        "--baseline",
+        "crossbeam,rtrb",
+        "--latency-workers",
+        "1",
+        "--rate",
+        "2000,20000",
+        "--latency-secs",
+        "0.02",
+        "--plot",
+        svg.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}, {}", svg.path(), lat_svg.display())),
+        "stderr:\n{stderr}"
+    );
+
+    let thr = svg_texts(&std::fs::read_to_string(&svg.0).expect("throughput SVG written"));
+    for entry in [
+        "fanring drive/rr/any",
+        "fanring thread/rr/any",
+        "crossbeam-seed (peer)",
+        "rtrb-pipeline (peer)",
+    ] {
+        assert_eq!(
+            thr.iter().filter(|t| *t == entry).count(),
+            1,
+            "legend entry {entry:?} once: {thr:?}"
+        );
+    }
+    for t in [
+        "0 ns of work per item (a multiply)",
+        "200 ns of work per item",
+        "1",
+        "2",
+        "workers (W)",
+        "million items/s (log scale)",
+    ] {
+        assert!(thr.iter().any(|x| x == t), "no {t:?} in {thr:?}");
+    }
+    assert!(
+        thr.iter()
+            .any(|t| t.contains("solid") && t.contains("dashed")),
+        "no note on solid and dashed lines: {thr:?}"
+    );
+
+    let lat_text = std::fs::read_to_string(&lat_svg).expect("latency SVG written");
+    let _ = std::fs::remove_file(&lat_svg);
+    let lat = svg_texts(&lat_text);
+    for t in [
+        "2.0k",
+        "20.0k",
+        "p50 (median)",
+        "p99",
+        "fanring W=1",
+        "fanring-lowlat W=1",
+        "crossbeam-seed W=1 (peer)",
+        "rtrb-pipeline W=1 (peer)",
+    ] {
+        assert!(lat.iter().any(|x| x == t), "no {t:?} in {lat:?}");
+    }
+    assert!(
+        lat.iter().any(|t| t.starts_with("offered rate, items/s")),
+        "no x axis description with units: {lat:?}"
     );
 }
 
@@ -442,6 +725,10 @@ fn async_rows_in_both_tables() {
         assert!(
             stdout.contains(&format!("W={w} fanring-stream ÷ fanring-blocking: ")),
             "no ratio line at W={w}:\n{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("  throughput W={w}, 0 ns of work per item: ")),
+            "no winner line at W={w}:\n{stdout}"
         );
     }
     let report: Value =

@@ -207,12 +207,34 @@ async fn read_latency(js: jetstream::Context, n: u64) -> (f64, f64, f64) {
     (q(0.5), q(0.99), q(1.0))
 }
 
+const USAGE: &str = "\
+fanbench-nats: items/s and latency through NATS JetStream, the engine (fanring::nats source,
+engine with Dispatch::ByKey, sink) against a plain JetStream consumer with no engine.
+
+Usage: FANRING_NATS_URL=nats://HOST:PORT fanbench-nats [ITEMS] [WORK_US] [WORKERS] [RATE]
+
+  ITEMS    items in the throughput backlog (default 100000)
+  WORK_US  busy work per item, microseconds (default 0)
+  WORKERS  the engine's workers (default 2)
+  RATE     the latency run's paced rate, items/s, for 3 s (default 5000)
+
+Needs a nats-server with JetStream (nats-server -js) at FANRING_NATS_URL (default
+nats://127.0.0.1:4222). Creates and deletes the streams NB_IN-0..3 and NB_OUT.";
+
 fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let args: Vec<u64> = match raw.iter().map(|a| a.parse()).collect() {
+        Ok(v) => v,
+        Err(_) => {
+            eprintln!("fanbench-nats: every argument is a number\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let url = std::env::var("FANRING_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().unwrap())
-        .collect();
     let n = args.first().copied().unwrap_or(100_000);
     let work_us = args.get(1).copied().unwrap_or(0);
     let workers = usize::try_from(args.get(2).copied().unwrap_or(2)).unwrap();

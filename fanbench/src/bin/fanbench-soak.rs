@@ -23,6 +23,20 @@ struct Args {
     seed: u64,
 }
 
+const USAGE: &str = "\
+fanbench-soak: random engine configurations, early drops and worker panics, with every item's
+Drop counted; exits non-zero on the first violation.
+
+Usage: fanbench-soak [--rounds N] [--items N] [--workers N] [--seed N]
+       fanbench-soak --soak [--seed N]
+
+  --rounds N   rounds to run (default 40)
+  --items N    at most N items per round (default 200000)
+  --workers N  at most N workers per round (default 8)
+  --seed N     the random seed (default 0x5eed = 24301)
+  --soak       200 rounds of up to 2000000 items and 8 workers
+  -h, --help   print this help";
+
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         rounds: 40,
@@ -159,6 +173,10 @@ fn take(out: &mut impl Iterator<Item = Tracked>, stop_after: Option<u64>) -> (u6
 }
 
 fn main() {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {

@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::Args;
 use crate::plan::{Group, Peer};
+use crate::report::table::plan_in_words;
 use crate::report::PlanInfo;
 
 pub type Hist = Histogram<u64>;
@@ -87,6 +88,7 @@ pub fn preflight(group: &Group, items: u64) -> Result<Vec<PlanInfo>, RunError> {
                 workers: group.workers,
                 mode: c.mode.name().to_string(),
                 plan: p.to_string(),
+                description: plan_in_words(c.mode, &p),
             });
         }
     }

@@ -5,19 +5,22 @@ use std::path::Path;
 
 use crate::report::{LatRow, Row};
 
+/// One line per throughput row; (implementation, mode, workers, dispatch, order, batch,
+/// work_ns) is unique (mode and batch empty for the peers).
 pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     let ns = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
     let mut out = String::from(
-        "implementation,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
+        "implementation,mode,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
          ns_per_item,p50_ns,p99_ns,p999_ns,vs_crossbeam,vs_std,vs_rtrb,vs_seq,vs_rayon,\
          vs_pariter,vs_blocking,vs_tokio_mpsc\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
             r.implementation,
+            r.mode.as_deref().unwrap_or(""),
             r.workers,
             r.dispatch,
             r.order,
@@ -43,6 +46,8 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     std::fs::write(path, out)
 }
 
+/// One line per latency row; (config, workers, work_ns, load, offered_per_s) is unique (load
+/// empty for the --rate rows).
 pub fn write_latency_csv(path: &Path, rows: &[LatRow]) -> std::io::Result<()> {
     let mut out = String::from(
         "config,workers,work_ns,load,offered_per_s,achieved_per_s,items,reps,p50_us,p99_us,\

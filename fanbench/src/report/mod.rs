@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod json;
 pub mod plot;
+pub mod summary;
 pub mod table;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +107,9 @@ pub struct LatRow {
 pub struct BreakEvenConfig {
     /// `mode dispatch order bBATCH`.
     pub config: String,
+    /// As printed: `drive/rr/any` (with `, batch N` when the configurations differ in it).
+    #[serde(skip)]
+    pub label: String,
     /// The smallest measured work size from which on (at it and at every larger size
     /// measured) this configuration moves more items per second than the sequential loop;
     /// `null` if it never does at the largest size.
@@ -180,13 +184,17 @@ pub struct Settings {
     pub lowlat: Option<String>,
 }
 
-/// The engine's pinning plan (its Display) for a worker count.
+/// The engine's pinning plan for a worker count.
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanInfo {
     pub workers: usize,
     /// fanring's mode (`drive`, `thread`).
     pub mode: String,
+    /// The plan's Display: `distributor: 0; workers: [1, 0]; merger: -` (`-`: not pinned).
     pub plan: String,
+    /// The same in words, as printed: `... a distributor thread on core 0; the caller's
+    /// thread merges, unpinned; workers on cores 1, 0`.
+    pub description: String,
 }
 
 #[derive(Serialize)]
@@ -218,32 +226,49 @@ pub fn latency_path(p: &Path) -> PathBuf {
     p.with_file_name(name)
 }
 
+/// Writes the files asked for (`--json`, `--csv`, `--plot`) and says on stderr where each
+/// went, one line per flag: `wrote fan.csv, fan-latency.csv`.
 pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
     let thr = args.measure.contains(&MeasureArg::Throughput);
     let lat = !report.latency.is_empty();
+    let wrote = |paths: &[&Path]| {
+        if !paths.is_empty() {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("wrote {}", names.join(", "));
+        }
+    };
     if let Some(p) = &args.json {
         write_json(p, report).map_err(|e| format!("writing {}: {e}", p.display()))?;
+        wrote(&[p]);
     }
     if let Some(p) = &args.csv {
+        let mut done: Vec<&Path> = Vec::new();
         if thr {
             write_csv(p, report.rows).map_err(|e| format!("writing {}: {e}", p.display()))?;
+            done.push(p);
         }
+        let q = latency_path(p);
         if lat {
-            let q = latency_path(p);
             write_latency_csv(&q, report.latency)
                 .map_err(|e| format!("writing {}: {e}", q.display()))?;
+            done.push(&q);
         }
+        wrote(&done);
     }
     if let Some(p) = &args.plot {
+        let mut done: Vec<&Path> = Vec::new();
         if thr && !report.rows.is_empty() {
             write_plot(p, report.rows, report.machine)
                 .map_err(|e| format!("drawing {}: {e}", p.display()))?;
+            done.push(p);
         }
+        let q = latency_path(p);
         if lat {
-            let q = latency_path(p);
             write_latency_plot(&q, report.latency, report.machine)
                 .map_err(|e| format!("drawing {}: {e}", q.display()))?;
+            done.push(&q);
         }
+        wrote(&done);
     }
     Ok(())
 }

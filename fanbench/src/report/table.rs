@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use fanbench::baselines::EngineConfig;
+use fanring::Plan;
 
-use crate::cli::Args;
+use crate::cli::{Args, ModeArg};
 use crate::plan::Peer;
 use crate::report::{BreakEven, LatRow, Machine, Row, Settings};
 
@@ -18,11 +19,16 @@ pub fn print_header(m: &Machine, s: &Settings) {
         m.arch
     );
     println!("wait strategy: {}", s.wait);
-    println!("pinning: {}", s.pinning);
+    let chose = if s.plans.is_empty() {
+        ""
+    } else {
+        " (where the engine put each thread, by worker count and mode:)"
+    };
+    println!("pinning: {}{chose}", s.pinning);
     for p in &s.plans {
         println!(
             "  plan with {} worker(s), {}: {}",
-            p.workers, p.mode, p.plan
+            p.workers, p.mode, p.description
         );
     }
     println!(
@@ -134,29 +140,108 @@ pub fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("-".to_string(), |r| format!("{r:.2}×"))
 }
 
+/// The engine's pinning plan in words (`Plan`'s own Display is the compact
+/// `distributor: -; workers: [1, 0]; merger: -`, which the JSON keeps).
+pub fn plan_in_words(mode: ModeArg, p: &Plan) -> String {
+    let on = |c: Option<usize>| c.map_or("unpinned".to_string(), |c| format!("on core {c}"));
+    let over = if p.oversubscribed() {
+        " (more threads than cores)"
+    } else {
+        ""
+    };
+    let stages = match mode {
+        ModeArg::Drive => "the caller's thread distributes and merges, unpinned".to_string(),
+        ModeArg::Thread => format!(
+            "a distributor thread {}; the caller's thread merges, {}",
+            on(p.distributor),
+            on(p.merger)
+        ),
+    };
+    format!(
+        "{} threads on {} cores{over}: {stages}; {}",
+        p.threads,
+        p.cores.len(),
+        workers_in_words(&p.workers)
+    )
+}
+
+/// `workers unpinned`, `worker on core 1`, `workers on cores 1, 0`, `workers on cores 1,
+/// unpinned`.
+fn workers_in_words(ws: &[Option<usize>]) -> String {
+    let noun = if ws.len() == 1 { "worker" } else { "workers" };
+    if ws.iter().all(Option::is_none) {
+        return format!("{noun} unpinned");
+    }
+    let cores: Vec<String> = ws
+        .iter()
+        .map(|c| c.map_or("unpinned".to_string(), |c| c.to_string()))
+        .collect();
+    let core = if ws.len() == 1 { "core" } else { "cores" };
+    format!("{noun} on {core} {}", cores.join(", "))
+}
+
+/// `drive/rr/any`, with `, batch N` when `with_batch`.
+pub fn config_label(
+    mode: &str,
+    dispatch: &str,
+    order: &str,
+    batch: usize,
+    with_batch: bool,
+) -> String {
+    if with_batch {
+        format!("{mode}/{dispatch}/{order}, batch {batch}")
+    } else {
+        format!("{mode}/{dispatch}/{order}")
+    }
+}
+
+/// The comparison with the plain loop on one thread (the `sequential` peer), in words.
 pub fn print_break_even(b: &BreakEven) {
+    let w = b.workers;
+    let sizes: Vec<u64> = b
+        .per_config
+        .iter()
+        .flat_map(|c| c.ratios.iter().map(|r| r.0))
+        .collect();
+    let largest = sizes.iter().max().copied().unwrap_or(0);
+    let ever = b
+        .per_config
+        .iter()
+        .any(|c| c.ratios.iter().any(|&(_, r)| r > 1.0));
+    let head = format!(
+        "fanring against the plain loop (the sequential row: one thread, no engine) at W={w}:"
+    );
     match (b.work_ns, &b.config) {
-        (Some(w), Some(c)) => println!(
-            "break-even at W={}: fanring beats the sequential loop from {w} ns of work per item \
-             on (smallest measured size; first reached by {c})",
-            b.workers
+        (Some(ns), Some(c)) => println!(
+            "{head} fanring is faster from {ns} ns of work per item on (the smallest measured \
+             work size from which on it wins; first reached by fanring {})",
+            b.per_config
+                .iter()
+                .find(|x| &x.config == c)
+                .map_or(c.as_str(), |x| x.label.as_str())
         ),
-        _ => println!(
-            "break-even at W={}: fanring does not beat the sequential loop at the largest \
-             work size measured",
-            b.workers
+        _ if ever => println!(
+            "{head} fanring wins at some work sizes but not at the largest measured ({largest} \
+             ns per item)"
         ),
+        _ => println!("{head} fanring does not beat the plain loop at any measured work size"),
     }
     for c in &b.per_config {
         let ratios: Vec<String> = c
             .ratios
             .iter()
-            .map(|(w, r)| format!("{w}ns {r:.2}×"))
+            .map(|(ns, r)| format!("{r:.2}× at {ns} ns"))
             .collect();
+        let verdict = match c.work_ns {
+            Some(ns) => format!("beats the plain loop from {ns} ns of work per item"),
+            None if c.ratios.iter().any(|&(_, r)| r > 1.0) => {
+                format!("does not beat the plain loop at the largest work size ({largest} ns)")
+            }
+            None => "does not beat the plain loop at any measured work size".to_string(),
+        };
         println!(
-            "  {:<24} from {:>6}: {}",
-            c.config,
-            c.work_ns.map_or("never".to_string(), |w| format!("{w} ns")),
+            "  fanring (W={w}, {}) {verdict}; its items/s over the loop's: {}",
+            c.label,
             ratios.join(", ")
         );
     }
