@@ -11,25 +11,55 @@ use fanring::{Dispatch, Order, Pinning, WaitStrategy};
 pub const AFTER_HELP: &str = "\
 The tables go to stdout, each group followed by a line naming the fastest row (throughput) or
 the lowest latency (p50, p99) and how it compares with the next best and with the best row of
-the other side (peers against fanring). A progress bar goes to stderr (only on a terminal),
-and so do the names of the files written (--json, --csv, --plot: `wrote fan.csv,
-fan-latency.csv`). Bad flags and engine configuration errors exit with code 2.
+the other side (peers against fanring). A progress bar goes to stderr (only on a terminal; it
+has no thread of its own), and so do the names of the files written (--json, --csv, --plot:
+`wrote fan.csv, fan-latency.csv`). Bad flags and engine configuration errors exit with code 2.
+
+CPU: every run is bracketed by the process's CPU clock (CLOCK_PROCESS_CPUTIME_ID: every
+thread, user + system, threads that ended during the run included) and getrusage's context
+switch counts. The throughput table shows cpu-s/M (CPU seconds per million items, which is
+also µs of CPU per item) and cores (CPU seconds / wall seconds); the latency table cpu-µs/item,
+cores and csw/item (voluntary + involuntary context switches per item, the proxy for futex
+wake-ups); JSON and CSV carry all three for both (medians over the reps). With the sequential
+baseline and --reps above 1, a block under the throughput table gives each fanring
+configuration's items/s over the plain loop's round by round (rep k against rep k of the
+sequential row; min, median, max), and JSON has the rounds (`vs_seq_rounds`): e.g.
+`--measure throughput --workers 2 --work-ns 600 --baseline seq --reps 7`.
 
 Open-loop latency (--measure latency, on by default): the source releases item i at its
 scheduled time t0 + i/R and the consumer records (now - scheduled time), so a pipeline that
 falls behind is charged for every item it delays (coordinated omission corrected, as wrk2
 and HdrHistogram's corrected recording do). The pacer sleeps while more than 15 µs remain
 (its thread's timer slack set to 1 ns, so a sleep wakes ~6 µs late instead of ~55 µs), wakes
-10 µs early and yields until the due time: it never spins on a core the pipeline needs. At
-high rates one clock read releases every item already due. --load rates are fractions of
-each configuration's own saturation throughput (the same source unpaced, --items items),
-measured first in the same run. Rows are interleaved rep by rep; p50/p99/p99.9 are medians
-over the reps, max the largest of any rep. The latency rows: fanring (the builder's
-defaults, .run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline;
-with --baseline stream/tokio/buffered/async (--features async) also fanring-stream (the
-fanring row's engine, its Output read as a Stream on a current-thread tokio runtime on the
-main thread), tokio-mpsc, buffered, buffer-unordered (the paced source on a thread of its
-own, sending into the tokio channels with blocking_send).
+10 µs early and yields until the due time: it never spins on a core the pipeline needs, but
+above about 66k items/s (under 15 µs between items) it keeps a core busy yielding, which the
+rows' CPU figures include; the paced source's own CPU alone at each --rate is printed under
+the table. By default the table has the fixed rates 10000, 100000 and 1000000 items/s (quiet
+inputs) and the --load fractions 0.1 and 0.5; --load rates are fractions of each
+configuration's own saturation throughput (the same source unpaced, --items items), measured
+first in the same run. Rows are interleaved rep by rep; p50/p99/p99.9 are medians over the
+reps, max the largest of any rep. The latency rows: fanring (the builder's defaults,
+.run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline; with
+--baseline stream/tokio/buffered/async (--features async) also fanring-stream (the fanring
+row's engine, its Output read as a Stream on a current-thread tokio runtime on the main
+thread), tokio-mpsc, buffered, buffer-unordered (the paced source on a thread of its own,
+sending into the tokio channels with blocking_send).
+
+Image rows (--measure rows, not in the default): a coarse-grained workload with real data.
+Each item is a row of a Mandelbrot image: the source allocates its buffer (a Vec<u32> of the
+row's pixels), a worker fills it with escape counts, the consumer sums and frees it. The
+width is calibrated at start-up so that a row takes about --row-us (40 µs) here; --rows rows
+(2048) per run. Rows: the plain loop on one thread (sequential, the reference), then for each
+--workers: fanring (Engine::builder().workers(W).order(O).map(render), run or drive per
+--mode, each --order, the builder's defaults otherwise), rayon-bridge (par_bridge, any order)
+and crossbeam-seed (any order). Columns: rows/s, µs/row, vs seq (rows/s over the plain
+loop's), cpu-µs/row, cores, csw/row. --csv writes FILE-rows.csv, --json `image_rows`.
+
+Idle (--measure idle, not in the default): each latency configuration (fanring,
+fanring-lowlat, crossbeam-seed) and the rtrb pipeline at each --latency-workers, on a source
+that blocks on a channel, is fed 64 items 100 µs apart, then nothing for 10 ms: the CPU time
+of every thread of the process in those 10 ms, as % of one core (median of --reps, and the
+largest), and the context switches in them. --csv writes FILE-idle.csv, --json `idle`.
 
 Examples:
   fanbench                                    # W=1,2,4, trivial and 1 µs work, latency at W=2
@@ -37,8 +67,11 @@ Examples:
   fanbench --workers 2 --pin 0,1,1,- --wait yield --baseline all,rtrb
   fanbench --workers 4 --dispatch rr,least,key --order preserve --batch 16,64,256
   fanbench --measure throughput --workers 2 --work-ns 0,50,100,200,1000 --baseline alt
+  fanbench --measure throughput --workers 2 --work-ns 600 --baseline seq --reps 7
   fanbench --measure latency --load 0.1,0.5,0.9 --latency-workers 1,2 --plot lat.svg
   fanbench --measure latency --rate 10000,100000,1000000 --latency-secs 1
+  fanbench --measure rows --workers 1,2,4
+  fanbench --measure idle --latency-workers 1,2
   fanbench --workers 1,2,4 --baseline stream,tokio --work-ns 0 --mode thread --order any  (--features async)";
 
 /// Benchmarks the fanring fan-out/fan-in engine against the seed pattern (Go's Split/Merge)
@@ -156,8 +189,12 @@ pub struct Args {
     )]
     pub baseline: Vec<BaselineArg>,
 
-    /// Tables to produce: throughput (closed loop: every configuration and baseline above)
-    /// and latency (open loop: paced source, see below).
+    /// Tables to produce: throughput (closed loop: every configuration and baseline above),
+    /// latency (open loop: paced source, see below), rows (image rows: a buffer allocated per
+    /// item and about --row-us of work on it, fanring against the plain loop, rayon and the
+    /// crossbeam seed at each --workers), idle (the CPU an idle pipeline burns: each latency
+    /// configuration and the rtrb pipeline, fed a few items, then none for 10 ms). The
+    /// default is throughput,latency.
     #[arg(
         long,
         value_delimiter = ',',
@@ -167,12 +204,14 @@ pub struct Args {
     pub measure: Vec<MeasureArg>,
 
     /// Open-loop offered rates in items per second, e.g. `10000,1000000` (latency table).
+    /// Default `10000,100000,1000000` (fixed, quiet rates: what each row costs per item while
+    /// it mostly waits), run beside the default --load fractions.
     #[arg(long, value_delimiter = ',', value_parser = parse_positive, value_name = "R")]
-    pub rate: Vec<f64>,
+    pub rate: Option<Vec<f64>>,
 
     /// Open-loop offered loads as fractions of each configuration's saturation throughput,
     /// measured first in the same run, e.g. `0.1,0.5,0.9` (latency table). Default `0.1,0.5`
-    /// unless --rate is given.
+    /// unless --rate is given (then none: only the rates given).
     #[arg(long, value_delimiter = ',', value_parser = parse_positive, value_name = "F")]
     pub load: Option<Vec<f64>>,
 
@@ -187,6 +226,15 @@ pub struct Args {
     /// Busy work per item in the latency table, nanoseconds (0 = a multiply).
     #[arg(long, default_value_t = 0, value_name = "NS")]
     pub latency_work_ns: u64,
+
+    /// Image rows per run of the rows table (--measure rows).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rows: u64,
+
+    /// Work per image row, microseconds on average (rows table): the row width is
+    /// calibrated at start-up so that rendering a row takes about this long here.
+    #[arg(long, default_value_t = 40.0, value_parser = parse_positive, value_name = "US")]
+    pub row_us: f64,
 
     /// The latency-tuned fanring row (`fanring-lowlat`): batch (1 = every item is published
     /// as it arrives, no wait for a run to fill).
@@ -287,6 +335,8 @@ impl BaselineArg {
 pub enum MeasureArg {
     Throughput,
     Latency,
+    Rows,
+    Idle,
 }
 
 /// A positive finite number.
@@ -445,7 +495,12 @@ pub fn validate(args: &Args, workers: &[usize]) {
     if args.baseline.contains(&BaselineArg::None) && args.baseline.len() > 1 {
         fail("--baseline none cannot be combined with other baselines".into());
     }
-    if args.measure.contains(&MeasureArg::Latency) && args.latency_workers.contains(&0) {
+    let lat_or_idle =
+        args.measure.contains(&MeasureArg::Latency) || args.measure.contains(&MeasureArg::Idle);
+    if lat_or_idle && args.latency_workers.contains(&0) {
         fail("--latency-workers must be at least 1".into());
+    }
+    if args.measure.contains(&MeasureArg::Rows) && workers.contains(&0) {
+        fail("--workers must be at least 1 for the rows table".into());
     }
 }

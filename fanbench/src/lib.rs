@@ -9,6 +9,9 @@
 //! - [`Item`], [`Clock`], [`Probe`], [`Tally`]: what every runner moves, stamps and counts;
 //! - [`Work`]: the per-item work (a multiply, or calibrated busy work), and [`expected`];
 //! - [`Paced`]: an open-loop source releasing each item at its scheduled time;
+//! - [`rows`]: a coarse-grained workload with real data, a Mandelbrot image a row at a time
+//!   (a buffer allocated per row, about 40 µs of work each), and its runners in
+//!   [`baselines::rows`];
 //! - [`tracked`]: items whose creation and drop are counted, their source and a seeded
 //!   generator (the soak tool `fanbench-soak` and `tests/engine_stress.rs`).
 //!
@@ -18,6 +21,7 @@
 pub mod baselines;
 mod item;
 mod paced;
+pub mod rows;
 pub mod tracked;
 mod work;
 

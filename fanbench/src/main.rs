@@ -25,15 +25,27 @@
 //!
 //! Then an open-loop latency table (`--measure latency`, on by default): a paced source
 //! releases item `i` at `t0 + i / R` and each item's latency is counted from that scheduled
-//! time (coordinated omission corrected, as wrk2 does), at `--rate` items/s or at `--load`
-//! fractions of each configuration's saturation throughput measured first in the same run,
-//! for fanring with its defaults, a latency-tuned fanring, the crossbeam seed and the rtrb
-//! pipeline.
+//! time (coordinated omission corrected, as wrk2 does), at `--rate` items/s (by default the
+//! quiet fixed rates 10 k, 100 k and 1 M items/s) and at `--load` fractions of each
+//! configuration's saturation throughput measured first in the same run (0.1 and 0.5 by
+//! default), for fanring with its defaults, a latency-tuned fanring, the crossbeam seed and
+//! the rtrb pipeline.
 //!
-//! The program, by job: `cli` (flags), `plan` (what runs), `measure` (throughput and
-//! open-loop latency), `stats` (medians, ratios, break-even), `report` (table, JSON, CSV,
-//! SVG), `run` (the order of it all). The peers, the items and the work are the `fanbench`
-//! library's (`src/lib.rs`), shared with the criterion bench `benches/fan.rs`.
+//! Every run is bracketed by the process's CPU clock and context switch counts
+//! (`measure::cpu`): the throughput table shows CPU seconds per million items and cores busy,
+//! the latency table CPU µs per item, cores busy and context switches per item. With the
+//! sequential baseline and several reps, each fanring configuration's ratio to the plain loop
+//! is also given round by round (min / median / max).
+//!
+//! Not in the default: `--measure rows` (image rows: a buffer allocated per item and ~40 µs
+//! of work on it, fanring against the plain loop, rayon and the crossbeam seed) and
+//! `--measure idle` (the CPU an idle pipeline burns in 10 ms without input).
+//!
+//! The program, by job: `cli` (flags), `plan` (what runs), `measure` (throughput, open-loop
+//! latency, image rows, idle, the CPU clock), `stats` (medians, ratios, break-even), `report`
+//! (tables, JSON, CSV, SVG), `run` (the order of it all). The peers, the items, the work and
+//! the rows workload are the `fanbench` library's (`src/lib.rs`), shared with the criterion
+//! bench `benches/fan.rs`.
 
 mod cli;
 mod measure;

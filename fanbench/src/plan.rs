@@ -291,6 +291,14 @@ pub fn lat_impls(args: &Args) -> Vec<LatImpl> {
 }
 
 impl LatImpl {
+    /// The rows read through tokio (`--features async`).
+    pub fn is_async(self) -> bool {
+        matches!(
+            self,
+            LatImpl::Stream | LatImpl::TokioMpsc | LatImpl::Buffered | LatImpl::BufferUnordered
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             LatImpl::Fanring => "fanring",
@@ -320,12 +328,25 @@ pub fn lowlat_config(args: &Args, workers: usize) -> EngineConfig {
     }
 }
 
-/// The --load fractions: as given, or 0.1 and 0.5 when neither --load nor --rate is.
+/// The fixed offered rates of the latency table when --rate is not given: quiet inputs,
+/// where what a pipeline costs while it waits shows.
+pub const DEFAULT_RATES: [f64; 3] = [10_000.0, 100_000.0, 1_000_000.0];
+
+/// The --load fractions of the default latency table.
+pub const DEFAULT_LOADS: [f64; 2] = [0.1, 0.5];
+
+/// The --rate rates: as given, or [`DEFAULT_RATES`].
+pub fn latency_rates(args: &Args) -> Vec<f64> {
+    args.rate.clone().unwrap_or_else(|| DEFAULT_RATES.to_vec())
+}
+
+/// The --load fractions: as given; else [`DEFAULT_LOADS`], unless --rate is given (then
+/// none: the rates asked for alone).
 pub fn latency_loads(args: &Args) -> Vec<f64> {
-    match &args.load {
-        Some(l) => l.clone(),
-        None if args.rate.is_empty() => vec![0.1, 0.5],
-        None => Vec::new(),
+    match (&args.load, &args.rate) {
+        (Some(l), _) => l.clone(),
+        (None, None) => DEFAULT_LOADS.to_vec(),
+        (None, Some(_)) => Vec::new(),
     }
 }
 
@@ -334,5 +355,5 @@ pub fn latency_runs(args: &Args) -> u64 {
     let pairs = (args.latency_workers.len() * lat_impls(args).len()) as u64;
     let loads = latency_loads(args).len() as u64;
     let sat = if loads > 0 { pairs } else { 0 };
-    (sat + pairs * (loads + args.rate.len() as u64)) * args.reps
+    (sat + pairs * (loads + latency_rates(args).len() as u64)) * args.reps
 }

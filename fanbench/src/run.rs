@@ -8,17 +8,24 @@ use fanring::BuildError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{validate, Args, MeasureArg};
-use crate::measure::latency::{lat_run, run_latency};
+use crate::measure::idle::{idle_runs, run_idle, IDLE_FEED, IDLE_GAP, IDLE_WINDOW};
+use crate::measure::latency::{lat_run, run_latency, LatencyTable};
+use crate::measure::rows::{rows_configs, rows_spec, run_rows};
 use crate::measure::throughput::{preflight, run_group};
 use crate::plan::{build_groups, lat_impls, latency_runs, lowlat_config, peers, Group};
+use crate::report::idle::{format_idle_row, idle_header, print_idle_intro};
+use crate::report::rows::{format_rows_row, print_rows_intro, rows_header, rows_winner};
 use crate::report::summary::{latency_winners, throughput_winner};
 use crate::report::table::{
     fmt_rate, format_lat_row, format_row, header, latency_header, print_break_even, print_header,
-    print_latency_intro,
+    print_latency_intro, print_round_ratios, print_source_cpu,
 };
 use crate::report::{machine, write_outputs, PlanInfo, Report, Settings};
 use crate::stats::{async_ratios, break_even, rows_of};
 
+/// The progress bar (stderr, only on a terminal). It has no ticker thread (no
+/// `enable_steady_tick`): it draws only when the main thread moves it, between runs, so no
+/// thread of fanbench's own takes CPU while a run is measured.
 fn progress(total: u64) -> ProgressBar {
     let target = if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
@@ -65,6 +72,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     validate(args, &workers);
     let thr = args.measure.contains(&MeasureArg::Throughput);
     let lat = args.measure.contains(&MeasureArg::Latency);
+    let rows_table = args.measure.contains(&MeasureArg::Rows);
+    let idle = args.measure.contains(&MeasureArg::Idle);
     let peers = peers(&args.baseline);
     let groups = if thr {
         build_groups(args, &workers)
@@ -114,8 +123,18 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     print_header(&m, &settings);
     let runs_per_group = |g: &Group| (g.configs.len() + peers.len()) as u64 * args.reps;
     let lat_runs = if lat { latency_runs(args) } else { 0 };
-    let bar = progress(groups.iter().map(runs_per_group).sum::<u64>() + lat_runs);
+    let row_configs = if rows_table {
+        rows_configs(args, &workers)
+    } else {
+        Vec::new()
+    };
+    let extra_runs = row_configs.len() as u64 * args.reps + if idle { idle_runs(args) } else { 0 };
+    let bar = progress(groups.iter().map(runs_per_group).sum::<u64>() + lat_runs + extra_runs);
     if thr {
+        println!(
+            "cpu-s/M: CPU seconds of the whole process (every thread of the run) per million \
+             items; cores: CPU seconds ÷ wall seconds of the run"
+        );
         println!("{}", header(&peers));
     }
     let mut rows = Vec::new();
@@ -140,9 +159,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if let Some(b) = &be {
         bar.suspend(|| print_break_even(b));
     }
-    let (saturation, lat_rows) = if lat {
+    bar.suspend(|| print_round_ratios(&rows));
+    let (saturation, lat_rows, source_cpu) = if lat {
         bar.suspend(|| print_latency_intro(args, &lowlat_config(args, 1)));
-        let (sat, lat_rows) = run_latency(args, &bar)?;
+        let LatencyTable {
+            saturation: sat,
+            rows: lat_rows,
+            source,
+        } = run_latency(args, &bar)?;
         bar.suspend(|| {
             if !sat.is_empty() {
                 let s: Vec<String> = sat
@@ -161,14 +185,59 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                 println!("{}", format_lat_row(r));
             }
             println!();
+            print_source_cpu(&source);
             for l in latency_winners(&lat_rows) {
                 println!("  {l}");
             }
             println!();
         });
-        (sat, lat_rows)
+        (sat, lat_rows, source)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
+    };
+    let image_rows = if rows_table {
+        let spec = rows_spec(args);
+        bar.suspend(|| {
+            print_rows_intro(&spec, args.row_us, args.reps);
+            println!("{}", rows_header());
+        });
+        let rows = run_rows(args, spec, &row_configs, &bar)?;
+        bar.suspend(|| {
+            for r in &rows {
+                println!("{}", format_rows_row(r));
+            }
+            println!();
+            for &w in &workers {
+                if let Some(l) = rows_winner(&rows, w) {
+                    println!("  {l}");
+                }
+            }
+            println!();
+        });
+        rows
+    } else {
+        Vec::new()
+    };
+    let idle_rows = if idle {
+        bar.suspend(|| {
+            print_idle_intro(
+                IDLE_FEED,
+                IDLE_GAP.as_secs_f64() * 1e6,
+                IDLE_WINDOW.as_secs_f64() * 1e3,
+                args.reps,
+            );
+        });
+        let rows = run_idle(args, &bar)?;
+        bar.suspend(|| {
+            println!("{}", idle_header());
+            for r in &rows {
+                println!("{}", format_idle_row(r));
+            }
+            println!();
+        });
+        rows
+    } else {
+        Vec::new()
     };
     bar.finish_and_clear();
     let report = Report {
@@ -178,6 +247,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         break_even: be,
         latency_saturation: &saturation,
         latency: &lat_rows,
+        latency_source_cpu: &source_cpu,
+        image_rows: &image_rows,
+        idle: &idle_rows,
     };
     write_outputs(args, &report).map_err(Failure::Other)
 }

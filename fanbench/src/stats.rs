@@ -19,6 +19,12 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The median of the values every sample has (`None` if one has none, or there are none).
+pub fn median_of<T>(samples: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<f64> {
+    let v: Option<Vec<f64>> = samples.iter().map(f).collect();
+    v.filter(|v| !v.is_empty()).map(median)
+}
+
 /// The medians of a list of samples.
 #[derive(Clone, Copy, Debug)]
 pub struct Summary {
@@ -27,6 +33,12 @@ pub struct Summary {
     pub p50: Option<f64>,
     pub p99: Option<f64>,
     pub p999: Option<f64>,
+    /// CPU seconds per million items, the whole process (`None` off Linux).
+    pub cpu_s_per_mitem: Option<f64>,
+    /// CPU seconds ÷ wall seconds of the run.
+    pub cores_busy: Option<f64>,
+    /// Context switches per item.
+    pub switches_per_item: Option<f64>,
 }
 
 pub fn summarize(samples: &[Sample], items: u64) -> Summary {
@@ -42,7 +54,23 @@ pub fn summarize(samples: &[Sample], items: u64) -> Summary {
         p50: lat(|s| s.p50),
         p99: lat(|s| s.p99),
         p999: lat(|s| s.p999),
+        cpu_s_per_mitem: median_of(samples, |s| s.cpu.map(|c| c.cpu_secs * 1e6 / items as f64)),
+        cores_busy: median_of(samples, |s| s.cpu.map(|c| c.cores_busy())),
+        switches_per_item: median_of(samples, |s| s.cpu.map(|c| c.switches_per_item(items))),
     }
+}
+
+/// Round by round, the sequential loop's time over a fanring configuration's: rep k of one
+/// against rep k of the other (they ran next to each other, so a disturbance that slows a
+/// whole round cancels). `None` without the sequential peer.
+pub fn round_ratios(ours: &[Sample], peers: &[Peer], base: &[Vec<Sample>]) -> Option<Vec<f64>> {
+    let k = peers.iter().position(|&p| p == Peer::Seq)?;
+    Some(
+        ours.iter()
+            .zip(&base[k])
+            .map(|(o, s)| s.secs / o.secs.max(1e-12))
+            .collect(),
+    )
 }
 
 pub fn rows_of(
@@ -85,6 +113,10 @@ pub fn rows_of(
         vs_pariter: None,
         vs_blocking: None,
         vs_tokio_mpsc: None,
+        vs_seq_rounds: None,
+        cpu_s_per_mitem: m.cpu_s_per_mitem,
+        cores_busy: m.cores_busy,
+        switches_per_item: m.switches_per_item,
         plan: None,
     };
     let mut rows = Vec::new();
@@ -102,6 +134,7 @@ pub fn rows_of(
             vs_seq: ratio(m.mitems_per_s, Peer::Seq),
             vs_rayon: ratio(m.mitems_per_s, Peer::Rayon),
             vs_pariter: ratio(m.mitems_per_s, Peer::Pariter),
+            vs_seq_rounds: round_ratios(v, peers, &s.base),
             plan,
             ..row(
                 "fanring",

@@ -43,6 +43,9 @@ impl Drop for TempFile {
     }
 }
 
+/// Where the process CPU clock and the context switch counts are read.
+const LINUX: bool = cfg!(target_os = "linux");
+
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
@@ -238,9 +241,29 @@ fn tiny_run_writes_every_printed_row_to_json() {
         .collect();
     assert_eq!(printed, in_json, "stdout:\n{stdout}");
 
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("impl "))
+        .unwrap_or_else(|| panic!("no throughput header:\n{stdout}"));
+    for c in ["Mitem/s", "ns/item", "cpu-s/M", "cores"] {
+        assert!(
+            header.split_whitespace().any(|h| h == c),
+            "no `{c}` column in {header:?}"
+        );
+    }
     for r in rows {
         let thr = r["mitems_per_s"].as_f64().expect("throughput");
         assert!(thr > 0.0 && thr.is_finite(), "{r}");
+        if LINUX {
+            // The whole process's CPU over the run: at least what one busy thread burns.
+            let cpu = r["cpu_s_per_mitem"].as_f64().expect("cpu_s_per_mitem");
+            assert!(cpu > 0.0, "{r}");
+            assert!(r["cores_busy"].as_f64().is_some_and(|c| c > 0.0), "{r}");
+            assert!(
+                r["switches_per_item"].as_f64().is_some_and(|c| c >= 0.0),
+                "{r}"
+            );
+        }
         assert!(r["ns_per_item"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["p50_ns"].as_f64().unwrap() > 0.0, "{r}");
         assert!(
@@ -273,6 +296,19 @@ fn tiny_run_writes_every_printed_row_to_json() {
     assert!(
         csv_text.starts_with("implementation,mode,workers,"),
         "{csv_text}"
+    );
+    for c in [
+        "cpu_s_per_mitem",
+        "cores_busy",
+        "switches_per_item",
+        "vs_seq_round_min",
+        "vs_seq_round_max",
+    ] {
+        assert!(header.iter().any(|h| h == c), "no `{c}` in {header:?}");
+    }
+    assert!(
+        csv.iter().all(|r| r.len() == header.len()),
+        "ragged CSV:\n{csv_text}"
     );
     let keys = unique_keys(
         &header,
@@ -363,6 +399,8 @@ fn alternatives_and_work_sweep_report_the_break_even() {
         "{per}"
     );
     assert!(!stdout.contains("never"), "{stdout}");
+    // One rep: no round-by-round block (a single round is the ratio above).
+    assert!(!stdout.contains("round by round"), "{stdout}");
     for work in [0, 200] {
         assert!(
             stdout.contains(&format!("  throughput W=2, {work} ns of work per item: ")),
@@ -435,6 +473,9 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
         "p99(µs)",
         "p99.9(µs)",
         "max(µs)",
+        "cpu-µs/item",
+        "cores",
+        "csw/item",
     ] {
         assert!(cols.contains(&c), "no `{c}` column in {header:?}");
     }
@@ -511,6 +552,11 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
         assert!(f("p999_us") >= f("p99_us"), "{r}");
         assert!(f("max_us") >= f("p999_us"), "{r}");
         assert!(f("achieved_per_s") > 0.0, "{r}");
+        if LINUX {
+            assert!(f("cpu_us_per_item") > 0.0, "{r}");
+            assert!(f("cores_busy") > 0.0, "{r}");
+            assert!(f("switches_per_item") >= 0.0, "{r}");
+        }
         match r["load"].as_f64() {
             // 0.05 s at 2000 items/s.
             None => {
@@ -528,6 +574,22 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
             }
         }
     }
+    // The paced source alone at the one --rate, under the table and in JSON.
+    let source = report["latency_source_cpu"].as_array().expect("source CPU");
+    assert_eq!(source.len(), 1, "{source:#?}");
+    assert_eq!(source[0]["offered_per_s"].as_f64(), Some(2000.0));
+    if LINUX {
+        assert!(
+            stdout.contains("the paced source alone (no pipeline, on one thread), CPU: 2.0k/s "),
+            "{stdout}"
+        );
+        assert!(
+            source[0]["cpu_us_per_item"]
+                .as_f64()
+                .is_some_and(|v| v > 0.0),
+            "{source:#?}"
+        );
+    }
     let lat_text = std::fs::read_to_string(&lat_csv).expect("latency CSV written");
     let _ = std::fs::remove_file(&lat_csv);
     assert_eq!(lat_text.lines().count(), 1 + lat.len(), "{lat_text}");
@@ -536,6 +598,9 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
         "{lat_text}"
     );
     let (header, lat_rows) = csv_rows(&lat_text);
+    for c in ["cpu_us_per_item", "cores_busy", "switches_per_item"] {
+        assert!(header.iter().any(|h| h == c), "no `{c}` in {header:?}");
+    }
     unique_keys(
         &header,
         &lat_rows,
@@ -633,6 +698,400 @@ fn plots_label_their_axes_and_lines() {
         lat.iter().any(|t| t.starts_with("offered rate, items/s")),
         "no x axis description with units: {lat:?}"
     );
+    if LINUX {
+        for t in [
+            "CPU per item, every thread of the process",
+            "CPU time per item, µs (log scale)",
+        ] {
+            assert!(lat.iter().any(|x| x == t), "no {t:?} in {lat:?}");
+        }
+    }
+}
+
+/// `--baseline seq` with several reps: each fanring configuration's ratio to the plain loop
+/// round by round (min, median, max) under the table, and every round in JSON.
+#[test]
+fn round_by_round_ratios_to_the_plain_loop() {
+    let json = TempFile::new("json");
+    let out = fanbench(&[
+        "--measure",
+        "throughput",
+        "--items",
+        "4000",
+        "--workers",
+        "2",
+        "--reps",
+        "3",
+        "--work-ns",
+        "600",
+        "--baseline",
+        "seq",
+        "--json",
+        json.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("round by round: rep k of each row against rep k of the sequential row, 3 interleaved rounds"),
+        "{stdout}"
+    );
+    for config in [
+        "drive/rr/any",
+        "drive/rr/preserve",
+        "thread/rr/any",
+        "thread/rr/preserve",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() == 6 && f[0] == "2" && f[1] == "600" && f[2] == config
+            })
+            .unwrap_or_else(|| panic!("no round line for {config}:\n{stdout}"));
+        let r: Vec<f64> = line
+            .split_whitespace()
+            .skip(3)
+            .map(|t| t.trim_end_matches('×').parse().expect("a ratio"))
+            .collect();
+        assert!(r[0] > 0.0 && r[0] <= r[1] && r[1] <= r[2], "{line}");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    for r in report["rows"].as_array().expect("rows") {
+        if r["implementation"] == "fanring" {
+            let rounds = r["vs_seq_rounds"].as_array().expect("vs_seq_rounds");
+            assert_eq!(rounds.len(), 3, "{r}");
+            assert!(
+                rounds.iter().all(|v| v.as_f64().is_some_and(|v| v > 0.0)),
+                "{r}"
+            );
+        } else {
+            assert!(r["vs_seq_rounds"].is_null(), "{r}");
+        }
+    }
+}
+
+/// Without --rate and --load the latency table has the fixed rates 10k, 100k and 1M items/s
+/// beside the loads 0.1 and 0.5; --rate alone still means no loads.
+#[test]
+fn default_latency_table_has_fixed_rates_beside_the_loads() {
+    let json = TempFile::new("json");
+    let out = fanbench(&[
+        "--measure",
+        "latency",
+        "--items",
+        "2000",
+        "--reps",
+        "1",
+        "--latency-workers",
+        "1",
+        "--latency-secs",
+        "0.002",
+        "--json",
+        json.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let lat = report["latency"].as_array().expect("latency rows");
+    for config in [
+        "fanring",
+        "fanring-lowlat",
+        "crossbeam-seed",
+        "rtrb-pipeline",
+    ] {
+        let mine: Vec<&Value> = lat.iter().filter(|r| r["config"] == config).collect();
+        let loads: Vec<f64> = mine.iter().filter_map(|r| r["load"].as_f64()).collect();
+        assert_eq!(loads, [0.1, 0.5], "{config}: {mine:#?}");
+        let rates: Vec<(f64, u64)> = mine
+            .iter()
+            .filter(|r| r["load"].is_null())
+            .map(|r| {
+                (
+                    r["offered_per_s"].as_f64().unwrap(),
+                    r["items"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rates,
+            [(10_000.0, 20), (100_000.0, 200), (1_000_000.0, 2000)],
+            "{config}: {mine:#?}"
+        );
+    }
+    assert_eq!(
+        report["latency_source_cpu"].as_array().map(Vec::len),
+        Some(3)
+    );
+    for at in ["10.0k", "100.0k", "1.00M"] {
+        assert!(
+            stdout.contains(&format!("  latency W=1, {at} items/s offered, p50: ")),
+            "no winner line at {at}/s:\n{stdout}"
+        );
+    }
+
+    let out = fanbench(&[
+        "--measure",
+        "latency",
+        "--reps",
+        "1",
+        "--latency-workers",
+        "1",
+        "--rate",
+        "20000",
+        "--latency-secs",
+        "0.005",
+        "--json",
+        json.path(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let lat = report["latency"].as_array().expect("latency rows");
+    assert_eq!(lat.len(), 4, "{lat:#?}");
+    assert!(lat.iter().all(|r| r["load"].is_null()), "{lat:#?}");
+    assert_eq!(
+        report["latency_saturation"].as_array().map(Vec::len),
+        Some(0)
+    );
+}
+
+/// `--measure rows`: the image-rows table at a tiny size: the plain loop, fanring in each mode
+/// and order, rayon and the crossbeam seed at each worker count, a winner line per worker
+/// count, JSON `image_rows` and `FILE-rows.csv`.
+#[test]
+fn rows_table_compares_with_the_plain_loop() {
+    let json = TempFile::new("json");
+    let csv = TempFile::new("csv");
+    let rows_csv = csv.0.with_file_name(format!(
+        "{}-rows.csv",
+        csv.0.file_stem().unwrap().to_string_lossy()
+    ));
+    let out = fanbench(&[
+        "--measure",
+        "rows",
+        "--rows",
+        "40",
+        "--row-us",
+        "5",
+        "--workers",
+        "1,2",
+        "--reps",
+        "1",
+        "--json",
+        json.path(),
+        "--csv",
+        csv.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("image rows: 40 rows of a Mandelbrot image, "),
+        "{stdout}"
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("impl "))
+        .unwrap_or_else(|| panic!("no rows header:\n{stdout}"));
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    for c in ["rows/s", "µs/row", "cpu-µs/row", "cores", "csw/row"] {
+        assert!(cols.contains(&c), "no `{c}` column in {header:?}");
+    }
+    assert!(header.contains("vs seq"), "{header}");
+    // (impl, mode, W, order) of each printed row.
+    let printed: Vec<(String, String, String, String)> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("impl "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].into(), f[1].into(), f[2].into(), f[3].into())
+        })
+        .collect();
+    let row = |i: &str, m: &str, w: &str, o: &str| (i.into(), m.into(), w.into(), o.into());
+    assert_eq!(
+        printed[0],
+        row("sequential", "-", "1", "preserve"),
+        "{stdout}"
+    );
+    for w in ["1", "2"] {
+        for m in ["drive", "thread"] {
+            for o in ["any", "preserve"] {
+                assert!(printed.contains(&row("fanring", m, w, o)), "{stdout}");
+            }
+        }
+        for p in ["rayon-bridge", "crossbeam-seed"] {
+            assert!(printed.contains(&row(p, "-", w, "any")), "{stdout}");
+        }
+        let l = format!("  rows W={w}: ");
+        let line = stdout
+            .lines()
+            .find(|x| x.starts_with(&l))
+            .unwrap_or_else(|| panic!("no {l:?} line:\n{stdout}"));
+        assert!(
+            line.contains(" is fastest, ") && line.contains("× the plain loop"),
+            "{line}"
+        );
+    }
+    assert_eq!(printed.len(), 1 + 2 * 6, "{stdout}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}", rows_csv.display())),
+        "stderr:\n{stderr}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let rows = report["image_rows"].as_array().expect("image_rows");
+    assert_eq!(rows.len(), printed.len(), "{rows:#?}");
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert_eq!(r["rows"].as_u64(), Some(40), "{r}");
+        assert!(r["width"].as_u64().is_some_and(|w| w >= 1), "{r}");
+        assert!(f("rows_per_s") > 0.0 && f("vs_seq") > 0.0, "{r}");
+        if r["implementation"] == "sequential" {
+            assert_eq!(f("vs_seq"), 1.0, "{r}");
+        }
+        if LINUX {
+            assert!(f("cpu_us_per_row") > 0.0 && f("cores_busy") > 0.0, "{r}");
+            assert!(f("switches_per_row") >= 0.0, "{r}");
+        }
+    }
+    let csv_text = std::fs::read_to_string(&rows_csv).expect("rows CSV written");
+    let _ = std::fs::remove_file(&rows_csv);
+    assert_eq!(csv_text.lines().count(), 1 + rows.len(), "{csv_text}");
+    let (header, csv_rows) = csv_rows(&csv_text);
+    unique_keys(
+        &header,
+        &csv_rows,
+        &["implementation", "mode", "workers", "order"],
+    );
+    for c in ["rows_per_s", "vs_seq", "cpu_us_per_row", "switches_per_row"] {
+        assert!(header.iter().any(|h| h == c), "no `{c}` in {header:?}");
+    }
+}
+
+/// `--measure idle`: every latency configuration and the rtrb pipeline fed, then quiet for
+/// 10 ms: the CPU of the window as % of one core, in the table, JSON and `FILE-idle.csv`.
+#[test]
+fn idle_check_reports_the_quiet_windows_cpu() {
+    let json = TempFile::new("json");
+    let csv = TempFile::new("csv");
+    let idle_csv = csv.0.with_file_name(format!(
+        "{}-idle.csv",
+        csv.0.file_stem().unwrap().to_string_lossy()
+    ));
+    let out = fanbench(&[
+        "--measure",
+        "idle",
+        "--latency-workers",
+        "1",
+        "--reps",
+        "1",
+        "--json",
+        json.path(),
+        "--csv",
+        csv.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("idle: each pipeline fed 64 items"),
+        "{stdout}"
+    );
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("config "))
+        .unwrap_or_else(|| panic!("no idle header:\n{stdout}"));
+    for c in ["window-ms", "cpu%", "cpu%-max", "csw"] {
+        assert!(
+            header.split_whitespace().any(|h| h == c),
+            "no `{c}` column in {header:?}"
+        );
+    }
+    let configs = [
+        "fanring",
+        "fanring-lowlat",
+        "crossbeam-seed",
+        "rtrb-pipeline",
+    ];
+    for c in configs {
+        assert!(
+            stdout.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() == 6 && f[0] == c && f[1] == "1"
+            }),
+            "no {c} row:\n{stdout}"
+        );
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == format!("wrote {}", idle_csv.display())),
+        "stderr:\n{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let idle = report["idle"].as_array().expect("idle rows");
+    let names: Vec<&str> = idle.iter().map(|r| r["config"].as_str().unwrap()).collect();
+    assert_eq!(names, configs, "{idle:#?}");
+    for r in idle {
+        assert_eq!(r["fed"].as_u64(), Some(64), "{r}");
+        if LINUX {
+            assert!(r["window_ms"].as_f64().is_some_and(|w| w >= 10.0), "{r}");
+            let pct = r["cpu_pct"].as_f64().expect("cpu_pct");
+            assert!(pct >= 0.0 && r["cpu_pct_max"].as_f64() >= Some(pct), "{r}");
+        }
+    }
+    let csv_text = std::fs::read_to_string(&idle_csv).expect("idle CSV written");
+    let _ = std::fs::remove_file(&idle_csv);
+    assert_eq!(csv_text.lines().count(), 1 + idle.len(), "{csv_text}");
+    assert!(
+        csv_text.starts_with("config,workers,fed,gap_us,reps,window_ms,cpu_pct,"),
+        "{csv_text}"
+    );
+}
+
+#[test]
+fn help_documents_the_new_tables() {
+    let out = fanbench(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for s in [
+        "--rows",
+        "--row-us",
+        "Image rows (--measure rows",
+        "Idle (--measure idle",
+        "10000, 100000 and 1000000 items/s",
+        "cpu-s/M",
+        "round by round",
+    ] {
+        assert!(help.contains(s), "no {s:?} in --help:\n{help}");
+    }
 }
 
 #[test]

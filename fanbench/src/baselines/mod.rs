@@ -27,6 +27,11 @@
 //! (`tokio_mpsc`), and `futures`' `buffered` / `buffer_unordered` over one `spawn_blocking` per
 //! item (`spawn_blocking_pool`).
 //!
+//! The image-rows workload ([`crate::rows`]: a buffer allocated per row by the source, about
+//! 40 µs of rendering each) has runners of its own in [`rows`]: fanring (`run` and `drive`,
+//! any order or preserved), the plain loop, rayon `par_bridge` and the crossbeam seed
+//! ([`crossbeam_seed_with`], the seed on any item type).
+//!
 //! The channel, rtrb and fanring runners also take any source (`*_source`): with a
 //! [`Paced`](crate::Paced) source they make the open-loop latency runs of `fanbench` (each
 //! item released at its scheduled time and its latency counted from that time).
@@ -40,6 +45,7 @@ mod alternatives;
 pub mod async_peers;
 mod engine;
 mod ring_pipeline;
+pub mod rows;
 mod seed;
 
 pub use alternatives::{pariter_map, rayon_bridge, sequential};
@@ -48,6 +54,6 @@ pub use engine::{
     RunError,
 };
 pub use ring_pipeline::{rtrb_pipeline, rtrb_pipeline_source};
-pub use seed::{crossbeam_seed, crossbeam_seed_source, std_mpsc_seed};
+pub use seed::{crossbeam_seed, crossbeam_seed_source, crossbeam_seed_with, std_mpsc_seed};
 #[cfg(feature = "async")]
 pub mod tokio_fan;

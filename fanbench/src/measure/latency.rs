@@ -8,14 +8,15 @@ use fanbench::baselines::RunError;
 use fanbench::baselines::{
     crossbeam_seed_source, fanring_defaults_source, fanring_engine_source, rtrb_pipeline_source,
 };
-use fanbench::{latency_histogram, Paced, Probe, Work};
+use fanbench::{latency_histogram, Clock, Item, Paced, Probe, Tally, Work};
 use indicatif::ProgressBar;
 
 use crate::cli::Args;
-use crate::plan::{lat_impls, latency_loads, lowlat_config, LatImpl};
+use crate::measure::cpu::{CpuMark, CpuUse};
+use crate::plan::{lat_impls, latency_loads, latency_rates, lowlat_config, LatImpl};
 use crate::report::table::fmt_rate;
-use crate::report::{LatRow, Saturation};
-use crate::stats::median;
+use crate::report::{LatRow, Saturation, SourceCpu};
+use crate::stats::{median, median_of};
 
 /// One paced (or, with an infinite rate, unpaced) run's figures.
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +27,8 @@ pub struct LatSample {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+    /// What the whole process used from the start to the end of the run (`None` off Linux).
+    pub cpu: Option<CpuUse>,
 }
 
 /// `n` items released at `rate` items/s through `imp` with `workers` workers.
@@ -46,19 +49,13 @@ pub fn lat_run(
         every: 1,
     });
     let f = work.func();
-    let tally = match imp {
-        LatImpl::Fanring => fanring_defaults_source(source, clock, workers, f, probe)?,
-        LatImpl::LowLat => {
-            fanring_engine_source(source, clock, &lowlat_config(args, workers), f, probe)?.0
-        }
-        LatImpl::Crossbeam => {
-            crossbeam_seed_source(source, clock, workers, args.capacity, f, probe)
-        }
-        LatImpl::Rtrb => rtrb_pipeline_source(source, clock, workers, args.capacity, f, probe),
-        LatImpl::Stream | LatImpl::TokioMpsc | LatImpl::Buffered | LatImpl::BufferUnordered => {
-            async_source(imp, source, clock, workers, args.capacity, f, probe)?
-        }
+    let mark = CpuMark::now();
+    let tally = if imp.is_async() {
+        async_source(imp, source, clock, workers, args.capacity, f, probe)?
+    } else {
+        sync_source(imp, source, clock, workers, f, probe, args)?
     };
+    let cpu = mark.since();
     let secs = Instant::now()
         .saturating_duration_since(epoch)
         .as_secs_f64()
@@ -71,6 +68,40 @@ pub fn lat_run(
         p99: q(0.99),
         p999: q(0.999),
         max: h.max() as f64,
+        cpu,
+    })
+}
+
+/// `source`'s items through one of the rows that take any source on a thread of their own
+/// or on the distributor's ([`LatImpl::is_async`] is false), the caller consuming.
+///
+/// # Panics
+/// For the async rows.
+pub fn sync_source<S, F>(
+    imp: LatImpl,
+    source: S,
+    clock: Clock,
+    workers: usize,
+    f: F,
+    probe: Option<Probe<'_>>,
+    args: &Args,
+) -> Result<Tally, RunError>
+where
+    S: Iterator<Item = Item> + Send + 'static,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    Ok(match imp {
+        LatImpl::Fanring => fanring_defaults_source(source, clock, workers, f, probe)?,
+        LatImpl::LowLat => {
+            fanring_engine_source(source, clock, &lowlat_config(args, workers), f, probe)?.0
+        }
+        LatImpl::Crossbeam => {
+            crossbeam_seed_source(source, clock, workers, args.capacity, f, probe)
+        }
+        LatImpl::Rtrb => rtrb_pipeline_source(source, clock, workers, args.capacity, f, probe),
+        LatImpl::Stream | LatImpl::TokioMpsc | LatImpl::Buffered | LatImpl::BufferUnordered => {
+            unreachable!("{} is an async row", imp.name())
+        }
     })
 }
 
@@ -111,6 +142,24 @@ fn async_source(
     unreachable!("the async rows need --features async (checked by cli::validate)")
 }
 
+/// The paced source alone at `rate` for `n` items, iterated on this thread with nothing
+/// behind it: what the source itself costs (its sleeps and, under
+/// [`PACE_SLEEP_ABOVE`](fanbench::PACE_SLEEP_ABOVE) between items, its yields), the floor
+/// under every row's CPU at that rate.
+pub fn source_alone(rate: f64, n: u64) -> SourceCpu {
+    let source = Paced::new(n, rate);
+    let mark = CpuMark::now();
+    let sum = source.fold(0u64, |s, it| s.wrapping_add(std::hint::black_box(it).value));
+    std::hint::black_box(sum);
+    let cpu = mark.since();
+    SourceCpu {
+        offered_per_s: rate,
+        items: n,
+        cpu_us_per_item: cpu.map(|c| c.cpu_us_per_item(n)),
+        cores_busy: cpu.map(|c| c.cores_busy()),
+    }
+}
+
 /// A point of the latency table.
 #[derive(Clone, Copy, Debug)]
 pub struct LatPoint {
@@ -121,12 +170,17 @@ pub struct LatPoint {
     pub rate: f64,
 }
 
+/// What the latency table measured.
+pub struct LatencyTable {
+    pub saturation: Vec<Saturation>,
+    pub rows: Vec<LatRow>,
+    /// The paced source alone at each --rate.
+    pub source: Vec<SourceCpu>,
+}
+
 /// The whole latency table: saturation first (if any --load), then every point, interleaved
-/// rep by rep.
-pub fn run_latency(
-    args: &Args,
-    bar: &ProgressBar,
-) -> Result<(Vec<Saturation>, Vec<LatRow>), RunError> {
+/// rep by rep, then the paced source alone at each fixed rate.
+pub fn run_latency(args: &Args, bar: &ProgressBar) -> Result<LatencyTable, RunError> {
     let work = Work::busy_ns(args.latency_work_ns);
     let loads = latency_loads(args);
     let impls = lat_impls(args);
@@ -176,7 +230,7 @@ pub fn run_latency(
                 rate: f * saturation[k].items_per_s,
             });
         }
-        for &r in &args.rate {
+        for &r in &latency_rates(args) {
             points.push(LatPoint {
                 imp,
                 workers: w,
@@ -225,8 +279,29 @@ pub fn run_latency(
                 p99_us: med(|s| s.p99) / 1e3,
                 p999_us: med(|s| s.p999) / 1e3,
                 max_us: v.iter().map(|s| s.max).fold(0.0, f64::max) / 1e3,
+                cpu_us_per_item: median_of(&v, |s| {
+                    s.cpu.map(|c| c.cpu_us_per_item(items_at(p.rate)))
+                }),
+                cores_busy: median_of(&v, |s| s.cpu.map(|c| c.cores_busy())),
+                switches_per_item: median_of(&v, |s| {
+                    s.cpu.map(|c| c.switches_per_item(items_at(p.rate)))
+                }),
             }
         })
         .collect();
-    Ok((saturation, rows))
+    let source = latency_rates(args)
+        .into_iter()
+        .map(|r| {
+            bar.set_message(format!(
+                "latency: the paced source alone at {}/s",
+                fmt_rate(r)
+            ));
+            source_alone(r, items_at(r))
+        })
+        .collect();
+    Ok(LatencyTable {
+        saturation,
+        rows,
+        source,
+    })
 }

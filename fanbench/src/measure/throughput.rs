@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 
 use crate::cli::Args;
+use crate::measure::cpu::{CpuMark, CpuUse};
 use crate::plan::{Group, Peer};
 use crate::report::table::plan_in_words;
 use crate::report::PlanInfo;
@@ -23,10 +24,12 @@ pub struct Sample {
     pub p50: f64,
     pub p99: f64,
     pub p999: f64,
+    /// What the whole process used during the run (`None` off Linux).
+    pub cpu: Option<CpuUse>,
 }
 
 impl Sample {
-    pub fn new(secs: f64, h: &Hist) -> Self {
+    pub fn new(secs: f64, h: &Hist, cpu: Option<CpuUse>) -> Self {
         let q = |q| {
             if h.is_empty() {
                 f64::NAN
@@ -39,12 +42,13 @@ impl Sample {
             p50: q(0.50),
             p99: q(0.99),
             p999: q(0.999),
+            cpu,
         }
     }
 }
 
 /// Times `run`, which records latencies (every `every`-th item; none for 0) into the probe
-/// it is given.
+/// it is given, and reads the process's CPU time and context switches around it.
 pub fn measure<E>(
     every: u64,
     run: impl FnOnce(Option<Probe<'_>>) -> Result<Tally, E>,
@@ -54,10 +58,12 @@ pub fn measure<E>(
         hist: &mut h,
         every,
     });
+    let mark = CpuMark::now();
     let start = Instant::now();
     let tally = run(probe)?;
     let secs = start.elapsed().as_secs_f64();
-    Ok((Sample::new(secs, &h), tally))
+    let cpu = mark.since();
+    Ok((Sample::new(secs, &h, cpu), tally))
 }
 
 /// Every run of a workload must hand back the same tally.

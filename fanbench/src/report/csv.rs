@@ -3,22 +3,30 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{LatRow, Row};
+use crate::report::{IdleRow, LatRow, Row, RowsRow};
 
 /// One line per throughput row; (implementation, mode, workers, dispatch, order, batch,
 /// work_ns) is unique (mode and batch empty for the peers).
 pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let small = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3e}"));
     let ns = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.0}"));
     let mut out = String::from(
         "implementation,mode,workers,dispatch,order,batch,work_ns,items,reps,mitems_per_s,\
          ns_per_item,p50_ns,p99_ns,p999_ns,vs_crossbeam,vs_std,vs_rtrb,vs_seq,vs_rayon,\
-         vs_pariter,vs_blocking,vs_tokio_mpsc\n",
+         vs_pariter,vs_blocking,vs_tokio_mpsc,vs_seq_round_min,vs_seq_round_max,\
+         cpu_s_per_mitem,cores_busy,switches_per_item\n",
     );
+    let round = |r: &Row, pick: fn(f64, f64) -> f64| {
+        opt(r
+            .vs_seq_rounds
+            .as_ref()
+            .and_then(|v| v.iter().copied().reduce(pick)))
+    };
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{:.4},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.implementation,
             r.mode.as_deref().unwrap_or(""),
             r.workers,
@@ -41,6 +49,11 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             opt(r.vs_pariter),
             opt(r.vs_blocking),
             opt(r.vs_tokio_mpsc),
+            round(r, f64::min),
+            round(r, f64::max),
+            opt(r.cpu_s_per_mitem),
+            opt(r.cores_busy),
+            small(r.switches_per_item),
         );
     }
     std::fs::write(path, out)
@@ -51,12 +64,13 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
 pub fn write_latency_csv(path: &Path, rows: &[LatRow]) -> std::io::Result<()> {
     let mut out = String::from(
         "config,workers,work_ns,load,offered_per_s,achieved_per_s,items,reps,p50_us,p99_us,\
-         p999_us,max_us\n",
+         p999_us,max_us,cpu_us_per_item,cores_busy,switches_per_item\n",
     );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{:.1},{:.1},{},{},{:.3},{:.3},{:.3},{:.3}",
+            "{},{},{},{},{:.1},{:.1},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{}",
             r.config,
             r.workers,
             r.work_ns,
@@ -69,6 +83,62 @@ pub fn write_latency_csv(path: &Path, rows: &[LatRow]) -> std::io::Result<()> {
             r.p99_us,
             r.p999_us,
             r.max_us,
+            opt(r.cpu_us_per_item),
+            opt(r.cores_busy),
+            opt(r.switches_per_item),
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// One line per image-rows row (`FILE-rows.csv`); (implementation, mode, workers, order) is
+/// unique (mode empty for the peers).
+pub fn write_rows_csv(path: &Path, rows: &[RowsRow]) -> std::io::Result<()> {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let mut out = String::from(
+        "implementation,mode,workers,order,rows,width,reps,rows_per_s,us_per_row,vs_seq,\
+         cpu_us_per_row,cores_busy,switches_per_row\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{:.1},{:.3},{:.4},{},{},{}",
+            r.implementation,
+            r.mode.as_deref().unwrap_or(""),
+            r.workers,
+            r.order,
+            r.rows,
+            r.width,
+            r.reps,
+            r.rows_per_s,
+            r.us_per_row,
+            r.vs_seq,
+            opt(r.cpu_us_per_row),
+            opt(r.cores_busy),
+            opt(r.switches_per_row),
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// One line per idle-check row (`FILE-idle.csv`); (config, workers) is unique.
+pub fn write_idle_csv(path: &Path, rows: &[IdleRow]) -> std::io::Result<()> {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let mut out =
+        String::from("config,workers,fed,gap_us,reps,window_ms,cpu_pct,cpu_pct_max,switches\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{}",
+            r.config,
+            r.workers,
+            r.fed,
+            r.gap_us,
+            r.reps,
+            opt(r.window_ms),
+            opt(r.cpu_pct),
+            opt(r.cpu_pct_max),
+            opt(r.switches),
         );
     }
     std::fs::write(path, out)

@@ -2,8 +2,10 @@
 //! written as JSON, CSV and SVG on request.
 
 pub mod csv;
+pub mod idle;
 pub mod json;
 pub mod plot;
+pub mod rows;
 pub mod summary;
 pub mod table;
 
@@ -13,7 +15,7 @@ use fanring::pinning::available_cores;
 use serde::Serialize;
 
 use crate::cli::{Args, MeasureArg};
-use csv::{write_csv, write_latency_csv};
+use csv::{write_csv, write_idle_csv, write_latency_csv, write_rows_csv};
 use json::write_json;
 use plot::{write_latency_plot, write_plot};
 
@@ -61,6 +63,17 @@ pub struct Row {
     /// engine settings, the `Output` iterated) and over `tokio-mpsc`'s, when those ran.
     pub vs_blocking: Option<f64>,
     pub vs_tokio_mpsc: Option<f64>,
+    /// fanring rows, with the sequential peer: the ratio to it round by round, rep k of this
+    /// row against rep k of the `sequential` row (the reps are interleaved), in rep order.
+    pub vs_seq_rounds: Option<Vec<f64>>,
+    /// CPU seconds per million items, every thread of the process during the run (engine
+    /// or peer threads, the source, the consumer); median over the reps (`null` off Linux).
+    pub cpu_s_per_mitem: Option<f64>,
+    /// CPU seconds ÷ wall seconds of the run: how many cores it kept busy (median).
+    pub cores_busy: Option<f64>,
+    /// Voluntary and involuntary context switches per item (median), the proxy for futex
+    /// wake-ups.
+    pub switches_per_item: Option<f64>,
     /// The engine's pinning plan (fanring rows only).
     pub plan: Option<String>,
 }
@@ -100,6 +113,74 @@ pub struct LatRow {
     pub p99_us: f64,
     pub p999_us: f64,
     pub max_us: f64,
+    /// Microseconds of CPU per item, every thread of the process (the pipeline's, the paced
+    /// source's, the consumer's) from the start to the end of the run; median over the reps
+    /// (`null` off Linux).
+    pub cpu_us_per_item: Option<f64>,
+    /// CPU seconds ÷ wall seconds of the run (median).
+    pub cores_busy: Option<f64>,
+    /// Voluntary and involuntary context switches per item (median).
+    pub switches_per_item: Option<f64>,
+}
+
+/// The paced source alone at a fixed rate (nothing behind it, the consumer on its thread):
+/// the CPU the source itself takes, under every latency row's at that rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceCpu {
+    pub offered_per_s: f64,
+    pub items: u64,
+    /// Microseconds of CPU per item, the whole process (`null` off Linux).
+    pub cpu_us_per_item: Option<f64>,
+    /// CPU seconds ÷ wall seconds.
+    pub cores_busy: Option<f64>,
+}
+
+/// One row of the image-rows table (`--measure rows`), as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+pub struct RowsRow {
+    /// `sequential` (one thread, the reference), `fanring`, `rayon-bridge`, `crossbeam-seed`.
+    pub implementation: String,
+    /// fanring's mode (`drive`, `thread`); `null` for the peers.
+    pub mode: Option<String>,
+    pub workers: usize,
+    /// `preserve` or `any`.
+    pub order: String,
+    /// Image rows per run (the items), and pixels per row (calibrated).
+    pub rows: u64,
+    pub width: usize,
+    pub reps: u64,
+    /// Median over the reps.
+    pub rows_per_s: f64,
+    /// Wall time per row at that rate, microseconds.
+    pub us_per_row: f64,
+    /// Rows per second over the sequential row's (medians).
+    pub vs_seq: f64,
+    /// Microseconds of CPU per row, every thread of the process (median; `null` off Linux).
+    pub cpu_us_per_row: Option<f64>,
+    /// CPU seconds ÷ wall seconds (median).
+    pub cores_busy: Option<f64>,
+    /// Voluntary and involuntary context switches per row (median).
+    pub switches_per_row: Option<f64>,
+}
+
+/// One row of the idle check (`--measure idle`), as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleRow {
+    /// `fanring` (builder defaults), `fanring-lowlat`, `crossbeam-seed`, `rtrb-pipeline`.
+    pub config: String,
+    pub workers: usize,
+    /// Items fed before the quiet window, and the gap between them (µs).
+    pub fed: u64,
+    pub gap_us: f64,
+    pub reps: u64,
+    /// The quiet window's length as measured, milliseconds (median).
+    pub window_ms: Option<f64>,
+    /// CPU time of every thread of the process in the window, % of one core: median and
+    /// largest over the reps (`null` off Linux).
+    pub cpu_pct: Option<f64>,
+    pub cpu_pct_max: Option<f64>,
+    /// Context switches in the window (median).
+    pub switches: Option<f64>,
 }
 
 /// One fanring configuration's break-even work size.
@@ -209,6 +290,12 @@ pub struct Report<'a> {
     /// Open-loop latency: each configuration's saturation (for --load), then the rows.
     pub latency_saturation: &'a [Saturation],
     pub latency: &'a [LatRow],
+    /// The paced source alone at each --rate (the floor under the rows' CPU).
+    pub latency_source_cpu: &'a [SourceCpu],
+    /// The image-rows table (`--measure rows`).
+    pub image_rows: &'a [RowsRow],
+    /// The idle check (`--measure idle`).
+    pub idle: &'a [IdleRow],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,12 +303,17 @@ pub struct Report<'a> {
 
 /// `dir/stem.ext` → `dir/stem-latency.ext`.
 pub fn latency_path(p: &Path) -> PathBuf {
+    sibling_path(p, "latency")
+}
+
+/// `dir/stem.ext` → `dir/stem-TAG.ext`.
+pub fn sibling_path(p: &Path, tag: &str) -> PathBuf {
     let stem = p
         .file_stem()
         .map_or("fanbench".into(), |s| s.to_string_lossy());
     let name = match p.extension() {
-        Some(e) => format!("{stem}-latency.{}", e.to_string_lossy()),
-        None => format!("{stem}-latency"),
+        Some(e) => format!("{stem}-{tag}.{}", e.to_string_lossy()),
+        None => format!("{stem}-{tag}"),
     };
     p.with_file_name(name)
 }
@@ -252,6 +344,17 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
             write_latency_csv(&q, report.latency)
                 .map_err(|e| format!("writing {}: {e}", q.display()))?;
             done.push(&q);
+        }
+        let r = sibling_path(p, "rows");
+        if !report.image_rows.is_empty() {
+            write_rows_csv(&r, report.image_rows)
+                .map_err(|e| format!("writing {}: {e}", r.display()))?;
+            done.push(&r);
+        }
+        let i = sibling_path(p, "idle");
+        if !report.idle.is_empty() {
+            write_idle_csv(&i, report.idle).map_err(|e| format!("writing {}: {e}", i.display()))?;
+            done.push(&i);
         }
         wrote(&done);
     }

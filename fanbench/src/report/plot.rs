@@ -5,8 +5,8 @@
 //! (or, with a single worker count and several work sizes, one panel against the work size),
 //! one line per configuration (fanring: mode/dispatch/order and batch; a peer: its name), each
 //! in its own colour in every panel; fanring solid with dots, peers dashed with squares.
-//! Latency: a p50 panel and a p99 panel, one line per configuration and worker count, the
-//! offered rate on a log axis labelled at the measured rates.
+//! Latency: a p50 panel, a p99 panel and a CPU-per-item panel, one line per configuration
+//! and worker count, the offered rate on a log axis labelled at the measured rates.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -537,11 +537,12 @@ fn stagger(
         .collect()
 }
 
-/// One latency panel (p50 or p99): log x with a tick and a label at each measured rate
+/// One panel by offered rate (p50, p99 or CPU per item): log x with a tick and a label at each measured rate
 /// (staggered over three rows where they crowd), log y.
 fn draw_latency_panel(
     area: &Area<'_>,
     title: &str,
+    y_desc: &str,
     lines: &[(usize, Vec<(f64, f64)>)],
     series: &[Series],
     rates: &[f64],
@@ -572,7 +573,7 @@ fn draw_latency_panel(
         .configure_mesh()
         .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("offered rate, items/s (log scale; a tick at each rate measured)")
-        .y_desc("latency, µs (log scale)")
+        .y_desc(y_desc)
         .axis_desc_style(("sans-serif", 14))
         .label_style(("sans-serif", 13))
         // Drawn below, staggered.
@@ -614,8 +615,8 @@ fn draw_latency_panel(
     Ok(())
 }
 
-/// p50 and p99 latency against the offered rate, one panel each, both axes log, one colour
-/// per configuration and worker count.
+/// p50 and p99 latency against the offered rate, one panel each, and (where measured) the
+/// CPU per item, both axes log, one colour per configuration and worker count.
 pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResult {
     let mut labels: Vec<(String, bool)> = Vec::new();
     for r in rows {
@@ -625,7 +626,7 @@ pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResu
         }
     }
     let series = colored(labels);
-    let lines = |f: fn(&LatRow) -> f64| -> Vec<(usize, Vec<(f64, f64)>)> {
+    let lines = |f: fn(&LatRow) -> Option<f64>| -> Vec<(usize, Vec<(f64, f64)>)> {
         let mut out: Vec<(usize, Vec<(f64, f64)>)> = Vec::new();
         for r in rows {
             let l = format!("{} W={}", r.config, r.workers);
@@ -633,7 +634,8 @@ pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResu
                 .iter()
                 .position(|x| x.label == l)
                 .expect("listed above");
-            let p = (r.offered_per_s, f(r).max(1e-3));
+            let Some(v) = f(r) else { continue };
+            let p = (r.offered_per_s, v.max(1e-3));
             match out.iter_mut().find(|x| x.0 == i) {
                 Some(x) => x.1.push(p),
                 None => out.push((i, vec![p])),
@@ -645,7 +647,9 @@ pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResu
         out
     };
     let rates: Vec<f64> = rows.iter().map(|r| r.offered_per_s).collect();
-    let width = 1200;
+    // A third panel, CPU per item, where it was measured (Linux).
+    let cpu = rows.iter().any(|r| r.cpu_us_per_item.is_some());
+    let width = if cpu { 1650 } else { 1200 };
     let heading = [
         "configuration and worker count (fanring = the builder's defaults; \
                     fanring-lowlat = the --lowlat-* settings)"
@@ -665,21 +669,39 @@ pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResu
     draw_title(
         &top,
         &format!(
-            "Open-loop latency by offered rate, lower is better ({} cores, {})",
+            "Open-loop latency (and CPU) by offered rate, lower is better ({} cores, {})",
             m.cores,
             m.cpu_model.as_deref().unwrap_or("unknown CPU")
         ),
         &notes,
     )?;
-    let panels = plots.split_evenly((1, 2));
+    let panels = plots.split_evenly((1, if cpu { 3 } else { 2 }));
     draw_latency_panel(
         &panels[0],
         "p50 (median)",
-        &lines(|r| r.p50_us),
+        "latency, µs (log scale)",
+        &lines(|r| Some(r.p50_us)),
         &series,
         &rates,
     )?;
-    draw_latency_panel(&panels[1], "p99", &lines(|r| r.p99_us), &series, &rates)?;
+    draw_latency_panel(
+        &panels[1],
+        "p99",
+        "latency, µs (log scale)",
+        &lines(|r| Some(r.p99_us)),
+        &series,
+        &rates,
+    )?;
+    if cpu {
+        draw_latency_panel(
+            &panels[2],
+            "CPU per item, every thread of the process",
+            "CPU time per item, µs (log scale)",
+            &lines(|r| r.cpu_us_per_item),
+            &series,
+            &rates,
+        )?;
+    }
     draw_legend(&legend, &heading, &series)?;
     root.present()?;
     Ok(())

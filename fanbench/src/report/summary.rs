@@ -228,6 +228,10 @@ mod tests {
             vs_pariter: None,
             vs_blocking: None,
             vs_tokio_mpsc: None,
+            vs_seq_rounds: None,
+            cpu_s_per_mitem: None,
+            cores_busy: None,
+            switches_per_item: None,
             plan: None,
         }
     }
@@ -246,6 +250,9 @@ mod tests {
             p99_us: p99,
             p999_us: p99,
             max_us: p99,
+            cpu_us_per_item: None,
+            cores_busy: None,
+            switches_per_item: None,
         }
     }
 

@@ -7,7 +7,7 @@ use fanring::Plan;
 
 use crate::cli::{Args, ModeArg};
 use crate::plan::Peer;
-use crate::report::{BreakEven, LatRow, Machine, Row, Settings};
+use crate::report::{BreakEven, LatRow, Machine, Row, Settings, SourceCpu};
 
 pub fn print_header(m: &Machine, s: &Settings) {
     println!(
@@ -54,7 +54,7 @@ pub fn print_header(m: &Machine, s: &Settings) {
 
 pub fn header(peers: &[Peer]) -> String {
     let mut h = format!(
-        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9} {:>8} {:>8} {:>5} {:>9} {:>9} {:>9}",
         "impl",
         "mode",
         "W",
@@ -64,6 +64,8 @@ pub fn header(peers: &[Peer]) -> String {
         "work-ns",
         "Mitem/s",
         "ns/item",
+        "cpu-s/M",
+        "cores",
         "p50",
         "p99",
         "p99.9"
@@ -92,7 +94,7 @@ pub fn short(p: Peer) -> &'static str {
 
 pub fn format_row(r: &Row, peers: &[Peer]) -> String {
     let mut s = format!(
-        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>9} {:>9} {:>9}",
+        "{:<16} {:<6} {:>3} {:<5} {:<8} {:>5} {:>7} {:>9.2} {:>8.1} {:>8} {:>5} {:>9} {:>9} {:>9}",
         r.implementation,
         r.mode.as_deref().unwrap_or("-"),
         r.workers,
@@ -102,6 +104,8 @@ pub fn format_row(r: &Row, peers: &[Peer]) -> String {
         r.work_ns,
         r.mitems_per_s,
         r.ns_per_item,
+        fmt_sig(r.cpu_s_per_mitem),
+        fmt_cores(r.cores_busy),
         fmt_ns(r.p50_ns),
         fmt_ns(r.p99_ns),
         fmt_ns(r.p999_ns),
@@ -134,6 +138,25 @@ pub fn fmt_ns(ns: Option<f64>) -> String {
     } else {
         format!("{:.2}s", ns / 1e9)
     }
+}
+
+/// A figure with three significant digits or so (`-` when not measured): `0.0123`, `0.412`,
+/// `4.12`, `41.2`, `412`.
+pub fn fmt_sig(v: Option<f64>) -> String {
+    match v {
+        None => "-".to_string(),
+        Some(0.0) => "0".to_string(),
+        Some(v) if v < 0.01 => format!("{v:.4}"),
+        Some(v) if v < 1.0 => format!("{v:.3}"),
+        Some(v) if v < 10.0 => format!("{v:.2}"),
+        Some(v) if v < 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.0}"),
+    }
+}
+
+/// Cores kept busy: `1.93` (`-` when not measured).
+pub fn fmt_cores(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.2}"))
 }
 
 pub fn fmt_ratio(r: Option<f64>) -> String {
@@ -248,6 +271,53 @@ pub fn print_break_even(b: &BreakEven) {
     println!();
 }
 
+/// Under the throughput table, with the sequential peer and more than one rep: each fanring
+/// configuration's throughput over the plain loop's round by round (rep k against rep k;
+/// the reps are interleaved), its smallest, median and largest. Prints nothing otherwise.
+pub fn print_round_ratios(rows: &[Row]) {
+    let ours: Vec<(&Row, &Vec<f64>)> = rows
+        .iter()
+        .filter(|r| r.implementation == "fanring")
+        .filter_map(|r| r.vs_seq_rounds.as_ref().map(|v| (r, v)))
+        .filter(|(_, v)| v.len() > 1)
+        .collect();
+    let Some((_, first)) = ours.first() else {
+        return;
+    };
+    let batches: std::collections::BTreeSet<Option<usize>> =
+        ours.iter().map(|(r, _)| r.batch).collect();
+    println!(
+        "fanring's items/s over the plain loop's (the sequential row), round by round: rep k of \
+         each row against rep k of the sequential row, {} interleaved rounds",
+        first.len()
+    );
+    println!(
+        "  {:>3} {:>7}  {:<24} {:>7} {:>7} {:>7}",
+        "W", "work-ns", "fanring", "min", "median", "max"
+    );
+    for (r, v) in ours {
+        let label = config_label(
+            r.mode.as_deref().unwrap_or("-"),
+            &r.dispatch,
+            &r.order,
+            r.batch.unwrap_or(0),
+            batches.len() > 1,
+        );
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  {:>3} {:>7}  {:<24} {:>7} {:>7} {:>7}",
+            r.workers,
+            r.work_ns,
+            label,
+            fmt_ratio(Some(min)),
+            fmt_ratio(Some(crate::stats::median(v.clone()))),
+            fmt_ratio(Some(max)),
+        );
+    }
+    println!();
+}
+
 pub fn print_latency_intro(args: &Args, lowlat: &EngineConfig) {
     println!(
         "open-loop latency: item i released at t0 + i/R, latency from its scheduled time to \
@@ -260,11 +330,16 @@ pub fn print_latency_intro(args: &Args, lowlat: &EngineConfig) {
          defaults; fanring-lowlat = run mode, batch {}, capacity {}, {:?}",
         lowlat.batch, lowlat.capacity, lowlat.wait
     );
+    println!(
+        "  cpu-µs/item = CPU time of the whole process (the pipeline's threads, the paced \
+         source's, the consumer's) from the start to the end of the run ÷ items; cores = CPU \
+         seconds ÷ wall seconds; csw/item = context switches (voluntary + involuntary) ÷ items"
+    );
 }
 
 pub fn latency_header() -> String {
     format!(
-        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11} {:>5} {:>8}",
         "config",
         "W",
         "work-ns",
@@ -274,13 +349,16 @@ pub fn latency_header() -> String {
         "p50(µs)",
         "p99(µs)",
         "p99.9(µs)",
-        "max(µs)"
+        "max(µs)",
+        "cpu-µs/item",
+        "cores",
+        "csw/item"
     )
 }
 
 pub fn format_lat_row(r: &LatRow) -> String {
     format!(
-        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<16} {:>3} {:>7} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11} {:>5} {:>8}",
         r.config,
         r.workers,
         r.work_ns,
@@ -291,7 +369,38 @@ pub fn format_lat_row(r: &LatRow) -> String {
         fmt_us(r.p99_us),
         fmt_us(r.p999_us),
         fmt_us(r.max_us),
+        fmt_sig(r.cpu_us_per_item),
+        fmt_cores(r.cores_busy),
+        fmt_sig(r.switches_per_item),
     )
+}
+
+/// Under the latency table: what the paced source costs alone at each fixed rate, the floor
+/// under the rows' CPU (nothing when none was measured, or off Linux).
+pub fn print_source_cpu(source: &[SourceCpu]) {
+    let at: Vec<String> = source
+        .iter()
+        .filter_map(|s| {
+            Some(format!(
+                "{}/s {} µs/item ({} cores)",
+                fmt_rate(s.offered_per_s),
+                fmt_sig(Some(s.cpu_us_per_item?)),
+                fmt_cores(s.cores_busy)
+            ))
+        })
+        .collect();
+    if at.is_empty() {
+        return;
+    }
+    println!(
+        "  the paced source alone (no pipeline, on one thread), CPU: {}; with less than \
+         {} µs between items it yields instead of sleeping, so it keeps a core busy at such \
+         rates whatever the pipeline does (on a small machine the rows' CPU there is mostly \
+         the source's and the machine's)",
+        at.join(", "),
+        fanbench::PACE_SLEEP_ABOVE.as_micros()
+    );
+    println!();
 }
 
 /// Items per second with a unit: `950`, `12.3k`, `4.56M`.
