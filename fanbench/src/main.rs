@@ -2,7 +2,7 @@
 //! fan-out/fan-in pattern, measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p fanbench                      # defaults, 1–1.5 min on 2 cores
+//! cargo run --release -p fanbench                      # defaults, about 1¾ min on 2 cores
 //! cargo run --release -p fanbench -- --help
 //! cargo run --release -p fanbench -- --sweep --plot fan.svg --json fan.json
 //! ```
