@@ -36,6 +36,7 @@
 // `error`, `pinning`, `stats`, `source`; then `engine` (its own layers are listed in
 // `engine/mod.rs`); then `fan`, the seed's split / merge, beside the engine on its parts,
 // and `nats` (feature `nats`), a JetStream source and sink over the engine.
+mod clock;
 mod cursor;
 mod engine;
 mod error;

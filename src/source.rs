@@ -2,6 +2,7 @@
 //! and waits for more. The distributor drains what is ready a run at a time, and publishes
 //! everything it holds before it waits (see `docs/design.md`, "Publishing").
 
+use crate::clock::Clock;
 use crate::ring::{Closed, Consumer, PopError};
 use std::fmt;
 
@@ -182,92 +183,6 @@ pub struct Iter<I> {
     /// Promised items the next run may take (at least 1): adapted so that a run takes about
     /// `RUN_NS` at most.
     run: usize,
-}
-
-/// The clock `Iter` times its runs with: a fast counter (the time-stamp counter on x86-64, a
-/// few ns to read where `Instant::now` costs about 60 ns on a VM, read twice a run), in ns
-/// through a rate measured once against `Instant`. Under loom and shuttle a model must be
-/// deterministic: every run there takes no time.
-struct Clock(u64);
-
-impl Clock {
-    #[inline]
-    fn now() -> Self {
-        Clock(ticks())
-    }
-
-    #[inline]
-    fn elapsed(&self) -> std::time::Duration {
-        let ticks = ticks().saturating_sub(self.0);
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        let ns = (ticks as f64 / ticks_per_ns()) as u64;
-        std::time::Duration::from_nanos(ns)
-    }
-}
-
-/// The time-stamp counter (x86-64).
-#[cfg(all(target_arch = "x86_64", not(any(fanring_loom, feature = "shuttle"))))]
-#[inline]
-fn ticks() -> u64 {
-    // SAFETY: `rdtsc` reads a counter; it has no preconditions on x86-64 (it is an `unsafe
-    // fn` only as a platform intrinsic).
-    #[allow(unused_unsafe)]
-    unsafe {
-        core::arch::x86_64::_rdtsc()
-    }
-}
-
-/// Nanoseconds since the first reading (elsewhere).
-#[cfg(all(
-    not(target_arch = "x86_64"),
-    not(any(fanring_loom, feature = "shuttle"))
-))]
-#[inline]
-fn ticks() -> u64 {
-    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    u64::try_from(
-        EPOCH
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_nanos(),
-    )
-    .unwrap_or(u64::MAX)
-}
-
-/// No time passes in a model.
-#[cfg(any(fanring_loom, feature = "shuttle"))]
-#[inline]
-fn ticks() -> u64 {
-    0
-}
-
-/// Counter ticks per ns: measured once, over 20 µs against `Instant` (the first time an
-/// iterator is timed); 1 where the counter is in ns.
-fn ticks_per_ns() -> f64 {
-    #[cfg(all(target_arch = "x86_64", not(any(fanring_loom, feature = "shuttle"))))]
-    {
-        static RATE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-        *RATE.get_or_init(|| {
-            let (t0, c0) = (std::time::Instant::now(), ticks());
-            while t0.elapsed() < std::time::Duration::from_micros(20) {
-                std::hint::spin_loop();
-            }
-            let (ns, c) = (t0.elapsed().as_nanos(), ticks().saturating_sub(c0));
-            #[allow(clippy::cast_precision_loss)]
-            let rate = c as f64 / ns as f64;
-            if rate.is_finite() && rate > 0.0 {
-                rate
-            } else {
-                1.0
-            }
-        })
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(any(fanring_loom, feature = "shuttle")))))]
-    1.0
 }
 
 /// How long taking one run from an iterator may last before its items, held meanwhile, are
