@@ -38,7 +38,7 @@ use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
 use crate::ring::{channel_with, Consumer, PopError, Producer};
 use crate::teardown::Teardown;
-use crate::wait::wait_until;
+use crate::wait::{wait_until, OnClose};
 use crate::{BuildError, Failure};
 use std::panic::resume_unwind;
 
@@ -276,7 +276,7 @@ fn split_loop<T: Send + 'static>(
                 dist.flush();
                 input.release();
                 let (inp, outs) = (&*input, dist.rings());
-                wait_until(wait, &(inp, outs), None, || {
+                wait_until(wait, &(inp, &OnClose(outs)), None, || {
                     (inp.ready_hint() || outs.iter().any(Producer::is_closed)).then_some(())
                 });
                 if dist.rings().iter().any(Producer::is_closed) {

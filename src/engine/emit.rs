@@ -6,7 +6,7 @@ use crate::cursor::VecWriter;
 use crate::error::try_buffer;
 use crate::ring::{Closed, Producer};
 use crate::stats::WorkerStats;
-use crate::wait::Park;
+use crate::wait::WakeSlot;
 use crate::BuildError;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -75,24 +75,13 @@ impl<U> OutBuf<U> {
     }
 }
 
-impl<U> Park for OutBuf<U> {
-    fn announce(&self) {
+impl<U> OutBuf<U> {
+    /// Where the worker waits for the merger to close its output ring (and for nothing else:
+    /// the merger's releases of slots do not wake it).
+    pub(crate) fn on_close(&self) -> &WakeSlot {
         match self {
-            OutBuf::Plain(p, _) => p.announce(),
-            OutBuf::Tagged(p, _) => p.announce(),
-        }
-    }
-    fn withdraw(&self) {
-        match self {
-            OutBuf::Plain(p, _) => p.withdraw(),
-            OutBuf::Tagged(p, _) => p.withdraw(),
-        }
-    }
-    #[cfg(feature = "async")]
-    fn announce_task(&self, waker: &std::task::Waker) {
-        match self {
-            OutBuf::Plain(p, _) => p.announce_task(waker),
-            OutBuf::Tagged(p, _) => p.announce_task(waker),
+            OutBuf::Plain(p, _) => p.on_close(),
+            OutBuf::Tagged(p, _) => p.on_close(),
         }
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn worker_main<T, U, I, F, G>(
     G: Work<T, U>,
 {
     pin_current(core);
+    crate::wait::punctual_timers();
     let mut stats = WorkerStats::default();
     let run = catch_unwind(AssertUnwindSafe(|| {
         let mut work = (spec.factory)(id);
@@ -181,8 +182,10 @@ where
             Err(PopError::Empty) => {
                 // Everything is published; wait for input or for the merger to go away.
                 stats.waits_empty += 1;
+                // Woken by the distributor's publish or close, or by the merger's close of
+                // our output (not by its releases: `on_close`).
                 let (inp, outp) = (&*input, &*out);
-                wait_until(wait, &(inp, outp), None, || {
+                wait_until(wait, &(inp, outp.on_close()), None, || {
                     (inp.ready_hint() || outp.is_closed()).then_some(())
                 });
                 if out.is_closed() {

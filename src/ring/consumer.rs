@@ -107,6 +107,7 @@ impl<T> Consumer<T> {
         if !consumer.closed.load(Relaxed) {
             consumer.closed.store(true, Release);
             self.shared.producer.wake.notify();
+            self.shared.producer.close_wake.notify();
         }
     }
 

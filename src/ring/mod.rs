@@ -94,7 +94,13 @@ pub(crate) fn channel_for_runs<T>(
 #[derive(Debug)]
 struct Side {
     closed: AtomicBool,
+    /// Where this side waits for the peer to progress (or close): every publish or release
+    /// of the peer notifies it.
     wake: WakeSlot,
+    /// Where this side waits only for the peer to close, while it waits for something else
+    /// (a worker waits for input *or* its output ring closing): only the peer's close
+    /// notifies it, so the peer's releases do not wake a thread that waits for input.
+    close_wake: WakeSlot,
 }
 
 /// The state both handles share.
@@ -149,14 +155,18 @@ impl<T> Shared<T> {
         }
         #[cfg(fanring_loom)]
         buf.extend((0..slots).map(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        let slot = || {
+            if asymmetric {
+                WakeSlot::new()
+            } else {
+                WakeSlot::with_mode(false)
+            }
+        };
         let side = || {
             CachePadded::new(Side {
                 closed: AtomicBool::new(false),
-                wake: if asymmetric {
-                    WakeSlot::new()
-                } else {
-                    WakeSlot::with_mode(false)
-                },
+                wake: slot(),
+                close_wake: slot(),
             })
         };
         Ok(Shared {

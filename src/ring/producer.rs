@@ -1,6 +1,7 @@
 use super::{Closed, PushError, Shared};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
+use crate::wait::WakeSlot;
 use crate::wait::{wait_until, Notifier, Park, WaitStrategy};
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -524,6 +525,14 @@ impl<T> fmt::Debug for Producer<T> {
             .field("closed", &self.is_closed())
             .field("wait", &self.wait)
             .finish()
+    }
+}
+
+impl<T> Producer<T> {
+    /// Where to wait for the consumer to close the ring, and for nothing else: its releases
+    /// of slots do not wake this (a worker waiting for input watches its output ring so).
+    pub(crate) fn on_close(&self) -> &WakeSlot {
+        &self.shared.producer.close_wake
     }
 }
 
