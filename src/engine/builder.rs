@@ -549,6 +549,7 @@ where
             .name("fanring-merger".into())
             .spawn(move || {
                 pin_current(sink_core);
+                crate::wait::punctual_timers();
                 let run = catch_unwind(AssertUnwindSafe(|| {
                     while let Some(u) = merger.next_via(&mut local, &*sink_control) {
                         sink(u);

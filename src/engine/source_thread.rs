@@ -31,6 +31,7 @@ where
         .name("fanring-distributor".into())
         .spawn(move || {
             pin_current(core);
+            crate::wait::punctual_timers();
             let run = catch_unwind(AssertUnwindSafe(|| {
                 // A run at a time: taken from the source into a local buffer, then moved to
                 // the rings with one copy. On a stop the items taken are dropped with `buf`.

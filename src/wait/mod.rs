@@ -2,11 +2,13 @@
 //! handshake (`WakeSlot`) and the one wait loop every blocking operation uses.
 
 mod membarrier;
+mod pace;
 mod slot;
 mod strategy;
 #[cfg(feature = "async")]
 pub(crate) mod task;
 
+pub(crate) use pace::punctual_timers;
 #[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
 pub(crate) use slot::Notify;
 pub(crate) use slot::{Notifier, WakeSlot};
@@ -41,6 +43,39 @@ impl Park for WakeSlot {
     }
     fn withdraw(&self) {
         WakeSlot::withdraw(self);
+    }
+}
+
+/// The slot a reference points at.
+impl<P: Park + ?Sized> Park for &P {
+    fn announce(&self) {
+        (**self).announce();
+    }
+    fn withdraw(&self) {
+        (**self).withdraw();
+    }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        (**self).announce_task(waker);
+    }
+}
+
+/// Several rings' close slots, announced together: a close of any of them wakes the waiter
+/// (the seed's split thread waits for input *or* a part closing).
+pub(crate) struct OnClose<'a, T>(pub(crate) &'a [crate::ring::Producer<T>]);
+
+impl<T> Park for OnClose<'_, T> {
+    fn announce(&self) {
+        self.0.iter().for_each(|p| p.on_close().announce());
+    }
+    fn withdraw(&self) {
+        self.0.iter().for_each(|p| p.on_close().withdraw());
+    }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        self.0
+            .iter()
+            .for_each(|p| p.on_close().announce_task(waker));
     }
 }
 
@@ -101,6 +136,27 @@ pub(crate) fn wait_until<R>(
     if let Some(r) = attempt() {
         return Some(r);
     }
+    if let WaitStrategy::Adaptive {
+        spins,
+        yields,
+        hot_us,
+    } = strategy
+    {
+        if deadline.is_none() && hot_us > 0 {
+            return Some(paced(spins, yields, hot_us, slot, attempt));
+        }
+    }
+    classic(strategy, slot, deadline, attempt)
+}
+
+/// The spin / yield / park loop of every strategy (`Adaptive` as `SpinThenPark`), after a
+/// first failed try.
+fn classic<R>(
+    strategy: WaitStrategy,
+    slot: &(impl Park + ?Sized),
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Option<R> {
     let spins = adaptive::spins(strategy);
     let mut step: u32 = 0;
     loop {
@@ -123,7 +179,7 @@ pub(crate) fn wait_until<R>(
                     yield_now();
                 }
             }
-            WaitStrategy::SpinThenPark { yields, .. } => {
+            WaitStrategy::SpinThenPark { yields, .. } | WaitStrategy::Adaptive { yields, .. } => {
                 if step < spins {
                     spin_loop();
                 } else if step - spins < yields {
@@ -157,6 +213,103 @@ pub(crate) fn wait_until<R>(
     }
 }
 
+/// `Adaptive`'s wait (no deadline): as the thread's arrivals say (`pace::plan`), park with a
+/// timer until shortly before the next item is due, then stay hot (spins, then a yield, and
+/// again) until it comes or the expected time has passed by a tolerance, then park until woken;
+/// or, with nothing regular known, `SpinThenPark`'s wait. Either way the arrival is learned.
+fn paced<R>(
+    spins: u32,
+    yields: u32,
+    hot_us: u32,
+    slot: &(impl Park + ?Sized),
+    mut attempt: impl FnMut() -> Option<R>,
+) -> R {
+    let now = crate::clock::now_ns();
+    let r = match pace::plan(now, u64::from(hot_us) * 1_000) {
+        pace::Plan::Unknown => {
+            let plain = WaitStrategy::SpinThenPark { spins, yields };
+            loop {
+                // Without a deadline the loop returns only with an item.
+                if let Some(r) = classic(plain, slot, None, &mut attempt) {
+                    break r;
+                }
+            }
+        }
+        pace::Plan::Expect {
+            sleep_until,
+            hot_until,
+        } => expect(spins, slot, now, sleep_until, hot_until, attempt),
+    };
+    pace::arrived(crate::clock::now_ns());
+    r
+}
+
+/// An item is expected: see [`paced`]. Every park goes through the announce / re-check
+/// handshake, so an item published at any point wakes the thread.
+fn expect<R>(
+    spins: u32,
+    slot: &(impl Park + ?Sized),
+    now: u64,
+    sleep_until: Option<u64>,
+    hot_until: u64,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> R {
+    if let Some(wake) = sleep_until {
+        slot.announce();
+        if let Some(r) = attempt() {
+            slot.withdraw();
+            return r;
+        }
+        let sleep = Duration::from_nanos(wake.saturating_sub(now));
+        pace::timed_park(if membarrier::degraded() {
+            sleep.min(DEGRADED_POLL)
+        } else {
+            sleep
+        });
+        slot.withdraw();
+        let woke = crate::clock::now_ns();
+        if woke >= wake {
+            pace::timer_woke(wake, woke);
+        }
+        if let Some(r) = attempt() {
+            return r;
+        }
+    }
+    // Hot: a run of spins, then a yield (a stage sharing the core runs), until it is overdue.
+    loop {
+        for _ in 0..spins.max(1) {
+            spin_loop();
+            if let Some(r) = attempt() {
+                return r;
+            }
+        }
+        yield_now();
+        if let Some(r) = attempt() {
+            return r;
+        }
+        if crate::clock::now_ns() >= hot_until {
+            break;
+        }
+    }
+    // Overdue: park until woken.
+    loop {
+        slot.announce();
+        if let Some(r) = attempt() {
+            slot.withdraw();
+            return r;
+        }
+        if membarrier::degraded() {
+            park_timeout(DEGRADED_POLL);
+        } else {
+            park();
+        }
+        slot.withdraw();
+        if let Some(r) = attempt() {
+            return r;
+        }
+    }
+}
+
 /// Adaptive spinning: a thread whose spins keep failing (its peer shares its core, so the peer
 /// cannot run while it spins) stops spinning, and probes again now and then. Each thread keeps
 /// its own limit, below the strategy's `spins`. A heuristic only: it decides how long to spin,
@@ -179,7 +332,9 @@ mod adaptive {
     pub(super) fn spins(strategy: WaitStrategy) -> u32 {
         let max = match strategy {
             WaitStrategy::BusySpin => return u32::MAX,
-            WaitStrategy::SpinYield { spins } | WaitStrategy::SpinThenPark { spins, .. } => spins,
+            WaitStrategy::SpinYield { spins }
+            | WaitStrategy::SpinThenPark { spins, .. }
+            | WaitStrategy::Adaptive { spins, .. } => spins,
         };
         #[cfg(not(any(fanring_loom, feature = "shuttle")))]
         {

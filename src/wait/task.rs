@@ -46,7 +46,9 @@ fn spin_phase<R>(strategy: WaitStrategy, mut attempt: impl FnMut() -> Option<R>)
     let (spins, yields) = match strategy {
         WaitStrategy::BusySpin => (BUSY_SPIN_CAP, 0),
         WaitStrategy::SpinYield { .. } => (adaptive::spins(strategy), 0),
-        WaitStrategy::SpinThenPark { yields, .. } => (adaptive::spins(strategy), yields),
+        WaitStrategy::SpinThenPark { yields, .. } | WaitStrategy::Adaptive { yields, .. } => {
+            (adaptive::spins(strategy), yields)
+        }
     };
     for _ in 0..spins {
         std::hint::spin_loop();
