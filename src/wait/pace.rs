@@ -5,6 +5,9 @@
 //! re-check, so it cannot lose an item or a wake-up. Off under loom and shuttle (a model
 //! must be deterministic; there `plan` always says "unknown").
 
+// Under loom and shuttle only `plan`'s "unknown" is used.
+#![cfg_attr(any(fanring_loom, feature = "shuttle"), allow(dead_code))]
+
 /// Gaps longer than this are an idle spell, not a rate: the thread forgets what it learned.
 const MAX_GAP_NS: u64 = 20_000_000;
 
@@ -17,8 +20,11 @@ const MIN_SLEEP_NS: u64 = 20_000;
 const INITIAL_LATE_NS: u64 = 30_000;
 const MARGIN_NS: u64 = 5_000;
 
+/// The most one timed park's lateness counts for.
+const MAX_LATE_NS: u64 = 60_000;
+
 /// The least a wait stays hot past the expected time (the deviation decides beyond that).
-const MIN_TOLERANCE_NS: u64 = 5_000;
+const MIN_TOLERANCE_NS: u64 = 20_000;
 
 /// What a thread knows of its arrivals.
 #[derive(Clone, Copy, Debug)]
@@ -32,12 +38,17 @@ struct Pace {
     samples: u32,
     /// Moving average of how late a timed park wakes.
     late: u64,
+    /// How much earlier than the timer's lateness and the margin to be hot: grown when an
+    /// item was already there when the thread became hot, shrunk while items come hot.
+    advance: u64,
 }
 
 #[cfg(not(any(fanring_loom, feature = "shuttle")))]
 std::thread_local! {
     static PACE: std::cell::Cell<Pace> = const {
-        std::cell::Cell::new(Pace { last: 0, gap: 0, dev: 0, samples: 0, late: INITIAL_LATE_NS })
+        std::cell::Cell::new(Pace {
+            last: 0, gap: 0, dev: 0, samples: 0, late: INITIAL_LATE_NS, advance: 0,
+        })
     };
 }
 
@@ -51,6 +62,7 @@ pub(super) enum Plan {
     Expect {
         sleep_until: Option<u64>,
         hot_until: u64,
+        expected: u64,
     },
 }
 
@@ -71,30 +83,97 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
     if p.samples < 4 || p.last == 0 {
         return Plan::Unknown;
     }
-    let expected = p.last.saturating_add(p.gap);
-    let tolerance = p.dev.saturating_mul(3).max(MIN_TOLERANCE_NS);
-    let hot_until = expected.saturating_add(tolerance);
-    if hot_until <= now {
-        return Plan::Unknown; // overdue: the stream has gone quiet, or is irregular now
-    }
-    // Hot from the (measured) lateness of a timer before the expected time.
-    let hot_from = expected.saturating_sub(p.late.saturating_add(MARGIN_NS));
-    if hot_until - hot_from.max(now) > hot_max {
-        // Too long hot for one item: the arrivals are too irregular to be worth it.
+    let lead = p.late.saturating_add(MARGIN_NS).saturating_add(p.advance);
+    // Items further apart than a timer's reach, arriving irregularly (a deviation of a third
+    // of the gap or more: say, a Poisson stream): no time is worth being hot at. (Closer
+    // together, the wait is hot from now anyway.)
+    if p.gap > lead.saturating_add(MIN_SLEEP_NS) && p.dev.saturating_mul(3) > p.gap {
         return Plan::Unknown;
+    }
+    let expected = p.last.saturating_add(p.gap);
+    // Hot from the (measured) lateness of a timer before the expected time, and until the
+    // expected time plus a tolerance; at most `hot_max` in all.
+    let hot_from = expected.saturating_sub(lead);
+    let tolerance = p.dev.saturating_mul(3).max(MIN_TOLERANCE_NS);
+    let hot_until = expected
+        .saturating_add(tolerance)
+        .min(hot_from.max(now).saturating_add(hot_max));
+    if hot_until <= now {
+        return Plan::Unknown; // overdue: the stream has gone quiet, or slowed down
     }
     if hot_from >= now.saturating_add(MIN_SLEEP_NS) {
         // Sleep most of the gap.
         return Plan::Expect {
             sleep_until: Some(hot_from),
             hot_until,
+            expected,
         };
     }
     // Due soon (or a gap shorter than a timer's lateness): hot from now.
     Plan::Expect {
         sleep_until: None,
         hot_until,
+        expected,
     }
+}
+
+/// Waits in a row whose hot phase had a yield that ran another thread for long that show that
+/// this thread shares its core with a busy one; and how many waits then skip their hot phase
+/// before trying again.
+const SHARED_CORE_STREAK: u8 = 2;
+const SHARED_CORE_WAITS: u32 = 64;
+
+/// What a thread knows of its core: whether its hot waits keep handing it to a busy thread.
+#[derive(Clone, Copy, Debug, Default)]
+struct Core {
+    /// Waits in a row with a long yield.
+    streak: u8,
+    /// Waits left that skip the hot phase.
+    skip: u32,
+}
+
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
+std::thread_local! {
+    static CORE: std::cell::Cell<Core> = const { std::cell::Cell::new(Core { streak: 0, skip: 0 }) };
+}
+
+/// Whether this wait may be hot (asked once per wait; counts a skipped one down). Not while
+/// the thread's recent hot waits kept handing its core to a busy thread (`hot_wait_ended`):
+/// that thread is, likely, the one that publishes the awaited item.
+pub(super) fn hot_allowed() -> bool {
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    {
+        CORE.with(|c| {
+            let mut core = c.get();
+            let allowed = core.skip == 0;
+            core.skip = core.skip.saturating_sub(1);
+            c.set(core);
+            allowed
+        })
+    }
+    #[cfg(any(fanring_loom, feature = "shuttle"))]
+    true
+}
+
+/// A hot wait ended (its item came, or it gave up): `ceded` if one of its yields ran another
+/// thread on this core for long.
+pub(super) fn hot_wait_ended(ceded: bool) {
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    CORE.with(|c| {
+        let mut core = c.get();
+        if ceded {
+            core.streak += 1;
+            if core.streak >= SHARED_CORE_STREAK {
+                core.streak = 0;
+                core.skip = SHARED_CORE_WAITS;
+            }
+        } else {
+            core.streak = 0;
+        }
+        c.set(core);
+    });
+    #[cfg(any(fanring_loom, feature = "shuttle"))]
+    let _ = ceded;
 }
 
 #[cfg(not(any(fanring_loom, feature = "shuttle")))]
@@ -140,15 +219,47 @@ pub(super) fn timed_park(d: std::time::Duration) {
     crate::loom::thread::park_timeout(d);
 }
 
-/// A wait ended with an item at `now`: one more gap to learn from.
-pub(super) fn arrived(now: u64) {
-    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
-    PACE.with(|c| c.set(learn(c.get(), now)));
-    #[cfg(any(fanring_loom, feature = "shuttle"))]
-    let _ = now;
+/// How a wait saw its item arrive.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Seen {
+    /// At this time, within a microsecond or so of its arrival (the thread was trying).
+    At(u64),
+    /// Already there when the thread became hot after a timed park: it came before the thread
+    /// planned to be hot, when exactly is not known; `expected` is when it was expected.
+    Early { expected: u64 },
+    /// At this time, after a park until woken: a few µs after it arrived.
+    After(u64),
 }
 
-fn learn(mut p: Pace, now: u64) -> Pace {
+/// A wait ended with an item: one more gap to learn from.
+pub(super) fn arrived(seen: Seen) {
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    PACE.with(|c| c.set(learn(c.get(), seen)));
+    #[cfg(any(fanring_loom, feature = "shuttle"))]
+    let _ = seen;
+}
+
+/// Most extra lead an `Early` item adds, and the cap on it.
+const ADVANCE_STEP_NS: u64 = 3_000;
+const MAX_ADVANCE_NS: u64 = 40_000;
+
+fn learn(mut p: Pace, seen: Seen) -> Pace {
+    let now = match seen {
+        Seen::At(t) | Seen::After(t) => t,
+        Seen::Early { expected } => {
+            // Be hot earlier next time; keep the phase (the arrival was about when expected,
+            // or before), not the time the thread happened to look.
+            p.advance = (p.advance + ADVANCE_STEP_NS).min(MAX_ADVANCE_NS);
+            p.last = expected;
+            return p;
+        }
+    };
+    // Items seen in time let the extra lead shrink back (slowly too when seen late: a wait
+    // that fell back to parking until woken must not keep an old lead forever).
+    p.advance -= match seen {
+        Seen::At(_) => p.advance / 8,
+        _ => p.advance / 32,
+    };
     let gap = now.saturating_sub(p.last);
     if p.last == 0 || gap > MAX_GAP_NS {
         // The first arrival, or after an idle spell: start over.
@@ -175,7 +286,10 @@ pub(super) fn timer_woke(due: u64, now: u64) {
     #[cfg(not(any(fanring_loom, feature = "shuttle")))]
     PACE.with(|c| {
         let mut p = c.get();
-        let late = now.saturating_sub(due);
+        // One wake delayed by preemption (milliseconds, on a busy machine) would otherwise
+        // make every later wait too early and too long hot; a timer itself is never that
+        // late.
+        let late = now.saturating_sub(due).min(MAX_LATE_NS);
         p.late = p.late - p.late / 4 + late / 4;
         c.set(p);
     });
@@ -194,12 +308,13 @@ mod tests {
             dev: 0,
             samples: 0,
             late: INITIAL_LATE_NS,
+            advance: 0,
         };
         let mut t = 1_000_000;
-        p = learn(p, t);
+        p = learn(p, Seen::At(t));
         for g in gaps {
             t += g;
-            p = learn(p, t);
+            p = learn(p, Seen::At(t));
         }
         p
     }
@@ -212,9 +327,21 @@ mod tests {
             Plan::Expect {
                 sleep_until: Some(s),
                 hot_until,
+                ..
             } => {
                 let expected = p.last + p.gap;
                 assert!(s < expected && expected - s <= INITIAL_LATE_NS + MARGIN_NS);
+                assert!(hot_until > expected);
+                // An item found already there moves the next hot window earlier.
+                let q = learn(p, Seen::Early { expected });
+                let Plan::Expect {
+                    sleep_until: Some(s2),
+                    ..
+                } = decide(q, expected + 1_000, 100_000)
+                else {
+                    panic!("still expected");
+                };
+                assert_eq!(expected + p.gap - s2, expected - s + ADVANCE_STEP_NS);
                 assert!(
                     hot_until > expected && hot_until - expected <= 3 * p.dev + MIN_TOLERANCE_NS
                 );

@@ -266,6 +266,14 @@ impl WakeSlot {
         }
     }
 
+    /// Whether the waiter has announced a park (a hint: it may be about to withdraw, or to
+    /// park). A publisher that sees it may decide to do the work itself instead of waking it.
+    pub(crate) fn is_announced(&self) -> bool {
+        // Relaxed: a hint; nothing is read through it, and a publish that follows still runs
+        // the full handshake.
+        self.waiting.load(Relaxed)
+    }
+
     /// Waiter side: we are awake again (or never parked).
     pub(crate) fn withdraw(&self) {
         // Relaxed: a late `notify` that still sees `true` only causes a spurious unpark, which
