@@ -166,15 +166,24 @@ fn read_process_cores() -> ProcessCores {
     }
 }
 
-/// Resolves `pinning` for `workers` workers; `own_distributor`/`own_merger` say whether those
-/// roles get threads of their own (else the caller plays them).
-pub(crate) fn plan(
-    pinning: &Pinning,
-    workers: usize,
-    own_distributor: bool,
-    own_merger: bool,
-    one_caller: bool,
-) -> Result<Plan, BuildError> {
+/// Which roles get threads of their own (else the caller plays them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Roles {
+    /// A distributor thread (`run`, `run_with_sink`).
+    pub(crate) distributor: bool,
+    /// A merger thread (`run_with_sink`).
+    pub(crate) merger: bool,
+    /// The caller's one thread distributes and merges (`drive`): one thread fewer.
+    pub(crate) caller_distributes_and_merges: bool,
+}
+
+/// Resolves `pinning` for `workers` workers and the threads of `roles`.
+pub(crate) fn plan(pinning: &Pinning, workers: usize, roles: Roles) -> Result<Plan, BuildError> {
+    let Roles {
+        distributor: own_distributor,
+        merger: own_merger,
+        caller_distributes_and_merges: one_caller,
+    } = roles;
     let cores = available_cores();
     // The caller's thread distributes and merges: one thread fewer.
     let threads = workers + 2 - usize::from(one_caller);

@@ -16,8 +16,11 @@ pub struct MergerStats {
 /// Counters kept by the distributor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DistributorStats {
-    /// Items handed to workers.
+    /// Items handed out: to workers, or run by the distributor itself (`inline`).
     pub items: u64,
+    /// Of those, items of a quiet run that the distributor ran itself while the worker it
+    /// would have gone to was parked, instead of waking it (one hop instead of two).
+    pub inline: u64,
     /// Times it had to wait for a full worker ring (or a full reorder window).
     pub waits_full: u64,
 }

@@ -264,11 +264,13 @@ fn random_config(rng: &mut Rng) -> (usize, usize, usize, WaitStrategy) {
 }
 
 /// The sum over the workers' counters.
+/// Items in and out of the workers, with the items of quiet runs the distributor ran itself
+/// (`map`: one output each).
 fn worker_totals(stats: &Stats) -> (u64, u64) {
-    stats
-        .workers
-        .iter()
-        .fold((0, 0), |(i, o), w| (i + w.items_in, o + w.items_out))
+    let inline = stats.distributor.map_or(0, |d| d.inline);
+    stats.workers.iter().fold((inline, inline), |(i, o), w| {
+        (i + w.items_in, o + w.items_out)
+    })
 }
 
 fn assert_stats(stats: &Stats, n: u64, capacity: usize, what: &str) {

@@ -2,10 +2,11 @@
 //! [`Pipeline`]'s launch modes (`start`, `run`, `run_source`, `drive`, `drive_source`,
 //! `run_with_sink`).
 
-use super::config::{self, Launched, Mode, Settings};
+use super::config::{self, Mode, Settings};
 use super::dispatch::Dispatch;
 use super::emit::Emit;
 use super::handles::{Driven, Input, Output, OutputState, Running};
+use super::launch::{launch, Launched};
 use super::merger::Order;
 use super::source_thread::spawn_source;
 use super::work::{FilterMapWork, FlatMapWork, MapWork, NoEnd, OnEnd, StatefulWork, Work};
@@ -324,7 +325,7 @@ where
     T: Send + 'static,
     U: Send + 'static,
     F: Fn(usize) -> K + Send + Sync + 'static,
-    K: Work<T, U>,
+    K: Work<T, U> + 'static,
 {
     /// Checks the settings and starts the workers (`config::launch`).
     fn launch(self, mode: Mode) -> Result<Launched<T, U>, BuildError> {
@@ -334,7 +335,7 @@ where
             one_to_one,
             ..
         } = self;
-        config::launch(builder.s, factory, one_to_one, mode)
+        launch(builder.s, factory, one_to_one, mode)
     }
 
     /// Starts the workers; the caller distributes through the returned [`Input`] and merges
@@ -433,6 +434,7 @@ where
             source,
             l.distributor,
             l.source_buf,
+            l.inline,
             Arc::clone(&l.control),
             l.plan.distributor,
         );
@@ -583,6 +585,7 @@ where
                 source::Iter::new(source.into_iter()),
                 l.distributor,
                 l.source_buf,
+                l.inline,
                 Arc::clone(&control),
                 l.plan.distributor,
             )

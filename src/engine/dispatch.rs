@@ -48,6 +48,10 @@ impl<T> Dispatch<T> {
     pub(crate) fn is_round_robin(&self) -> bool {
         matches!(self, Dispatch::RoundRobin)
     }
+
+    pub(crate) fn is_by_key(&self) -> bool {
+        matches!(self, Dispatch::ByKey(_))
+    }
 }
 
 impl<T> Clone for Dispatch<T> {
@@ -77,6 +81,19 @@ impl<T> Default for Dispatch<T> {
         Dispatch::RoundRobin
     }
 }
+
+/// Who runs a quiet run instead of a parked worker (`engine::inline`): given the run's items
+/// and the sequence number of the first, it processes them and publishes their outputs.
+pub(crate) trait QuietRun<T> {
+    /// Processes `items` (emptying it), numbered from `seq`, as the worker `worker` would
+    /// have. `Err` once the engine cannot go on (the merged stream went away, or the work
+    /// panicked: then the failure is recorded before anything closes).
+    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), ()>;
+}
+
+/// Builds a distributor thread's quiet runner on that thread (the work is made there, as a
+/// worker's is, by the work's factory; only stateless work gets one).
+pub(crate) type QuietSeed<T> = Box<dyn FnOnce() -> Box<dyn QuietRun<T>> + Send>;
 
 /// Why [`Distributor::try_send`] could not take an item; the item comes back.
 pub(crate) enum SendError<T> {
@@ -368,12 +385,18 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
     /// engine stopped or `control` says it is cancelled (the items taken and not staged are
     /// dropped with `buf` by the caller).
+    ///
+    /// With a `quiet` runner, a short run (the source had no more ready) whose worker is
+    /// parked is run by it instead ([`quiet_target`](Self::quiet_target)): a quiet stream
+    /// then crosses one hop (distributor → merger) and wakes no worker.
     pub(crate) fn pump<S: Source<Item = T>>(
         &mut self,
         source: &mut S,
         buf: &mut Vec<T>,
         control: Option<&Control>,
+        quiet: Option<&mut (dyn QuietRun<T> + 'static)>,
     ) -> Result<(), ()> {
+        let mut quiet = quiet;
         let run = buf.capacity().max(1);
         loop {
             let open = source.try_recv_into(buf, run - buf.len()).is_ok();
@@ -406,6 +429,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             // never short, but the next `next()` may still block). A short run (the source
             // had no more ready) also ends the round-robin turn there.
             let short = buf.len() < run;
+            if short {
+                if let Some(q) = quiet.as_deref_mut() {
+                    if let Some((worker, seq)) = self.quiet_target(buf.len()) {
+                        q.run(buf, seq, worker)?;
+                        self.idle();
+                        continue;
+                    }
+                }
+            }
             self.send_from(buf)?;
             if short {
                 self.idle();
@@ -413,6 +445,48 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.flush();
             }
         }
+    }
+
+    /// For a quiet run of `k` items: the worker it would go to now, if that worker is parked
+    /// (waking it would cost a futex wake and a scheduling), and the sequence number of the
+    /// run's first item. The run then counts as handed out to that worker (its turn ends
+    /// there) and as `inline` in the counters. `None` for `ByKey` (a key's items must keep
+    /// its worker's order), a worker that is not parked, or a reorder window without room.
+    fn quiet_target(&mut self, k: usize) -> Option<(usize, usize)> {
+        if self.stopped {
+            return None;
+        }
+        let n = self.rings.len();
+        let target = match self.dispatch {
+            Dispatch::RoundRobin if self.turn_left == 0 || self.room == 0 => {
+                if self.turn_left == 0 {
+                    if self.cur + 1 == n {
+                        0
+                    } else {
+                        self.cur + 1
+                    }
+                } else {
+                    self.cur
+                }
+            }
+            Dispatch::LeastLoaded => self.least_loaded(),
+            _ => return None,
+        };
+        if !self.rings[target].peer_parked() || self.window_room().ok()? < k {
+            return None;
+        }
+        // Everything staged so far is published first: the runner's outputs must not reach
+        // the merger before what was handed out earlier (the tagged window orders them, but
+        // `Order::Any` must not hold an earlier item back behind a later one).
+        self.flush();
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(k);
+        self.stats.items += k as u64;
+        self.stats.inline += k as u64;
+        self.cur = target;
+        self.turn_left = 0;
+        self.room = 0;
+        Some((target, seq))
     }
 
     /// Stages `item` for a worker, waiting while the chosen ring (or the reorder window) is
@@ -760,7 +834,8 @@ impl<T: Send + 'static> AnyDistributor<T> {
         source: &mut S,
         buf: &mut Vec<T>,
         control: Option<&Control>,
+        quiet: Option<&mut (dyn QuietRun<T> + 'static)>,
     ) -> Result<(), ()> {
-        each!(self, d => d.pump(source, buf, control))
+        each!(self, d => d.pump(source, buf, control, quiet))
     }
 }

@@ -12,10 +12,12 @@
 //! | `work` | the per-item work types (sealed) |
 //! | `dispatch` | [`Dispatch`], the distributor, and its loop over a [`Source`](crate::source::Source) |
 //! | `worker` | the worker thread |
+//! | `inline` | the distributor running a quiet run itself (no worker woken) |
 //! | `merger` | [`Order`] and the three mergers (`any`, `rotate`, `tagged`) |
 //! | `source_thread` | the distributor thread, and how an ending handle waits for it |
 //! | `handles` | [`Input`], [`Output`], [`Driven`], [`Running`], and their one finish path |
-//! | `config` | settings checked, the plan, rings and worker threads launched |
+//! | `config` | the settings, and every check made on them before anything is built |
+//! | `launch` | the plan, the rings, the worker threads, the distributor and the merger |
 //! | `builder` | [`Engine`], [`Builder`], [`Pipeline`]: the user's entry |
 
 mod builder;
@@ -24,6 +26,8 @@ pub(crate) mod control;
 pub(crate) mod dispatch;
 pub(crate) mod emit;
 mod handles;
+mod inline;
+mod launch;
 pub(crate) mod merger;
 mod source_thread;
 mod window;

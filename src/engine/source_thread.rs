@@ -2,7 +2,8 @@
 //! that ends the engine waits for it: never while it waits inside the source.
 
 use super::control::Control;
-use super::dispatch::AnyDistributor;
+use super::dispatch::{AnyDistributor, QuietSeed};
+
 use crate::error::panic_message;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
@@ -15,10 +16,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// Starts the distributor thread: it drains `source` into the workers ([`AnyDistributor::pump`])
 /// until the source ends, the engine stops, or a handle cancels it. Its handle is not among
 /// the threads a handle reaps: see [`SourceThread`].
+///
+/// With a `quiet` runner (`engine::inline`), the thread runs a quiet run itself when its
+/// worker is parked; the runner (and its lane to the merger) is closed and dropped with the
+/// distributor's rings.
 pub(crate) fn spawn_source<S>(
     source: S,
     mut distributor: AnyDistributor<S::Item>,
     mut buf: Vec<S::Item>,
+    quiet: Option<QuietSeed<S::Item>>,
     control: Arc<Control>,
     core: Option<usize>,
 ) -> Result<SourceThread, BuildError>
@@ -32,11 +38,13 @@ where
         .spawn(move || {
             pin_current(core);
             crate::wait::punctual_timers();
+            let mut quiet = quiet.map(|seed| seed());
             let run = catch_unwind(AssertUnwindSafe(|| {
                 // A run at a time: taken from the source into a local buffer, then moved to
                 // the rings with one copy. On a stop the items taken are dropped with `buf`.
                 let mut source = source;
-                let _ = distributor.pump(&mut source, &mut buf, Some(&c));
+                let q = quiet.as_deref_mut();
+                let _ = distributor.pump(&mut source, &mut buf, Some(&c), q);
                 drop(buf);
             }));
             if let Err(p) = run {
@@ -48,6 +56,8 @@ where
             // The rings' last handles drop the items left in them: a panicking `Drop` is
             // reported, and every ring is still dropped, before the thread says it exited.
             let mut td = Teardown::new();
+            // The lane closes as its producer (the runner) is dropped, after publishing.
+            td.step(|| drop(quiet.take()));
             distributor.drop_rings(&mut td);
             if let Some(p) = td.into_panic() {
                 c.fail(Failure::SourcePanicked {

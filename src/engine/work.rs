@@ -18,6 +18,11 @@ pub trait Work<T, U>: sealed::Sealed {
     /// Whether [`end`](Self::end) does anything (a `stateful` work with an end-of-stream hook).
     const HAS_END: bool = false;
 
+    /// Whether any copy of the work (the factory's for any worker) may process any item: no
+    /// per-worker state (`map`, `filter_map`, `flat_map`). The distributor then may run a
+    /// quiet run itself (`engine::inline`).
+    const STATELESS: bool = false;
+
     /// Processes one item, sending its outputs to `emit`.
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>);
 
@@ -45,6 +50,8 @@ pub struct NoEnd;
 pub struct OnEnd<E>(pub(crate) std::sync::Arc<E>);
 
 impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
+    const STATELESS: bool = true;
+
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -54,6 +61,8 @@ impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
 }
 
 impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
+    const STATELESS: bool = true;
+
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -65,6 +74,8 @@ impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
 }
 
 impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
+    const STATELESS: bool = true;
+
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
     #[inline(always)]

@@ -127,6 +127,38 @@ fn end_of_stream<T, U, G: Work<T, U>>(work: &mut G, out: &mut OutBuf<U>, stats: 
     out.commit();
 }
 
+/// One run of inputs (each with its sequence number) through the work, its outputs moved to
+/// `out` and published: the worker's per-run body, and the distributor's when it runs a quiet
+/// run itself (`engine::inline`). Returns whether the merged stream is still there; once it is
+/// gone, the rest of the run is dropped here, once each.
+// Always: the per-item loop must stay one loop with the work and `Emit::push` inlined into it.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+pub(crate) fn process_run<T, U, G: Work<T, U>>(
+    run: impl Iterator<Item = (usize, T)>,
+    out: &mut OutBuf<U>,
+    work: &mut G,
+    one_to_one: bool,
+    stats: &mut WorkerStats,
+) -> bool {
+    let tagged = out.is_tagged();
+    let mut emit = Emit::new(&mut *out, one_to_one, false, &mut *stats);
+    for (seq, item) in run {
+        if emit.closed {
+            continue; // the merged stream is gone: the item is dropped here, once
+        }
+        emit.seq = seq;
+        work.call(item, &mut emit);
+        if tagged && !one_to_one {
+            emit.end();
+        }
+    }
+    let open = emit.flush();
+    drop(emit);
+    out.commit();
+    open
+}
+
 /// Processes the input until it ends: `true` when it was closed and drained (a normal end, or
 /// a distributor that stopped), `false` when the merged stream went away (the output ring was
 /// closed).
@@ -143,36 +175,20 @@ where
     I: InWire<T>,
     G: Work<T, U>,
 {
-    let tagged = out.is_tagged();
     let wait = input.wait_strategy();
     // `inbuf`: a run of inputs moved out of the ring with one copy (its slots are released
     // at once); if the work panics, the rest are dropped with it. Taken into a local (its
     // reserved buffer moves, no allocation) so that the loop keeps its length and pointer in
     // registers: through `&mut` every store of an item could alias them.
     let mut inbuf = std::mem::take(inbuf);
-    let mut closed = false;
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
         match input.take_into(&mut inbuf, spec.batch) {
             Ok(n) => {
                 input.release();
                 stats.items_in += n as u64;
-                let mut emit = Emit::new(&mut *out, spec.one_to_one, closed, &mut *stats);
-                for wire in inbuf.drain(..) {
-                    if emit.closed {
-                        continue; // the merged stream is gone: the item is dropped here, once
-                    }
-                    let (seq, item) = wire.unwrap();
-                    emit.seq = seq;
-                    work.call(item, &mut emit);
-                    if tagged && !spec.one_to_one {
-                        emit.end();
-                    }
-                }
-                closed = !emit.flush();
-                drop(emit);
-                out.commit();
-                if closed {
+                let run = inbuf.drain(..).map(InWire::unwrap);
+                if !process_run(run, out, work, spec.one_to_one, stats) {
                     return false;
                 }
                 // The counter wraps as `usize` (as the sum it is compared with does).

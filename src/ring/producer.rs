@@ -529,6 +529,12 @@ impl<T> fmt::Debug for Producer<T> {
 }
 
 impl<T> Producer<T> {
+    /// Whether the consumer has announced a park (a hint, see `WakeSlot::is_announced`): a
+    /// publish now would have to wake it.
+    pub(crate) fn peer_parked(&self) -> bool {
+        self.shared.consumer.wake.is_announced()
+    }
+
     /// Where to wait for the consumer to close the ring, and for nothing else: its releases
     /// of slots do not wake this (a worker waiting for input watches its output ring so).
     pub(crate) fn on_close(&self) -> &WakeSlot {

@@ -87,7 +87,7 @@ impl<T: Send + 'static> Input<T> {
         }
         let r = self
             .distributor
-            .pump(&mut source::Iter::new(items), &mut self.buf, None);
+            .pump(&mut source::Iter::new(items), &mut self.buf, None, None);
         self.distributor.flush();
         if r.is_ok() {
             return Ok(());

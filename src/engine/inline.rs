@@ -1,0 +1,81 @@
+//! The distributor running a quiet run itself: when the source had no more items ready and the
+//! worker the run would go to is parked, waking that worker costs a futex wake and a
+//! scheduling (several µs on a VM) for every item of a quiet stream, and the item then crosses
+//! two hops (distributor → worker → merger). With stateless work (`map`, `filter_map`,
+//! `flat_map`) the distributor's own copy of the work can process the run instead and publish
+//! its outputs on a ring of its own, the *lane*, which the merger reads like a worker's output
+//! ring: one hop, and no worker woken.
+//!
+//! Used by the engine's distributor thread (`run`, `run_source`, `run_with_sink`) with
+//! round-robin or least-loaded dispatch and `Order::Any` or the tagged `Preserve` (the lane's
+//! outputs carry their sequence numbers into the reorder window). Not with `ByKey` (a key's
+//! items keep their worker's order), the rotating `Preserve` (the merger reads the workers in
+//! turn), `stateful` work (its state lives on its worker), or where the caller distributes.
+
+use super::control::Control;
+use super::dispatch::QuietRun;
+use super::emit::OutBuf;
+use super::work::Work;
+use super::worker::process_run;
+use crate::loom::sync::Arc;
+use crate::stats::WorkerStats;
+use crate::Failure;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The distributor's own copy of the work and its output lane.
+pub(crate) struct Inline<T, U, K> {
+    work: K,
+    /// The lane to the merger (plain or tagged, as the workers' output rings).
+    lane: OutBuf<U>,
+    one_to_one: bool,
+    control: Arc<Control>,
+    /// Counted as a worker's would be; not reported (the distributor's `inline` counts it).
+    stats: WorkerStats,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T, U, K: Work<T, U>> Inline<T, U, K> {
+    pub(crate) fn new(work: K, lane: OutBuf<U>, one_to_one: bool, control: Arc<Control>) -> Self {
+        Inline {
+            work,
+            lane,
+            one_to_one,
+            control,
+            stats: WorkerStats::default(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
+    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), ()> {
+        let Inline {
+            work,
+            lane,
+            one_to_one,
+            stats,
+            ..
+        } = self;
+        let run = items
+            .drain(..)
+            .enumerate()
+            .map(|(j, item)| (seq.wrapping_add(j), item));
+        match catch_unwind(AssertUnwindSafe(|| {
+            process_run(run, lane, work, *one_to_one, stats)
+        })) {
+            Ok(true) => Ok(()),
+            // The merged stream went away: the engine is ending early.
+            Ok(false) => Err(()),
+            Err(payload) => {
+                // The work's panic, as the worker it stood in for would have reported it:
+                // recorded (and `abort` raised) before the lane and the rings close.
+                self.control.panicked(
+                    |message| Failure::WorkerPanicked { worker, message },
+                    payload,
+                );
+                Err(())
+            }
+        }
+    }
+}
