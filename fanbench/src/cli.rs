@@ -29,11 +29,11 @@ sequential row; min, median, max), and JSON has the rounds (`vs_seq_rounds`): e.
 Open-loop latency (--measure latency, on by default): the source releases item i at its
 scheduled time t0 + i/R and the consumer records (now - scheduled time), so a pipeline that
 falls behind is charged for every item it delays (coordinated omission corrected, as wrk2
-and HdrHistogram's corrected recording do). The pacer sleeps while more than 15 µs remain
-(its thread's timer slack set to 1 ns, so a sleep wakes ~6 µs late instead of ~55 µs), wakes
-10 µs early and yields until the due time: it never spins on a core the pipeline needs, but
-above about 66k items/s (under 15 µs between items) it keeps a core busy yielding, which the
-rows' CPU figures include; the paced source's own CPU alone at each --rate is printed under
+and HdrHistogram's corrected recording do). The pacer sleeps until its sleeps' measured lateness
+plus 5 µs before the due time (its thread's timer slack set to 1 ns; a sleep wakes 6-22 µs
+late on the development VMs) and yields until the due time, so items leave within a few µs
+of their schedule: it never spins on a core the pipeline needs, but with less than that
+lateness between items it keeps a core busy yielding, which the rows' CPU figures include; the paced source's own CPU alone at each --rate is printed under
 the table. By default the table has the fixed rates 10000, 100000 and 1000000 items/s (quiet
 inputs) and the --load fractions 0.1 and 0.5; --load rates are fractions of each
 configuration's own saturation throughput (the same source unpaced, --items items), measured

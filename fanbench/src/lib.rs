@@ -26,5 +26,5 @@ pub mod tracked;
 mod work;
 
 pub use item::{latency_histogram, Clock, Item, Probe, Tally};
-pub use paced::{Paced, PACE_LEAD, PACE_SLEEP_ABOVE, PACE_SLEEP_MARGIN};
+pub use paced::{Paced, PACE_LEAD, PACE_SLEEP_MARGIN};
 pub use work::{expected, rounds_per_ns, Work};

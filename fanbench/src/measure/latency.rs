@@ -143,9 +143,8 @@ fn async_source(
 }
 
 /// The paced source alone at `rate` for `n` items, iterated on this thread with nothing
-/// behind it: what the source itself costs (its sleeps and, under
-/// [`PACE_SLEEP_ABOVE`](fanbench::PACE_SLEEP_ABOVE) between items, its yields), the floor
-/// under every row's CPU at that rate.
+/// behind it: what the source itself costs (its sleeps, and its yields for the last few µs
+/// before each item), the floor under every row's CPU at that rate.
 pub fn source_alone(rate: f64, n: u64) -> SourceCpu {
     let source = Paced::new(n, rate);
     let mark = CpuMark::now();

@@ -393,12 +393,12 @@ pub fn print_source_cpu(source: &[SourceCpu]) {
         return;
     }
     println!(
-        "  the paced source alone (no pipeline, on one thread), CPU: {}; with less than \
-         {} µs between items it yields instead of sleeping, so it keeps a core busy at such \
-         rates whatever the pipeline does (on a small machine the rows' CPU there is mostly \
-         the source's and the machine's)",
+        "  the paced source alone (no pipeline, on one thread), CPU: {}; it yields for the \
+         last {}+ µs before each item (its sleeps' lateness), so at high rates it keeps a \
+         core busy whatever the pipeline does (on a small machine the rows' CPU there is \
+         mostly the source's and the machine's)",
         at.join(", "),
-        fanbench::PACE_SLEEP_ABOVE.as_micros()
+        fanbench::PACE_SLEEP_MARGIN.as_micros()
     );
     println!();
 }
