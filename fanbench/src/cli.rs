@@ -105,8 +105,9 @@ pub struct Args {
     pub batch: Vec<usize>,
 
     /// How fanring's stages wait: busy = BusySpin, yield = SpinYield{64},
-    /// park = SpinThenPark{64,16} (the engine's default).
-    #[arg(long, value_enum, default_value_t = WaitArg::Park)]
+    /// park = SpinThenPark{64,16}, adaptive = WaitStrategy::ADAPTIVE (the engine's default),
+    /// lowlat = WaitStrategy::LOW_LATENCY.
+    #[arg(long, value_enum, default_value_t = WaitArg::Adaptive)]
     pub wait: WaitArg,
 
     /// Let --wait busy run with more threads than cores (the engine refuses it otherwise).
@@ -236,17 +237,18 @@ pub struct Args {
     #[arg(long, default_value_t = 40.0, value_parser = parse_positive, value_name = "US")]
     pub row_us: f64,
 
-    /// The latency-tuned fanring row (`fanring-lowlat`): batch (1 = every item is published
-    /// as it arrives, no wait for a run to fill).
-    #[arg(long, default_value_t = 1)]
+    /// The latency-tuned fanring row (`fanring-lowlat`): batch (a run is only ever what is
+    /// ready, so the engine's default 256 holds no item back).
+    #[arg(long, default_value_t = 256)]
     pub lowlat_batch: usize,
 
     /// The latency-tuned fanring row: slots per ring.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 1024)]
     pub lowlat_capacity: usize,
 
-    /// The latency-tuned fanring row: wait strategy (see --wait).
-    #[arg(long, value_enum, default_value_t = WaitArg::Park)]
+    /// The latency-tuned fanring row: wait strategy (see --wait); by default the documented
+    /// low-latency configuration, `Engine::builder().wait(WaitStrategy::LOW_LATENCY)`.
+    #[arg(long, value_enum, default_value_t = WaitArg::Lowlat)]
     pub lowlat_wait: WaitArg,
 
     /// Also write every row and the machine description as JSON to FILE.
@@ -274,6 +276,8 @@ pub enum WaitArg {
     Busy,
     Yield,
     Park,
+    Adaptive,
+    Lowlat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -369,6 +373,8 @@ impl WaitArg {
             WaitArg::Busy => WaitStrategy::BusySpin,
             WaitArg::Yield => WaitStrategy::SPIN_YIELD,
             WaitArg::Park => WaitStrategy::SPIN_THEN_PARK,
+            WaitArg::Adaptive => WaitStrategy::ADAPTIVE,
+            WaitArg::Lowlat => WaitStrategy::LOW_LATENCY,
         }
     }
 }

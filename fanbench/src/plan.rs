@@ -315,8 +315,8 @@ impl LatImpl {
 
 /// The latency-tuned fanring: a distributor thread draining the paced source (`run`: with
 /// `drive` the caller's thread would sleep in the source instead of taking outputs), a batch
-/// of `--lowlat-batch` (1: each item is published as the source yields it instead of after
-/// a run of 256 fills), rings of `--lowlat-capacity`, `--lowlat-wait`.
+/// of `--lowlat-batch`, rings of `--lowlat-capacity`, `--lowlat-wait` (by default: the
+/// builder's defaults with `WaitStrategy::LOW_LATENCY`).
 pub fn lowlat_config(args: &Args, workers: usize) -> EngineConfig {
     EngineConfig {
         capacity: args.lowlat_capacity,

@@ -91,10 +91,21 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
         return Plan::Unknown;
     }
     let expected = p.last.saturating_add(p.gap);
+    let tolerance = p.dev.saturating_mul(3).max(MIN_TOLERANCE_NS);
+    if p.gap <= hot_max {
+        // Items closer together than the hot budget: hot from now until the next one (a
+        // timed park would save less than it risks).
+        return Plan::Expect {
+            sleep_until: None,
+            hot_until: expected
+                .saturating_add(tolerance)
+                .min(now.saturating_add(hot_max)),
+            expected,
+        };
+    }
     // Hot from the (measured) lateness of a timer before the expected time, and until the
     // expected time plus a tolerance; at most `hot_max` in all.
     let hot_from = expected.saturating_sub(lead);
-    let tolerance = p.dev.saturating_mul(3).max(MIN_TOLERANCE_NS);
     let hot_until = expected
         .saturating_add(tolerance)
         .min(hot_from.max(now).saturating_add(hot_max));
@@ -323,7 +334,7 @@ mod tests {
     fn regular_arrivals_plan_a_timed_park_then_a_hot_window() {
         let p = fed(&[100_000; 12]);
         let now = p.last + 1_000;
-        match decide(p, now, 100_000) {
+        match decide(p, now, 50_000) {
             Plan::Expect {
                 sleep_until: Some(s),
                 hot_until,
@@ -337,7 +348,7 @@ mod tests {
                 let Plan::Expect {
                     sleep_until: Some(s2),
                     ..
-                } = decide(q, expected + 1_000, 100_000)
+                } = decide(q, expected + 1_000, 50_000)
                 else {
                     panic!("still expected");
                 };
@@ -351,15 +362,17 @@ mod tests {
     }
 
     #[test]
-    fn short_gaps_stay_hot_from_now() {
-        let p = fed(&[10_000; 12]);
-        assert!(matches!(
-            decide(p, p.last + 1_000, 100_000),
-            Plan::Expect {
-                sleep_until: None,
-                ..
-            }
-        ));
+    fn gaps_within_the_hot_budget_stay_hot_from_now() {
+        for (gap, hot_max) in [(10_000, 50_000), (100_000, 1_000_000)] {
+            let p = fed(&[gap; 12]);
+            assert!(matches!(
+                decide(p, p.last + 1_000, hot_max),
+                Plan::Expect {
+                    sleep_until: None,
+                    ..
+                }
+            ));
+        }
     }
 
     #[test]
@@ -369,7 +382,7 @@ mod tests {
         ]);
         assert_eq!(decide(p, p.last + 1_000, 100_000), Plan::Unknown);
         let p = fed(&[100_000; 12]);
-        assert_eq!(decide(p, p.last + 500_000, 100_000), Plan::Unknown);
+        assert_eq!(decide(p, p.last + 500_000, 50_000), Plan::Unknown);
         let p = fed(&[100_000, 100_000, MAX_GAP_NS + 1]);
         assert_eq!(decide(p, p.last + 1_000, 100_000), Plan::Unknown);
         assert_eq!(decide(fed(&[100_000]), 0, 100_000), Plan::Unknown);

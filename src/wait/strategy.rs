@@ -7,7 +7,7 @@
 /// | `BusySpin` | spins with the `spin_loop` hint, never gives up the core | none |
 /// | `SpinYield` | spins `spins` times, then `yield_now` between tries | none |
 /// | `SpinThenPark` | spins `spins` times, yields `yields` times, then parks until woken | one load (Linux, with `membarrier`); one `SeqCst` fence and a load elsewhere |
-/// | `Adaptive` (default) | as `SpinThenPark`, but when its items arrive regularly it parks with a timer until shortly before the next one is due, then spins and yields until it comes (at most `hot_us`) | as `SpinThenPark` |
+/// | `Adaptive` (default) | as `SpinThenPark`, but when its items arrive regularly it stays hot (spinning and yielding) around the time the next one is due: between them if they come within `hot_us`, else after a timed park | as `SpinThenPark` |
 ///
 /// `spins` is an upper bound: a thread whose spins keep failing (its peer shares its core and
 /// cannot run while it spins) halves its own allowance after each such wait, doubles it back
@@ -54,14 +54,15 @@ pub enum WaitStrategy {
         yields: u32,
     },
     /// `SpinThenPark` that also stays hot (spinning and yielding) around the time its next
-    /// item is due, when its items arrive regularly: see the type's docs. The default, with
-    /// `spins: 64, yields: 16, hot_us: 100`.
+    /// item is due, when its items arrive regularly: see the type's docs. The default
+    /// ([`ADAPTIVE`](Self::ADAPTIVE)), and [`LOW_LATENCY`](Self::LOW_LATENCY).
     Adaptive {
         /// Tries with the spin-loop hint before the first yield.
         spins: u32,
         /// Tries after a `yield_now` before parking, when no item is expected.
         yields: u32,
-        /// The longest one wait stays hot for an item it expects, in µs (0: `SpinThenPark`).
+        /// The longest one wait stays hot for an item it expects, in µs: items closer together
+        /// than this are waited for hot all along (0: `SpinThenPark`).
         hot_us: u32,
     },
 }
@@ -74,11 +75,22 @@ impl WaitStrategy {
         spins: 64,
         yields: 16,
     };
-    /// `Adaptive` with 64 spins, 16 yields and up to 100 µs hot (the default).
+    /// `Adaptive` with 64 spins, 16 yields and up to 50 µs hot (the default): items 50 µs or
+    /// more apart (20 k items/s or fewer) are met by a timed park and a short hot window each.
     pub const ADAPTIVE: WaitStrategy = WaitStrategy::Adaptive {
         spins: 64,
         yields: 16,
-        hot_us: 100,
+        hot_us: 50,
+    };
+
+    /// `Adaptive` with up to 1 ms hot: regular items up to 1 ms apart (1 k items/s and more)
+    /// are waited for hot all along, so none meets a timer's lateness or a wake-up, at the
+    /// price of a core kept busy while they come (the wait still parks once they stop).
+    /// The low-latency configuration: `Engine::builder().wait(WaitStrategy::LOW_LATENCY)`.
+    pub const LOW_LATENCY: WaitStrategy = WaitStrategy::Adaptive {
+        spins: 64,
+        yields: 16,
+        hot_us: 1_000,
     };
 
     /// Whether a side using this strategy can park, so that publishers must wake it.
