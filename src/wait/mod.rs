@@ -222,10 +222,11 @@ fn classic<R>(
     }
 }
 
-/// `Adaptive`'s wait (no deadline): as the thread's arrivals say (`pace::plan`), park with a
-/// timer until shortly before the next item is due, then stay hot (spins, then a yield, and
-/// again) until it comes or the expected time has passed by a tolerance, then park until woken;
-/// or, with nothing regular known, `SpinThenPark`'s wait. Either way the arrival is learned.
+/// `Adaptive`'s wait (no deadline): the adaptive spins first; then, as the thread's arrivals
+/// say (`pace::plan`), park with a timer until shortly before the next item is due, then stay
+/// hot (spins, then a yield, and again) until it comes or the expected time has passed by a
+/// tolerance, then park until woken; or, with nothing regular known, `SpinThenPark`'s yields
+/// and park. Either way the arrival is learned.
 fn paced<R>(
     spins: u32,
     yields: u32,
@@ -233,10 +234,23 @@ fn paced<R>(
     slot: &(impl Park + ?Sized),
     mut attempt: impl FnMut() -> Option<R>,
 ) -> R {
+    // First what `SpinThenPark` does first: the thread's adaptive allowance of spins. A
+    // stream that keeps the stage busy is met here; only a wait that outlasts them (a quiet
+    // stream) consults the plan.
+    let allowance = adaptive::spins(WaitStrategy::SpinThenPark { spins, yields });
+    for _ in 0..allowance {
+        spin_loop();
+        if let Some(r) = attempt() {
+            adaptive::record(allowance, true);
+            pace::arrived(pace::Seen::At(crate::clock::now_ns()));
+            return r;
+        }
+    }
+    adaptive::record(allowance, false);
     let now = crate::clock::now_ns();
     let r = match pace::plan(now, u64::from(hot_us) * 1_000) {
         pace::Plan::Unknown => {
-            let plain = WaitStrategy::SpinThenPark { spins, yields };
+            let plain = WaitStrategy::SpinThenPark { spins: 0, yields };
             loop {
                 // Without a deadline the loop returns only with an item.
                 if let Some(r) = classic(plain, slot, None, &mut attempt) {
@@ -276,8 +290,11 @@ fn expect<R>(
     (sleep_until, hot_until, expected): (Option<u64>, u64, u64),
     mut attempt: impl FnMut() -> Option<R>,
 ) -> (R, pace::Seen) {
-    // Sharing the core with the publisher: only a park lets it run (see below).
-    let hot = pace::hot_allowed();
+    // Sharing the core with the publisher: only a park lets it run (see below). Only for
+    // items further apart than the hot budget (`sleep_until`): closer together, the stage is
+    // busy, and a yield that ran another thread long ran the stages that make the item.
+    let quiet = sleep_until.is_some();
+    let hot = !quiet || pace::hot_allowed();
     let sleep_until = sleep_until.filter(|_| hot);
     if let Some(wake) = sleep_until {
         slot.announce();
@@ -320,7 +337,9 @@ fn expect<R>(
             for _ in 0..spins.clamp(1, HOT_SPINS) {
                 spin_loop();
                 if let Some(r) = attempt() {
-                    pace::hot_wait_ended(ceded);
+                    if quiet {
+                        pace::hot_wait_ended(ceded);
+                    }
                     return (r, pace::Seen::At(crate::clock::now_ns()));
                 }
             }
@@ -328,11 +347,15 @@ fn expect<R>(
             let now = crate::clock::now_ns();
             ceded |= now - before > YIELD_GAVE_THE_CORE_NS;
             if let Some(r) = attempt() {
-                pace::hot_wait_ended(ceded);
+                if quiet {
+                    pace::hot_wait_ended(ceded);
+                }
                 return (r, pace::Seen::At(now));
             }
             if now >= hot_until {
-                pace::hot_wait_ended(ceded);
+                if quiet {
+                    pace::hot_wait_ended(ceded);
+                }
                 break;
             }
             before = now;
