@@ -85,6 +85,10 @@ impl<T> Default for Dispatch<T> {
 /// Who runs a quiet run instead of a parked worker (`engine::inline`): given the run's items
 /// and the sequence number of the first, it processes them and publishes their outputs.
 pub(crate) trait QuietRun<T> {
+    /// Whether it would take a quiet run now (it backs off after runs whose work took long:
+    /// those are better spread over the workers).
+    fn willing(&mut self) -> bool;
+
     /// Processes `items` (emptying it), numbered from `seq`, as the worker `worker` would
     /// have. `Err` once the engine cannot go on (the merged stream went away, or the work
     /// panicked: then the failure is recorded before anything closes).
@@ -431,10 +435,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             let short = buf.len() < run;
             if short {
                 if let Some(q) = quiet.as_deref_mut() {
-                    if let Some((worker, seq)) = self.quiet_target(buf.len()) {
-                        q.run(buf, seq, worker)?;
-                        self.idle();
-                        continue;
+                    if q.willing() {
+                        if let Some((worker, seq)) = self.quiet_target(buf.len()) {
+                            q.run(buf, seq, worker)?;
+                            self.idle();
+                            continue;
+                        }
                     }
                 }
             }

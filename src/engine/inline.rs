@@ -23,6 +23,15 @@ use crate::Failure;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Quiet runs whose work took longer than this, [`LONG_RUNS`] in a row, are better spread over
+/// the workers: the distributor stops taking quiet runs for [`BACK_OFF_RUNS`] runs (a row of
+/// an image, say, whose source is quick but whose work takes tens of µs: run by the
+/// distributor it would serialise the stream, while the work on a parked worker costs one
+/// wake-up). In a row, so that one run stretched by a preemption does not count.
+const LONG_RUN_NS: u128 = 5_000;
+const LONG_RUNS: u32 = 3;
+const BACK_OFF_RUNS: u32 = 64;
+
 /// The distributor's own copy of the work and its output lane.
 pub(crate) struct Inline<T, U, K> {
     work: K,
@@ -32,6 +41,10 @@ pub(crate) struct Inline<T, U, K> {
     control: Arc<Control>,
     /// Counted as a worker's would be; not reported (the distributor's `inline` counts it).
     stats: WorkerStats,
+    /// Quiet runs in a row whose work took long, and runs left before it takes a quiet run
+    /// again after `LONG_RUNS` of them.
+    long_runs: u32,
+    back_off: u32,
     _t: PhantomData<fn(T)>,
 }
 
@@ -43,13 +56,21 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             one_to_one,
             control,
             stats: WorkerStats::default(),
+            long_runs: 0,
+            back_off: 0,
             _t: PhantomData,
         }
     }
 }
 
 impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
+    fn willing(&mut self) -> bool {
+        self.back_off = self.back_off.saturating_sub(1);
+        self.back_off == 0
+    }
+
     fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), ()> {
+        let started = crate::clock::Clock::now();
         let Inline {
             work,
             lane,
@@ -61,9 +82,19 @@ impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             .drain(..)
             .enumerate()
             .map(|(j, item)| (seq.wrapping_add(j), item));
-        match catch_unwind(AssertUnwindSafe(|| {
+        let done = catch_unwind(AssertUnwindSafe(|| {
             process_run(run, lane, work, *one_to_one, stats)
-        })) {
+        }));
+        if started.elapsed().as_nanos() > LONG_RUN_NS {
+            self.long_runs += 1;
+            if self.long_runs >= LONG_RUNS {
+                self.long_runs = 0;
+                self.back_off = BACK_OFF_RUNS;
+            }
+        } else {
+            self.long_runs = 0;
+        }
+        match done {
             Ok(true) => Ok(()),
             // The merged stream went away: the engine is ending early.
             Ok(false) => Err(()),

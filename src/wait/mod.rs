@@ -262,12 +262,13 @@ fn paced<R>(
             sleep_until,
             hot_until,
             expected,
+            quiet,
         } => {
             let (r, seen) = expect(
                 spins,
                 slot,
                 now,
-                (sleep_until, hot_until, expected),
+                (sleep_until, hot_until, expected, quiet),
                 attempt,
             );
             pace::arrived(seen);
@@ -287,13 +288,12 @@ fn expect<R>(
     spins: u32,
     slot: &(impl Park + ?Sized),
     now: u64,
-    (sleep_until, hot_until, expected): (Option<u64>, u64, u64),
+    (sleep_until, hot_until, expected, quiet): (Option<u64>, u64, u64, bool),
     mut attempt: impl FnMut() -> Option<R>,
 ) -> (R, pace::Seen) {
-    // Sharing the core with the publisher: only a park lets it run (see below). Only for
-    // items further apart than the hot budget (`sleep_until`): closer together, the stage is
-    // busy, and a yield that ran another thread long ran the stages that make the item.
-    let quiet = sleep_until.is_some();
+    // Sharing the core with the publisher: only a park lets it run (see below). Only for a
+    // quiet stream (`Plan::Expect::quiet`): with items closer together the stage is busy,
+    // and a yield that ran another thread long ran the stages that make the item.
     let hot = !quiet || pace::hot_allowed();
     let sleep_until = sleep_until.filter(|_| hot);
     if let Some(wake) = sleep_until {

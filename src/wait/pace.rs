@@ -63,8 +63,14 @@ pub(super) enum Plan {
         sleep_until: Option<u64>,
         hot_until: u64,
         expected: u64,
+        /// Items at least [`QUIET_GAP_NS`] apart: a yield that ran another thread long
+        /// means a shared core (closer together, it ran the stages that make the items).
+        quiet: bool,
     },
 }
+
+/// Items at least this far apart make a quiet stream (see `Plan::Expect::quiet`).
+const QUIET_GAP_NS: u64 = 20_000;
 
 /// The plan for a wait that starts at `now` (fast-clock ns) and may stay hot `hot_max` ns.
 pub(super) fn plan(now: u64, hot_max: u64) -> Plan {
@@ -101,6 +107,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
                 .saturating_add(tolerance)
                 .min(now.saturating_add(hot_max)),
             expected,
+            quiet: p.gap >= QUIET_GAP_NS,
         };
     }
     // Hot from the (measured) lateness of a timer before the expected time, and until the
@@ -118,6 +125,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
             sleep_until: Some(hot_from),
             hot_until,
             expected,
+            quiet: p.gap >= QUIET_GAP_NS,
         };
     }
     // Due soon (or a gap shorter than a timer's lateness): hot from now.
@@ -125,6 +133,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
         sleep_until: None,
         hot_until,
         expected,
+        quiet: p.gap >= QUIET_GAP_NS,
     }
 }
 
