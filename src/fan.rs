@@ -30,13 +30,14 @@ use crate::cursor::LocalQueue;
 use crate::engine::control::Control;
 use crate::engine::dispatch::{Dispatch, Distributor};
 use crate::engine::emit::OutBuf;
+use crate::engine::feed::Fed;
 use crate::engine::merger::{AbortFlag, AnyMerge, Merger};
 use crate::engine::work::MapWork;
 use crate::engine::worker::{worker_main, WorkerSpec};
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
-use crate::ring::{channel_with, Consumer, PopError, Producer};
+use crate::ring::{channel_with, Consumer, Producer};
 use crate::teardown::Teardown;
 use crate::wait::{wait_until, OnClose};
 use crate::{BuildError, Failure};
@@ -228,6 +229,8 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
         false,
         wait,
     );
+    // The feeder's run buffer, reserved here (a refusal is an error, not an abort there).
+    let mut buf = try_buffer::<T>(batch, "split's buffer")?;
     let record = Arc::new(Control::new(0));
     let c = Arc::clone(&record);
     let thread = ThreadBuilder::new()
@@ -237,9 +240,11 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
             // every ring is closed before anything else is dropped, each ring is dropped in
             // a step of its own, and the first panic is recorded as the stage's failure.
             let mut td = Teardown::new();
-            td.step(|| split_loop(&mut input, &mut dist, wait, batch));
+            td.step(|| split_loop(&mut input, &mut dist, &mut buf, wait));
             dist.stop();
             input.close();
+            // Items taken from the input and not handed on (a part closed): dropped here.
+            td.step(|| drop(buf));
             dist.drop_rings(&mut td);
             td.step(|| drop(input));
             if let Some(p) = td.into_panic() {
@@ -256,38 +261,32 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
     })
 }
 
-/// The split thread's loop: returns when `input` ended (every output is then closed) or an
-/// output was closed (the distributor is stopped).
+/// The split thread's loop (the engine's feeder, `Distributor::feed`): returns when `input`
+/// ended (every part is then closed) or a part was closed (the distributor is stopped).
 fn split_loop<T: Send + 'static>(
     input: &mut Consumer<T>,
     dist: &mut Distributor<T, T>,
+    buf: &mut Vec<T>,
     wait: crate::WaitStrategy,
-    batch: usize,
 ) {
     loop {
-        let r = input.try_pop_each(batch, |item| {
-            // After a stop, the rest of the batch is dropped here, once each.
-            let _ = dist.send(item);
-        });
-        match r {
-            Ok(_) if !dist.is_stopped() => {}
-            Err(PopError::Empty) => {
-                // Publish before waiting; wait for input or for an output to close.
-                dist.flush();
-                input.release();
+        match dist.feed(input, buf, None, &mut || false) {
+            Fed::Ended => {
+                dist.close();
+                return;
+            }
+            Fed::Stopped => return, // the caller closes `input`
+            Fed::Full => dist.wait_room(),
+            Fed::Dry => {
+                // Everything is published; wait for input or for a part to close.
                 let (inp, outs) = (&*input, dist.rings());
                 wait_until(wait, &(inp, &OnClose(outs)), None, || {
                     (inp.ready_hint() || outs.iter().any(Producer::is_closed)).then_some(())
                 });
                 if dist.rings().iter().any(Producer::is_closed) {
                     dist.stop();
-                    return; // the caller closes `input`
+                    return;
                 }
-            }
-            // Input ended (close every output) or an output closed (stop).
-            _ => {
-                dist.close();
-                return;
             }
         }
     }

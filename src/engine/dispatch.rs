@@ -1,6 +1,6 @@
 //! Fan-out: the dispatch policies, and the distributor that owns one ring to each worker and
-//! decides who gets an item; [`AnyDistributor`] over plain or tagged worker rings, and its
-//! loop that drains a [`Source`].
+//! decides who gets an item; [`AnyDistributor`] over plain or tagged worker rings (its loop
+//! over a source is `engine::feed`).
 
 use super::control::Control;
 use super::window::Window;
@@ -8,7 +8,6 @@ use super::wire::{InWire, Tagged};
 use crate::cursor::Unsent;
 use crate::loom::sync::Arc;
 use crate::ring::Producer;
-use crate::source::Source;
 use crate::stats::DistributorStats;
 use crate::teardown::Teardown;
 use crate::wait::{wait_until, WaitStrategy};
@@ -223,11 +222,6 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         }
     }
 
-    /// Whether the distributor has seen the engine stop (a worker closed its ring).
-    pub(crate) fn is_stopped(&self) -> bool {
-        self.stopped
-    }
-
     /// Whether the engine stopped taking items: a worker closed its ring (it ended or
     /// failed). Asks the rings (one load each) rather than trusting the cached free slots.
     pub(crate) fn check_stopped(&mut self) -> bool {
@@ -369,96 +363,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         }
     }
 
-    /// Stages every item of `buf` (emptying it), waiting while a ring (or the window) is full.
-    ///
-    /// # Errors
-    /// `Err(())` if the engine stopped (the rest stays in `buf`).
-    pub(crate) fn send_from(&mut self, buf: &mut Vec<T>) -> Result<(), ()> {
-        loop {
-            self.try_send_from(buf)?;
-            if buf.is_empty() {
-                return Ok(());
-            }
-            self.wait_room();
-        }
-    }
-
-    /// Drains `source` into the workers: up to a run of ready items at a time (`buf`, whose
-    /// capacity is the run), staged with one copy. Before every call that may block (the
-    /// source's `recv`) everything staged is published ([`Distributor::idle`]), so no item
-    /// waits in the engine while the source waits. `Ok` once the source ended, `Err` once the
-    /// engine stopped or `control` says it is cancelled (the items taken and not staged are
-    /// dropped with `buf` by the caller).
-    ///
-    /// With a `quiet` runner, a short run (the source had no more ready) whose worker is
-    /// parked is run by it instead ([`quiet_target`](Self::quiet_target)): a quiet stream
-    /// then crosses one hop (distributor → merger) and wakes no worker.
-    pub(crate) fn pump<S: Source<Item = T>>(
-        &mut self,
-        source: &mut S,
-        buf: &mut Vec<T>,
-        control: Option<&Control>,
-        quiet: Option<&mut (dyn QuietRun<T> + 'static)>,
-    ) -> Result<(), ()> {
-        let mut quiet = quiet;
-        let run = buf.capacity().max(1);
-        loop {
-            let open = source.try_recv_into(buf, run - buf.len()).is_ok();
-            if buf.is_empty() {
-                if !open {
-                    return Ok(());
-                }
-                self.idle();
-                let item = match control {
-                    Some(c) => {
-                        // A cancelling handle does not wait for a thread inside the source.
-                        if !c.enter_source() {
-                            return Err(());
-                        }
-                        let item = source.recv();
-                        if !c.leave_source() {
-                            return Err(()); // cancelled meanwhile: `item` is dropped here
-                        }
-                        item
-                    }
-                    None => source.recv(),
-                };
-                match item {
-                    Some(item) => buf.push(item),
-                    None => return Ok(()),
-                }
-                continue; // and what else is ready
-            }
-            // Every run is published before the source is asked again (a `batch(1)` run is
-            // never short, but the next `next()` may still block). A short run (the source
-            // had no more ready) also ends the round-robin turn there.
-            let short = buf.len() < run;
-            if short {
-                if let Some(q) = quiet.as_deref_mut() {
-                    if q.willing() {
-                        if let Some((worker, seq)) = self.quiet_target(buf.len()) {
-                            q.run(buf, seq, worker)?;
-                            self.idle();
-                            continue;
-                        }
-                    }
-                }
-            }
-            self.send_from(buf)?;
-            if short {
-                self.idle();
-            } else {
-                self.flush();
-            }
-        }
-    }
-
     /// For a quiet run of `k` items: the worker it would go to now, if that worker is parked
     /// (waking it would cost a futex wake and a scheduling), and the sequence number of the
     /// run's first item. The run then counts as handed out to that worker (its turn ends
     /// there) and as `inline` in the counters. `None` for `ByKey` (a key's items must keep
     /// its worker's order), a worker that is not parked, or a reorder window without room.
-    fn quiet_target(&mut self, k: usize) -> Option<(usize, usize)> {
+    pub(crate) fn quiet_target(&mut self, k: usize) -> Option<(usize, usize)> {
         if self.stopped {
             return None;
         }
@@ -829,19 +739,5 @@ impl<T: Send + 'static> AnyDistributor<T> {
     }
     pub(crate) fn stats(&self) -> DistributorStats {
         each!(self, d => d.stats)
-    }
-    #[inline]
-    pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
-        each!(self, d => d.try_send_from(buf))
-    }
-    /// See [`Distributor::pump`].
-    pub(crate) fn pump<S: Source<Item = T>>(
-        &mut self,
-        source: &mut S,
-        buf: &mut Vec<T>,
-        control: Option<&Control>,
-        quiet: Option<&mut (dyn QuietRun<T> + 'static)>,
-    ) -> Result<(), ()> {
-        each!(self, d => d.pump(source, buf, control, quiet))
     }
 }

@@ -10,7 +10,8 @@
 //! | `control` | what the threads tell each other: failure, cancel, counters, exits |
 //! | `emit` | a worker's output side: its ring, local buffer, and [`Emit`] |
 //! | `work` | the per-item work types (sealed) |
-//! | `dispatch` | [`Dispatch`], the distributor, and its loop over a [`Source`](crate::source::Source) |
+//! | `dispatch` | [`Dispatch`], the distributor: who gets each item, staged and published |
+//! | `feed` | the one feeder: a distributor draining a source, publishing before it waits |
 //! | `worker` | the worker thread |
 //! | `inline` | the distributor running a quiet run itself (no worker woken) |
 //! | `merger` | [`Order`] and the three mergers (`any`, `rotate`, `tagged`) |
@@ -25,6 +26,7 @@ mod config;
 pub(crate) mod control;
 pub(crate) mod dispatch;
 pub(crate) mod emit;
+pub(crate) mod feed;
 mod handles;
 mod inline;
 mod launch;

@@ -5,6 +5,7 @@
 use super::OutputState;
 use crate::cursor::RunCursor;
 use crate::engine::dispatch::AnyDistributor;
+use crate::engine::feed::Fed;
 use crate::engine::merger::Step;
 use crate::error::panic_message;
 use crate::source::Source;
@@ -192,71 +193,39 @@ where
     S::Item: Send + 'static,
 {
     /// Hands the items the source has ready to the workers until a ring (or the window) is
-    /// full or nothing more is ready (or the source ended: then closes the workers' rings);
-    /// publishes them. Returns whether anything changed.
+    /// full or nothing more is ready, publishing them (`Distributor::feed`, which after a
+    /// short run lets the caller take an output that is ready first); at the source's end
+    /// closes the workers' rings. Returns whether anything changed.
     fn feed(&mut self) -> bool {
         self.since_feed = 0;
-        let Some(source) = &mut self.source else {
+        let DrivenState {
+            source,
+            inbuf,
+            distributor,
+            output,
+            ..
+        } = self;
+        let Some(src) = source else {
             return false;
         };
-        let mut moved = false;
-        let mut dry = false;
-        loop {
-            let mut ended = false;
-            let mut short = false;
-            if self.inbuf.is_empty() {
-                let want = self.inbuf.capacity();
-                ended = source.try_recv_into(&mut self.inbuf, want).is_err();
-                short = self.inbuf.len() < want;
-                if self.inbuf.is_empty() {
-                    if ended {
-                        // Normal end: publish and close every worker ring.
-                        self.distributor.close();
-                        self.source = None;
-                        return true;
-                    }
-                    dry = true;
-                    break; // nothing ready now
-                }
+        let before = distributor.stats().items;
+        let fed = distributor.feed(src, inbuf, None, &mut || output.ready_hint());
+        match fed {
+            Fed::Ended => {
+                // Normal end: publish and close every worker ring.
+                distributor.close();
+                *source = None;
+                true
             }
-            if let Ok(n) = self.distributor.try_send_from(&mut self.inbuf) {
-                moved |= n > 0;
-            } else {
+            Fed::Stopped => {
                 // A worker closed its ring (it failed, or the outputs were closed): the
                 // merger sees the end; the rest of the source is left alone.
-                self.inbuf.clear();
-                self.source = None;
-                return true;
+                inbuf.clear();
+                *source = None;
+                true
             }
-            if !self.inbuf.is_empty() {
-                break; // a ring or the window is full
-            }
-            if !short && !ended {
-                self.distributor.flush(); // every run is published before the next one
-            }
-            if short && !ended {
-                // The source had no more ready (or, an iterator, took long for its run):
-                // publish the run before asking it again, and let the caller take an output
-                // that is ready first.
-                self.distributor.idle();
-                if self.output.ready_hint() {
-                    return true;
-                }
-            }
-            if ended {
-                self.distributor.close();
-                self.source = None;
-                return true;
-            }
+            Fed::Full | Fed::Dry => distributor.stats().items != before,
         }
-        if dry {
-            // Nothing ready: publish it all, ending the run there (a batch is an upper
-            // bound, never a fill target).
-            self.distributor.idle();
-        } else {
-            self.distributor.flush(); // a ring (or the window) is full
-        }
-        moved
     }
 
     /// Whether every item handed out has come back: its outputs are all in the merger's
