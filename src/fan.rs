@@ -32,8 +32,9 @@ use crate::engine::dispatch::{Dispatch, Distributor};
 use crate::engine::emit::OutBuf;
 use crate::engine::feed::Fed;
 use crate::engine::merger::{AbortFlag, AnyMerge, Merger};
+use crate::engine::stage::spawn_stage;
 use crate::engine::work::MapWork;
-use crate::engine::worker::{worker_main, WorkerSpec};
+use crate::engine::worker::{Worker, WorkerSpec};
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
@@ -376,11 +377,13 @@ where
         batch,
         one_to_one: true,
     };
-    let control = Arc::clone(record);
-    let t = ThreadBuilder::new()
-        .name(format!("fanring-fan-worker-{i}"))
-        .spawn(move || worker_main::<T, U, T, _, _>(i, input, inbuf, out, spec, control, None))
-        .map_err(BuildError::Spawn)?;
+    let worker = Worker::<T, U, T, _, _>::new(i, input, inbuf, out, spec);
+    let t = spawn_stage(
+        format!("fanring-fan-worker-{i}"),
+        None,
+        Arc::clone(record),
+        worker,
+    )?;
     Ok((rx, t))
 }
 

@@ -5,7 +5,7 @@
 //! order under `Preserve`, and the panic surfaced.
 #![cfg(fanring_loom)]
 
-use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
+use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 

@@ -8,18 +8,16 @@ use super::emit::Emit;
 use super::handles::{Driven, Input, Output, OutputState, Running};
 use super::launch::{launch, Launched};
 use super::merger::Order;
+use super::sink_thread::Sinking;
 use super::source_thread::spawn_source;
+use super::stage::spawn_stage;
 use super::work::{FilterMapWork, FlatMapWork, MapWork, NoEnd, OnEnd, StatefulWork, Work};
-use crate::error::panic_message;
 use crate::loom::sync::Arc;
-use crate::loom::thread::Builder as ThreadBuilder;
-use crate::pinning::{pin_current, Pinning};
+use crate::pinning::Pinning;
 use crate::source::{self, Source};
-use crate::teardown::Teardown;
-use crate::{BuildError, Failure, WaitStrategy};
+use crate::{BuildError, WaitStrategy};
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Entry point: `Engine::builder()`.
 ///
@@ -268,7 +266,7 @@ where
     ///
     /// The hook does **not** run when the engine ends early (the merged stream was dropped or
     /// joined before its end) or failed (a stage panicked): its state is then dropped
-    /// unseen. A panic in the hook fails the engine with [`Failure::EndPanicked`]: outputs it
+    /// unseen. A panic in the hook fails the engine with [`Failure::EndPanicked`](crate::Failure::EndPanicked): outputs it
     /// emitted before the panic may or may not reach the stream, which then ends with the
     /// failure (re-raised by the iterator, as every stage failure is).
     ///
@@ -542,44 +540,18 @@ where
     {
         let mut l = self.launch(Mode::RunWithSink)?;
         let control = Arc::clone(&l.control);
-        let mut merger = l.merger;
-        let mut local = l.local;
-        let sink_core = l.plan.merger;
-        let mut sink = sink;
-        let sink_control = Arc::clone(&control);
-        let sink_thread = ThreadBuilder::new()
-            .name("fanring-merger".into())
-            .spawn(move || {
-                pin_current(sink_core);
-                crate::wait::punctual_timers();
-                let run = catch_unwind(AssertUnwindSafe(|| {
-                    while let Some(u) = merger.next_via(&mut local, &*sink_control) {
-                        sink(u);
-                    }
-                }));
-                if let Err(p) = run {
-                    sink_control.fail(Failure::SinkPanicked {
-                        message: panic_message(&*p),
-                    });
-                }
-                merger.close();
-                let mut stats = merger.stats();
-                // Outputs taken out of the rings but never given to the sink (it panicked).
-                stats.items -= local.len() as u64;
-                sink_control.set_merger_stats(stats);
-                // Everything is closed: drop what is held, each in a step of its own; a
-                // panicking item `Drop` is reported before the thread counts its exit.
-                let mut td = Teardown::new();
-                td.step(|| local.clear());
-                merger.drop_items(&mut td);
-                if let Some(p) = td.into_panic() {
-                    sink_control.fail(Failure::SinkPanicked {
-                        message: panic_message(&*p),
-                    });
-                }
-                sink_control.exit();
-            });
-        let spawned = sink_thread.map_err(BuildError::Spawn).and_then(|h| {
+        let stage = Sinking {
+            merger: l.merger,
+            local: l.local,
+            sink: Some(sink),
+        };
+        let sink_thread = spawn_stage(
+            "fanring-merger".into(),
+            l.plan.merger,
+            Arc::clone(&control),
+            stage,
+        );
+        let spawned = sink_thread.and_then(|h| {
             l.threads.push(h);
             spawn_source(
                 source::Iter::new(source.into_iter()),

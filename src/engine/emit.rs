@@ -57,6 +57,15 @@ impl<U> OutBuf<U> {
         }
     }
 
+    /// Publishes what was moved to the ring and closes it (the merger drains it). The
+    /// outputs still in the local buffer are dropped with it.
+    pub(crate) fn close(&mut self) {
+        match self {
+            OutBuf::Plain(p, _) => p.close(),
+            OutBuf::Tagged(p, _) => p.close(),
+        }
+    }
+
     /// Whether the merger closed the ring.
     pub(crate) fn is_closed(&self) -> bool {
         match self {

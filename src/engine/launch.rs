@@ -9,14 +9,15 @@ use super::emit::OutBuf;
 use super::handles::reap;
 use super::inline::Inline;
 use super::merger::{AnyMerge, Merger, RotateMerge, TaggedMerge};
+use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
 use super::work::Work;
-use super::worker::{worker_main, WorkerSpec};
+use super::worker::{Worker, WorkerSpec};
 use crate::cursor::LocalQueue;
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
-use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
+use crate::loom::thread::JoinHandle;
 use crate::pinning::{plan, Plan, Roles};
 use crate::ring::{channel_for_runs, Consumer, Producer};
 use crate::{BuildError, WaitStrategy};
@@ -190,7 +191,7 @@ impl<F> Crew<'_, F> {
         I: InWire<T>,
         O: Send + 'static,
         F: Fn(usize) -> K + Send + Sync + 'static,
-        K: Work<T, U>,
+        K: Work<T, U> + 'static,
     {
         let n = self.cores.len();
         let (mut ins, mut outs) = (Vec::with_capacity(n), Vec::with_capacity(n + 1));
@@ -202,13 +203,13 @@ impl<F> Crew<'_, F> {
             // The worker's buffers, reserved here: a refusal is an error, not an abort there.
             let inbuf = try_buffer::<I>(self.spec.batch.max(1), "worker's input buffer")?;
             let out = out_buf(out_tx, self.spec.batch)?;
-            let (control, spec) = (Arc::clone(self.control), self.spec.clone());
-            let handle = ThreadBuilder::new()
-                .name(format!("fanring-worker-{i}"))
-                .spawn(move || {
-                    worker_main::<T, U, I, F, K>(i, in_rx, inbuf, out, spec, control, core);
-                })
-                .map_err(BuildError::Spawn)?;
+            let worker = Worker::<T, U, I, F, K>::new(i, in_rx, inbuf, out, self.spec.clone());
+            let handle = spawn_stage(
+                format!("fanring-worker-{i}"),
+                core,
+                Arc::clone(self.control),
+                worker,
+            )?;
             self.threads.push(handle);
         }
         let lane = if self.lane {
@@ -227,7 +228,7 @@ impl<F> Crew<'_, F> {
         T: Send + 'static,
         U: Send + 'static,
         F: Fn(usize) -> K + Send + Sync + 'static,
-        K: Work<T, U>,
+        K: Work<T, U> + 'static,
     {
         let Rings { ins, outs, lane } = self.spawn::<T, U, T, _, _>(OutBuf::plain)?;
         let batch = self.spec.batch;
@@ -257,7 +258,7 @@ impl<F> Crew<'_, F> {
         T: Send + 'static,
         U: Send + 'static,
         F: Fn(usize) -> K + Send + Sync + 'static,
-        K: Work<T, U>,
+        K: Work<T, U> + 'static,
     {
         let window = Arc::new(Window::new(sizes.window));
         let Rings { ins, outs, lane } =

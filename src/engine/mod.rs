@@ -8,6 +8,7 @@
 //! | `wire` | what travels on the rings: plain items, or items tagged with a sequence number |
 //! | `window` | the reorder window between a tagging distributor and the tagged merger |
 //! | `control` | what the threads tell each other: failure, cancel, counters, exits |
+//! | `stage` | the one shell every engine thread runs in: failure, close, drop, exit |
 //! | `emit` | a worker's output side: its ring, local buffer, and [`Emit`] |
 //! | `work` | the per-item work types (sealed) |
 //! | `dispatch` | [`Dispatch`], the distributor: who gets each item, staged and published |
@@ -16,6 +17,7 @@
 //! | `inline` | the distributor running a quiet run itself (no worker woken) |
 //! | `merger` | [`Order`] and the three mergers (`any`, `rotate`, `tagged`) |
 //! | `source_thread` | the distributor thread, and how an ending handle waits for it |
+//! | `sink_thread` | the merger thread of `run_with_sink` |
 //! | `handles` | [`Input`], [`Output`], [`Driven`], [`Running`], and their one finish path |
 //! | `config` | the settings, and every check made on them before anything is built |
 //! | `launch` | the plan, the rings, the worker threads, the distributor and the merger |
@@ -31,7 +33,9 @@ mod handles;
 mod inline;
 mod launch;
 pub(crate) mod merger;
+mod sink_thread;
 mod source_thread;
+pub(crate) mod stage;
 mod window;
 mod wire;
 pub(crate) mod work;

@@ -3,15 +3,13 @@
 
 use super::control::Control;
 use super::dispatch::{AnyDistributor, QuietSeed};
-
-use crate::error::panic_message;
+use super::stage::{spawn_stage, Stage};
 use crate::loom::sync::Arc;
-use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
-use crate::pinning::pin_current;
+use crate::loom::thread::JoinHandle;
 use crate::source::Source;
 use crate::teardown::Teardown;
+use crate::wait::Backoff;
 use crate::{BuildError, Failure};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Starts the distributor thread: it drains `source` into the workers ([`AnyDistributor::pump`])
 /// until the source ends, the engine stops, or a handle cancels it. Its handle is not among
@@ -22,8 +20,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// distributor's rings.
 pub(crate) fn spawn_source<S>(
     source: S,
-    mut distributor: AnyDistributor<S::Item>,
-    mut buf: Vec<S::Item>,
+    distributor: AnyDistributor<S::Item>,
+    buf: Vec<S::Item>,
     quiet: Option<QuietSeed<S::Item>>,
     control: Arc<Control>,
     core: Option<usize>,
@@ -32,44 +30,73 @@ where
     S: Source + Send + 'static,
     S::Item: Send + 'static,
 {
-    let c = control;
-    let handle = ThreadBuilder::new()
-        .name("fanring-distributor".into())
-        .spawn(move || {
-            pin_current(core);
-            crate::wait::punctual_timers();
-            let mut quiet = quiet.map(|seed| seed());
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                // A run at a time: taken from the source into a local buffer, then moved to
-                // the rings with one copy. On a stop the items taken are dropped with `buf`.
-                let mut source = source;
-                let q = quiet.as_deref_mut();
-                let _ = distributor.pump(&mut source, &mut buf, Some(&c), q);
-                drop(buf);
-            }));
-            if let Err(p) = run {
-                // With its payload: the merged stream's iterator re-raises it.
-                c.panicked(|message| Failure::SourcePanicked { message }, p);
-            }
-            distributor.close();
-            c.set_distributor_stats(distributor.stats());
-            // The rings' last handles drop the items left in them: a panicking `Drop` is
-            // reported, and every ring is still dropped, before the thread says it exited.
-            let mut td = Teardown::new();
-            // The lane closes as its producer (the runner) is dropped, after publishing.
-            td.step(|| drop(quiet.take()));
-            distributor.drop_rings(&mut td);
-            if let Some(p) = td.into_panic() {
-                c.fail(Failure::SourcePanicked {
-                    message: panic_message(&*p),
-                });
-            }
-            c.distributor_exit();
-        })
-        .map_err(BuildError::Spawn)?;
+    let stage = Distributing {
+        source: Some(source),
+        distributor,
+        buf,
+        seed: quiet,
+    };
+    let handle = spawn_stage("fanring-distributor".into(), core, control, stage)?;
     Ok(SourceThread {
         handle: Some(handle),
     })
+}
+
+/// The distributor thread's stage: the source, the distributor, its run buffer and its quiet
+/// runner.
+struct Distributing<S: Source> {
+    source: Option<S>,
+    distributor: AnyDistributor<S::Item>,
+    /// A run at a time: taken from the source into this buffer, then moved to the rings with
+    /// one copy. On a stop the items taken are dropped with it.
+    buf: Vec<S::Item>,
+    /// Makes the quiet runner on the thread (`engine::inline`).
+    seed: Option<QuietSeed<S::Item>>,
+}
+
+impl<S> Stage for Distributing<S>
+where
+    S: Source + Send + 'static,
+    S::Item: Send + 'static,
+{
+    fn run(&mut self, control: &Control) {
+        // The runner lives on this thread only (its work need not be `Send`): dropped at the
+        // end of the loop, its lane's producer publishes and closes the lane.
+        let mut quiet = self.seed.take().map(|seed| seed());
+        if let Some(source) = &mut self.source {
+            let q = quiet.as_deref_mut();
+            let _ = self
+                .distributor
+                .pump(source, &mut self.buf, Some(control), q);
+        }
+    }
+
+    fn failure(&self, message: String) -> Failure {
+        Failure::SourcePanicked { message }
+    }
+
+    fn close(&mut self, control: &Control) {
+        self.distributor.close();
+        control.set_distributor_stats(self.distributor.stats());
+    }
+
+    /// The source, the items taken and not handed out, then every ring.
+    fn drop_parts(&mut self, td: &mut Teardown) {
+        let (source, buf, seed) = (
+            self.source.take(),
+            std::mem::take(&mut self.buf),
+            self.seed.take(),
+        );
+        td.step(|| drop(source));
+        td.step(|| drop(buf));
+        // A runner never made (a panic before `run`): its lane closes with it.
+        td.step(|| drop(seed));
+        self.distributor.drop_rings(td);
+    }
+
+    fn exit(&self, control: &Control) {
+        control.distributor_exit();
+    }
 }
 
 /// The engine's distributor thread, seen from the handle that ends the engine. Ending
@@ -102,7 +129,7 @@ impl SourceThread {
             let _ = handle.join();
             return;
         }
-        let mut polls = 0u32;
+        let mut backoff = Backoff::default();
         loop {
             match control.distributor_settled() {
                 Some(true) => {
@@ -114,17 +141,9 @@ impl SourceThread {
                     return;
                 }
                 Some(false) if !through_source => return, // inside the source: left
-                _ => {
-                    // Running engine code, which ends soon once cancelled (or, joining, the
-                    // source's `recv`). A few yields, then short sleeps.
-                    polls = polls.saturating_add(1);
-                    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
-                    if polls > 64 {
-                        std::thread::sleep(std::time::Duration::from_micros(50));
-                        continue;
-                    }
-                    crate::loom::thread::yield_now();
-                }
+                // Running engine code, which ends soon once cancelled (or, joining, the
+                // source's `recv`).
+                _ => backoff.snooze(),
             }
         }
     }

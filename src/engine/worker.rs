@@ -2,14 +2,15 @@
 
 use super::control::Control;
 use super::emit::{Emit, OutBuf};
+use super::stage::Stage;
 use super::wire::InWire;
 use super::work::Work;
-use crate::loom::sync::Arc;
-use crate::pinning::pin_current;
 use crate::ring::{Consumer, PopError};
 use crate::stats::WorkerStats;
+use crate::teardown::Teardown;
 use crate::wait::wait_until;
 use crate::Failure;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What each worker's function is built from: a factory run once on each worker's own thread.
@@ -31,43 +32,70 @@ impl<F> Clone for WorkerSpec<F> {
     }
 }
 
-/// The worker thread's body: build the function, run the loop, run the end-of-stream hook
-/// after a normal end, record a panic, close.
-// Owned: they move into the worker's thread with it.
-#[allow(clippy::needless_pass_by_value)]
-pub(crate) fn worker_main<T, U, I, F, G>(
+/// A worker thread (run in the engine's thread shell, `engine::stage`): builds its work on
+/// its own thread, processes its input ring into its output ring, runs the end-of-stream
+/// hook after a normal end.
+pub(crate) struct Worker<T, U, I, F, G> {
     id: usize,
-    mut input: Consumer<I>,
-    mut inbuf: Vec<I>,
-    mut out: OutBuf<U>,
+    /// `None` once dropped (`drop_parts`).
+    input: Option<Consumer<I>>,
+    inbuf: Vec<I>,
+    out: Option<OutBuf<U>>,
     spec: WorkerSpec<F>,
-    control: Arc<Control>,
-    core: Option<usize>,
-) where
+    stats: WorkerStats,
+    _work: PhantomData<fn(T) -> G>,
+}
+
+impl<T, U, I, F, G> Worker<T, U, I, F, G> {
+    pub(crate) fn new(
+        id: usize,
+        input: Consumer<I>,
+        inbuf: Vec<I>,
+        out: OutBuf<U>,
+        spec: WorkerSpec<F>,
+    ) -> Self {
+        Worker {
+            id,
+            input: Some(input),
+            inbuf,
+            out: Some(out),
+            spec,
+            stats: WorkerStats::default(),
+            _work: PhantomData,
+        }
+    }
+}
+
+impl<T, U, I, F, G> Stage for Worker<T, U, I, F, G>
+where
+    T: 'static,
+    U: Send + 'static,
     I: InWire<T>,
-    F: Fn(usize) -> G,
-    G: Work<T, U>,
+    F: Fn(usize) -> G + Send + Sync + 'static,
+    G: Work<T, U> + 'static,
 {
-    pin_current(core);
-    crate::wait::punctual_timers();
-    let mut stats = WorkerStats::default();
-    let run = catch_unwind(AssertUnwindSafe(|| {
+    fn run(&mut self, control: &Control) {
+        let Worker {
+            id,
+            input: Some(input),
+            inbuf,
+            out: Some(out),
+            spec,
+            stats,
+            ..
+        } = self
+        else {
+            return;
+        };
+        let id = *id;
         let mut work = (spec.factory)(id);
-        let drained = work_loop(
-            &mut input,
-            &mut inbuf,
-            &mut out,
-            &mut work,
-            &spec,
-            &mut stats,
-            &|n| control.set_done(id, n),
-        );
+        let drained = work_loop(input, inbuf, out, &mut work, spec, stats, &|n| {
+            control.set_done(id, n);
+        });
         // The hook runs only after a normal end: the input drained and closed by its
         // distributor, the engine neither failed nor ended early by a handle.
         if G::HAS_END && drained && !control.cancelled() && !control.aborted() {
-            let end = catch_unwind(AssertUnwindSafe(|| {
-                end_of_stream(&mut work, &mut out, &mut stats);
-            }));
+            let end = catch_unwind(AssertUnwindSafe(|| end_of_stream(&mut work, out, stats)));
             if let Err(payload) = end {
                 control.panicked(
                     |message| Failure::EndPanicked {
@@ -78,40 +106,39 @@ pub(crate) fn worker_main<T, U, I, F, G>(
                 );
             }
         }
-    }));
-    if let Err(payload) = run {
-        // Recorded (and the abort flag raised) before our rings close, so whoever sees them
-        // closed also sees why.
-        control.panicked(
-            |message| Failure::WorkerPanicked {
-                worker: id,
-                message,
-            },
-            payload,
-        );
     }
-    control.set_worker_stats(id, stats);
-    // Closing our input stops the distributor if it is still sending (and tells an `Input`
-    // the engine stopped); closing our output then publishes what is staged (the merger
-    // drains it). Input first: whoever sees our output closed (the merger, and so the end
-    // of the stream) also sees our input closed. If we hold the last handle, a ring's
-    // leftover items are dropped here, and an item whose `Drop` panics is reported (the rest
-    // are still dropped) instead of killing the thread before it counts its exit.
-    let closed = catch_unwind(AssertUnwindSafe(move || {
-        drop(input);
-        drop(inbuf);
-        drop(out);
-    }));
-    if let Err(payload) = closed {
-        control.panicked(
-            |message| Failure::WorkerPanicked {
-                worker: id,
-                message,
-            },
-            payload,
-        );
+
+    fn failure(&self, message: String) -> Failure {
+        Failure::WorkerPanicked {
+            worker: self.id,
+            message,
+        }
     }
-    control.exit();
+
+    /// Closes the input first (the distributor stops if it is still sending, and an `Input`
+    /// learns the engine stopped), then the output (what is staged is published; the merger
+    /// drains it): whoever sees the output closed, the end of the stream, also sees the input
+    /// closed.
+    fn close(&mut self, control: &Control) {
+        if let Some(input) = &mut self.input {
+            input.close();
+        }
+        if let Some(out) = &mut self.out {
+            out.close();
+        }
+        control.set_worker_stats(self.id, self.stats);
+    }
+
+    fn drop_parts(&mut self, td: &mut Teardown) {
+        let (input, inbuf, out) = (
+            self.input.take(),
+            std::mem::take(&mut self.inbuf),
+            self.out.take(),
+        );
+        td.step(|| drop(input));
+        td.step(|| drop(inbuf));
+        td.step(|| drop(out));
+    }
 }
 
 /// The end-of-stream hook: its outputs (tagged as the stream's tail with `Preserve`, so the

@@ -380,6 +380,45 @@ fn expect<R>(
     }
 }
 
+/// A growing pause for a loop that polls what no wake-up announces (`drive` polling outputs
+/// that may never come, a handle waiting for a thread's exit): spins, then yields, then sleeps
+/// growing to 50 µs (under loom and shuttle, a yield each time).
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    polls: u32,
+}
+
+impl Backoff {
+    /// Polls spent spinning, then yielding, before the sleeps start.
+    const SPINS: u32 = 64;
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    const YIELDS: u32 = 64;
+    /// The longest sleep, in µs.
+    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+    const MAX_SLEEP_US: u32 = 50;
+
+    /// Something changed: start again from the spins.
+    pub(crate) fn reset(&mut self) {
+        self.polls = 0;
+    }
+
+    /// Pauses once, longer than the time before.
+    pub(crate) fn snooze(&mut self) {
+        self.polls = self.polls.saturating_add(1);
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        if self.polls > Self::SPINS + Self::YIELDS {
+            let us = (self.polls - Self::SPINS - Self::YIELDS).min(Self::MAX_SLEEP_US);
+            std::thread::sleep(Duration::from_micros(u64::from(us)));
+            return;
+        }
+        if self.polls <= Self::SPINS {
+            spin_loop();
+        } else {
+            yield_now();
+        }
+    }
+}
+
 /// Adaptive spinning: a thread whose spins keep failing (its peer shares its core, so the peer
 /// cannot run while it spins) stops spinning, and probes again now and then. Each thread keeps
 /// its own limit, below the strategy's `spins`. A heuristic only: it decides how long to spin,

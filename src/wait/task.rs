@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 
 /// Most spins of a [`spin`] phase on a `BusySpin` ring (whose blocking wait never stops
 /// spinning: a task must give its thread back to the executor at some point).
+#[cfg(not(any(fanring_loom, feature = "shuttle")))]
 const BUSY_SPIN_CAP: u32 = 64;
 
 /// The spin phase of an async wait, run after a failed try and before a poll announces its

@@ -11,6 +11,7 @@ use crate::error::panic_message;
 use crate::source::Source;
 use crate::stats::Stats;
 use crate::teardown::Teardown;
+use crate::wait::Backoff;
 use crate::{Failure, Plan};
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -299,7 +300,7 @@ where
     }
 
     fn next_item(&mut self) -> Option<U> {
-        let mut idle_polls = 0u32;
+        let mut backoff = Backoff::default();
         loop {
             if self.since_feed >= self.feed_every {
                 self.guarded(Self::feed);
@@ -310,7 +311,7 @@ where
                 Step::Empty => {}
             }
             if self.guarded(Self::feed) {
-                idle_polls = 0;
+                backoff.reset();
                 continue;
             }
             // Nothing could be handed out: the rings or the window are full, or the source
@@ -332,8 +333,7 @@ where
                 if !self.one_to_one {
                     // Items in flight may give no output, which would not wake us: poll
                     // (outputs, then the source) with a short, growing pause.
-                    idle_polls = idle_polls.saturating_add(1);
-                    pause(idle_polls);
+                    backoff.snooze();
                     continue;
                 }
             }
@@ -353,22 +353,6 @@ where
             self.since_feed += 1 + self.output.local.len();
         }
         step
-    }
-}
-
-/// A growing pause for `drive`'s polling: spins, then yields, then sleeps of up to 50 µs
-/// (under loom and shuttle, a yield).
-fn pause(polls: u32) {
-    #[cfg(not(any(fanring_loom, feature = "shuttle")))]
-    if polls >= 128 {
-        let us = u64::from((polls - 127).min(50));
-        std::thread::sleep(std::time::Duration::from_micros(us));
-        return;
-    }
-    if polls < 64 {
-        crate::loom::hint::spin_loop();
-    } else {
-        crate::loom::thread::yield_now();
     }
 }
 
