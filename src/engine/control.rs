@@ -5,7 +5,8 @@ use super::merger::AbortFlag;
 use crate::error::panic_message;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
-use crate::stats::{DistributorStats, MergerStats, WorkerStats};
+use crate::pinning::Plan;
+use crate::stats::{DistributorStats, MergerStats, Stats, WorkerStats};
 use crate::Failure;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
@@ -209,18 +210,22 @@ impl Control {
         *lock(&self.merger) = Some(stats);
     }
 
-    pub(crate) fn stats(
+    /// The engine's outcome once its threads have ended: its first failure, or its counters,
+    /// with `merger`'s if the caller merged (else the merger thread's, recorded here).
+    pub(crate) fn outcome(
         &self,
-    ) -> (
-        Option<DistributorStats>,
-        Vec<WorkerStats>,
-        Option<MergerStats>,
-    ) {
-        (
-            *lock(&self.distributor),
-            lock(&self.workers).clone(),
-            *lock(&self.merger),
-        )
+        plan: &Plan,
+        merger: Option<MergerStats>,
+    ) -> Result<Stats, Failure> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        Ok(Stats {
+            distributor: *lock(&self.distributor),
+            workers: lock(&self.workers).clone(),
+            merger: merger.or(*lock(&self.merger)).unwrap_or_default(),
+            plan: plan.clone(),
+        })
     }
 
     /// Worker `worker` has finished `inputs` inputs in all, and published their outputs.

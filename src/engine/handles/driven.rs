@@ -2,6 +2,7 @@
 //! runs on `workers + 1` threads and no stage hands items to a thread that then has to be
 //! scheduled to pass them on.
 
+use super::core::{Core, Merging};
 use super::OutputState;
 use crate::cursor::RunCursor;
 use crate::engine::dispatch::AnyDistributor;
@@ -42,11 +43,7 @@ pub struct Driven<S: Source, U>
 where
     S::Item: Send + 'static,
 {
-    /// The run being handed out. Declared first: its items are dropped before the rest.
-    run: RunCursor<U>,
-    /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
-    /// [`RunCursor`]).
-    state: Box<DrivenState<S, U>>,
+    core: Core<DrivenState<S, U>>,
 }
 
 /// A [`Driven`]'s distributing and merging side.
@@ -88,8 +85,7 @@ where
         let workers = output.plan.workers.len();
         let feed_every = inbuf.capacity().saturating_mul(workers).max(1);
         Driven {
-            run: RunCursor::empty(),
-            state: Box::new(DrivenState {
+            core: Core::new(DrivenState {
                 source: Some(source),
                 inbuf,
                 distributor,
@@ -104,12 +100,12 @@ where
 
     /// Where each thread runs.
     pub fn plan(&self) -> &Plan {
-        &self.state.output.plan
+        self.core.plan()
     }
 
     /// The failure that ended the stream early, if any (known once `next` returned `None`).
     pub fn error(&self) -> Option<Failure> {
-        self.state.output.control.failure()
+        self.core.error()
     }
 
     /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it
@@ -119,20 +115,7 @@ where
     /// # Errors
     /// The first stage failure (a worker panic).
     pub fn next_checked(&mut self) -> Result<Option<U>, Failure> {
-        if let Some(u) = self.run.pop() {
-            return Ok(Some(u));
-        }
-        let (first, run) = self.state.next_run(false);
-        self.run = run;
-        match first {
-            Some(u) => Ok(Some(u)),
-            None => self
-                .state
-                .output
-                .control
-                .report_failure()
-                .map_or(Ok(None), Err),
-        }
+        self.core.next_checked()
     }
 
     /// Stops the engine if the stream has not ended (an early end: items in flight are
@@ -141,20 +124,7 @@ where
     /// # Errors
     /// The first stage failure, if any.
     pub fn join(self) -> Result<Stats, Failure> {
-        let Driven { run, mut state } = self;
-        // Items moved out of the rings but never handed out do not count as merged.
-        let unmerged = run.len() + state.output.local.len();
-        // If an item's `Drop` panics here, `state` is dropped while unwinding: its teardown
-        // still runs every step.
-        drop(run);
-        let dist_stats = state.distributor.stats();
-        // Every ring closed, every item dropped, every thread joined; a panicking item
-        // `Drop` is re-raised after that.
-        state.teardown(true);
-        state.output.result(unmerged).map(|mut s| {
-            s.distributor = Some(dist_stats);
-            s
-        })
+        self.core.join()
     }
 }
 
@@ -177,6 +147,34 @@ where
         self.distributor.drop_rings(&mut td);
         self.output.finish_into(&mut td, join);
         td.finish();
+    }
+}
+
+impl<S: Source, U> Merging for DrivenState<S, U>
+where
+    S::Item: Send + 'static,
+{
+    type Item = U;
+
+    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+        self.drive_run(raise)
+    }
+
+    fn output(&self) -> &OutputState<U> {
+        &self.output
+    }
+
+    /// The distributor's counters are the caller's (it distributed).
+    fn finish(mut self: Box<Self>, unmerged: usize) -> Result<Stats, Failure> {
+        let unmerged = unmerged + self.output.local.len();
+        let dist_stats = self.distributor.stats();
+        // Every ring closed, every item dropped, every thread joined; a panicking item
+        // `Drop` is re-raised after that.
+        self.teardown(true);
+        self.output.result(unmerged).map(|mut s| {
+            s.distributor = Some(dist_stats);
+            s
+        })
     }
 }
 
@@ -286,7 +284,7 @@ where
     /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
     /// At the end of a failed stream, re-raises the failure if `raise`.
     #[inline(never)]
-    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+    fn drive_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         if self.poisoned {
             return (None, RunCursor::empty());
         }
@@ -364,14 +362,7 @@ where
 
     #[inline]
     fn next(&mut self) -> Option<U> {
-        // Fast path: the run taken last time.
-        if let Some(u) = self.run.pop() {
-            return Some(u);
-        }
-        // Given the boxed state, never `self` (see `RunCursor`).
-        let (first, run) = self.state.next_run(true);
-        self.run = run;
-        first
+        self.core.next()
     }
 }
 
@@ -381,8 +372,8 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driven")
-            .field("source_done", &self.state.source.is_none())
-            .field("output", &self.state.output)
+            .field("source_done", &self.core.state.source.is_none())
+            .field("output", &self.core.state.output)
             .finish()
     }
 }

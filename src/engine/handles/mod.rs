@@ -2,6 +2,7 @@
 //! merging side of an [`Output`] or a [`Driven`], whose teardown every early or normal end
 //! goes through.
 
+mod core;
 mod driven;
 mod input;
 mod output;
@@ -95,18 +96,9 @@ impl<U> OutputState<U> {
     /// The engine's outcome once it is torn down, with `unmerged` items that were taken out
     /// of the rings but never handed out.
     pub(crate) fn result(&self, unmerged: usize) -> Result<Stats, Failure> {
-        let (distributor, workers, _) = self.control.stats();
         let mut merger = self.merger.stats();
         merger.items -= unmerged as u64;
-        match self.control.failure() {
-            Some(e) => Err(e),
-            None => Ok(Stats {
-                distributor,
-                workers,
-                merger,
-                plan: self.plan.clone(),
-            }),
-        }
+        self.control.outcome(&self.plan, Some(merger))
     }
 
     /// Teardown: [`signal`](Self::signal), then [`finish_into`](Self::finish_into) (joining
@@ -223,7 +215,7 @@ impl<U> OutputState<U> {
     /// first item and a cursor over the rest. At the end of a failed stream, re-raises the
     /// failure if `raise`.
     #[inline(never)]
-    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+    fn output_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         match self.poll(true) {
             Step::Item(u) => (Some(u), self.local.take_run()),
             Step::Empty | Step::End => {
@@ -233,6 +225,22 @@ impl<U> OutputState<U> {
                 (None, RunCursor::empty())
             }
         }
+    }
+}
+
+impl<U> core::Merging for OutputState<U> {
+    type Item = U;
+
+    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+        self.output_run(raise)
+    }
+
+    fn output(&self) -> &OutputState<U> {
+        self
+    }
+
+    fn finish(self: Box<Self>, unmerged: usize) -> Result<Stats, Failure> {
+        (*self).join(unmerged)
     }
 }
 

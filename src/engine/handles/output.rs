@@ -1,7 +1,7 @@
 //! The merged stream of `start`, `run` and `run_source`.
 
+use super::core::Core;
 use super::OutputState;
-use crate::cursor::RunCursor;
 use crate::pinning::Plan;
 use crate::stats::Stats;
 use crate::Failure;
@@ -38,29 +38,24 @@ use std::fmt;
 /// let _sum: u64 = out.sum(); // panics with "bad item": never a truncated sum
 /// ```
 pub struct Output<U> {
-    /// The run being handed out. Declared first: its items are dropped before the rest.
-    run: RunCursor<U>,
-    /// Everything else, behind a `Box` so that `next`'s slow path never sees `run` (see
-    /// [`RunCursor`]).
-    state: Box<OutputState<U>>,
+    core: Core<OutputState<U>>,
 }
 
 impl<U> Output<U> {
     pub(crate) fn new(state: OutputState<U>) -> Self {
         Output {
-            run: RunCursor::empty(),
-            state: Box::new(state),
+            core: Core::new(state),
         }
     }
 
     /// Where each thread runs.
     pub fn plan(&self) -> &Plan {
-        &self.state.plan
+        self.core.plan()
     }
 
     /// The failure that ended the stream early, if any (known once `next` returned `None`).
     pub fn error(&self) -> Option<Failure> {
-        self.state.control.failure()
+        self.core.error()
     }
 
     /// The next item, or `Ok(None)` at the end of the stream, or the failure that ended it
@@ -88,15 +83,7 @@ impl<U> Output<U> {
     /// # Errors
     /// The first stage failure (a worker, source or sink panic).
     pub fn next_checked(&mut self) -> Result<Option<U>, Failure> {
-        if let Some(u) = self.run.pop() {
-            return Ok(Some(u));
-        }
-        let (first, run) = self.state.next_run(false);
-        self.run = run;
-        match first {
-            Some(u) => Ok(Some(u)),
-            None => self.state.control.report_failure().map_or(Ok(None), Err),
-        }
+        self.core.next_checked()
     }
 
     /// Stops the engine if the stream has not ended (an early end: items in flight are
@@ -105,11 +92,7 @@ impl<U> Output<U> {
     /// # Errors
     /// The first stage failure, if any.
     pub fn join(self) -> Result<Stats, Failure> {
-        let Output { run, state } = self;
-        // Items moved out of the rings but never handed out do not count as merged.
-        let unmerged = run.len();
-        drop(run);
-        state.join(unmerged)
+        self.core.join()
     }
 }
 
@@ -118,13 +101,7 @@ impl<U> Iterator for Output<U> {
 
     #[inline]
     fn next(&mut self) -> Option<U> {
-        if let Some(u) = self.run.pop() {
-            return Some(u);
-        }
-        // Given the boxed state, never `self` (see `RunCursor`).
-        let (first, run) = self.state.next_run(true);
-        self.run = run;
-        first
+        self.core.next()
     }
 }
 
@@ -149,19 +126,20 @@ impl<U> Output<U> {
     /// # Errors
     /// The first stage failure (a worker, source or sink panic).
     pub async fn next_checked_async(&mut self) -> Result<Option<U>, Failure> {
+        let core = &mut self.core;
         let next = std::future::poll_fn(|cx| {
-            if let Some(u) = self.run.pop() {
+            if let Some(u) = core.run.pop() {
                 return std::task::Poll::Ready(Some(u));
             }
-            self.state.poll_run(cx, false).map(|(first, run)| {
-                self.run = run;
+            core.state.poll_run(cx, false).map(|(first, run)| {
+                core.run = run;
                 first
             })
         })
         .await;
         match next {
             Some(u) => Ok(Some(u)),
-            None => self.state.control.report_failure().map_or(Ok(None), Err),
+            None => self.core.report(),
         }
     }
 }
@@ -186,12 +164,12 @@ impl<U> futures_core::Stream for Output<U> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<U>> {
-        let this = self.get_mut();
-        if let Some(u) = this.run.pop() {
+        let core = &mut self.get_mut().core;
+        if let Some(u) = core.run.pop() {
             return std::task::Poll::Ready(Some(u));
         }
-        this.state.poll_run(cx, true).map(|(first, run)| {
-            this.run = run;
+        core.state.poll_run(cx, true).map(|(first, run)| {
+            core.run = run;
             first
         })
     }
@@ -199,6 +177,6 @@ impl<U> futures_core::Stream for Output<U> {
 
 impl<U> fmt::Debug for Output<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.state.fmt(f)
+        self.core.state.fmt(f)
     }
 }

@@ -35,16 +35,7 @@ impl Running {
         }
         let threads = std::mem::take(&mut self.threads);
         reap(&self.control, threads);
-        let (distributor, workers, merger) = self.control.stats();
-        match self.control.failure() {
-            Some(e) => Err(e),
-            None => Ok(Stats {
-                distributor,
-                workers,
-                merger: merger.unwrap_or_default(),
-                plan: self.plan.clone(),
-            }),
-        }
+        self.control.outcome(&self.plan, None)
     }
 }
 
