@@ -249,10 +249,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 Err(Shut::Stopped) => return Err(SendError::Stopped(item)),
             }
         }
-        let wire = W::wrap(self.seq, item);
-        // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
-        // `rings[cur]`, and each staged item took one of them.
-        unsafe { self.rings[self.cur].stage_reserved(wire) };
+        // `open` set `room` to at most the ring's free slots, so it takes the item.
+        if let Err(wire) = self.rings[self.cur].stage(W::wrap(self.seq, item)) {
+            self.room = 0;
+            return Err(SendError::Full(wire.unwrap().1));
+        }
         self.staged_into_cur(1);
         Ok(())
     }
@@ -280,18 +281,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                     Err(Shut::Stopped) => return Err(()),
                 }
             }
-            let k = self.room.min(rest.len());
-            // SAFETY: `open` set `room` to at most the free slots `reserve` reported for
-            // `rings[cur]`, less what was staged since; `k <= room`. The `k` items at the
-            // front of `rest` are given up to the ring (`take` below, before anything else).
+            let ring = &mut self.rings[self.cur];
+            // `open` set `room` to at most the ring's free slots, less what was staged since.
+            let k = self.room.min(rest.len()).min(ring.free_cached());
+            // SAFETY: `k <= ring.free_cached()`; the `k` items at the front of `rest` are
+            // given up to the ring (`take` below, before anything else).
             unsafe {
-                let ring = &mut self.rings[self.cur];
-                if k == 1 {
-                    // One item (a per-item policy): a plain store, no copy call.
-                    ring.stage_reserved(W::wrap(self.seq, rest.as_ptr().read()));
-                } else {
-                    W::stage_from(ring, rest.as_ptr(), k, self.seq);
-                }
+                W::stage_from(ring, rest.as_ptr(), k, self.seq);
                 rest.take(k);
             }
             self.staged_into_cur(k);
@@ -330,10 +326,10 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             if ring.free_cached() == 0 {
                 break;
             }
-            // SAFETY: the cached index shows a free slot in `ring`; the item at the front of
+            // SAFETY: the cached count shows a free slot in `ring`; the item at the front of
             // `rest` is given up to it (`take`, at once).
             unsafe {
-                ring.stage_reserved(W::wrap(seq.wrapping_add(k), rest.as_ptr().read()));
+                W::stage_from(ring, rest.as_ptr(), 1, seq.wrapping_add(k));
                 rest.take(1);
             }
             k += 1;

@@ -108,9 +108,7 @@ fn move_all<W>(p: &mut Producer<W>, buf: &mut Vec<W>, stats: &mut WorkerStats) -
                 }
             }
             Ok(free) => {
-                let k = free.min(buf.len());
-                // SAFETY: `reserve` just counted `free >= k` free slots; `k <= buf.len()`.
-                unsafe { p.stage_moved(buf, k) };
+                p.stage_moved(buf, free);
             }
             Err(Closed) => {
                 buf.clear();

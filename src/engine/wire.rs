@@ -11,8 +11,8 @@ pub(crate) trait InWire<T>: Send + 'static {
     /// Stages the `k` items at `src` (numbered from `seq`) into `p`, taking them over.
     ///
     /// # Safety
-    /// As [`Producer::stage_copied`]: `k` reserved slots are free, and `src` points to `k`
-    /// items that the caller gives up.
+    /// As [`Producer::stage_copied`]: `k <= p.free_cached()`, and `src` points to `k` items
+    /// that the caller gives up.
     unsafe fn stage_from(p: &mut Producer<Self>, src: *const T, k: usize, seq: usize)
     where
         Self: Sized;
@@ -49,11 +49,9 @@ impl<T: Send + 'static> InWire<T> for Tagged<T> {
     }
     #[inline]
     unsafe fn stage_from(p: &mut Producer<Self>, src: *const T, k: usize, seq: usize) {
-        for j in 0..k {
-            // SAFETY: the caller reserved `k` free slots, one per item, and gave up the `k`
-            // items at `src`: each is read once, and nothing here can panic between the reads.
-            unsafe { p.stage_reserved(Tagged(seq.wrapping_add(j), src.add(j).read())) };
-        }
+        // SAFETY: `k <= p.free_cached()` (the caller's contract), and the caller gave up the
+        // `k` items at `src`: each is read once, and nothing here can panic between the reads.
+        unsafe { p.stage_with(k, |j| Tagged(seq.wrapping_add(j), src.add(j).read())) };
     }
 }
 

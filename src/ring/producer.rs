@@ -415,11 +415,13 @@ impl<T> Producer<T> {
     }
 }
 
-/// The engine's staging fast path: check once, then write many.
+/// The engine's staging fast path: check once, then write many. What may be staged without a
+/// look at the consumer is the ring's own cached count of free slots
+/// ([`free_cached`](Producer::free_cached)); [`reserve`](Producer::reserve) reloads it.
 impl<T> Producer<T> {
     /// Free slots to stage into (the cached `head` is reloaded only when it shows none), or
-    /// `Closed` if nobody will read them. Each slot counted here may be filled with one
-    /// [`stage_reserved`](Self::stage_reserved) call.
+    /// `Closed` if nobody will read them: what [`free_cached`](Self::free_cached) says until
+    /// items are staged.
     #[inline]
     pub(crate) fn reserve(&mut self) -> Result<usize, Closed> {
         if self.is_closed() {
@@ -430,37 +432,54 @@ impl<T> Producer<T> {
         Ok(free)
     }
 
-    /// Moves the first `k` items of `buf` into the ring (staged, not published) and removes
-    /// them from `buf`; the rest of `buf` moves to its front.
-    ///
-    /// # Safety
-    /// `k <= buf.len()`, and `k` slots are free: fewer items were staged since the last
-    /// [`reserve`](Self::reserve) than it returned, by at least `k`.
+    /// Stages `value` (not published: see [`commit`](Self::commit)) if the cached count shows
+    /// a free slot; else hands it back (`reserve` reloads the count).
     #[inline]
-    pub(crate) unsafe fn stage_moved(&mut self, buf: &mut Vec<T>, k: usize) {
-        debug_assert!(k <= buf.len());
+    pub(crate) fn stage(&mut self, value: T) -> Result<(), T> {
+        if self.tail == self.limit {
+            return Err(value);
+        }
+        self.write(self.tail, value);
+        self.tail = self.tail.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Moves up to `k` items from the front of `buf` into the ring (staged, not published),
+    /// as many as the cached count has free slots for, and removes them from `buf`; the rest
+    /// of `buf` moves to its front. Returns how many moved.
+    #[inline]
+    pub(crate) fn stage_moved(&mut self, buf: &mut Vec<T>, k: usize) -> usize {
         let len = buf.len();
+        let k = k.min(len).min(self.free_cached());
         let src = buf.as_mut_ptr();
         // SAFETY: `buf` forgets its items before they move (its length drops before anything
-        // can panic); the first `k` move into free slots (the caller's contract), and its tail
-        // [k, len) moves to its front and is owned by it again.
+        // can panic); the first `k` move into free slots (`k <= free_cached`, checked above),
+        // and its tail [k, len) moves to its front and is owned by it again.
         unsafe {
             buf.set_len(0);
             self.stage_copied(src, k);
             std::ptr::copy(src.add(k), src, len - k);
             buf.set_len(len - k);
         }
+        k
     }
 
     /// Moves the `k` items at `src` into the ring (staged, not published), with one copy per
     /// contiguous part of the ring; the next run's slots are prefetched after a run.
     ///
     /// # Safety
-    /// `k` slots are free (as for [`stage_moved`](Self::stage_moved)), and `src` points to
-    /// `k` initialised items that the caller gives up: it must not use or drop them again.
+    /// `k <= self.free_cached()`, and `src` points to `k` initialised items that the caller
+    /// gives up: it must not use or drop them again.
     #[inline]
     pub(crate) unsafe fn stage_copied(&mut self, src: *const T, k: usize) {
-        debug_assert!(k <= self.limit.wrapping_sub(self.tail));
+        debug_assert!(k <= self.free_cached());
+        if k == 1 {
+            // One item (a per-item policy): a plain store, no copy call.
+            // SAFETY: `src` holds one item the caller gives up; the slot at `tail` is free.
+            self.write(self.tail, unsafe { src.read() });
+            self.tail = self.tail.wrapping_add(1);
+            return;
+        }
         #[cfg(not(fanring_loom))]
         {
             let (start, first, rest) = self.shared.runs(self.tail, k);
@@ -481,24 +500,24 @@ impl<T> Producer<T> {
         }
         self.tail = self.tail.wrapping_add(k);
         // The slots of the next run (released by the consumer, as far as we know) start on
-        // their way while this one is published. Not after a single item (a per-item
-        // dispatch policy): its next slot is on the line just written.
+        // their way while this one is published.
         if k > 1 {
             self.shared.prefetch(self.tail, self.free_cached(), true);
         }
     }
 
-    /// Stages `value` into a slot counted by the last [`reserve`](Self::reserve), without
-    /// checking for room or for a closed consumer.
+    /// Stages `k` items made by `item(j)`, `j` in `0..k` (not published).
     ///
     /// # Safety
-    /// Fewer items were staged since the last `reserve` than it returned (so the slot at
-    /// `tail` is free: the consumer does not read it before we publish).
+    /// `k <= self.free_cached()`.
     #[inline]
-    pub(crate) unsafe fn stage_reserved(&mut self, value: T) {
-        debug_assert!(self.tail != self.limit);
-        self.write(self.tail, value);
-        self.tail = self.tail.wrapping_add(1);
+    pub(crate) unsafe fn stage_with(&mut self, k: usize, mut item: impl FnMut(usize) -> T) {
+        debug_assert!(k <= self.free_cached());
+        for j in 0..k {
+            // The slot at `tail` is free (the caller's contract, one slot per item).
+            self.write(self.tail, item(j));
+            self.tail = self.tail.wrapping_add(1);
+        }
     }
 }
 
