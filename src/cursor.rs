@@ -49,8 +49,9 @@ impl<U> LocalQueue<U> {
     }
 
     /// Refills the queue with what `f` pushes into its (empty) buffer, and returns what `f`
-    /// returned. Call only when `pop` returned `None`, and while no cursor taken with
-    /// [`take_run`](Self::take_run) still holds items (they sit in the same buffer).
+    /// returned. Call only when `pop` returned `None` (checked in debug builds). Safe: a
+    /// cursor taken with [`take_run`](Self::take_run), whose items sit in the same buffer, is
+    /// empty or dropped by now, as `take_run`'s contract says.
     #[inline]
     pub(crate) fn fill<R>(&mut self, f: impl FnOnce(&mut Vec<U>) -> R) -> R {
         debug_assert_eq!(self.run.len(), 0);
@@ -71,9 +72,11 @@ impl<U> LocalQueue<U> {
 
     /// Hands every item still queued here to a [`RunCursor`]; the queue forgets them.
     ///
-    /// The cursor points into this queue's buffer: keep the queue alive, and do not
-    /// [`fill`](Self::fill) it, until the cursor is empty or dropped.
-    pub(crate) fn take_run(&mut self) -> RunCursor<U> {
+    /// # Safety
+    /// The cursor points into this queue's buffer: the caller empties or drops it before
+    /// this queue is [`fill`](Self::fill)ed again or dropped (else the refill overwrites, or
+    /// the drop frees, items the cursor still owns).
+    pub(crate) unsafe fn take_run(&mut self) -> RunCursor<U> {
         std::mem::replace(&mut self.run, RunCursor::empty())
     }
 }

@@ -28,7 +28,7 @@
 
 use crate::cursor::LocalQueue;
 use crate::engine::control::Control;
-use crate::engine::dispatch::{Dispatch, Distributor};
+use crate::engine::dispatch::{Dispatch, Distributor, Runs};
 use crate::engine::emit::OutBuf;
 use crate::engine::feed::Fed;
 use crate::engine::merger::{AbortFlag, AnyMerge, Merger};
@@ -226,8 +226,11 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
         producers,
         Dispatch::RoundRobin,
         None,
-        (1, batch * n),
-        false,
+        Runs {
+            turn: 1,
+            flush_every: batch * n,
+            fixed_length: false,
+        },
         wait,
     );
     // The feeder's run buffer, reserved here (a refusal is an error, not an abort there).

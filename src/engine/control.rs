@@ -107,20 +107,18 @@ impl Control {
 
     /// The distributor thread's last act (instead of [`exit`](Self::exit)).
     pub(crate) fn distributor_exit(&self) {
-        // Release: pairs with the Acquire load in `distributor_settled`: its stats are
+        // Release: pairs with the Acquire load in `distributor_at`: its stats are
         // visible.
         self.distributor_at.store(EXITED, Release);
     }
 
-    /// `Some(true)`: the distributor thread exited; `Some(false)`: it waits inside the source
-    /// (and will exit, without touching the engine, when the source returns); `None`: it is
-    /// running engine code (and, once cancelled, exits soon).
-    pub(crate) fn distributor_settled(&self) -> Option<bool> {
+    /// Where the distributor thread is now.
+    pub(crate) fn distributor_at(&self) -> DistributorAt {
         // SeqCst: see `cancel` (also Acquire for `distributor_exit`).
         match self.distributor_at.load(SeqCst) {
-            EXITED => Some(true),
-            IN_SOURCE => Some(false),
-            _ => None,
+            EXITED => DistributorAt::Exited,
+            IN_SOURCE => DistributorAt::InSource,
+            _ => DistributorAt::Running,
         }
     }
 
@@ -269,4 +267,16 @@ impl AbortFlag for Control {
     fn report(&self, e: Failure) {
         self.fail(e);
     }
+}
+
+/// Where the distributor thread is ([`Control::distributor_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DistributorAt {
+    /// It exited (its last act): its stats are visible and it may be joined.
+    Exited,
+    /// It waits inside the source's `recv`, and will exit without touching the engine when
+    /// the source returns.
+    InSource,
+    /// It runs engine code, and once cancelled exits soon.
+    Running,
 }

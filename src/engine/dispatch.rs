@@ -3,7 +3,7 @@
 //! over a source is `engine::feed`).
 
 use super::control::Control;
-use super::window::Window;
+use super::window::{Window, WindowRoom};
 use super::wire::{InWire, Tagged};
 use crate::cursor::Unsent;
 use crate::loom::sync::Arc;
@@ -99,11 +99,21 @@ pub(crate) trait QuietRun<T> {
 pub(crate) type QuietSeed<T> = Box<dyn FnOnce() -> Box<dyn QuietRun<T>> + Send>;
 
 /// Why [`Distributor::try_send`] could not take an item; the item comes back.
-pub(crate) enum SendError<T> {
+pub(crate) enum NotSent<T> {
     /// The chosen ring (or, for `LeastLoaded`, every ring), or the reorder window, is full.
     Full(T),
     /// The engine stopped: a worker closed its ring (early end or panic).
     Stopped(T),
+}
+
+impl<T> NotSent<T> {
+    /// The item that was not sent.
+    #[cfg(feature = "async")]
+    pub(crate) fn into_item(self) -> T {
+        match self {
+            NotSent::Full(t) | NotSent::Stopped(t) => t,
+        }
+    }
 }
 
 /// What a `Full` from `try_send` waits for.
@@ -116,6 +126,24 @@ enum Blocked {
     /// Room in the reorder window.
     Window,
 }
+
+/// How a distributor cuts the stream into runs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Runs {
+    /// Round-robin: up to `turn` consecutive items per worker per turn (1 is the seed's item
+    /// by item); the ring is published at the end of each turn.
+    pub(crate) turn: usize,
+    /// Every ring is published after this many items staged in all.
+    pub(crate) flush_every: usize,
+    /// Round-robin runs keep their length `turn` when published early (`Order::Preserve`'s
+    /// rotating merger counts on it); otherwise a run published early ends there.
+    pub(crate) fixed_length: bool,
+}
+
+/// The engine stopped: a worker closed its ring (early end or panic), the merger is gone, or
+/// a handle cancelled the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stopped;
 
 /// `open` failed.
 pub(crate) enum Shut {
@@ -150,8 +178,7 @@ pub(crate) struct Distributor<T, W> {
     staged: usize,
     flush_every: usize,
     blocked: Blocked,
-    /// Round-robin runs keep their length when published early (`Order::Preserve`'s rotating
-    /// merger counts on it); otherwise a run published early ends there.
+    /// Whether round-robin runs keep their length when published early.
     keep_runs: bool,
     /// A worker ring was closed by its worker (early end or panic): stop.
     stopped: bool,
@@ -162,18 +189,21 @@ pub(crate) struct Distributor<T, W> {
 }
 
 impl<T, W: InWire<T>> Distributor<T, W> {
-    /// Round-robin gives each worker up to `turn` consecutive items per turn (1 is the seed's
-    /// item by item; exactly `turn` with `keep_runs`); every ring is published at the end of
-    /// its turn, every `flush_every` items, and whenever the source has nothing ready
-    /// ([`idle`](Self::idle)). `wait` is how it waits for room (the rings' strategy).
+    /// A distributor over `rings` that runs items as `runs` says; every ring is also
+    /// published whenever the source has nothing ready ([`idle`](Self::idle)). `wait` is how
+    /// it waits for room (the rings' strategy).
     pub(crate) fn new(
         rings: Vec<Producer<W>>,
         dispatch: Dispatch<T>,
         window: Option<Arc<Window>>,
-        (turn, flush_every): (usize, usize),
-        keep_runs: bool,
+        runs: Runs,
         wait: WaitStrategy,
     ) -> Self {
+        let Runs {
+            turn,
+            flush_every,
+            fixed_length: keep_runs,
+        } = runs;
         let turn = turn.max(1);
         Distributor {
             rings,
@@ -241,18 +271,18 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// Stages `item` for a worker without waiting. Staged items are published at the end of
     /// a round-robin run, every `flush_every` items and by [`flush`](Self::flush).
     #[inline]
-    pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
+    pub(crate) fn try_send(&mut self, item: T) -> Result<(), NotSent<T>> {
         if self.room == 0 {
             match self.open(Some(&item)) {
                 Ok(()) => {}
-                Err(Shut::Full) => return Err(SendError::Full(item)),
-                Err(Shut::Stopped) => return Err(SendError::Stopped(item)),
+                Err(Shut::Full) => return Err(NotSent::Full(item)),
+                Err(Shut::Stopped) => return Err(NotSent::Stopped(item)),
             }
         }
         // `open` set `room` to at most the ring's free slots, so it takes the item.
         if let Err(wire) = self.rings[self.cur].stage(W::wrap(self.seq, item)) {
             self.room = 0;
-            return Err(SendError::Full(wire.unwrap().1));
+            return Err(NotSent::Full(wire.unwrap().1));
         }
         self.staged_into_cur(1);
         Ok(())
@@ -263,9 +293,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// whatever is left moves to the front of `buf` once, at the end.
     ///
     /// # Errors
-    /// `Err(())` if the engine stopped (the rest stays in `buf`).
+    /// `Err(Stopped)` if the engine stopped (the rest stays in `buf`).
     #[inline]
-    pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, ()> {
+    pub(crate) fn try_send_from(&mut self, buf: &mut Vec<T>) -> Result<usize, Stopped> {
         let mut rest = Unsent::new(buf);
         let mut sent = 0;
         loop {
@@ -278,7 +308,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 match self.open(Some(first)) {
                     Ok(()) => {}
                     Err(Shut::Full) => break,
-                    Err(Shut::Stopped) => return Err(()),
+                    Err(Shut::Stopped) => return Err(Stopped),
                 }
             }
             let ring = &mut self.rings[self.cur];
@@ -407,8 +437,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         loop {
             match self.try_send(item) {
                 Ok(()) => return Ok(()),
-                Err(SendError::Stopped(back)) => return Err(back),
-                Err(SendError::Full(back)) => {
+                Err(NotSent::Stopped(back)) => return Err(back),
+                Err(NotSent::Full(back)) => {
                     item = back;
                     self.wait_room();
                 }
@@ -504,12 +534,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         // `done` is cached and reloaded only when the cached value says "full".
         if self.seq.wrapping_sub(self.cached_done) >= w.size {
             match w.room(self.seq) {
-                Some(Ok(done)) => self.cached_done = done,
-                Some(Err(())) => {
+                WindowRoom::Open { done } => self.cached_done = done,
+                WindowRoom::Closed => {
                     self.stop();
                     return Err(Shut::Stopped);
                 }
-                None => {
+                WindowRoom::Full => {
                     self.blocked = Blocked::Window;
                     return Err(Shut::Full);
                 }
@@ -548,9 +578,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// owned by one caller), `Ok(false)` when a ring or the window is full (wait with
     /// `wait_room` / `poll_room`, then ask again), `Err` once the engine stopped.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn reserve_any(&mut self) -> Result<bool, ()> {
+    pub(crate) fn reserve_any(&mut self) -> Result<bool, Stopped> {
         if self.stopped {
-            return Err(());
+            return Err(Stopped);
         }
         if self.room > 0 {
             return Ok(true);
@@ -558,7 +588,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         match self.open(None) {
             Ok(()) => Ok(true),
             Err(Shut::Full) => Ok(false),
-            Err(Shut::Stopped) => Err(()),
+            Err(Shut::Stopped) => Err(Stopped),
         }
     }
 
@@ -581,7 +611,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             Blocked::Window => {
                 if let Some(w) = &self.window {
                     let seq = self.seq;
-                    wait_until(self.wait, &w.slot, None, || w.room(seq).map(drop));
+                    wait_until(self.wait, &w.slot, None, || w.room(seq).ready());
                 }
             }
         }
@@ -612,7 +642,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 // The merger always notifies the window's slot (`Window::advance`).
                 Some(w) => {
                     let seq = self.seq;
-                    let room = || w.room(seq).map(drop);
+                    let room = || w.room(seq).ready();
                     match spin(self.wait, room) {
                         Some(()) => std::task::Poll::Ready(()),
                         None => poll_until(cx, &w.slot, true, room),
@@ -696,12 +726,12 @@ impl<T: Send + 'static> AnyDistributor<T> {
     }
     /// [`Distributor::try_send`], the item back on `Err` with whether the engine stopped.
     #[cfg(feature = "async")]
-    pub(crate) fn try_send(&mut self, item: T) -> Result<(), SendError<T>> {
+    pub(crate) fn try_send(&mut self, item: T) -> Result<(), NotSent<T>> {
         each!(self, d => d.try_send(item))
     }
     /// See [`Distributor::reserve_any`].
     #[cfg(feature = "async")]
-    pub(crate) fn reserve_any(&mut self) -> Result<bool, ()> {
+    pub(crate) fn reserve_any(&mut self) -> Result<bool, Stopped> {
         each!(self, d => d.reserve_any())
     }
     #[cfg(feature = "async")]

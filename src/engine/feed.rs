@@ -5,7 +5,7 @@
 //! through it; they differ only in how they wait once it stops.
 
 use super::control::Control;
-use super::dispatch::{AnyDistributor, Distributor, QuietRun};
+use super::dispatch::{AnyDistributor, Distributor, QuietRun, Stopped};
 use super::wire::InWire;
 use crate::source::Source;
 
@@ -106,22 +106,22 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         buf: &mut Vec<T>,
         control: Option<&Control>,
         mut quiet: Quiet<'_, T>,
-    ) -> Result<(), ()> {
+    ) -> Result<(), Stopped> {
         loop {
             match self.feed(source, buf, quiet.as_deref_mut(), &mut || false) {
                 Fed::Ended => return Ok(()),
-                Fed::Stopped => return Err(()),
+                Fed::Stopped => return Err(Stopped),
                 Fed::Full => self.wait_room(),
                 Fed::Dry => {
                     let item = match control {
                         Some(c) => {
                             // A cancelling handle does not wait for a thread inside the source.
                             if !c.enter_source() {
-                                return Err(());
+                                return Err(Stopped);
                             }
                             let item = source.recv();
                             if !c.leave_source() {
-                                return Err(()); // cancelled meanwhile: `item` is dropped here
+                                return Err(Stopped); // cancelled meanwhile: `item` is dropped here
                             }
                             item
                         }
@@ -159,7 +159,7 @@ impl<T: Send + 'static> AnyDistributor<T> {
         buf: &mut Vec<T>,
         control: Option<&Control>,
         quiet: Quiet<'_, T>,
-    ) -> Result<(), ()> {
+    ) -> Result<(), Stopped> {
         match self {
             AnyDistributor::Plain(d) => d.pump(source, buf, control, quiet),
             AnyDistributor::Tagged(d) => d.pump(source, buf, control, quiet),

@@ -4,7 +4,7 @@
 
 use super::config::{check_settings, Mode, Settings, Sizes};
 use super::control::Control;
-use super::dispatch::{AnyDistributor, Distributor, QuietRun, QuietSeed};
+use super::dispatch::{AnyDistributor, Distributor, QuietRun, QuietSeed, Runs};
 use super::emit::OutBuf;
 use super::handles::reap;
 use super::inline::Inline;
@@ -242,8 +242,11 @@ impl<F> Crew<'_, F> {
                 ins,
                 b.dispatch,
                 None,
-                (batch, batch.saturating_mul(b.workers)),
-                sizes.rotate,
+                Runs {
+                    turn: batch,
+                    flush_every: batch.saturating_mul(b.workers),
+                    fixed_length: sizes.rotate,
+                },
                 b.wait,
             )),
             merger,
@@ -273,8 +276,11 @@ impl<F> Crew<'_, F> {
                 Some(window),
                 // Round-robin gives each worker `batch` items per turn and publishes each
                 // run; the other policies publish every `batch` items per worker.
-                (batch, batch.saturating_mul(b.workers)),
-                false,
+                Runs {
+                    turn: batch,
+                    flush_every: batch.saturating_mul(b.workers),
+                    fixed_length: false,
+                },
                 b.wait,
             )),
             merger: Merger::Tagged(merger),

@@ -1,7 +1,7 @@
 //! The engine's distributor thread (`run`, `run_source`, `run_with_sink`), and how a handle
 //! that ends the engine waits for it: never while it waits inside the source.
 
-use super::control::Control;
+use super::control::{Control, DistributorAt};
 use super::dispatch::{AnyDistributor, QuietSeed};
 use super::stage::{spawn_stage, Stage};
 use crate::loom::sync::Arc;
@@ -131,8 +131,8 @@ impl SourceThread {
         }
         let mut backoff = Backoff::default();
         loop {
-            match control.distributor_settled() {
-                Some(true) => {
+            match control.distributor_at() {
+                DistributorAt::Exited => {
                     // Exited (its last act): under loom, never join (see `reap`).
                     #[cfg(not(fanring_loom))]
                     let _ = handle.join();
@@ -140,7 +140,7 @@ impl SourceThread {
                     drop(handle);
                     return;
                 }
-                Some(false) if !through_source => return, // inside the source: left
+                DistributorAt::InSource if !through_source => return, // left inside the source
                 // Running engine code, which ends soon once cancelled (or, joining, the
                 // source's `recv`).
                 _ => backoff.snooze(),

@@ -43,15 +43,36 @@ impl Window {
         self.slot.notify();
     }
 
-    /// Whether `seq` may be handed out: `Some(Ok(done))` yes (with the `done` seen),
-    /// `Some(Err(()))` the merger is gone, `None` not yet.
-    pub(crate) fn room(&self, seq: usize) -> Option<Result<usize, ()>> {
+    /// Whether `seq` may be handed out.
+    pub(crate) fn room(&self, seq: usize) -> WindowRoom {
         // Acquire: pairs with `close`.
         if self.closed.load(Acquire) {
-            return Some(Err(()));
+            return WindowRoom::Closed;
         }
         // Acquire: pairs with `advance`.
         let done = self.done.load(Acquire);
-        (seq.wrapping_sub(done) < self.size).then_some(Ok(done))
+        if seq.wrapping_sub(done) < self.size {
+            WindowRoom::Open { done }
+        } else {
+            WindowRoom::Full
+        }
+    }
+}
+
+/// What [`Window::room`] saw for a sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowRoom {
+    /// It fits: the merger had emitted everything before `done`.
+    Open { done: usize },
+    /// Not yet: the merger has not emitted far enough.
+    Full,
+    /// The merger is gone.
+    Closed,
+}
+
+impl WindowRoom {
+    /// `Some` once a waiter for room can stop waiting (room, or closed).
+    pub(crate) fn ready(self) -> Option<()> {
+        (self != WindowRoom::Full).then_some(())
     }
 }

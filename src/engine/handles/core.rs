@@ -15,7 +15,13 @@ pub(crate) trait Merging {
 
     /// The slow path of `next` (the cursor is empty): the next run's first item and a cursor
     /// over the rest; at the end of a failed stream, re-raises the failure if `raise`.
-    fn next_run(&mut self, raise: bool) -> (Option<Self::Item>, RunCursor<Self::Item>);
+    ///
+    /// # Safety
+    /// The cursor points into a buffer of `self`'s, which the next call refills: every cursor
+    /// returned before is empty or dropped, and the one returned is emptied or dropped before
+    /// the next call and before `self` is dropped. ([`Core`] keeps this: it holds the one
+    /// cursor, calls only once it is empty, and drops it first.)
+    unsafe fn next_run(&mut self, raise: bool) -> (Option<Self::Item>, RunCursor<Self::Item>);
 
     /// The output side.
     fn output(&self) -> &OutputState<Self::Item>;
@@ -29,6 +35,10 @@ pub(crate) trait Merging {
 }
 
 /// A merged stream: the run being handed out, and everything else.
+///
+/// It keeps [`Merging::next_run`]'s contract for its handles: `run` is the one cursor; a new
+/// one is asked for only once it is empty, and replaces it; it is dropped before `state`
+/// (field order, and [`join`](Self::join)).
 pub(crate) struct Core<M: Merging> {
     /// The run being handed out. Declared first: its items are dropped before the rest.
     pub(crate) run: RunCursor<M::Item>,
@@ -52,7 +62,8 @@ impl<M: Merging> Core<M> {
             return Some(u);
         }
         // Given the boxed state, never `self` (see `RunCursor`).
-        let (first, run) = self.state.next_run(true);
+        // SAFETY: `run` is empty (it popped `None`), and is the only cursor: `Core`'s contract.
+        let (first, run) = unsafe { self.state.next_run(true) };
         self.run = run;
         first
     }
@@ -63,7 +74,8 @@ impl<M: Merging> Core<M> {
         if let Some(u) = self.run.pop() {
             return Ok(Some(u));
         }
-        let (first, run) = self.state.next_run(false);
+        // SAFETY: as in `next`.
+        let (first, run) = unsafe { self.state.next_run(false) };
         self.run = run;
         match first {
             Some(u) => Ok(Some(u)),

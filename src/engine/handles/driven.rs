@@ -156,8 +156,9 @@ where
 {
     type Item = U;
 
-    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
-        self.drive_run(raise)
+    unsafe fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+        // SAFETY: the same contract.
+        unsafe { self.drive_run(raise) }
     }
 
     fn output(&self) -> &OutputState<U> {
@@ -283,13 +284,17 @@ where
     /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
     /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
     /// At the end of a failed stream, re-raises the failure if `raise`.
+    ///
+    /// # Safety
+    /// As [`Merging::next_run`](super::core::Merging::next_run).
     #[inline(never)]
-    fn drive_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+    unsafe fn drive_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         if self.poisoned {
             return (None, RunCursor::empty());
         }
         if let Some(u) = self.next_item() {
-            return (Some(u), self.output.local.take_run());
+            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
+            return (Some(u), unsafe { self.output.local.take_run() });
         }
         if raise {
             self.output.raise();

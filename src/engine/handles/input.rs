@@ -1,6 +1,8 @@
 //! The caller's end of the distributor ([`Pipeline::start`](crate::Pipeline::start)).
 
 use crate::engine::dispatch::AnyDistributor;
+#[cfg(feature = "async")]
+use crate::engine::dispatch::{NotSent, Stopped};
 use crate::source;
 use crate::stats::DistributorStats;
 use crate::teardown::Teardown;
@@ -111,22 +113,27 @@ impl<T: Send + 'static> Input<T> {
     /// [`send_blocking`](Self::send_blocking)).
     #[cfg(feature = "async")]
     pub async fn send_async(&mut self, item: T) -> Result<(), SendError<T>> {
-        use crate::engine::dispatch::SendError as Full;
         let mut item = item;
         loop {
-            if self.stopped() {
-                return Err(SendError(item));
-            }
-            match self.distributor.try_send(item) {
+            match self.offer(item) {
                 Ok(()) => {
                     self.distributor.flush();
                     return Ok(());
                 }
-                Err(Full::Stopped(back)) => return Err(SendError(back)),
-                Err(Full::Full(back)) => item = back,
+                Err(NotSent::Stopped(back)) => return Err(SendError(back)),
+                Err(NotSent::Full(back)) => item = back,
             }
             std::future::poll_fn(|cx| self.distributor.poll_room(cx)).await;
         }
+    }
+
+    /// Stages `item` if the engine takes items and its ring (and the window) has room.
+    #[cfg(feature = "async")]
+    fn offer(&mut self, item: T) -> Result<(), NotSent<T>> {
+        if self.stopped() {
+            return Err(NotSent::Stopped(item));
+        }
+        self.distributor.try_send(item)
     }
 
     /// Whether the engine stopped taking items: its output was dropped or joined, a worker
@@ -214,22 +221,16 @@ impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
                         return Poll::Pending;
                     }
                 }
-                Err(()) => return Poll::Ready(Err(SendError(None))),
+                Err(Stopped) => return Poll::Ready(Err(SendError(None))),
             }
         }
     }
 
     fn start_send(self: std::pin::Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
-        use crate::engine::dispatch::SendError as Full;
-        let this = self.get_mut();
-        if this.stopped() {
-            return Err(SendError(Some(item)));
-        }
-        match this.distributor.try_send(item) {
-            Ok(()) => Ok(()),
-            // No room reserved (no `poll_ready` first), or the engine stopped meanwhile.
-            Err(Full::Full(back) | Full::Stopped(back)) => Err(SendError(Some(back))),
-        }
+        // `Full`: no room reserved (no `poll_ready` first); `Stopped`: the engine stopped.
+        self.get_mut()
+            .offer(item)
+            .map_err(|e| SendError(Some(e.into_item())))
     }
 
     fn poll_flush(

@@ -185,21 +185,28 @@ impl<U> OutputState<U> {
     /// The async form of [`poll`](Self::poll) (`async` feature): `Pending` once the task's
     /// waker is announced on the merger's rings and a re-check found nothing (see
     /// `Merger::poll_task`); then returns the first item and a cursor over the rest of its run.
+    ///
+    /// # Safety
+    /// As [`Merging::next_run`](core::Merging::next_run): every cursor returned before is
+    /// empty or dropped, and the one returned is emptied or dropped before the next call and
+    /// before `self` is dropped.
     #[cfg(feature = "async")]
     #[inline(never)]
-    pub(crate) fn poll_run(
+    pub(crate) unsafe fn poll_run(
         &mut self,
         cx: &std::task::Context<'_>,
         raise: bool,
     ) -> std::task::Poll<(Option<U>, RunCursor<U>)> {
         use std::task::Poll;
         if self.ended {
-            return Poll::Ready((self.local.pop(), self.local.take_run()));
+            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
+            return Poll::Ready((self.local.pop(), unsafe { self.local.take_run() }));
         }
         let (merger, control) = (&mut self.merger, &*self.control);
         match merger.poll_task(&mut self.local, control, &mut self.announced, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Step::Item(u)) => Poll::Ready((Some(u), self.local.take_run())),
+            // SAFETY: as above.
+            Poll::Ready(Step::Item(u)) => Poll::Ready((Some(u), unsafe { self.local.take_run() })),
             Poll::Ready(Step::Empty | Step::End) => {
                 self.ended = true;
                 self.merger.close();
@@ -214,10 +221,14 @@ impl<U> OutputState<U> {
     /// `Output::next`'s slow path (its cursor is empty): waits for the next run, returns its
     /// first item and a cursor over the rest. At the end of a failed stream, re-raises the
     /// failure if `raise`.
+    ///
+    /// # Safety
+    /// As [`Merging::next_run`](core::Merging::next_run).
     #[inline(never)]
-    fn output_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+    unsafe fn output_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         match self.poll(true) {
-            Step::Item(u) => (Some(u), self.local.take_run()),
+            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
+            Step::Item(u) => (Some(u), unsafe { self.local.take_run() }),
             Step::Empty | Step::End => {
                 if raise {
                     self.raise();
@@ -231,8 +242,9 @@ impl<U> OutputState<U> {
 impl<U> core::Merging for OutputState<U> {
     type Item = U;
 
-    fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
-        self.output_run(raise)
+    unsafe fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+        // SAFETY: the same contract.
+        unsafe { self.output_run(raise) }
     }
 
     fn output(&self) -> &OutputState<U> {

@@ -131,7 +131,9 @@ impl<U> Output<U> {
             if let Some(u) = core.run.pop() {
                 return std::task::Poll::Ready(Some(u));
             }
-            core.state.poll_run(cx, false).map(|(first, run)| {
+            // SAFETY: `core.run` is empty and the only cursor; the new one replaces it
+            // (`Core`'s contract).
+            unsafe { core.state.poll_run(cx, false) }.map(|(first, run)| {
                 core.run = run;
                 first
             })
@@ -168,7 +170,8 @@ impl<U> futures_core::Stream for Output<U> {
         if let Some(u) = core.run.pop() {
             return std::task::Poll::Ready(Some(u));
         }
-        core.state.poll_run(cx, true).map(|(first, run)| {
+        // SAFETY: as in `next_checked_async`.
+        unsafe { core.state.poll_run(cx, true) }.map(|(first, run)| {
             core.run = run;
             first
         })
