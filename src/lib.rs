@@ -34,16 +34,13 @@
 
 // The layers, from the bottom up: `loom` (the shim), `ring`, `wait`, `teardown`, `cursor`,
 // `error`, `pinning`, `stats`, `source`; then `engine` (its own layers are listed in
-// `engine/mod.rs`); then `fan`, the seed's split / merge, beside the engine on its parts,
-// and `nats` (feature `nats`), a JetStream source and sink over the engine.
+// `engine/mod.rs`); then `fan`, the seed's split / merge, beside the engine on its parts.
 mod clock;
 mod cursor;
 mod engine;
 mod error;
 pub mod fan;
 mod loom;
-#[cfg(feature = "nats")]
-pub mod nats;
 pub mod pinning;
 pub mod ring;
 pub mod source;

@@ -7,8 +7,8 @@
 //! Items that must be accounted for carry a counter: `Tracked::new` counts a creation, its
 //! `Drop` a drop, and every scenario ends with `created == dropped` once the engine is gone.
 //! Sources create their items lazily, so items a source never handed out never exist. The
-//! items, their counters, their source and the generator are `fanbench::tracked`'s, which the
-//! soak tool (`fanbench-soak`) uses too.
+//! items, their counters, their source and the generator are in `common/tracked.rs` (the soak
+//! tool, `fanbench-soak`, has the same as `fanbench::tracked`).
 //!
 //! No timing is asserted: every test only has to finish, whatever the scheduling. The tests
 //! of this file run one at a time (a shared lock), so they never compete for the cores. A
@@ -18,8 +18,8 @@
 #[macro_use]
 mod common;
 
+use common::tracked::{source, Counts, Rng, Tracked};
 use common::MODES;
-use fanbench::tracked::{source, Counts, Rng, Tracked};
 use fanring::pinning::available_cores;
 use fanring::ring::CapacityError;
 use fanring::stats::Stats;

@@ -1,7 +1,6 @@
 //! fanring's main job, as a library: the peers `fanbench` and the criterion bench
 //! (`benches/fan.rs`) measure the engine against, the items and work they move, the paced
-//! source of the open-loop latency runs, and the counted items of the soak tool and the
-//! stress tests.
+//! source of the open-loop latency runs, and the counted items of the soak tool.
 //!
 //! - [`baselines`]: the runners (fanring, the seed pattern on crossbeam-channel and std mpsc,
 //!   the hand-built rtrb pipeline, a sequential loop, rayon `par_bridge`, pariter), each taking
@@ -13,7 +12,7 @@
 //!   (a buffer allocated per row, about 40 µs of work each), and its runners in
 //!   [`baselines::rows`];
 //! - [`tracked`]: items whose creation and drop are counted, their source and a seeded
-//!   generator (the soak tool `fanbench-soak` and `tests/engine_stress.rs`).
+//!   generator (the soak tool `fanbench-soak`).
 //!
 //! The binaries: `fanbench` (`cargo run --release -p fanbench`, the benchmark) and
 //! `fanbench-soak` (`cargo run --release -p fanbench --bin fanbench-soak`, the soak).

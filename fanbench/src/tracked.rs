@@ -1,9 +1,11 @@
-//! Counted items for the soak tool (`fanbench-soak`) and the engine's stress tests
-//! (`tests/engine_stress.rs`): every [`Tracked`] item counts its creation and its drop in a
-//! shared [`Counts`], so a run that ends (completely, early, or with a panic) can check that
-//! every item it created was dropped exactly once; [`source`] creates them lazily, so items a
-//! source never handed out never exist. [`Rng`] makes the random choices reproducible without
-//! a dependency.
+//! Counted items for the soak tool (`fanbench-soak`): every [`Tracked`] item counts its
+//! creation and its drop in a shared [`Counts`], so a run that ends (completely, early, or
+//! with a panic) can check that every item it created was dropped exactly once; [`source`]
+//! creates them lazily, so items a source never handed out never exist. [`Rng`] makes the
+//! random choices reproducible without a dependency.
+//!
+//! The engine's stress tests (`tests/engine_stress.rs`) have their own copy of what they use
+//! (`tests/common/tracked.rs`), so that the library's tests do not depend on this crate.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
-//! What several test binaries share: the two caller-side modes of the engine.
+//! What several test binaries share: the two caller-side modes of the engine, and counted
+//! items (`tracked`).
 #![allow(dead_code)] // each binary uses part of it
+
+pub mod tracked;
 
 use fanring::stats::Stats;
 use fanring::Failure;

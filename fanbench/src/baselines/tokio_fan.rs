@@ -1,9 +1,6 @@
 //! Async fan-out/fan-in from tokio parts, generic over the items (`--features async`).
 //!
-//! Self-contained (only `tokio` and `futures-util`), so that the criterion bench of the root
-//! crate (`benches/async_fan.rs`) includes this file with `#[path]` instead of depending on
-//! fanbench with a feature (which would switch `fanring/async` on for the root crate's own
-//! tests too).
+//! The async rows of `fanbench` and the criterion bench `benches/async_fan.rs` use it.
 //!
 //! Every runner maps each item of `source` through `work` on `workers` parallel stages and
 //! hands every result to `sink` on the caller's task (the `block_on` of `rt`, on the calling

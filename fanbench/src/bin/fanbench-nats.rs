@@ -1,4 +1,4 @@
-//! Items/s and latency through NATS JetStream: the engine (`fanring::nats` source → engine
+//! Items/s and latency through NATS JetStream: the engine (`fanring_nats` source → engine
 //! with `Dispatch::ByKey` → sink) against the same pipeline on a plain JetStream consumer with
 //! no engine (one async loop: pull, work, publish with `Nats-Msg-Id`, await the publish ack,
 //! ack the input; publishes pipelined the same way as the sink's). Both acknowledge an input
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, consumer, stream};
-use fanring::nats::{partition_of, Bytes, Connection, Message, SinkConfig, SourceConfig};
 use fanring::{Dispatch, Engine};
+use fanring_nats::{partition_of, Bytes, Connection, Message, SinkConfig, SourceConfig};
 use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 
@@ -165,7 +165,8 @@ fn engine(conn: &Connection, n: u64, work_us: u64, workers: usize) {
         })
         .run_source(source)
         .unwrap();
-    for (i, o) in out.by_ref().enumerate() {
+    // `Iterator::` named: with `--features async` too, `&mut Output` is also a `Stream`.
+    for (i, o) in Iterator::enumerate(&mut out) {
         sink.send_blocking(o).unwrap();
         if i as u64 + 1 == n {
             break;
@@ -208,7 +209,7 @@ async fn read_latency(js: jetstream::Context, n: u64) -> (f64, f64, f64) {
 }
 
 const USAGE: &str = "\
-fanbench-nats: items/s and latency through NATS JetStream, the engine (fanring::nats source,
+fanbench-nats: items/s and latency through NATS JetStream, the engine (fanring_nats source,
 engine with Dispatch::ByKey, sink) against a plain JetStream consumer with no engine.
 
 Usage: FANRING_NATS_URL=nats://HOST:PORT fanbench-nats [ITEMS] [WORK_US] [WORKERS] [RATE]

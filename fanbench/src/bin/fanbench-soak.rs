@@ -9,7 +9,8 @@
 //! valgrind --leak-check=full --error-exitcode=1 target/debug/fanbench-soak --rounds 6 --items 2000
 //! ```
 //! Exits non-zero on the first violation. The items, their counters and their source are
-//! `fanbench::tracked`'s, which the engine's stress tests (`tests/engine_stress.rs`) use too.
+//! `fanbench::tracked`'s (the engine's stress tests, `tests/engine_stress.rs`, have the same
+//! in `tests/common/tracked.rs`).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Throughput and round-trip latency of the SPSC ring against its peers.
 //!
-//! `cargo bench --bench ring` (criterion; `-- GROUP` to run one group).
+//! `cargo bench -p fanbench --bench ring` (criterion; `-- GROUP` to run one group).
 //!
 //! Every measurement moves `u64`s between two threads: the bench thread (producer / pinger)
 //! pinned to the first core it may run on and a thread spawned per sample (consumer / echo)

@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{key_hash, Bridge, Connection, Error, Outgoing};
-use crate::source::Source;
-use crate::source::TryRecvError;
+use fanring::source::Source;
+use fanring::source::TryRecvError;
 
 /// Which partitions of which stream a [`JetStreamSource`] consumes, and how.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! The async bridge against async fan-out/fan-in built from tokio parts.
 //!
-//! `cargo bench --features async --bench async_fan` (criterion; `-- w2` for one group).
+//! `cargo bench -p fanbench --features async --bench async_fan` (criterion; `-- w2` for one
+//! group).
 //!
 //! Each group (`w1`, `w2`, `w4`: that many workers) maps `0..N` through a trivial function and
 //! sums the results on the caller's side; every sample starts its engine or its tasks afresh:
@@ -12,31 +13,23 @@
 //!   `StreamExt::fold`, which builds and polls one future per item and keeps its accumulator
 //!   in the future's memory;
 //! - `tokio_mpsc`, `buffered`, `buffer_unordered`: the tokio baselines of fanbench
-//!   (`fanbench/src/baselines/tokio_fan.rs`, included by path: a dev-dependency on fanbench
-//!   with its `async` feature would switch `fanring/async` on for every test of this crate),
-//!   on a multi-thread runtime with 2 workers (`buffered*` run N / 16 items: one
-//!   `spawn_blocking` per item; criterion's per-element figures stay comparable).
+//!   (`fanbench::baselines::tokio_fan`), on a multi-thread runtime with 2 workers (`buffered*`
+//!   run N / 16 items: one `spawn_blocking` per item; criterion's per-element figures stay
+//!   comparable).
 //!
 //! The bench functions of a group run one after the other, each for its own few seconds: run
 //! the group twice and compare within a run (the machine is shared and noisy).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-// Only some of the runners and `Feed`s are used here.
-#[allow(dead_code)]
-#[path = "../fanbench/src/baselines/tokio_fan.rs"]
-mod tokio_fan;
-
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use fanbench::baselines::tokio_fan::{self, Feed};
 use fanring::Engine;
-use futures_core::Stream;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use std::hint::black_box;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
-
-use tokio_fan::Feed;
 
 /// Capacity of each tokio channel (as the engine's default ring holds a few runs).
 const CHANNEL: usize = 1024;

@@ -6,9 +6,9 @@
 //! nats-server -js -a 127.0.0.1 -p 4222 -sd /tmp/js &
 //! export FANRING_NATS_URL=nats://127.0.0.1:4222
 //! # machine A: publish 20 000 orders, then take partitions 0 and 1
-//! cargo run --release --features nats --example nats_partitioned -- 0,1 20000
+//! cargo run --release -p fanring-nats --example nats_partitioned -- 0,1 20000
 //! # machine B: partitions 2 and 3
-//! cargo run --release --features nats --example nats_partitioned -- 2,3
+//! cargo run --release -p fanring-nats --example nats_partitioned -- 2,3
 //! ```
 //!
 //! Layout: 4 partitions, stream `ORDERS-<p>` holding `orders.<p>.<customer>`, results in
@@ -20,8 +20,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream;
-use fanring::nats::{partition_of, Connection, Message, SinkConfig, SourceConfig};
 use fanring::{Dispatch, Engine};
+use fanring_nats::{partition_of, Connection, Message, SinkConfig, SourceConfig};
 use std::collections::HashMap;
 
 const PARTITIONS: u32 = 4;

@@ -1,9 +1,9 @@
-//! Key-partitioned streams through NATS JetStream, one engine per machine (`--features nats`).
+//! Key-partitioned streams through NATS JetStream, one [`fanring`] engine per machine.
 //!
 //! A [`JetStreamSource`] consumes some partitions of a stream and feeds an engine; a
 //! [`JetStreamSink`] publishes the engine's merged output to another stream and only then
 //! acknowledges the inputs. How to lay out partitions and machines, and what was measured, is
-//! in `docs/scaling.md`.
+//! in fanring's `docs/scaling.md`.
 //!
 //! # The stream layout
 //!
@@ -58,7 +58,7 @@
 //! nothing pending is reused as it is.
 //!
 //! ```no_run
-//! use fanring::nats::{Connection, Message, SinkConfig, SourceConfig};
+//! use fanring_nats::{Connection, Message, SinkConfig, SourceConfig};
 //! use fanring::{Dispatch, Engine};
 //!
 //! let conn = Connection::connect("nats://127.0.0.1:4222")?;
@@ -82,7 +82,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// "JetStream" is the product's name, not an identifier to put in backticks.
+// The core crate's lints and reviewed exceptions (this was its `nats` module):
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![warn(clippy::pedantic)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+// - Handles' `Debug` shows their observable state, not internals (Arcs, the runtime).
+#![allow(clippy::missing_fields_in_debug)]
+// - Pure getters would all need `#[must_use]`; it adds noise without catching a bug.
+#![allow(clippy::must_use_candidate)]
+// - "JetStream" is the product's name, not an identifier to put in backticks.
 #![allow(clippy::doc_markdown)]
 
 mod bridge;
@@ -204,7 +213,7 @@ impl fmt::Debug for Connection {
 /// the one-token key `key` in: FNV-1a (32 bits) of the key's bytes, modulo `partitions`.
 ///
 /// ```
-/// use fanring::nats::partition_of;
+/// use fanring_nats::partition_of;
 /// assert!(partition_of("customer-42", 4) < 4);
 /// assert_eq!(partition_of("customer-42", 1), 0);
 /// ```
@@ -221,13 +230,13 @@ pub fn partition_of(key: &str, partitions: u32) -> u32 {
     h % partitions
 }
 
-/// A 64-bit hash of `key` for [`Dispatch::by_key`](crate::Dispatch::by_key) inside one
+/// A 64-bit hash of `key` for [`Dispatch::by_key`](fanring::Dispatch::by_key) inside one
 /// engine: FNV-1a (64 bits) finished with a bit mixer. The mixer matters: the low bits of
 /// plain FNV-1a are the same for the 32- and 64-bit variants, so `fnv64 % workers` would send
 /// every key of one partition to the same few workers.
 ///
 /// ```
-/// use fanring::nats::key_hash;
+/// use fanring_nats::key_hash;
 /// assert_eq!(key_hash("a"), key_hash("a"));
 /// assert_ne!(key_hash("a"), key_hash("b"));
 /// ```

@@ -1,8 +1,9 @@
 //! Key-partitioned streams through a real `nats-server -js`, one engine per process (issue #17).
 //!
-//! `.ci/run` starts a server on a free loopback port with `tests/nats-server.conf` (the
-//! partition mapping `fr.in.* -> fr.in.{{partition(4,1)}}.{{wildcard(1)}}`) and runs
-//! `FANRING_NATS_URL=nats://127.0.0.1:PORT cargo test --features nats --test nats --
+//! `.ci/run` starts a server on a free loopback port with
+//! `fanring-nats/tests/nats-server.conf` (the partition mapping
+//! `fr.in.* -> fr.in.{{partition(4,1)}}.{{wildcard(1)}}`) and runs
+//! `FANRING_NATS_URL=nats://127.0.0.1:PORT cargo test -p fanring-nats --test nats --
 //! --test-threads=1`. Without `FANRING_NATS_URL` the tests say so and pass, except under
 //! `CI=true`, where they fail.
 //!
@@ -19,8 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
-use fanring::nats::{partition_of, Connection, Message, SinkConfig, SourceConfig};
 use fanring::{Dispatch, Engine};
+use fanring_nats::{partition_of, Connection, Message, SinkConfig, SourceConfig};
 use futures_util::{StreamExt, TryStreamExt};
 
 const IN: &str = "FR_IN";
@@ -38,7 +39,7 @@ fn server_url() -> Option<String> {
         _ => {
             let msg = "FANRING_NATS_URL is not set: no nats-server to test against \
                        (.ci/run starts one: `nats-server -js -a 127.0.0.1 -p PORT -c \
-                       tests/nats-server.conf`)";
+                       fanring-nats/tests/nats-server.conf`)";
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "{msg}; in CI this test must run"
@@ -55,7 +56,7 @@ fn key(k: u32) -> String {
 }
 
 /// The work: `"<key> <i>"` → `"<key> <i> <i²>"`.
-fn work(m: Message) -> fanring::nats::Outgoing {
+fn work(m: Message) -> fanring_nats::Outgoing {
     let text = std::str::from_utf8(&m.payload).expect("utf-8 payload");
     let i: u64 = text
         .rsplit(' ')
@@ -92,7 +93,9 @@ fn engine_process() {
         .map(work)
         .run_source(source)
         .unwrap();
-    for o in out.by_ref() {
+    // `Iterator::` named: in a workspace build with fanring's `async` feature on (fanbench's
+    // async rows), `Output` is also a `Stream`, and `StreamExt` is in scope here.
+    for o in Iterator::by_ref(&mut out) {
         sink.send_blocking(o).unwrap();
     }
     out.join().unwrap();
@@ -162,7 +165,7 @@ fn setup(conn: &Connection) {
             .await
             .expect(
                 "the server does not map fr.in.* to partitions: start it with \
-                 -c tests/nats-server.conf",
+                 -c fanring-nats/tests/nats-server.conf",
             )
             .unwrap();
         assert_eq!(

@@ -1,10 +1,11 @@
 //! The smallest saturated-throughput probe: a trivial map over 16-byte items, `run` (the
 //! distributor on its own thread) or `drive` (on the caller's), the median of `reps` runs in
 //! M items/s. It uses only the API every build since the engine's first release has, so the
-//! same file compiles against an older commit: copy it into that checkout's `examples/` and
-//! alternate the two binaries (see `docs/benchmarks.md`, "Saturated trivial map").
+//! same file compiles against an older commit: copy it into that checkout's `examples/` (it
+//! needs nothing but `fanring`) and alternate the two binaries (see `docs/benchmarks.md`,
+//! "Saturated trivial map").
 //!
-//! `cargo run --release --example throughput_probe -- <workers> <items> <reps> <thread|drive>`
+//! `cargo run --release -p fanbench --example throughput_probe -- <workers> <items> <reps> <thread|drive>`
 
 use std::time::Instant;
 

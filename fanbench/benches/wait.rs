@@ -1,6 +1,7 @@
 //! Wait strategies side by side: round-trip latency distribution and bulk throughput.
 //!
-//! `cargo bench --bench wait` prints Markdown tables to stdout (progress goes to stderr).
+//! `cargo bench -p fanbench --bench wait` prints Markdown tables to stdout (progress goes to
+//! stderr).
 //!
 //! Peers: a fanring ring with each [`WaitStrategy`] (blocking `push`/`pop`), a
 //! crossbeam-channel `bounded` channel (blocking `send`/`recv`) and an rtrb ring driven by a
@@ -19,7 +20,8 @@
 //! Options (after `--`), for short runs on a shared machine: `one` or `free` runs one placement
 //! only, `throughput` skips the round trips, `reps=N` sets the repetitions (default 3), and
 //! `only=a,b` keeps the peers whose name contains one of the words (rtrb and crossbeam-channel
-//! always run: the ratios need them). Example: `cargo bench --bench wait -- one throughput reps=9`.
+//! always run: the ratios need them). Example:
+//! `cargo bench -p fanbench --bench wait -- one throughput reps=9`.
 
 #![allow(missing_docs)]
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Regenerates fanbench's tables of docs/benchmarks.md, each from one `fanbench` run:
+#
+#   throughput  closed loop, W = 1, 2, 4, a trivial map and 1 µs of work per item, fanring
+#               against the crossbeam and std seeds, the rtrb pipeline, the plain loop, rayon
+#   latency     open loop (paced), fixed rates 10 k, 100 k, 1 M items/s at W = 2 and 4: fanring,
+#               fanring-lowlat, the crossbeam seed and the rtrb pipeline, with the CPU columns
+#   rows        image rows (a buffer allocated per item, about 40 µs of work each), W = 1, 2, 4
+#   idle        the CPU an idle pipeline burns (fed a few items, then none for 10 ms)
+#   per-round   600 ns of work at W = 1 and 2 against the plain loop, round by round (7 reps)
+#
+# Usage: fanbench/run.sh [OUT_DIR]      (from anywhere; OUT_DIR defaults to fanbench/results/)
+#        QUICK=1 fanbench/run.sh        tiny sizes: checks that every table runs (about 15 s
+#                                       once built); its figures mean nothing
+#
+# Each table NAME writes OUT_DIR/NAME.txt (the table as printed), NAME.json (every row and
+# the machine), NAME.csv and, for throughput, latency and per-round, NAME.svg (and NAME.png
+# when rsvg-convert is installed). The full run takes about 5 minutes on the 2-core
+# development VM; run it on a quiet machine (docs/benchmarks.md, "Machine").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-fanbench/results}"
+mkdir -p "$out"
+
+# Sizes: fanbench's defaults (1 M items per run, 3 reps, 0.5 s per paced run, 2048 rows),
+# or tiny ones.
+if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
+  closed=(--items 20000 --reps 1)
+  paced=(--latency-secs 0.02 --reps 1)
+  rows=(--rows 16 --row-us 5 --reps 1)
+  idle=(--reps 1)
+  per_round=(--items 20000 --reps 3)
+else
+  closed=()
+  paced=()
+  rows=()
+  idle=()
+  per_round=(--reps 7)
+fi
+
+show() { printf '+'; printf ' %q' "$@"; printf '\n'; }
+
+show cargo build --release -p fanbench --bin fanbench
+cargo build --release -p fanbench --bin fanbench
+
+# table NAME FLAGS...: one fanbench run; its files go to OUT_DIR/NAME.*. fanbench names the
+# latency, rows and idle CSVs (and the latency SVG) FILE-latency.csv and so on, next to the
+# throughput ones; each table here has one kind of rows, so they are renamed to NAME.csv.
+table() {
+  local name=$1
+  shift
+  local cmd=(cargo run --release -q -p fanbench --bin fanbench -- "$@"
+    --json "$out/$name.json" --csv "$out/$name.csv" --plot "$out/$name.svg")
+  printf '\n'
+  show "${cmd[@]}"
+  "${cmd[@]}" | tee "$out/$name.txt"
+  local kind ext
+  for kind in latency rows idle; do
+    for ext in csv svg; do
+      if [ -e "$out/$name-$kind.$ext" ]; then
+        show mv "$out/$name-$kind.$ext" "$out/$name.$ext"
+        mv "$out/$name-$kind.$ext" "$out/$name.$ext"
+      fi
+    done
+  done
+}
+
+table throughput --measure throughput --workers 1,2,4 --work-ns 0,1000 \
+  --baseline all,rtrb,seq,rayon "${closed[@]}"
+# The latency table always has fanring, fanring-lowlat, the crossbeam seed and the rtrb
+# pipeline; --baseline only adds the async rows.
+table latency --measure latency --rate 10000,100000,1000000 --latency-workers 2,4 \
+  --baseline none "${paced[@]}"
+table rows --measure rows --workers 1,2,4 "${rows[@]}"
+table idle --measure idle "${idle[@]}"
+table per-round --measure throughput --workers 1,2 --work-ns 600 --baseline seq \
+  "${per_round[@]}"
+
+printf '\n'
+if command -v rsvg-convert >/dev/null 2>&1; then
+  for svg in "$out"/*.svg; do
+    show rsvg-convert "$svg" -o "${svg%.svg}.png"
+    rsvg-convert "$svg" -o "${svg%.svg}.png"
+  done
+else
+  echo "rsvg-convert is not installed: the plots stay SVG (apt-get install librsvg2-bin)"
+fi
+echo "results in $out/"
