@@ -139,6 +139,24 @@ impl<U> RunCursor<U> {
     pub(crate) fn len(&self) -> usize {
         self.len - self.next
     }
+
+    /// Moves up to `max` of the run's items to the end of `buf` with one copy; returns how
+    /// many.
+    pub(crate) fn move_into(&mut self, buf: &mut Vec<U>, max: usize) -> usize {
+        let k = self.len().min(max);
+        buf.reserve(k);
+        // SAFETY: `base[next..next + k]` are items still owned here (`k <= len - next`);
+        // they are copied into `buf`'s spare capacity (`reserve`d, and a different
+        // allocation), which then owns them, and `next` passes them, so they are neither
+        // read nor dropped here again.
+        unsafe {
+            let end = buf.as_mut_ptr().add(buf.len());
+            std::ptr::copy_nonoverlapping(self.base.add(self.next), end, k);
+            buf.set_len(buf.len() + k);
+        }
+        self.next += k;
+        k
+    }
 }
 
 impl<U> Drop for RunCursor<U> {

@@ -63,8 +63,9 @@ pub(super) enum Plan {
         sleep_until: Option<u64>,
         hot_until: u64,
         expected: u64,
-        /// Items at least [`QUIET_GAP_NS`] apart: a yield that ran another thread long
-        /// means a shared core (closer together, it ran the stages that make the items).
+        /// Items at least [`QUIET_GAP_NS`] apart, and paced (regular, or further apart than
+        /// the hot budget): a yield that ran another thread long means a shared core (in a
+        /// busy stream, it ran the stages that make the items).
         quiet: bool,
     },
 }
@@ -97,6 +98,11 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
         return Plan::Unknown;
     }
     let expected = p.last.saturating_add(p.gap);
+    // A quiet stream: items far apart, and paced (regular, or further apart than the hot
+    // budget). Irregular gaps shorter than that are a busy pipeline's runs (say, engines
+    // chained with more threads than cores), where a yield that ran another thread ran the
+    // stages that make the items, and parking instead costs a wake-up each.
+    let quiet = p.gap >= QUIET_GAP_NS && (p.dev.saturating_mul(3) <= p.gap || p.gap > hot_max);
     let tolerance = p.dev.saturating_mul(3).max(MIN_TOLERANCE_NS);
     if p.gap <= hot_max {
         // Items closer together than the hot budget: hot from now until the next one (a
@@ -107,7 +113,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
                 .saturating_add(tolerance)
                 .min(now.saturating_add(hot_max)),
             expected,
-            quiet: p.gap >= QUIET_GAP_NS,
+            quiet,
         };
     }
     // Hot from the (measured) lateness of a timer before the expected time, and until the
@@ -125,7 +131,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
             sleep_until: Some(hot_from),
             hot_until,
             expected,
-            quiet: p.gap >= QUIET_GAP_NS,
+            quiet,
         };
     }
     // Due soon (or a gap shorter than a timer's lateness): hot from now.
@@ -133,7 +139,7 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
         sleep_until: None,
         hot_until,
         expected,
-        quiet: p.gap >= QUIET_GAP_NS,
+        quiet,
     }
 }
 
@@ -382,6 +388,25 @@ mod tests {
                 }
             ));
         }
+    }
+
+    #[test]
+    fn only_a_paced_stream_is_quiet() {
+        let quiet = |gaps: &[u64], hot_max| match decide(fed(gaps), fed(gaps).last + 1_000, hot_max)
+        {
+            Plan::Expect { quiet, .. } => quiet,
+            Plan::Unknown => panic!("expected"),
+        };
+        // Regular and far apart: a fixed rate (10 k/s), under either hot budget.
+        assert!(quiet(&[100_000; 12], 50_000));
+        assert!(quiet(&[100_000; 12], 1_000_000));
+        // Close together: busy.
+        assert!(!quiet(&[10_000; 12], 50_000));
+        // Irregular within the hot budget: a busy pipeline's runs.
+        assert!(!quiet(
+            &[5_000, 45_000, 8_000, 40_000, 5_000, 45_000, 6_000, 44_000],
+            50_000
+        ));
     }
 
     #[test]

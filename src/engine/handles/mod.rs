@@ -20,6 +20,7 @@ use crate::cursor::{LocalQueue, RunCursor};
 use crate::loom::sync::Arc;
 use crate::loom::thread::JoinHandle;
 use crate::pinning::Plan;
+use crate::source::TryRecvError;
 use crate::stats::Stats;
 use crate::teardown::Teardown;
 use crate::Failure;
@@ -214,6 +215,24 @@ impl<U> OutputState<U> {
                     self.raise();
                 }
                 Poll::Ready((None, RunCursor::empty()))
+            }
+        }
+    }
+
+    /// `Output`'s `Source::try_recv` slow path (its cursor is empty): the next run's first
+    /// item and a cursor over the rest if one is ready, without waiting. At the end of a
+    /// failed stream, re-raises the failure.
+    ///
+    /// # Safety
+    /// As [`Merging::next_run`](core::Merging::next_run).
+    pub(crate) unsafe fn try_run(&mut self) -> Result<(U, RunCursor<U>), TryRecvError> {
+        match self.poll(false) {
+            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
+            Step::Item(u) => Ok((u, unsafe { self.local.take_run() })),
+            Step::Empty => Err(TryRecvError::Empty),
+            Step::End => {
+                self.raise();
+                Err(TryRecvError::Closed)
             }
         }
     }

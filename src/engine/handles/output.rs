@@ -3,6 +3,8 @@
 use super::core::Core;
 use super::OutputState;
 use crate::pinning::Plan;
+use crate::ring::Closed;
+use crate::source::{Source, TryRecvError};
 use crate::stats::Stats;
 use crate::Failure;
 use std::fmt;
@@ -175,6 +177,60 @@ impl<U> futures_core::Stream for Output<U> {
             core.run = run;
             first
         })
+    }
+}
+
+/// The merged stream as the [`Source`] of another engine (`run_source(output)`): a chain of
+/// farms. The next engine's distributor takes the runs that are ready, a run at a time with
+/// one copy, and waits in `recv` (this stream's `next`) only when none is. A failure that
+/// ended this stream is re-raised in the next engine's distributor, so it ends that engine
+/// too, as [`Failure::SourcePanicked`] carrying the message.
+///
+/// ```
+/// use fanring::Engine;
+/// let parsed = Engine::builder().workers(2).map(|x: u64| x * 2).run(0..1000u64).unwrap();
+/// let out = Engine::builder().workers(2).map(|x: u64| x + 1).run_source(parsed).unwrap();
+/// assert_eq!(out.sum::<u64>(), 999 * 1000 + 1000);
+/// ```
+impl<U> Source for Output<U> {
+    type Item = U;
+
+    fn try_recv(&mut self) -> Result<U, TryRecvError> {
+        let core = &mut self.core;
+        if let Some(u) = core.run.pop() {
+            return Ok(u);
+        }
+        // SAFETY: `core.run` is empty and the only cursor; the new one replaces it (`Core`'s
+        // contract).
+        let (first, run) = unsafe { core.state.try_run() }?;
+        core.run = run;
+        Ok(first)
+    }
+
+    fn recv(&mut self) -> Option<U> {
+        self.core.next()
+    }
+
+    fn try_recv_into(&mut self, buf: &mut Vec<U>, max: usize) -> Result<(), Closed> {
+        if max == 0 {
+            return Ok(());
+        }
+        let core = &mut self.core;
+        let mut max = max;
+        if core.run.len() == 0 {
+            // SAFETY: as in `try_recv`.
+            match unsafe { core.state.try_run() } {
+                Ok((first, run)) => {
+                    core.run = run;
+                    buf.push(first);
+                    max -= 1;
+                }
+                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Closed) => return Err(Closed),
+            }
+        }
+        core.run.move_into(buf, max);
+        Ok(())
     }
 }
 
