@@ -83,7 +83,8 @@ pub enum BuildError {
 #[non_exhaustive]
 pub enum Failure {
     /// A worker's function panicked (or its `stateful` state's constructor, or an item's
-    /// `Drop` did, on that worker's thread). The stream ended early; items in flight were
+    /// `Drop` did, on that worker's thread, or on the distributor's thread running a quiet
+    /// run for that worker: see `Builder::map`). The stream ended early; items in flight were
     /// dropped.
     #[non_exhaustive]
     WorkerPanicked {

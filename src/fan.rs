@@ -207,10 +207,20 @@ impl AbortFlag for Stages {
 /// ```
 ///
 /// # Errors
-/// [`BuildError::ZeroSetting`] for `n == 0`; [`BuildError::Spawn`] if the thread is refused.
+/// [`BuildError::ZeroSetting`] for `n == 0`; [`BuildError::TooLarge`] for `n` over
+/// [`Engine::MAX_WORKERS`](crate::Engine::MAX_WORKERS) (checked before anything is
+/// allocated); [`BuildError::Alloc`] if a ring's memory is refused; [`BuildError::Spawn`] if
+/// the thread is refused.
 pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Parts<T>, BuildError> {
     if n == 0 {
         return Err(BuildError::ZeroSetting("parts"));
+    }
+    if n > crate::Engine::MAX_WORKERS {
+        return Err(BuildError::TooLarge {
+            setting: "parts",
+            value: n,
+            max: crate::Engine::MAX_WORKERS,
+        });
     }
     let (capacity, wait) = (input.capacity(), input.wait_strategy());
     let mut producers = Vec::with_capacity(n);

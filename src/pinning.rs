@@ -28,11 +28,12 @@ pub enum Pinning {
     Auto,
     /// An explicit core per role. `workers` must have one entry per worker.
     Explicit {
-        /// Core of the distributor thread (ignored when the caller distributes).
+        /// Core of the distributor thread (not used when the caller distributes, but still
+        /// checked: a core that does not exist is [`BuildError::NoSuchCore`](crate::BuildError::NoSuchCore)).
         distributor: Option<usize>,
         /// One core per worker.
         workers: Vec<usize>,
-        /// Core of the merger thread (ignored when the caller merges).
+        /// Core of the merger thread (not used when the caller merges, but still checked).
         merger: Option<usize>,
     },
 }

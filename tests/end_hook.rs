@@ -247,3 +247,46 @@ fn a_panicking_hook_is_end_panicked() {
         );
     }
 }
+
+/// A worker that fails after another worker has finished its input stops every hook: the
+/// hooks wait until every worker's input has ended normally (every dispatch policy; the
+/// panic on the last item, after a pause, so the other workers are done first).
+#[test]
+fn a_failure_after_another_worker_finished_runs_no_hook() {
+    for (name, dispatch) in dispatches() {
+        let hooks = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&hooks);
+        let mut out = Engine::builder()
+            .workers(2)
+            .pinning(Pinning::None)
+            .dispatch(dispatch)
+            .stateful(
+                |_| (),
+                |(), x: u64, emit| {
+                    if x == 99 {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        panic!("last item fails");
+                    }
+                    emit.push(x);
+                },
+            )
+            .on_end(move |(), _| {
+                h.fetch_add(1, SeqCst);
+            })
+            .run(0..100u64)
+            .unwrap();
+        let failure = loop {
+            match out.next_checked() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{name}: a quiet end"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(failure, Failure::WorkerPanicked { .. }),
+            "{name}: {failure:?}"
+        );
+        assert!(out.join().is_err());
+        assert_eq!(hooks.load(SeqCst), 0, "{name}: a hook ran in a failed run");
+    }
+}

@@ -178,3 +178,105 @@ fn split_join_leaves_nothing_in_flight() {
         );
     }
 }
+
+/// `split` with more parts than an engine may have workers is a typed error, checked before
+/// anything is allocated (no "capacity overflow" panic, no abort on a huge allocation).
+#[test]
+fn split_refuses_too_many_parts() {
+    for n in [fanring::Engine::MAX_WORKERS + 1, 1 << 40, usize::MAX] {
+        let (_tx, rx) = fanring::channel::<u64>(8).unwrap();
+        match fanring::fan::split(rx, n) {
+            Err(fanring::BuildError::TooLarge {
+                setting,
+                value,
+                max,
+            }) => {
+                assert_eq!(
+                    (setting, value, max),
+                    ("parts", n, fanring::Engine::MAX_WORKERS)
+                );
+            }
+            other => panic!("split(rx, {n}): {:?}", other.err()),
+        }
+    }
+}
+
+/// A key function that panics inside an `Input`'s send ends the engine as a failed source:
+/// the panic reaches the sender, the merged stream ends with `SourcePanicked` (never a quiet,
+/// truncated end), the `Input` refuses everything after, and every item is dropped once.
+#[test]
+fn a_key_panic_in_an_input_send_fails_the_engine() {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+    struct Counted(u64, Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Relaxed);
+        }
+    }
+    for bulk in [true, false] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (mut input, mut output) = fanring::Engine::builder()
+            .workers(2)
+            .dispatch(fanring::Dispatch::by_key(|c: &Counted| {
+                assert!(c.0 != 300, "bad key");
+                c.0
+            }))
+            .map(|c: Counted| c)
+            .start()
+            .unwrap();
+        let d = Arc::clone(&drops);
+        let made = 10_000usize;
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if bulk {
+                input
+                    .send_all_blocking((0..made as u64).map(|i| Counted(i, Arc::clone(&d))))
+                    .ok();
+            } else {
+                for i in 0..made as u64 {
+                    if input.send_blocking(Counted(i, Arc::clone(&d))).is_err() {
+                        break;
+                    }
+                }
+            }
+        }));
+        assert!(
+            sent.is_err(),
+            "bulk {bulk}: the key's panic did not reach the sender"
+        );
+        assert!(input.is_closed());
+        let back = input.send_blocking(Counted(1, Arc::clone(&drops)));
+        assert!(back.is_err(), "bulk {bulk}: the input still takes items");
+        drop(back);
+        drop(input);
+        let mut got = 0;
+        let failure = loop {
+            match output.next_checked() {
+                Ok(Some(_)) => got += 1,
+                Ok(None) => panic!("bulk {bulk}: a quiet end after {got} items"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&failure, fanring::Failure::SourcePanicked { message, .. } if message.contains("bad key")),
+            "bulk {bulk}: {failure:?}"
+        );
+        drop(output);
+        drop(d);
+        // Items made: bulk takes them from the iterator as it goes, so count what exists.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let n = drops.load(Relaxed);
+            // Every item created was dropped once: none is left, none twice (<= created).
+            if Arc::strong_count(&drops) == 1 {
+                assert!(n <= made + 1, "bulk {bulk}: {n} drops");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bulk {bulk}: items still alive"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}

@@ -41,8 +41,9 @@ impl Engine {
     /// threads are spawned one by one.
     pub const MAX_WORKERS: usize = config::MAX_WORKERS;
 
-    /// A builder with the defaults: 2 workers, capacity 1024, batch 256, `SpinThenPark`,
-    /// `Pinning::Auto`, round-robin, `Order::Any`.
+    /// A builder with the defaults: 2 workers, capacity 1024, batch 256,
+    /// [`WaitStrategy::ADAPTIVE`](crate::WaitStrategy::ADAPTIVE), `Pinning::Auto`,
+    /// round-robin, `Order::Any`.
     pub fn builder<T>() -> Builder<T> {
         Builder {
             s: Settings {
@@ -154,6 +155,16 @@ impl<T: Send + 'static> Builder<T> {
     }
 
     /// Each item becomes `f(item)`.
+    ///
+    /// `f` runs on the workers' threads, and, while the input is quiet, on the distributor
+    /// thread of `run`, `run_source` and `run_with_sink` (with round-robin or least-loaded
+    /// dispatch, and not with `Order::Preserve` by rotation): a run that finds its worker
+    /// parked is processed there instead of waking it (one hop instead of two; counted in
+    /// [`DistributorStats::inline`](crate::stats::DistributorStats::inline)). So `f` must not
+    /// count on a thread of its own (thread-local state, a core of its own): use
+    /// [`stateful`](Self::stateful) for that, which always runs on its worker. A panic there is
+    /// reported as `Failure::WorkerPanicked` of the worker the run was for. The same holds
+    /// for `filter_map` and `flat_map`.
     pub fn map<U, F>(self, f: F) -> Pipeline<T, U, impl Fn(usize) -> MapWork<F> + Send + Sync>
     where
         F: Fn(T) -> U + Send + Sync + 'static,
@@ -257,16 +268,19 @@ where
     U: Send + 'static,
     F: Fn(usize) -> StatefulWork<S, G> + Send + Sync + 'static,
 {
-    /// A `stateful` worker's last word: once its input has ended normally (the source ended,
-    /// or the [`Input`] was dropped, and every input item was processed), each worker calls
-    /// `end(&mut state, &mut emit)` on its own thread and may emit final outputs, such as a
-    /// per-key aggregate. They come after every output of that worker; with
-    /// `Order::Preserve`, after every output of the whole stream (workers' tails in the order
-    /// they arrive).
+    /// A `stateful` worker's last word: once the input has ended normally (the source ended,
+    /// or the [`Input`] was dropped) and **every** worker has processed every input item it
+    /// was given, each worker calls `end(&mut state, &mut emit)` on its own thread and may
+    /// emit final outputs, such as a per-key aggregate. They come after every output of that
+    /// worker; with `Order::Preserve`, after every output of the whole stream (workers' tails
+    /// in the order they arrive). A worker that finishes its input first waits for the others
+    /// before its hook.
     ///
-    /// The hook does **not** run when the engine ends early (the merged stream was dropped or
-    /// joined before its end) or failed (a stage panicked): its state is then dropped
-    /// unseen. A panic in the hook fails the engine with [`Failure::EndPanicked`](crate::Failure::EndPanicked): outputs it
+    /// No hook runs when the engine failed (a stage panicked) or was stopped by a handle (the
+    /// merged stream dropped or joined) before every worker had finished its input: every
+    /// state is then dropped unseen. A hook already running when a later failure comes (a
+    /// panic in another worker's hook) or the stream is dropped finishes. A panic in the hook
+    /// fails the engine with [`Failure::EndPanicked`](crate::Failure::EndPanicked): outputs it
     /// emitted before the panic may or may not reach the stream, which then ends with the
     /// failure (re-raised by the iterator, as every stage failure is).
     ///

@@ -7,6 +7,7 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::pinning::Plan;
 use crate::stats::{DistributorStats, MergerStats, Stats, WorkerStats};
+use crate::wait::Backoff;
 use crate::Failure;
 use crossbeam_utils::CachePadded;
 use std::any::Any;
@@ -24,6 +25,10 @@ pub(crate) struct Control {
     done: Box<[CachePadded<AtomicUsize>]>,
     /// A handle ended the engine early (dropped or joined its stream before the end).
     cancelled: AtomicBool,
+    /// Workers whose work loop has ended, and whether one of them ended without its input
+    /// ending normally (the end-of-stream hooks' barrier, [`end_barrier`](Self::end_barrier)).
+    loops_ended: AtomicUsize,
+    undrained: AtomicBool,
     /// Where the engine's distributor thread is (`RUNNING`, `IN_SOURCE`, `EXITED`): a
     /// cancelling handle waits for it while it runs engine code, but not while it waits
     /// inside the user's source.
@@ -62,6 +67,8 @@ impl Control {
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
                 .collect(),
             cancelled: AtomicBool::new(false),
+            loops_ended: AtomicUsize::new(0),
+            undrained: AtomicBool::new(false),
             distributor_at: AtomicUsize::new(RUNNING),
         }
     }
@@ -240,6 +247,32 @@ impl Control {
         self.done
             .iter()
             .fold(0usize, |sum, d| sum.wrapping_add(d.load(Acquire)))
+    }
+
+    /// A worker's work loop ended, `drained` if its input ended normally. With end-of-stream
+    /// hooks every worker calls this, and waits here until every worker's loop has ended:
+    /// `true` if all drained and the engine neither failed nor was stopped by a handle
+    /// meanwhile (the hooks may run), `false` as soon as one of those is known. So a worker
+    /// that fails, or a handle that stops the engine, before every input ended stops every
+    /// hook. The wait is a backoff (it happens once per worker, at the end).
+    pub(crate) fn end_barrier(&self, drained: bool) -> bool {
+        if !drained {
+            // Release: pairs with the Acquire load below, in the other workers.
+            self.undrained.store(true, Release);
+        }
+        // Release (after the store above): a worker that counts everyone sees it.
+        self.loops_ended.fetch_add(1, Release);
+        let mut backoff = Backoff::default();
+        loop {
+            // Acquire: pairs with the Release accesses above, in every worker.
+            if self.undrained.load(Acquire) || self.cancelled() || self.aborted() {
+                return false;
+            }
+            if self.loops_ended.load(Acquire) >= self.done.len() {
+                return !self.undrained.load(Acquire) && !self.cancelled() && !self.aborted();
+            }
+            backoff.snooze();
+        }
     }
 
     /// A thread's last act.

@@ -232,6 +232,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.control = Some(control);
     }
 
+    /// The engine's shared state, once [`watch`](Self::watch)ed.
+    pub(crate) fn control(&self) -> Option<&Arc<Control>> {
+        self.control.as_ref()
+    }
+
     /// Publishes every ring's staged items.
     pub(crate) fn flush(&mut self) {
         self.staged = 0;
@@ -762,6 +767,9 @@ impl<T: Send + 'static> AnyDistributor<T> {
     }
     pub(crate) fn watch(&mut self, control: Arc<Control>) {
         each!(self, d => d.watch(control));
+    }
+    pub(crate) fn control(&self) -> Option<&Arc<Control>> {
+        each!(self, d => d.control())
     }
     pub(crate) fn stats(&self) -> DistributorStats {
         each!(self, d => d.stats)

@@ -92,9 +92,9 @@ where
         let drained = work_loop(input, inbuf, out, &mut work, spec, stats, &|n| {
             control.set_done(id, n);
         });
-        // The hook runs only after a normal end: the input drained and closed by its
-        // distributor, the engine neither failed nor ended early by a handle.
-        if G::HAS_END && drained && !control.cancelled() && !control.aborted() {
+        // The hooks run only after a normal end: every worker's input drained and closed by
+        // the distributor, the engine neither failed nor ended early by a handle.
+        if G::HAS_END && control.end_barrier(drained) {
             let end = catch_unwind(AssertUnwindSafe(|| end_of_stream(&mut work, out, stats)));
             if let Err(payload) = end {
                 control.panicked(

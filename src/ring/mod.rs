@@ -34,7 +34,7 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
 const PREFETCH_ITEMS: usize = 64;
 
 /// Creates a ring with at least `capacity` slots and the default [`WaitStrategy`]
-/// (`SpinThenPark`).
+/// ([`ADAPTIVE`](WaitStrategy::ADAPTIVE)).
 ///
 /// The capacity is rounded up to the next power of two; [`Producer::capacity`] tells the
 /// result. All slots are allocated here, once: no operation allocates afterwards.

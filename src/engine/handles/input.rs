@@ -3,10 +3,13 @@
 use crate::engine::dispatch::AnyDistributor;
 #[cfg(feature = "async")]
 use crate::engine::dispatch::{NotSent, Stopped};
+use crate::error::panic_message;
 use crate::source;
 use crate::stats::DistributorStats;
 use crate::teardown::Teardown;
+use crate::Failure;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// The caller's end of the distributor (from [`Pipeline::start`](crate::Pipeline::start)).
 ///
@@ -41,6 +44,31 @@ impl<T: Send + 'static> Input<T> {
         self.closed || self.distributor.check_stopped()
     }
 
+    /// Runs a send, which calls user code (the items' iterator, a `Dispatch::by_key` key
+    /// function, an item's `Drop`). A panic there ends the engine as a failed source would:
+    /// it is recorded as [`Failure::SourcePanicked`] (so the merged stream ends with it,
+    /// re-raised, never quietly), every worker ring is closed, the items taken and not sent
+    /// are dropped, this `Input` refuses every item from now on; then the panic goes on to
+    /// the caller.
+    fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(r) => r,
+            Err(payload) => {
+                if let Some(control) = self.distributor.control() {
+                    control.fail(Failure::SourcePanicked {
+                        message: panic_message(&*payload),
+                    });
+                }
+                self.closed = true;
+                self.distributor.stop();
+                // A panicking item `Drop` among them must not hide the first panic.
+                let buf = std::mem::take(&mut self.buf);
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(buf)));
+                resume_unwind(payload)
+            }
+        }
+    }
+
     /// Hands one item to a worker and publishes it at once, waiting on this thread while that
     /// worker's ring (or the reorder window) is full. In async code use
     /// [`send_async`](Self::send_async) or `SinkExt::send`, which wait without blocking the
@@ -65,9 +93,11 @@ impl<T: Send + 'static> Input<T> {
         if self.stopped() {
             return Err(SendError(item));
         }
-        let r = self.distributor.send(item).map_err(SendError);
-        self.distributor.flush();
-        r
+        self.guarded(|s| {
+            let r = s.distributor.send(item).map_err(SendError);
+            s.distributor.flush();
+            r
+        })
     }
 
     /// Hands every item of `items` to the workers a run at a time, publishing each run, and
@@ -87,10 +117,13 @@ impl<T: Send + 'static> Input<T> {
         if self.stopped() {
             return items.next().map_or(Ok(()), |x| Err(SendError(x)));
         }
-        let r = self
-            .distributor
-            .pump(&mut source::Iter::new(items), &mut self.buf, None, None);
-        self.distributor.flush();
+        let r = self.guarded(|s| {
+            let r = s
+                .distributor
+                .pump(&mut source::Iter::new(items), &mut s.buf, None, None);
+            s.distributor.flush();
+            r
+        });
         if r.is_ok() {
             return Ok(());
         }
@@ -133,7 +166,7 @@ impl<T: Send + 'static> Input<T> {
         if self.stopped() {
             return Err(NotSent::Stopped(item));
         }
-        self.distributor.try_send(item)
+        self.guarded(|s| s.distributor.try_send(item))
     }
 
     /// Whether the engine stopped taking items: its output was dropped or joined, a worker
@@ -239,8 +272,8 @@ impl<T: Send + 'static> futures_sink::Sink<T> for Input<T> {
     ) -> std::task::Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         if this.closed {
-            // Closing published everything.
-            return std::task::Poll::Ready(Ok(()));
+            // Closing published everything; the sink takes nothing more.
+            return std::task::Poll::Ready(Err(SendError(None)));
         }
         this.distributor.flush();
         if this.stopped() {

@@ -113,8 +113,9 @@ impl<U> Iterator for Output<U> {
 #[cfg(feature = "async")]
 impl<U> Output<U> {
     /// The next item without blocking the thread (the `Stream`'s `poll_next`, awaited); `None`
-    /// at the end of the stream (then [`error`](Self::error) tells whether a stage failed).
-    /// Dropping the future before it is ready takes nothing from the stream.
+    /// at the end of the stream. A stage failure is re-raised here, as by the iterator; use
+    /// [`next_checked_async`](Self::next_checked_async) for a `Result` instead. Dropping the
+    /// future before it is ready takes nothing from the stream.
     pub async fn next_async(&mut self) -> Option<U> {
         std::future::poll_fn(|cx| {
             futures_core::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
