@@ -32,6 +32,46 @@ fn two_chained_farms_give_every_item_once() {
 }
 
 #[test]
+fn an_output_read_as_an_iterator_promises_only_ready_items() {
+    let mut out = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .run(0..10_000u64)
+        .unwrap();
+    let mut seen = 0u64;
+    loop {
+        let (lo, hi) = out.size_hint();
+        // Every promised item comes without a wait, and none is missing.
+        for _ in 0..lo {
+            assert!(out.next().is_some());
+            seen += 1;
+        }
+        if hi == Some(0) {
+            assert!(out.next().is_none());
+            break;
+        }
+        match out.next() {
+            Some(_) => seen += 1,
+            None => break,
+        }
+    }
+    assert_eq!(seen, 10_000);
+    // The same through `run(output)`: the second engine takes the promised runs.
+    let first = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x * 2)
+        .run(0..100_000u64)
+        .unwrap();
+    let sum: u64 = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x + 1)
+        .run(first)
+        .unwrap()
+        .sum();
+    assert_eq!(sum, 100_000 * 99_999 + 100_000);
+}
+
+#[test]
 fn preserve_holds_through_a_chain() {
     let first = Engine::builder()
         .workers(2)

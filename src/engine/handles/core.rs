@@ -83,6 +83,16 @@ impl<M: Merging> Core<M> {
         }
     }
 
+    /// The items that are ready (the run being handed out, and what the merger has moved out
+    /// of the rings): `next` returns them without waiting. So an engine reading this stream
+    /// as an iterator (`run(output)`) takes them as one run. `(0, Some(0))` once the stream
+    /// has ended and every item is out.
+    pub(crate) fn size_hint(&self) -> (usize, Option<usize>) {
+        let output = self.state.output();
+        let ready = self.run.len() + output.local.len();
+        (ready, (ready == 0 && output.ended).then_some(0))
+    }
+
     /// At the end of the stream: `Ok(None)`, or the failure, counted as reported.
     pub(crate) fn report(&self) -> Result<Option<M::Item>, Failure> {
         self.state

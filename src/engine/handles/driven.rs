@@ -369,6 +369,11 @@ where
     fn next(&mut self) -> Option<U> {
         self.core.next()
     }
+
+    /// The items ready now (at least), as [`Output`](crate::Output)'s.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.core.size_hint()
+    }
 }
 
 impl<S: Source, U> fmt::Debug for Driven<S, U>

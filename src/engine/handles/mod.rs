@@ -53,13 +53,13 @@ pub(crate) struct OutputState<U> {
     merger: Merger<U>,
     /// Items the merger moved out of the rings in one copy (handed to the iterator's
     /// [`RunCursor`]).
-    local: LocalQueue<U>,
+    pub(super) local: LocalQueue<U>,
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
     /// The engine's distributor thread, if it has one (`run`).
     pub(crate) source: Option<SourceThread>,
     plan: Plan,
-    ended: bool,
+    pub(super) ended: bool,
     /// An async poll left the task's waker announced on the merger's rings.
     #[cfg(feature = "async")]
     announced: bool,

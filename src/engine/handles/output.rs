@@ -105,6 +105,12 @@ impl<U> Iterator for Output<U> {
     fn next(&mut self) -> Option<U> {
         self.core.next()
     }
+
+    /// The items ready now (at least), so that a consumer that takes runs while the size
+    /// hint promises them, such as another engine's `run(output)`, takes a run at a time.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.core.size_hint()
+    }
 }
 
 /// The async side (`async` feature). `Output` is both an `Iterator` and a `Stream`, so
