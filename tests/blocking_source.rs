@@ -1,4 +1,4 @@
-//! Sources that block (issue 13): an item handed to the engine comes out while the source
+//! Sources that block: an item handed to the engine comes out while the source
 //! waits for the next one, in every mode, dispatch policy and order; and a handle that ends
 //! the engine while its distributor waits inside the source returns at once, with every item
 //! dropped exactly once.

@@ -1,4 +1,4 @@
-//! Ends that every handle records (issue 14, kinds 2 and 5a): an `Input` whose engine has
+//! Ends that every handle records: an `Input` whose engine has
 //! stopped says so at its next operation, and `drive` after its source panicked is over and
 //! says why.
 

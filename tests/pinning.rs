@@ -1,4 +1,4 @@
-//! Issue #14, kind 4: pinning uses the process's cores, not the calling thread's. A caller
+//! Pinning uses the process's cores, not the calling thread's. A caller
 //! pinned to one core (a test thread that pins itself) builds engines: `Pinning::Auto` plans
 //! over every core of the process, `BusySpin` is not refused for lack of cores, and the
 //! threads of `Pinning::None` run on the process's cores, not the caller's single one.

@@ -280,3 +280,65 @@ fn a_key_panic_in_an_input_send_fails_the_engine() {
         }
     }
 }
+
+/// A panic in `send_all_blocking`'s own iterator fails the engine as a key function's does:
+/// `SourcePanicked`, the `Input` closed, the panic on the sender's thread.
+#[test]
+fn a_panicking_iterator_in_send_all_blocking_fails_the_engine() {
+    let (mut input, mut output) = fanring::Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .start()
+        .unwrap();
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = input.send_all_blocking((0..1000u64).map(|i| {
+            assert!(i != 500, "bad iterator");
+            i
+        }));
+    }));
+    assert!(sent.is_err());
+    assert!(input.is_closed());
+    assert!(input.send_blocking(1).is_err());
+    drop(input);
+    let failure = loop {
+        match output.next_checked() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a quiet end"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&failure, fanring::Failure::SourcePanicked { message, .. } if message.contains("bad iterator")),
+        "{failure:?}"
+    );
+}
+
+/// The seed's composition re-raises a worker's panic from the merged stream, as the engine
+/// does: never a truncated `sum`.
+#[test]
+fn the_seeds_merged_stream_re_raises_a_worker_panic() {
+    use fanring::fan::{merge, split, workers};
+    let (mut tx, rx) = fanring::channel::<u64>(64).unwrap();
+    let feeder = std::thread::spawn(move || {
+        for i in 0..10_000u64 {
+            if tx.push(i).is_err() {
+                break;
+            }
+        }
+    });
+    let stages = workers(split(rx, 3).unwrap(), |x: u64| {
+        assert!(x != 5_000, "bad item");
+        x
+    })
+    .unwrap();
+    let merged = merge(stages);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || merged.sum::<u64>()));
+    let payload = r.expect_err("a truncated sum came back");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("bad item"), "{message}");
+    feeder.join().unwrap();
+}

@@ -631,7 +631,7 @@ fn source_and_sink_panics_surface() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sources that block: publish before waiting in the source (issue 13)
+// Sources that block: publish before waiting in the source
 // ---------------------------------------------------------------------------------------------
 
 /// A shuttle channel's receiver as the engine's source: its `recv` blocks the task, so an

@@ -1,4 +1,4 @@
-//! Issue #14, kind 3: every size setting (capacity, batch, window, workers, and their
+//! Every size setting (capacity, batch, window, workers, and their
 //! products) is checked with overflow-safe arithmetic and fallible allocation, and gives a
 //! typed error instead of a panic or an abort; the reorder window's memory grows with use.
 

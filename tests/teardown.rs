@@ -154,7 +154,7 @@ fn shapes() -> Vec<(&'static str, Dispatch<u64>, Order)> {
 fn issue_join_after_worker_panic_with_panicking_drop_returns() {
     let counts = Counts::new();
     let c = Arc::clone(&counts);
-    let r = within("issue #14 kind 1", move || {
+    let r = within("join after a worker panic, panicking drop", move || {
         let out = Engine::builder()
             .workers(2)
             .batch(1)
@@ -183,7 +183,7 @@ fn issue_join_after_worker_panic_with_panicking_drop_returns() {
         }
         Ok(other) => panic!("expected a panic or a worker failure, got {other:?}"),
     }
-    counts.assert_balanced("issue #14 kind 1");
+    counts.assert_balanced("join after a worker panic, panicking drop");
 }
 
 /// The same in every tagged shape (the window is where the distributor waits), with `map`

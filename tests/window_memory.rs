@@ -1,4 +1,4 @@
-//! Issue #14, kind 3: the reorder window's memory grows with use. The default window of
+//! The reorder window's memory grows with use. The default window of
 //! `capacity(1 << 20)` with 2 workers is 4 Mi inputs; it used to be allocated (and written)
 //! at `start()`: 224 MiB of RSS with nothing sent.
 //!

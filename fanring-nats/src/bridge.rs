@@ -2,7 +2,7 @@
 //! tokio runtime on a helper thread of its own. Sync code hands it futures ([`Bridge::spawn`],
 //! [`Bridge::block_on`]) and exchanges items with its tasks through tokio's bounded channels
 //! (`blocking_recv`/`blocking_send` on the sync side). An async bridge shared with the rest of
-//! the crate (issue #16) can replace this module without touching the source or the sink.
+//! the crate can replace this module without touching the source or the sink.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

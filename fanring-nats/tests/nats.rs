@@ -1,4 +1,4 @@
-//! Key-partitioned streams through a real `nats-server -js`, one engine per process (issue #17).
+//! Key-partitioned streams through a real `nats-server -js`, one engine per process.
 //!
 //! `.ci/run` starts a server on a free loopback port with
 //! `fanring-nats/tests/nats-server.conf` (the partition mapping

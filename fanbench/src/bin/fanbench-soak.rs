@@ -123,10 +123,10 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
         let mut out = pipeline
             .drive(source)
             .map_err(|e| format!("{config}: {e}"))?;
-        (take(&mut out, stop_after), out.join())
+        (take(|| out.next_checked(), stop_after), out.join())
     } else {
         let mut out = pipeline.run(source).map_err(|e| format!("{config}: {e}"))?;
-        (take(&mut out, stop_after), out.join())
+        (take(|| out.next_checked(), stop_after), out.join())
     };
     totals.items += count;
     let (created, dropped) = (counts.created(), counts.dropped());
@@ -160,9 +160,14 @@ fn round(rng: &mut Rng, args: &Args, totals: &mut Totals) -> Result<(), String> 
 }
 
 /// Reads the merged stream (up to `stop_after` items): (count, checksum, in input order).
-fn take(out: &mut impl Iterator<Item = Tracked>, stop_after: Option<u64>) -> (u64, u64, bool) {
+/// Read with `next_checked`: a failure ends the reading (and `join` reports it) instead of
+/// being re-raised here.
+fn take(
+    mut next: impl FnMut() -> Result<Option<Tracked>, Failure>,
+    stop_after: Option<u64>,
+) -> (u64, u64, bool) {
     let (mut count, mut sum, mut in_order) = (0u64, 0u64, true);
-    for item in out {
+    while let Ok(Some(item)) = next() {
         in_order &= item.v == 2 * count;
         count += 1;
         sum = sum.wrapping_add(item.v);
