@@ -19,6 +19,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("chain_probe <workers> <items> <rounds>: two chained trivial farms against one farm, M items/s");
+        return;
+    }
     let arg = |i: usize, default: u64| {
         args.get(i)
             .map_or(default, |s| s.parse().expect("a number"))
