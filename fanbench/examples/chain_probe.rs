@@ -33,38 +33,35 @@ fn main() {
     let f = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let g = |x: u64| x.rotate_left(7) ^ 1;
     let (mut one, mut iter, mut source) = (Vec::new(), Vec::new(), Vec::new());
+    // M items/s of one run of `sum` over the stream `make` builds.
+    let timed = |make: &dyn Fn() -> u64| {
+        let t = Instant::now();
+        std::hint::black_box(make());
+        rate(n, t)
+    };
     for _ in 0..rounds {
-        let t = Instant::now();
-        let s: u64 = Engine::builder()
-            .workers(w)
-            .map(move |x| g(f(x)))
-            .run(0..n)
-            .unwrap()
-            .sum();
-        one.push(rate(n, t));
-        std::hint::black_box(s);
-
-        let t = Instant::now();
-        let first = Engine::builder().workers(w).map(f).run(0..n).unwrap();
-        let s: u64 = Engine::builder()
-            .workers(w)
-            .map(g)
-            .run(first)
-            .unwrap()
-            .sum();
-        iter.push(rate(n, t));
-        std::hint::black_box(s);
-
-        let t = Instant::now();
-        let first = Engine::builder().workers(w).map(f).run(0..n).unwrap();
-        let s: u64 = Engine::builder()
-            .workers(w)
-            .map(g)
-            .run_source(first)
-            .unwrap()
-            .sum();
-        source.push(rate(n, t));
-        std::hint::black_box(s);
+        one.push(timed(&|| {
+            let out = Engine::builder().workers(w).map(move |x| g(f(x))).run(0..n);
+            out.unwrap().sum()
+        }));
+        iter.push(timed(&|| {
+            let first = Engine::builder().workers(w).map(f).run(0..n).unwrap();
+            Engine::builder()
+                .workers(w)
+                .map(g)
+                .run(first)
+                .unwrap()
+                .sum()
+        }));
+        source.push(timed(&|| {
+            let first = Engine::builder().workers(w).map(f).run(0..n).unwrap();
+            Engine::builder()
+                .workers(w)
+                .map(g)
+                .run_source(first)
+                .unwrap()
+                .sum()
+        }));
     }
     let (o, i, s) = (
         median(one.clone()),
