@@ -32,12 +32,12 @@ use crate::engine::dispatch::{Dispatch, Distributor, Runs};
 use crate::engine::emit::OutBuf;
 use crate::engine::feed::Fed;
 use crate::engine::merger::{AbortFlag, AnyMerge, Merger};
-use crate::engine::stage::spawn_stage;
+use crate::engine::stage::{spawn_stage, Stage};
 use crate::engine::work::MapWork;
 use crate::engine::worker::{Worker, WorkerSpec};
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
-use crate::loom::thread::{Builder as ThreadBuilder, JoinHandle};
+use crate::loom::thread::JoinHandle;
 use crate::ring::{channel_with, Consumer, Producer};
 use crate::teardown::Teardown;
 use crate::wait::{wait_until, OnClose};
@@ -211,7 +211,7 @@ impl AbortFlag for Stages {
 /// [`Engine::MAX_WORKERS`](crate::Engine::MAX_WORKERS) (checked before anything is
 /// allocated); [`BuildError::Alloc`] if a ring's memory is refused; [`BuildError::Spawn`] if
 /// the thread is refused.
-pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Parts<T>, BuildError> {
+pub fn split<T: Send + 'static>(input: Consumer<T>, n: usize) -> Result<Parts<T>, BuildError> {
     if n == 0 {
         return Err(BuildError::ZeroSetting("parts"));
     }
@@ -232,7 +232,7 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
     }
     let batch = RUN.min(capacity);
     // Item by item, as the seed's `Split`; published every `batch` items per ring.
-    let mut dist: Distributor<T, T> = Distributor::new(
+    let dist: Distributor<T, T> = Distributor::new(
         producers,
         Dispatch::RoundRobin,
         None,
@@ -244,28 +244,15 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
         wait,
     );
     // The feeder's run buffer, reserved here (a refusal is an error, not an abort there).
-    let mut buf = try_buffer::<T>(batch, "split's buffer")?;
+    let buf = try_buffer::<T>(batch, "split's buffer")?;
     let record = Arc::new(Control::new(0));
-    let c = Arc::clone(&record);
-    let thread = ThreadBuilder::new()
-        .name("fanring-split".into())
-        .spawn(move || {
-            // A panicking item `Drop` (an item dropped after a stop) ends the loop; then
-            // every ring is closed before anything else is dropped, each ring is dropped in
-            // a step of its own, and the first panic is recorded as the stage's failure.
-            let mut td = Teardown::new();
-            td.step(|| split_loop(&mut input, &mut dist, &mut buf, wait));
-            dist.stop();
-            input.close();
-            // Items taken from the input and not handed on (a part closed): dropped here.
-            td.step(|| drop(buf));
-            dist.drop_rings(&mut td);
-            td.step(|| drop(input));
-            if let Some(p) = td.into_panic() {
-                c.panicked(|message| Failure::SourcePanicked { message }, p);
-            }
-        })
-        .map_err(BuildError::Spawn)?;
+    let stage = Splitting {
+        input: Some(input),
+        dist,
+        buf,
+        wait,
+    };
+    let thread = spawn_stage("fanring-split".into(), None, Arc::clone(&record), stage)?;
     Ok(Parts {
         rings: consumers,
         stages: Stages {
@@ -273,6 +260,43 @@ pub fn split<T: Send + 'static>(mut input: Consumer<T>, n: usize) -> Result<Part
             threads: vec![thread],
         },
     })
+}
+
+/// The split thread, in the engine's thread shell (`engine::stage`): a panicking item `Drop`
+/// (an item dropped after a stop) is the stage's failure, recorded as `SourcePanicked`.
+struct Splitting<T> {
+    /// `None` once dropped.
+    input: Option<Consumer<T>>,
+    dist: Distributor<T, T>,
+    /// Items taken from the input and not handed on (a part closed) are dropped with it.
+    buf: Vec<T>,
+    wait: crate::WaitStrategy,
+}
+
+impl<T: Send + 'static> Stage for Splitting<T> {
+    fn run(&mut self, _control: &Control) {
+        if let Some(input) = &mut self.input {
+            split_loop(input, &mut self.dist, &mut self.buf, self.wait);
+        }
+    }
+
+    fn failure(&self, message: String) -> Failure {
+        Failure::SourcePanicked { message }
+    }
+
+    fn close(&mut self, _control: &Control) {
+        self.dist.stop();
+        if let Some(input) = &mut self.input {
+            input.close();
+        }
+    }
+
+    fn drop_parts(&mut self, td: &mut Teardown) {
+        let (buf, input) = (std::mem::take(&mut self.buf), self.input.take());
+        td.step(|| drop(buf));
+        self.dist.drop_rings(td);
+        td.step(|| drop(input));
+    }
 }
 
 /// The split thread's loop (the engine's feeder, `Distributor::feed`): returns when `input`

@@ -88,8 +88,8 @@ impl Control {
         // Acquire: pairs with the store in `cancel` through the chain of Release closes that
         // follows it (the merger closes the output rings after cancelling, every other ring
         // closes after that), so a worker that sees its input closed by an early end sees
-        // the flag.
-        self.cancelled.load(SeqCst)
+        // the flag. (The Dekker pair with `cancel` is `enter_source`'s own SeqCst load.)
+        self.cancelled.load(Acquire)
     }
 
     /// The distributor thread is about to call the source's blocking `recv`: `false` if the
@@ -175,17 +175,17 @@ impl Control {
     /// The failure, reported as a value (`next_checked`): it counts as raised, so the iterator
     /// then ends quietly instead of re-raising it.
     pub(crate) fn report_failure(&self) -> Option<Failure> {
-        let payload = {
+        let (failure, payload) = {
             let mut f = lock(&self.failure);
             let f = f.as_mut()?;
             f.raised = true;
-            let failure = f.failure.clone();
-            (failure, f.payload.take())
+            (f.failure.clone(), f.payload.take())
         };
-        if let Some(p) = payload.1 {
+        // Outside the lock: a payload's `Drop` is user code.
+        if let Some(p) = payload {
             crate::teardown::discard(p);
         }
-        Some(payload.0)
+        Some(failure)
     }
 
     /// What the merged stream's iterator raises once it has handed out every item it holds

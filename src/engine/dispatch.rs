@@ -91,7 +91,7 @@ pub(crate) trait QuietRun<T> {
     /// Processes `items` (emptying it), numbered from `seq`, as the worker `worker` would
     /// have. `Err` once the engine cannot go on (the merged stream went away, or the work
     /// panicked: then the failure is recorded before anything closes).
-    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), ()>;
+    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped>;
 }
 
 /// Builds a distributor thread's quiet runner on that thread (the work is made there, as a
@@ -403,19 +403,10 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         if self.stopped {
             return None;
         }
-        let n = self.rings.len();
         let target = match self.dispatch {
-            Dispatch::RoundRobin if self.turn_left == 0 || self.room == 0 => {
-                if self.turn_left == 0 {
-                    if self.cur + 1 == n {
-                        0
-                    } else {
-                        self.cur + 1
-                    }
-                } else {
-                    self.cur
-                }
-            }
+            // The ring the next item goes to: the next one once the turn is complete.
+            Dispatch::RoundRobin if self.turn_left == 0 => self.next_in_turn(),
+            Dispatch::RoundRobin if self.room == 0 => self.cur,
             Dispatch::LeastLoaded => self.least_loaded(),
             _ => return None,
         };
@@ -468,7 +459,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                     if self.turn > 1 {
                         self.rings[self.cur].commit();
                     }
-                    self.cur = if self.cur + 1 == n { 0 } else { self.cur + 1 };
+                    self.cur = self.next_in_turn();
                     self.turn_left = self.turn;
                 }
             }
@@ -527,6 +518,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.stop();
                 Err(Shut::Stopped)
             }
+        }
+    }
+
+    /// The ring after `cur` in the round-robin rotation.
+    fn next_in_turn(&self) -> usize {
+        if self.cur + 1 == self.rings.len() {
+            0
+        } else {
+            self.cur + 1
         }
     }
 

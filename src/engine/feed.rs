@@ -55,29 +55,27 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.idle();
                 return if ended { Fed::Ended } else { Fed::Dry };
             }
-            if let Some(q) = quiet.as_deref_mut().filter(|_| short) {
-                if let Some((worker, seq)) =
-                    q.willing().then(|| self.quiet_target(buf.len())).flatten()
-                {
-                    if q.run(buf, seq, worker).is_err() {
-                        return Fed::Stopped;
-                    }
-                    self.idle();
-                    if ended {
-                        return Fed::Ended;
-                    }
-                    if pause() {
-                        return Fed::Dry;
-                    }
-                    continue;
+            // A short run whose worker is parked goes to the quiet runner, if there is one.
+            let runner = quiet.as_deref_mut().filter(|_| short);
+            let quiet_run = runner.and_then(|q| {
+                let target = q
+                    .willing()
+                    .then(|| self.quiet_target(buf.len()))
+                    .flatten()?;
+                Some((q, target))
+            });
+            if let Some((q, (worker, seq))) = quiet_run {
+                if q.run(buf, seq, worker).is_err() {
+                    return Fed::Stopped;
                 }
-            }
-            if self.try_send_from(buf).is_err() {
-                return Fed::Stopped;
-            }
-            if !buf.is_empty() {
-                self.flush();
-                return Fed::Full;
+            } else {
+                if self.try_send_from(buf).is_err() {
+                    return Fed::Stopped;
+                }
+                if !buf.is_empty() {
+                    self.flush();
+                    return Fed::Full;
+                }
             }
             if ended {
                 self.idle();

@@ -13,7 +13,7 @@
 //! turn), `stateful` work (its state lives on its worker), or where the caller distributes.
 
 use super::control::Control;
-use super::dispatch::QuietRun;
+use super::dispatch::{QuietRun, Stopped};
 use super::emit::OutBuf;
 use super::work::Work;
 use super::worker::process_run;
@@ -69,7 +69,7 @@ impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         self.back_off == 0
     }
 
-    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), ()> {
+    fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped> {
         let started = crate::clock::Clock::now();
         let Inline {
             work,
@@ -97,7 +97,7 @@ impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         match done {
             Ok(true) => Ok(()),
             // The merged stream went away: the engine is ending early.
-            Ok(false) => Err(()),
+            Ok(false) => Err(Stopped),
             Err(payload) => {
                 // The work's panic, as the worker it stood in for would have reported it:
                 // recorded (and `abort` raised) before the lane and the rings close.
@@ -105,7 +105,7 @@ impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
                     |message| Failure::WorkerPanicked { worker, message },
                     payload,
                 );
-                Err(())
+                Err(Stopped)
             }
         }
     }

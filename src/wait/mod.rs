@@ -258,19 +258,8 @@ fn paced<R>(
                 }
             }
         }
-        pace::Plan::Expect {
-            sleep_until,
-            hot_until,
-            expected,
-            quiet,
-        } => {
-            let (r, seen) = expect(
-                spins,
-                slot,
-                now,
-                (sleep_until, hot_until, expected, quiet),
-                attempt,
-            );
+        pace::Plan::Expect(plan) => {
+            let (r, seen) = expect(spins, slot, now, plan, attempt);
             pace::arrived(seen);
             return r;
         }
@@ -288,12 +277,18 @@ fn expect<R>(
     spins: u32,
     slot: &(impl Park + ?Sized),
     now: u64,
-    (sleep_until, hot_until, expected, quiet): (Option<u64>, u64, u64, bool),
+    plan: pace::Expectation,
     mut attempt: impl FnMut() -> Option<R>,
 ) -> (R, pace::Seen) {
+    let pace::Expectation {
+        sleep_until,
+        hot_until,
+        expected,
+        quiet,
+    } = plan;
     // Sharing the core with the publisher: only a park lets it run (see below). Only for a
-    // quiet stream (`Plan::Expect::quiet`): with items closer together the stage is busy,
-    // and a yield that ran another thread long ran the stages that make the item.
+    // quiet stream (`Expectation::quiet`): in a busy one, a yield that ran another thread long
+    // ran the stages that make the item.
     let hot = !quiet || pace::hot_allowed();
     let sleep_until = sleep_until.filter(|_| hot);
     if let Some(wake) = sleep_until {
@@ -331,34 +326,12 @@ fn expect<R>(
     // publisher saw items 8.6 µs late (median), one that parks 2.6 µs; on separate cores hot
     // 0.7 µs, parked 25.8 µs (a futex wake of an idle vCPU).
     if hot {
-        let mut before = crate::clock::now_ns();
-        let mut ceded = false;
-        loop {
-            for _ in 0..spins.clamp(1, HOT_SPINS) {
-                spin_loop();
-                if let Some(r) = attempt() {
-                    if quiet {
-                        pace::hot_wait_ended(ceded);
-                    }
-                    return (r, pace::Seen::At(crate::clock::now_ns()));
-                }
-            }
-            yield_now();
-            let now = crate::clock::now_ns();
-            ceded |= now - before > YIELD_GAVE_THE_CORE_NS;
-            if let Some(r) = attempt() {
-                if quiet {
-                    pace::hot_wait_ended(ceded);
-                }
-                return (r, pace::Seen::At(now));
-            }
-            if now >= hot_until {
-                if quiet {
-                    pace::hot_wait_ended(ceded);
-                }
-                break;
-            }
-            before = now;
+        let (found, ceded) = hot_wait(spins, hot_until, &mut attempt);
+        if quiet {
+            pace::hot_wait_ended(ceded);
+        }
+        if let Some((r, at)) = found {
+            return (r, pace::Seen::At(at));
         }
     }
     // Overdue (or sharing the core): park until woken.
@@ -377,6 +350,36 @@ fn expect<R>(
         if let Some(r) = attempt() {
             return (r, pace::Seen::After(crate::clock::now_ns()));
         }
+    }
+}
+
+/// The hot phase of [`expect`]: runs of spins, each followed by a yield (a stage sharing the
+/// core runs), until the item comes (with when it was seen) or `hot_until` has passed; and
+/// whether a yield ran another thread on this core for long.
+fn hot_wait<R>(
+    spins: u32,
+    hot_until: u64,
+    attempt: &mut impl FnMut() -> Option<R>,
+) -> (Option<(R, u64)>, bool) {
+    let mut before = crate::clock::now_ns();
+    let mut ceded = false;
+    loop {
+        for _ in 0..spins.clamp(1, HOT_SPINS) {
+            spin_loop();
+            if let Some(r) = attempt() {
+                return (Some((r, crate::clock::now_ns())), ceded);
+            }
+        }
+        yield_now();
+        let now = crate::clock::now_ns();
+        ceded |= now - before > YIELD_GAVE_THE_CORE_NS;
+        if let Some(r) = attempt() {
+            return (Some((r, now)), ceded);
+        }
+        if now >= hot_until {
+            return (None, ceded);
+        }
+        before = now;
     }
 }
 

@@ -57,20 +57,24 @@ std::thread_local! {
 pub(super) enum Plan {
     /// Nothing regular is known: spin, yield, park (`SpinThenPark`).
     Unknown,
-    /// An item is expected: park until `sleep_until` (if set, and only a publish or the timer
-    /// wakes it), then stay hot until `hot_until`, then park until woken.
-    Expect {
-        sleep_until: Option<u64>,
-        hot_until: u64,
-        expected: u64,
-        /// Items at least [`QUIET_GAP_NS`] apart, and paced (regular, or further apart than
-        /// the hot budget): a yield that ran another thread long means a shared core (in a
-        /// busy stream, it ran the stages that make the items).
-        quiet: bool,
-    },
+    /// An item is expected.
+    Expect(Expectation),
 }
 
-/// Items at least this far apart make a quiet stream (see `Plan::Expect::quiet`).
+/// An expected item: park until `sleep_until` (if set, and only a publish or the timer wakes
+/// it), then stay hot until `hot_until`, then park until woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Expectation {
+    pub(super) sleep_until: Option<u64>,
+    pub(super) hot_until: u64,
+    pub(super) expected: u64,
+    /// Items at least [`QUIET_GAP_NS`] apart, and paced (regular, or further apart than the
+    /// hot budget): a yield that ran another thread long means a shared core (in a busy
+    /// stream, it ran the stages that make the items).
+    pub(super) quiet: bool,
+}
+
+/// Items at least this far apart make a quiet stream (see `Expectation::quiet`).
 const QUIET_GAP_NS: u64 = 20_000;
 
 /// The plan for a wait that starts at `now` (fast-clock ns) and may stay hot `hot_max` ns.
@@ -107,14 +111,14 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
     if p.gap <= hot_max {
         // Items closer together than the hot budget: hot from now until the next one (a
         // timed park would save less than it risks).
-        return Plan::Expect {
+        return Plan::Expect(Expectation {
             sleep_until: None,
             hot_until: expected
                 .saturating_add(tolerance)
                 .min(now.saturating_add(hot_max)),
             expected,
             quiet,
-        };
+        });
     }
     // Hot from the (measured) lateness of a timer before the expected time, and until the
     // expected time plus a tolerance; at most `hot_max` in all.
@@ -127,20 +131,20 @@ fn decide(p: Pace, now: u64, hot_max: u64) -> Plan {
     }
     if hot_from >= now.saturating_add(MIN_SLEEP_NS) {
         // Sleep most of the gap.
-        return Plan::Expect {
+        return Plan::Expect(Expectation {
             sleep_until: Some(hot_from),
             hot_until,
             expected,
             quiet,
-        };
+        });
     }
     // Due soon (or a gap shorter than a timer's lateness): hot from now.
-    Plan::Expect {
+    Plan::Expect(Expectation {
         sleep_until: None,
         hot_until,
         expected,
         quiet,
-    }
+    })
 }
 
 /// Waits in a row whose hot phase had a yield that ran another thread for long that show that
@@ -350,20 +354,20 @@ mod tests {
         let p = fed(&[100_000; 12]);
         let now = p.last + 1_000;
         match decide(p, now, 50_000) {
-            Plan::Expect {
+            Plan::Expect(Expectation {
                 sleep_until: Some(s),
                 hot_until,
                 ..
-            } => {
+            }) => {
                 let expected = p.last + p.gap;
                 assert!(s < expected && expected - s <= INITIAL_LATE_NS + MARGIN_NS);
                 assert!(hot_until > expected);
                 // An item found already there moves the next hot window earlier.
                 let q = learn(p, Seen::Early { expected });
-                let Plan::Expect {
+                let Plan::Expect(Expectation {
                     sleep_until: Some(s2),
                     ..
-                } = decide(q, expected + 1_000, 50_000)
+                }) = decide(q, expected + 1_000, 50_000)
                 else {
                     panic!("still expected");
                 };
@@ -382,10 +386,10 @@ mod tests {
             let p = fed(&[gap; 12]);
             assert!(matches!(
                 decide(p, p.last + 1_000, hot_max),
-                Plan::Expect {
+                Plan::Expect(Expectation {
                     sleep_until: None,
                     ..
-                }
+                })
             ));
         }
     }
@@ -394,7 +398,7 @@ mod tests {
     fn only_a_paced_stream_is_quiet() {
         let quiet = |gaps: &[u64], hot_max| match decide(fed(gaps), fed(gaps).last + 1_000, hot_max)
         {
-            Plan::Expect { quiet, .. } => quiet,
+            Plan::Expect(Expectation { quiet, .. }) => quiet,
             Plan::Unknown => panic!("expected"),
         };
         // Regular and far apart: a fixed rate (10 k/s), under either hot budget.

@@ -156,9 +156,21 @@ where
 {
     type Item = U;
 
+    /// `Driven::next`'s slow path: takes the next run of outputs, feeding the workers on the
+    /// way.
+    #[inline(never)]
     unsafe fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
-        // SAFETY: the same contract.
-        unsafe { self.drive_run(raise) }
+        if self.poisoned {
+            return (None, RunCursor::empty());
+        }
+        if let Some(u) = self.next_item() {
+            // SAFETY: the caller keeps the cursor's contract (`Merging::next_run`'s Safety).
+            return (Some(u), unsafe { self.output.local.take_run() });
+        }
+        if raise {
+            self.output.raise();
+        }
+        (None, RunCursor::empty())
     }
 
     fn output(&self) -> &OutputState<U> {
@@ -279,27 +291,6 @@ where
                 resume_unwind(payload)
             }
         }
-    }
-
-    /// `Driven::next`'s slow path (its cursor is empty): takes the next run of outputs
-    /// (feeding the workers on the way) and returns its first item and a cursor over the rest.
-    /// At the end of a failed stream, re-raises the failure if `raise`.
-    ///
-    /// # Safety
-    /// As [`Merging::next_run`](super::core::Merging::next_run).
-    #[inline(never)]
-    unsafe fn drive_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
-        if self.poisoned {
-            return (None, RunCursor::empty());
-        }
-        if let Some(u) = self.next_item() {
-            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
-            return (Some(u), unsafe { self.output.local.take_run() });
-        }
-        if raise {
-            self.output.raise();
-        }
-        (None, RunCursor::empty())
     }
 
     fn next_item(&mut self) -> Option<U> {

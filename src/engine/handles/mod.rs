@@ -236,17 +236,16 @@ impl<U> OutputState<U> {
             }
         }
     }
+}
 
-    /// `Output::next`'s slow path (its cursor is empty): waits for the next run, returns its
-    /// first item and a cursor over the rest. At the end of a failed stream, re-raises the
-    /// failure if `raise`.
-    ///
-    /// # Safety
-    /// As [`Merging::next_run`](core::Merging::next_run).
+impl<U> core::Merging for OutputState<U> {
+    type Item = U;
+
+    /// `Output::next`'s slow path: waits for the next run.
     #[inline(never)]
-    unsafe fn output_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
+    unsafe fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
         match self.poll(true) {
-            // SAFETY: the caller keeps the cursor's contract (this function's Safety section).
+            // SAFETY: the caller keeps the cursor's contract (`Merging::next_run`'s Safety).
             Step::Item(u) => (Some(u), unsafe { self.local.take_run() }),
             Step::Empty | Step::End => {
                 if raise {
@@ -255,15 +254,6 @@ impl<U> OutputState<U> {
                 (None, RunCursor::empty())
             }
         }
-    }
-}
-
-impl<U> core::Merging for OutputState<U> {
-    type Item = U;
-
-    unsafe fn next_run(&mut self, raise: bool) -> (Option<U>, RunCursor<U>) {
-        // SAFETY: the same contract.
-        unsafe { self.output_run(raise) }
     }
 
     fn output(&self) -> &OutputState<U> {
