@@ -17,8 +17,12 @@ pub enum BuildError {
     Capacity(CapacityError),
     /// `Order::Preserve` with round-robin dispatch reads the workers in rotation, which needs
     /// exactly one output per input: use `map`, or another dispatch policy (which tags items
-    /// and reorders them in a bounded window).
+    /// and reorders them in a bounded window). In a [`Graph`](crate::Graph) with
+    /// `Order::Preserve`, every stage but the last must be a `map`.
     PreserveNeedsOneToOne,
+    /// `Order::Preserve` with several inputs ([`Graph::start_many`](crate::Graph::start_many)):
+    /// independent producers have no order between them. Use `Order::Any`.
+    PreserveNeedsOneInput,
     /// A core id in an explicit pinning is not one this process may run on
     /// ([`available_cores`](crate::pinning::available_cores)).
     NoSuchCore {
@@ -88,7 +92,10 @@ pub enum Failure {
     /// dropped.
     #[non_exhaustive]
     WorkerPanicked {
-        /// The worker's index (0-based).
+        /// The worker's stage: 0 for a single farm, the stage's place in a
+        /// [`Graph`](crate::Graph) (0-based) otherwise.
+        stage: usize,
+        /// The worker's index among its stage's workers (0-based).
         worker: usize,
         /// The panic message, when it was a string.
         message: String,
@@ -98,7 +105,9 @@ pub enum Failure {
     /// and every later one, are dropped.
     #[non_exhaustive]
     EndPanicked {
-        /// The worker's index (0-based).
+        /// The worker's stage, as in `WorkerPanicked`.
+        stage: usize,
+        /// The worker's index among its stage's workers (0-based).
         worker: usize,
         /// The panic message, when it was a string.
         message: String,
@@ -131,7 +140,8 @@ impl PartialEq for BuildError {
     fn eq(&self, other: &Self) -> bool {
         use BuildError::*;
         match (self, other) {
-            (PreserveNeedsOneToOne, PreserveNeedsOneToOne) => true,
+            (PreserveNeedsOneToOne, PreserveNeedsOneToOne)
+            | (PreserveNeedsOneInput, PreserveNeedsOneInput) => true,
             (ZeroSetting(a), ZeroSetting(b)) => a == b,
             (Capacity(a), Capacity(b)) => a == b,
             (
@@ -189,8 +199,12 @@ impl fmt::Display for BuildError {
             BuildError::ZeroSetting(name) => write!(f, "`{name}` must be at least 1"),
             BuildError::Capacity(e) => write!(f, "{e}"),
             BuildError::PreserveNeedsOneToOne => f.write_str(
-                "Order::Preserve with round-robin dispatch needs `map` (one output per input)",
+                "Order::Preserve with round-robin dispatch (or before a graph's last stage) \
+                 needs `map` (one output per input)",
             ),
+            BuildError::PreserveNeedsOneInput => {
+                f.write_str("Order::Preserve needs a single input (several have no order)")
+            }
             BuildError::NoSuchCore { core, available } => {
                 write!(f, "core {core} does not exist (available: {available:?})")
             }
@@ -231,15 +245,32 @@ impl From<CapacityError> for BuildError {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::WorkerPanicked { worker, message } => {
-                write!(f, "worker {worker} panicked: {message}")
-            }
-            Failure::EndPanicked { worker, message } => {
-                write!(
-                    f,
-                    "worker {worker}'s end-of-stream hook panicked: {message}"
-                )
-            }
+            Failure::WorkerPanicked {
+                stage: 0,
+                worker,
+                message,
+            } => write!(f, "worker {worker} panicked: {message}"),
+            Failure::WorkerPanicked {
+                stage,
+                worker,
+                message,
+            } => write!(f, "worker {worker} of stage {stage} panicked: {message}"),
+            Failure::EndPanicked {
+                stage: 0,
+                worker,
+                message,
+            } => write!(
+                f,
+                "worker {worker}'s end-of-stream hook panicked: {message}"
+            ),
+            Failure::EndPanicked {
+                stage,
+                worker,
+                message,
+            } => write!(
+                f,
+                "worker {worker} of stage {stage}: end-of-stream hook panicked: {message}"
+            ),
             Failure::SourcePanicked { message } => write!(f, "source panicked: {message}"),
             Failure::SinkPanicked { message } => write!(f, "sink panicked: {message}"),
             Failure::Alloc { what, bytes } => alloc(f, what, *bytes),

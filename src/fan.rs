@@ -31,10 +31,11 @@ use crate::engine::control::Control;
 use crate::engine::dispatch::{Dispatch, Distributor, Runs};
 use crate::engine::emit::OutBuf;
 use crate::engine::feed::Fed;
+use crate::engine::inlet::Inlet;
 use crate::engine::merger::{AbortFlag, AnyMerge, Merger};
 use crate::engine::stage::{spawn_stage, Stage};
 use crate::engine::work::MapWork;
-use crate::engine::worker::{Worker, WorkerSpec};
+use crate::engine::worker::{Worker, WorkerAt, WorkerSpec};
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::loom::thread::JoinHandle;
@@ -414,7 +415,8 @@ where
         batch,
         one_to_one: true,
     };
-    let worker = Worker::<T, U, T, _, _>::new(i, input, inbuf, out, spec);
+    let worker =
+        Worker::<T, U, T, _, _>::new(WorkerAt::farm(i), Inlet::One(input), inbuf, out, spec);
     let t = spawn_stage(
         format!("fanring-fan-worker-{i}"),
         None,

@@ -49,7 +49,8 @@ mod teardown;
 mod wait;
 
 pub use engine::{
-    Builder, Dispatch, Driven, Emit, Engine, Input, Order, Output, Pipeline, Running, SendError,
+    Builder, Dispatch, Driven, Emit, Engine, Graph, Input, Order, Output, Pipeline, Running,
+    SendError,
 };
 pub use error::{BuildError, Failure};
 pub use pinning::{Pinning, Plan};

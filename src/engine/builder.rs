@@ -65,7 +65,7 @@ impl Engine {
 /// `filter_map`, `flat_map`, `stateful`).
 #[must_use = "a builder does nothing until a work method and `start`/`run` are called"]
 pub struct Builder<T> {
-    s: Settings<T>,
+    pub(super) s: Settings<T>,
 }
 
 impl<T> fmt::Debug for Builder<T> {
@@ -367,17 +367,7 @@ where
     /// # Errors
     /// Bad settings (see [`BuildError`]) or a refused thread.
     pub fn start(self) -> Result<(Input<T>, Output<U>), BuildError> {
-        let l = self.launch(Mode::Start)?;
-        Ok((
-            Input {
-                distributor: l.distributor,
-                buf: l.source_buf,
-                closed: false,
-            },
-            Output::new(OutputState::new(
-                l.merger, l.control, l.threads, l.plan, l.local,
-            )),
-        ))
+        Ok(start(self.launch(Mode::Start)?))
     }
 
     /// Starts the workers and a distributor thread that drains `source`; the caller merges by
@@ -441,26 +431,7 @@ where
     where
         S: Source<Item = T> + Send + 'static,
     {
-        let l = self.launch(Mode::Run)?;
-        let handle = spawn_source(
-            source,
-            l.distributor,
-            l.source_buf,
-            l.inline,
-            Arc::clone(&l.control),
-            l.plan.distributor,
-        );
-        let mut state = OutputState::new(l.merger, l.control, l.threads, l.plan, l.local);
-        match handle {
-            Ok(h) => state.source = Some(h),
-            // The distributor was dropped with its closure: every ring is closed, so the
-            // workers end; join them.
-            Err(e) => {
-                let _ = state.join(0);
-                return Err(e);
-            }
-        }
-        Ok(Output::new(state))
+        run_source(self.launch(Mode::Run)?, source)
     }
 
     /// Starts the workers; the caller's thread both distributes and merges: the returned
@@ -516,14 +487,7 @@ where
         S: Source<Item = T>,
     {
         let one_to_one = self.one_to_one;
-        let l = self.launch(Mode::Drive)?;
-        Ok(Driven::new(
-            source,
-            l.distributor,
-            l.source_buf,
-            OutputState::new(l.merger, l.control, l.threads, l.plan, l.local),
-            one_to_one,
-        ))
+        Ok(drive_source(self.launch(Mode::Drive)?, source, one_to_one))
     }
 
     /// Starts everything on threads of its own: a distributor draining `source`, the workers,
@@ -552,47 +516,122 @@ where
         I::IntoIter: Send + 'static,
         S: FnMut(U) + Send + 'static,
     {
-        let mut l = self.launch(Mode::RunWithSink)?;
-        let control = Arc::clone(&l.control);
-        let stage = Sinking {
-            merger: l.merger,
-            local: l.local,
-            sink: Some(sink),
-        };
-        let sink_thread = spawn_stage(
-            "fanring-merger".into(),
-            l.plan.merger,
+        run_with_sink(self.launch(Mode::RunWithSink)?, source, sink)
+    }
+}
+
+/// `start` on a launched engine (a farm's or a graph's).
+pub(super) fn start<T: Send + 'static, U: Send + 'static>(
+    l: Launched<T, U>,
+) -> (Input<T>, Output<U>) {
+    (
+        Input {
+            distributor: l.distributor,
+            buf: l.source_buf,
+            closed: false,
+        },
+        Output::new(OutputState::new(
+            l.merger, l.control, l.threads, l.plan, l.local,
+        )),
+    )
+}
+
+/// `run_source` on a launched engine.
+pub(super) fn run_source<T, U, S>(l: Launched<T, U>, source: S) -> Result<Output<U>, BuildError>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    S: Source<Item = T> + Send + 'static,
+{
+    let handle = spawn_source(
+        source,
+        l.distributor,
+        l.source_buf,
+        l.inline,
+        Arc::clone(&l.control),
+        l.plan.distributor,
+    );
+    let mut state = OutputState::new(l.merger, l.control, l.threads, l.plan, l.local);
+    match handle {
+        Ok(h) => state.source = Some(h),
+        // The distributor was dropped with its closure: every ring is closed, so the
+        // workers end; join them.
+        Err(e) => {
+            let _ = state.join(0);
+            return Err(e);
+        }
+    }
+    Ok(Output::new(state))
+}
+
+/// `drive_source` on a launched engine; `one_to_one`: every input gives one output.
+pub(super) fn drive_source<T, U, S>(l: Launched<T, U>, source: S, one_to_one: bool) -> Driven<S, U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    S: Source<Item = T>,
+{
+    Driven::new(
+        source,
+        l.distributor,
+        l.source_buf,
+        OutputState::new(l.merger, l.control, l.threads, l.plan, l.local),
+        one_to_one,
+    )
+}
+
+/// `run_with_sink` on a launched engine.
+pub(super) fn run_with_sink<T, U, I, S>(
+    mut l: Launched<T, U>,
+    source: I,
+    sink: S,
+) -> Result<Running, BuildError>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    I: IntoIterator<Item = T>,
+    I::IntoIter: Send + 'static,
+    S: FnMut(U) + Send + 'static,
+{
+    let control = Arc::clone(&l.control);
+    let stage = Sinking {
+        merger: l.merger,
+        local: l.local,
+        sink: Some(sink),
+    };
+    let sink_thread = spawn_stage(
+        "fanring-merger".into(),
+        l.plan.merger,
+        Arc::clone(&control),
+        stage,
+    );
+    let spawned = sink_thread.and_then(|h| {
+        l.threads.push(h);
+        spawn_source(
+            source::Iter::new(source.into_iter()),
+            l.distributor,
+            l.source_buf,
+            l.inline,
             Arc::clone(&control),
-            stage,
-        );
-        let spawned = sink_thread.and_then(|h| {
-            l.threads.push(h);
-            spawn_source(
-                source::Iter::new(source.into_iter()),
-                l.distributor,
-                l.source_buf,
-                l.inline,
-                Arc::clone(&control),
-                l.plan.distributor,
-            )
-        });
-        let running = Running {
-            control,
-            threads: l.threads,
-            source: None,
-            plan: l.plan,
-        };
-        match spawned {
-            Ok(h) => {
-                let mut running = running;
-                running.source = Some(h);
-                Ok(running)
-            }
-            // Everything already spawned sees its rings closed and ends; join it.
-            Err(e) => {
-                let _ = running.join();
-                Err(e)
-            }
+            l.plan.distributor,
+        )
+    });
+    let running = Running {
+        control,
+        threads: l.threads,
+        source: None,
+        plan: l.plan,
+    };
+    match spawned {
+        Ok(h) => {
+            let mut running = running;
+            running.source = Some(h);
+            Ok(running)
+        }
+        // Everything already spawned sees its rings closed and ends; join it.
+        Err(e) => {
+            let _ = running.join();
+            Err(e)
         }
     }
 }

@@ -59,24 +59,8 @@ pub(super) struct Sizes {
 /// Checks every setting, every size and their products before anything is allocated or
 /// spawned.
 pub(super) fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<Sizes, BuildError> {
+    check_counts(b)?;
     let n = b.workers;
-    if n == 0 {
-        return Err(BuildError::ZeroSetting("workers"));
-    }
-    if n > MAX_WORKERS {
-        // Before anything is sized by it (the plan, the counters, the threads).
-        return Err(BuildError::TooLarge {
-            setting: "workers",
-            value: n,
-            max: MAX_WORKERS,
-        });
-    }
-    if b.batch == 0 {
-        return Err(BuildError::ZeroSetting("batch"));
-    }
-    if b.window == Some(0) {
-        return Err(BuildError::ZeroSetting("window"));
-    }
     let rotate = b.order == Order::Preserve && b.dispatch.is_round_robin();
     if rotate && !one_to_one {
         return Err(BuildError::PreserveNeedsOneToOne);
@@ -104,6 +88,37 @@ pub(super) fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<
         tagged,
         window,
     })
+}
+
+/// The settings that are counts: workers, batch, window.
+fn check_counts<T>(b: &Settings<T>) -> Result<(), BuildError> {
+    let n = b.workers;
+    if n == 0 {
+        return Err(BuildError::ZeroSetting("workers"));
+    }
+    if n > MAX_WORKERS {
+        // Before anything is sized by it (the plan, the counters, the threads).
+        return Err(BuildError::TooLarge {
+            setting: "workers",
+            value: n,
+            max: MAX_WORKERS,
+        });
+    }
+    if b.batch == 0 {
+        return Err(BuildError::ZeroSetting("batch"));
+    }
+    if b.window == Some(0) {
+        return Err(BuildError::ZeroSetting("window"));
+    }
+    Ok(())
+}
+
+/// Checks a graph stage's settings: its counts, and its rings (`upstream` producers, each with
+/// a ring of wire `I` to each of its workers, and each worker's output of wire `O`) before
+/// anything is allocated.
+pub(super) fn check_stage<T, I, O>(b: &Settings<T>, upstream: usize) -> Result<(), BuildError> {
+    check_counts(b)?;
+    check_rings::<I, O>(b.capacity, b.workers.saturating_mul(upstream.max(1)))
 }
 
 /// Checks that `workers` pairs of rings of `capacity` slots (wire types `I` in, `O` out) fit

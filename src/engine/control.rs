@@ -20,14 +20,17 @@ pub(crate) struct Control {
     distributor: Mutex<Option<DistributorStats>>,
     merger: Mutex<Option<MergerStats>>,
     exited: AtomicUsize,
-    /// Per worker: inputs it finished, their outputs published (for `drive`'s "is anything
-    /// still in flight").
-    done: Box<[CachePadded<AtomicUsize>]>,
+    /// Per worker (every stage's, in stage order): inputs it finished and outputs it sent for
+    /// them, all published (for `drive`'s "is anything still in flight").
+    done: Box<[CachePadded<Done>]>,
+    /// Each stage's first worker (in `done`), and one past the last stage's last.
+    stage_starts: Box<[usize]>,
     /// A handle ended the engine early (dropped or joined its stream before the end).
     cancelled: AtomicBool,
-    /// Workers whose work loop has ended, and whether one of them ended without its input
-    /// ending normally (the end-of-stream hooks' barrier, [`end_barrier`](Self::end_barrier)).
-    loops_ended: AtomicUsize,
+    /// Per stage: workers whose work loop has ended (the end-of-stream hooks' barrier,
+    /// [`end_barrier`](Self::end_barrier)); and whether any worker ended without its input
+    /// ending normally.
+    loops_ended: Box<[AtomicUsize]>,
     undrained: AtomicBool,
     /// Where the engine's distributor thread is (`RUNNING`, `IN_SOURCE`, `EXITED`): a
     /// cancelling handle waits for it while it runs engine code, but not while it waits
@@ -44,6 +47,12 @@ struct Failed {
     raised: bool,
 }
 
+/// A worker's finished inputs and the outputs it sent for them.
+struct Done {
+    inputs: AtomicUsize,
+    sent: AtomicUsize,
+}
+
 const RUNNING: usize = 0;
 const IN_SOURCE: usize = 1;
 const EXITED: usize = 2;
@@ -55,19 +64,38 @@ fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
 }
 
 impl Control {
+    /// A single farm of `workers` workers.
     pub(crate) fn new(workers: usize) -> Self {
+        Control::stages(&[workers])
+    }
+
+    /// A graph whose stages have `workers[k]` workers each.
+    pub(crate) fn stages(workers: &[usize]) -> Self {
+        let mut stage_starts = Vec::with_capacity(workers.len() + 1);
+        let mut all = 0usize;
+        for &w in workers {
+            stage_starts.push(all);
+            all += w;
+        }
+        stage_starts.push(all);
         Control {
             abort: AtomicBool::new(false),
             failure: Mutex::new(None),
-            workers: Mutex::new(vec![WorkerStats::default(); workers]),
+            workers: Mutex::new(vec![WorkerStats::default(); all]),
             distributor: Mutex::new(None),
             merger: Mutex::new(None),
             exited: AtomicUsize::new(0),
-            done: (0..workers)
-                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+            done: (0..all)
+                .map(|_| {
+                    CachePadded::new(Done {
+                        inputs: AtomicUsize::new(0),
+                        sent: AtomicUsize::new(0),
+                    })
+                })
                 .collect(),
+            stage_starts: stage_starts.into_boxed_slice(),
             cancelled: AtomicBool::new(false),
-            loops_ended: AtomicUsize::new(0),
+            loops_ended: workers.iter().map(|_| AtomicUsize::new(0)).collect(),
             undrained: AtomicBool::new(false),
             distributor_at: AtomicUsize::new(RUNNING),
         }
@@ -233,42 +261,63 @@ impl Control {
         })
     }
 
-    /// Worker `worker` has finished `inputs` inputs in all, and published their outputs.
+    /// Worker `worker` has finished `inputs` inputs in all, and published their `sent`
+    /// outputs.
     #[inline]
-    pub(crate) fn set_done(&self, worker: usize, inputs: usize) {
-        // Release: pairs with the Acquire loads in `done`: the outputs committed before are
-        // visible to whoever sees the count.
-        self.done[worker].store(inputs, Release);
+    pub(crate) fn set_done(&self, worker: usize, inputs: usize, sent: usize) {
+        let d = &self.done[worker];
+        // Release (both, `sent` first): pair with the Acquire loads in `all_done`: the
+        // outputs committed before are visible to whoever sees the counts, and whoever sees
+        // `inputs` sees the `sent` that goes with it.
+        d.sent.store(sent, Release);
+        d.inputs.store(inputs, Release);
     }
 
-    /// Inputs the workers finished, in all (wrapping).
-    pub(crate) fn done(&self) -> usize {
-        // Acquire: pairs with `set_done`.
-        self.done
-            .iter()
-            .fold(0usize, |sum, d| sum.wrapping_add(d.load(Acquire)))
+    /// Whether every one of the `handed` items handed to the first stage went through every
+    /// stage: each stage finished as many inputs as the stage before it sent (the first:
+    /// `handed`), their outputs published. Read stage by stage from the first: once a stage
+    /// has finished all it was given, it sends nothing more, so the count it is compared
+    /// with next is final.
+    pub(crate) fn all_done(&self, handed: usize) -> bool {
+        let mut given = handed;
+        for stage in self.stage_starts.windows(2) {
+            let workers = &self.done[stage[0]..stage[1]];
+            // Acquire: pairs with `set_done` (`inputs` first: its `sent` is then at least
+            // as new).
+            let inputs = workers
+                .iter()
+                .fold(0usize, |sum, d| sum.wrapping_add(d.inputs.load(Acquire)));
+            if inputs != given {
+                return false;
+            }
+            given = workers
+                .iter()
+                .fold(0usize, |sum, d| sum.wrapping_add(d.sent.load(Acquire)));
+        }
+        true
     }
 
     /// A worker's work loop ended, `drained` if its input ended normally. With end-of-stream
-    /// hooks every worker calls this, and waits here until every worker's loop has ended:
-    /// `true` if all drained and the engine neither failed nor was stopped by a handle
-    /// meanwhile (the hooks may run), `false` as soon as one of those is known. So a worker
-    /// that fails, or a handle that stops the engine, before every input ended stops every
-    /// hook. The wait is a backoff (it happens once per worker, at the end).
-    pub(crate) fn end_barrier(&self, drained: bool) -> bool {
+    /// hooks every worker of `stage` calls this, and waits here until every worker's loop of
+    /// that stage has ended: `true` if all drained and the engine neither failed nor was
+    /// stopped by a handle meanwhile (the hooks may run), `false` as soon as one of those is
+    /// known. So a worker that fails, or a handle that stops the engine, before every input
+    /// ended stops every hook. The wait is a backoff (it happens once per worker, at the end).
+    pub(crate) fn end_barrier(&self, stage: usize, drained: bool) -> bool {
         if !drained {
             // Release: pairs with the Acquire load below, in the other workers.
             self.undrained.store(true, Release);
         }
+        let workers = self.stage_starts[stage + 1] - self.stage_starts[stage];
         // Release (after the store above): a worker that counts everyone sees it.
-        self.loops_ended.fetch_add(1, Release);
+        self.loops_ended[stage].fetch_add(1, Release);
         let mut backoff = Backoff::default();
         loop {
             // Acquire: pairs with the Release accesses above, in every worker.
             if self.undrained.load(Acquire) || self.cancelled() || self.aborted() {
                 return false;
             }
-            if self.loops_ended.load(Acquire) >= self.done.len() {
+            if self.loops_ended[stage].load(Acquire) >= workers {
                 return !self.undrained.load(Acquire) && !self.cancelled() && !self.aborted();
             }
             backoff.snooze();

@@ -1,21 +1,29 @@
 //! A worker's output side: its output ring (plain or tagged), the local buffer outputs gather
 //! in, and [`Emit`], through which the work function sends them.
 
-use super::wire::{Mark, Tagged};
+use super::dispatch::{Distributor, Stopped};
+use super::wire::{InWire, Mark, Tagged};
 use crate::cursor::VecWriter;
 use crate::error::try_buffer;
 use crate::ring::{Closed, Producer};
 use crate::stats::WorkerStats;
-use crate::wait::WakeSlot;
+use crate::wait::{OnClose, Park};
 use crate::BuildError;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// A worker's output ring with the local buffer its outputs gather in (they move to the ring
-/// one run at a time, with one copy): plain outputs, or outputs tagged with their input's
-/// sequence number. The one place the worker's side of plain and tagged differs.
+/// A worker's output side with the local buffer its outputs gather in (they move on one run
+/// at a time, with one copy): a ring to the merger (plain outputs, or outputs tagged with
+/// their input's sequence number), or, in a graph, a distributor over one ring to each worker
+/// of the next stage (plain, or each output with its input's sequence number). The one place
+/// the worker's side of plain, tagged and fanned-out differs.
 pub(crate) enum OutBuf<U> {
     Plain(Producer<U>, Vec<U>),
     Tagged(Producer<Tagged<Mark<U>>>, Vec<Tagged<Mark<U>>>),
+    /// To the next stage of a graph.
+    Fan(Distributor<U, U>, Vec<U>),
+    /// To the next stage of a graph whose order is restored at its end: every stage before
+    /// the last gives one output per input, which keeps the input's sequence number.
+    FanTagged(Distributor<Tagged<U>, Tagged<U>>, Vec<Tagged<U>>),
 }
 
 impl<U> OutBuf<U> {
@@ -45,52 +53,170 @@ impl<U> OutBuf<U> {
         ))
     }
 
+    /// To the next stage of a graph, its rings run by `distributor`; the buffer reserved
+    /// fallibly (see [`plain`](Self::plain)).
+    ///
+    /// # Errors
+    /// As [`plain`](Self::plain).
+    pub(crate) fn fan(distributor: Distributor<U, U>, batch: usize) -> Result<Self, BuildError> {
+        Ok(OutBuf::Fan(
+            distributor,
+            try_buffer(batch, "worker's output buffer")?,
+        ))
+    }
+
+    /// [`fan`](Self::fan) with sequence numbers.
+    ///
+    /// # Errors
+    /// As [`plain`](Self::plain).
+    pub(crate) fn fan_tagged(
+        distributor: Distributor<Tagged<U>, Tagged<U>>,
+        batch: usize,
+    ) -> Result<Self, BuildError> {
+        Ok(OutBuf::FanTagged(
+            distributor,
+            try_buffer(batch, "worker's output buffer")?,
+        ))
+    }
+
+    /// Whether outputs go to the merger tagged (each input's outputs then end with a mark).
     pub(crate) fn is_tagged(&self) -> bool {
         matches!(self, OutBuf::Tagged(..))
     }
 
-    /// Publishes what was moved to the ring.
-    pub(crate) fn commit(&mut self) {
+    /// The plain buffer [`Emit`] writes through, if the outputs are plain.
+    fn plain_buf(&mut self) -> Option<&mut Vec<U>> {
         match self {
-            OutBuf::Plain(p, _) => p.commit(),
-            OutBuf::Tagged(p, _) => p.commit(),
-        }
-    }
-
-    /// Publishes what was moved to the ring and closes it (the merger drains it). The
-    /// outputs still in the local buffer are dropped with it.
-    pub(crate) fn close(&mut self) {
-        match self {
-            OutBuf::Plain(p, _) => p.close(),
-            OutBuf::Tagged(p, _) => p.close(),
-        }
-    }
-
-    /// Whether the merger closed the ring.
-    pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            OutBuf::Plain(p, _) => p.is_closed(),
-            OutBuf::Tagged(p, _) => p.is_closed(),
-        }
-    }
-
-    /// Moves the buffered outputs to the ring (staged), waiting (after publishing) while it is
-    /// full. `false`: the ring is closed; the outputs are dropped.
-    pub(crate) fn flush(&mut self, stats: &mut WorkerStats) -> bool {
-        match self {
-            OutBuf::Plain(p, buf) => move_all(p, buf, stats),
-            OutBuf::Tagged(p, buf) => move_all(p, buf, stats),
+            OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) => Some(buf),
+            OutBuf::Tagged(..) | OutBuf::FanTagged(..) => None,
         }
     }
 }
 
-impl<U> OutBuf<U> {
-    /// Where the worker waits for the merger to close its output ring (and for nothing else:
-    /// the merger's releases of slots do not wake it).
-    pub(crate) fn on_close(&self) -> &WakeSlot {
+impl<U: Send + 'static> OutBuf<U> {
+    /// Publishes what was moved on; to a next stage, the round-robin turn ends there (a batch
+    /// is an upper bound, never a fill target).
+    pub(crate) fn commit(&mut self) {
         match self {
-            OutBuf::Plain(p, _) => p.on_close(),
-            OutBuf::Tagged(p, _) => p.on_close(),
+            OutBuf::Plain(p, _) => p.commit(),
+            OutBuf::Tagged(p, _) => p.commit(),
+            OutBuf::Fan(d, _) => d.idle(),
+            OutBuf::FanTagged(d, _) => d.idle(),
+        }
+    }
+
+    /// Publishes what was moved on and closes every ring (the merger, or the next stage's
+    /// workers, drain them). The outputs still in the local buffer are dropped with it.
+    pub(crate) fn close(&mut self) {
+        match self {
+            OutBuf::Plain(p, _) => p.close(),
+            OutBuf::Tagged(p, _) => p.close(),
+            OutBuf::Fan(d, _) => d.close(),
+            OutBuf::FanTagged(d, _) => d.close(),
+        }
+    }
+
+    /// Whether nobody reads any more: the merger closed the ring, or a worker of the next
+    /// stage closed one of its rings (it ended early or failed), or a handle ended the engine.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            OutBuf::Plain(p, _) => p.is_closed(),
+            OutBuf::Tagged(p, _) => p.is_closed(),
+            OutBuf::Fan(d, _) => d.peer_gone(),
+            OutBuf::FanTagged(d, _) => d.peer_gone(),
+        }
+    }
+
+    /// Moves the buffered outputs on (staged), waiting (after publishing) while a ring is
+    /// full. `false`: nobody reads any more; the outputs are dropped.
+    pub(crate) fn flush(&mut self, stats: &mut WorkerStats) -> bool {
+        match self {
+            OutBuf::Plain(p, buf) => move_all(p, buf, stats),
+            OutBuf::Tagged(p, buf) => move_all(p, buf, stats),
+            OutBuf::Fan(d, buf) => fan_all(d, buf, stats),
+            OutBuf::FanTagged(d, buf) => fan_all(d, buf, stats),
+        }
+    }
+
+    /// Where the worker waits for its readers to close (and for nothing else: their releases
+    /// of slots do not wake it).
+    pub(crate) fn on_close(&self) -> OutClosed<'_, U> {
+        OutClosed(self)
+    }
+
+    /// Teardown: drops the buffer and every ring, each in a step of its own.
+    pub(crate) fn drop_parts(self, td: &mut crate::teardown::Teardown) {
+        match self {
+            OutBuf::Plain(p, buf) => {
+                td.step(|| drop(buf));
+                td.step(|| drop(p));
+            }
+            OutBuf::Tagged(p, buf) => {
+                td.step(|| drop(buf));
+                td.step(|| drop(p));
+            }
+            OutBuf::Fan(mut d, buf) => {
+                td.step(|| drop(buf));
+                d.drop_rings(td);
+            }
+            OutBuf::FanTagged(mut d, buf) => {
+                td.step(|| drop(buf));
+                d.drop_rings(td);
+            }
+        }
+    }
+}
+
+/// The close of an output's readers, as a waiter announces on it.
+pub(crate) struct OutClosed<'a, U>(&'a OutBuf<U>);
+
+impl<U: Send + 'static> Park for OutClosed<'_, U> {
+    fn announce(&self) {
+        match self.0 {
+            OutBuf::Plain(p, _) => p.on_close().announce(),
+            OutBuf::Tagged(p, _) => p.on_close().announce(),
+            OutBuf::Fan(d, _) => OnClose(d.rings()).announce(),
+            OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce(),
+        }
+    }
+    fn withdraw(&self) {
+        match self.0 {
+            OutBuf::Plain(p, _) => p.on_close().withdraw(),
+            OutBuf::Tagged(p, _) => p.on_close().withdraw(),
+            OutBuf::Fan(d, _) => OnClose(d.rings()).withdraw(),
+            OutBuf::FanTagged(d, _) => OnClose(d.rings()).withdraw(),
+        }
+    }
+    #[cfg(feature = "async")]
+    fn announce_task(&self, waker: &std::task::Waker) {
+        match self.0 {
+            OutBuf::Plain(p, _) => p.on_close().announce_task(waker),
+            OutBuf::Tagged(p, _) => p.on_close().announce_task(waker),
+            OutBuf::Fan(d, _) => OnClose(d.rings()).announce_task(waker),
+            OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce_task(waker),
+        }
+    }
+}
+
+/// Moves every item of `buf` to the next stage through `d`, waiting for room. `false` (and
+/// `buf` emptied, its items dropped here, once): the next stage stopped.
+fn fan_all<T, W: InWire<T>>(
+    d: &mut Distributor<T, W>,
+    buf: &mut Vec<T>,
+    stats: &mut WorkerStats,
+) -> bool {
+    loop {
+        match d.try_send_from(buf) {
+            Err(Stopped) => {
+                buf.clear();
+                return false;
+            }
+            Ok(_) if buf.is_empty() => return true,
+            Ok(_) => {
+                stats.waits_full += 1;
+                // Publishes first; a ring's close ends the wait too (the next try sees it).
+                d.wait_room();
+            }
         }
     }
 }
@@ -139,19 +265,19 @@ pub struct Emit<'a, U> {
     stats: &'a mut WorkerStats,
 }
 
-impl<'a, U> Emit<'a, U> {
+impl<'a, U: Send + 'static> Emit<'a, U> {
     pub(crate) fn new(
         out: &'a mut OutBuf<U>,
         last: bool,
         closed: bool,
         stats: &'a mut WorkerStats,
     ) -> Self {
-        let plain = match out {
+        let plain = match out.plain_buf() {
             // SAFETY: the buffer is used only through the writer until `flush` or `drop`
             // writes the length back (`Emit` holds `out` exclusively meanwhile, and touches
             // the buffer only after `store_into`).
-            OutBuf::Plain(_, buf) => unsafe { VecWriter::over(buf) },
-            OutBuf::Tagged(..) => VecWriter::none(),
+            Some(buf) => unsafe { VecWriter::over(buf) },
+            None => VecWriter::none(),
         };
         Emit {
             out,
@@ -178,7 +304,16 @@ impl<'a, U> Emit<'a, U> {
             return;
         };
         match self.out {
-            OutBuf::Plain(..) => self.push_full(item),
+            OutBuf::Plain(..) | OutBuf::Fan(..) => self.push_full(item),
+            OutBuf::FanTagged(_, ref buf) => {
+                if buf.len() == buf.capacity() && !self.flush() {
+                    return;
+                }
+                if let OutBuf::FanTagged(_, buf) = self.out {
+                    buf.push(Tagged(self.seq, item));
+                }
+                self.stats.items_out += 1;
+            }
             OutBuf::Tagged(_, ref buf) => {
                 if buf.len() == buf.capacity() && !self.flush() {
                     return;
@@ -214,21 +349,13 @@ impl<'a, U> Emit<'a, U> {
         self.closed
     }
 
-    /// Writes the plain writer's length back to the buffer (which then owns the outputs).
-    fn store_plain(&mut self) {
-        if let OutBuf::Plain(_, buf) = self.out {
-            // SAFETY: `plain` is over this buffer, untouched since (see `new`).
-            unsafe { self.plain.store_into(buf) };
-        }
-    }
-
     /// Moves the buffered outputs to the ring. `false`: it is closed.
     #[inline]
     pub(crate) fn flush(&mut self) -> bool {
         if self.closed {
             return false;
         }
-        if let OutBuf::Plain(..) = self.out {
+        if matches!(self.out, OutBuf::Plain(..) | OutBuf::Fan(..)) {
             self.stats.items_out += self.plain.len() as u64;
         }
         self.store_plain();
@@ -239,7 +366,7 @@ impl<'a, U> Emit<'a, U> {
         // `drop` would write back the old length and the dropped outputs would be dropped
         // again.
         let r = flush_out(self.out, self.stats);
-        if let OutBuf::Plain(_, buf) = self.out {
+        if let Some(buf) = self.out.plain_buf() {
             // SAFETY: as in `new`.
             self.plain = unsafe { VecWriter::over(buf) };
         }
@@ -263,6 +390,16 @@ impl<'a, U> Emit<'a, U> {
     }
 }
 
+impl<U> Emit<'_, U> {
+    /// Writes the plain writer's length back to the buffer (which then owns the outputs).
+    fn store_plain(&mut self) {
+        if let Some(buf) = self.out.plain_buf() {
+            // SAFETY: `plain` is over this buffer, untouched since (see `new`).
+            unsafe { self.plain.store_into(buf) };
+        }
+    }
+}
+
 impl<U> Drop for Emit<'_, U> {
     #[inline]
     fn drop(&mut self) {
@@ -277,6 +414,9 @@ impl<U> Drop for Emit<'_, U> {
 /// in `Emit::flush`, so that `Emit` itself never has its address taken by a closure: the
 /// compiler keeps its writer in registers across a batch.
 #[inline(never)]
-fn flush_out<U>(out: &mut OutBuf<U>, stats: &mut WorkerStats) -> std::thread::Result<bool> {
+fn flush_out<U: Send + 'static>(
+    out: &mut OutBuf<U>,
+    stats: &mut WorkerStats,
+) -> std::thread::Result<bool> {
     catch_unwind(AssertUnwindSafe(|| out.flush(stats)))
 }

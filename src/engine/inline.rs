@@ -63,7 +63,7 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
     }
 }
 
-impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
+impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
     fn willing(&mut self) -> bool {
         self.back_off = self.back_off.saturating_sub(1);
         self.back_off == 0
@@ -102,7 +102,11 @@ impl<T, U, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
                 // The work's panic, as the worker it stood in for would have reported it:
                 // recorded (and `abort` raised) before the lane and the rings close.
                 self.control.panicked(
-                    |message| Failure::WorkerPanicked { worker, message },
+                    |message| Failure::WorkerPanicked {
+                        stage: 0,
+                        worker,
+                        message,
+                    },
                     payload,
                 );
                 Err(Stopped)

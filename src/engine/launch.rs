@@ -7,13 +7,14 @@ use super::control::Control;
 use super::dispatch::{AnyDistributor, Distributor, QuietRun, QuietSeed, Runs};
 use super::emit::OutBuf;
 use super::handles::reap;
+use super::inlet::Inlet;
 use super::inline::Inline;
 use super::merger::{AnyMerge, Merger, RotateMerge, TaggedMerge};
 use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
 use super::work::Work;
-use super::worker::{Worker, WorkerSpec};
+use super::worker::{Worker, WorkerAt, WorkerSpec};
 use crate::cursor::LocalQueue;
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
@@ -203,7 +204,13 @@ impl<F> Crew<'_, F> {
             // The worker's buffers, reserved here: a refusal is an error, not an abort there.
             let inbuf = try_buffer::<I>(self.spec.batch.max(1), "worker's input buffer")?;
             let out = out_buf(out_tx, self.spec.batch)?;
-            let worker = Worker::<T, U, I, F, K>::new(i, in_rx, inbuf, out, self.spec.clone());
+            let worker = Worker::<T, U, I, F, K>::new(
+                WorkerAt::farm(i),
+                Inlet::One(in_rx),
+                inbuf,
+                out,
+                self.spec.clone(),
+            );
             let handle = spawn_stage(
                 format!("fanring-worker-{i}"),
                 core,

@@ -13,6 +13,7 @@
 //! | `work` | the per-item work types (sealed) |
 //! | `dispatch` | [`Dispatch`], the distributor: who gets each item, staged and published |
 //! | `feed` | the one feeder: a distributor draining a source, publishing before it waits |
+//! | `inlet` | a worker's input: one ring, or several read in any order |
 //! | `worker` | the worker thread |
 //! | `inline` | the distributor running a quiet run itself (no worker woken) |
 //! | `merger` | [`Order`] and the three mergers (`any`, `rotate`, `tagged`) |
@@ -22,6 +23,7 @@
 //! | `config` | the settings, and every check made on them before anything is built |
 //! | `launch` | the plan, the rings, the worker threads, the distributor and the merger |
 //! | `builder` | [`Engine`], [`Builder`], [`Pipeline`]: the user's entry |
+//! | `graph` | [`Graph`]: farms connected ring to ring, built from the last stage back |
 
 mod builder;
 mod config;
@@ -29,7 +31,9 @@ pub(crate) mod control;
 pub(crate) mod dispatch;
 pub(crate) mod emit;
 pub(crate) mod feed;
+mod graph;
 mod handles;
+pub(crate) mod inlet;
 mod inline;
 mod launch;
 pub(crate) mod merger;
@@ -44,5 +48,6 @@ pub(crate) mod worker;
 pub use builder::{Builder, Engine, Pipeline};
 pub use dispatch::Dispatch;
 pub use emit::Emit;
+pub use graph::Graph;
 pub use handles::{Driven, Input, Output, Running, SendError};
 pub use merger::Order;

@@ -49,7 +49,7 @@ pub struct NoEnd;
 /// A `stateful` work's end-of-stream hook (`Pipeline::on_end`).
 pub struct OnEnd<E>(pub(crate) std::sync::Arc<E>);
 
-impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
+impl<T, U: Send + 'static, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
     const STATELESS: bool = true;
 
     // Always: see `Emit::push`.
@@ -60,7 +60,7 @@ impl<T, U, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
     }
 }
 
-impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
+impl<T, U: Send + 'static, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
     const STATELESS: bool = true;
 
     // Always: see `Emit::push`.
@@ -73,7 +73,7 @@ impl<T, U, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
     }
 }
 
-impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
+impl<T, U: Send + 'static, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
     const STATELESS: bool = true;
 
     // Always: see `Emit::push`.
@@ -86,7 +86,9 @@ impl<T, U, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<
     }
 }
 
-impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S, F> {
+impl<T, U: Send + 'static, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U>
+    for StatefulWork<S, F>
+{
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -95,7 +97,7 @@ impl<T, U, S, F: Fn(&mut S, T, &mut Emit<'_, U>)> Work<T, U> for StatefulWork<S,
     }
 }
 
-impl<T, U, S, F, E> Work<T, U> for StatefulWork<S, F, OnEnd<E>>
+impl<T, U: Send + 'static, S, F, E> Work<T, U> for StatefulWork<S, F, OnEnd<E>>
 where
     F: Fn(&mut S, T, &mut Emit<'_, U>),
     E: Fn(&mut S, &mut Emit<'_, U>),

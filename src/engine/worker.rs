@@ -1,11 +1,13 @@
-//! A worker: reads its input ring in batches, runs the user's function, writes its output ring.
+//! A worker: reads its input ring(s) in batches, runs the user's function, writes its output
+//! ring (or, in a graph, the rings to the next stage's workers).
 
 use super::control::Control;
 use super::emit::{Emit, OutBuf};
+use super::inlet::Inlet;
 use super::stage::Stage;
 use super::wire::InWire;
 use super::work::Work;
-use crate::ring::{Consumer, PopError};
+use crate::ring::PopError;
 use crate::stats::WorkerStats;
 use crate::teardown::Teardown;
 use crate::wait::wait_until;
@@ -36,9 +38,10 @@ impl<F> Clone for WorkerSpec<F> {
 /// its own thread, processes its input ring into its output ring, runs the end-of-stream
 /// hook after a normal end.
 pub(crate) struct Worker<T, U, I, F, G> {
-    id: usize,
+    /// Where it is: its index in the engine (its counters), its stage and its index there.
+    at: WorkerAt,
     /// `None` once dropped (`drop_parts`).
-    input: Option<Consumer<I>>,
+    input: Option<Inlet<I>>,
     inbuf: Vec<I>,
     out: Option<OutBuf<U>>,
     spec: WorkerSpec<F>,
@@ -46,16 +49,38 @@ pub(crate) struct Worker<T, U, I, F, G> {
     _work: PhantomData<fn(T) -> G>,
 }
 
+/// Where a worker is in the engine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorkerAt {
+    /// Its index among all the engine's workers (every stage's, in stage order): its counters'
+    /// place in [`Stats::workers`](crate::stats::Stats::workers).
+    pub(crate) id: usize,
+    /// Its stage (0 for a single farm), and its index among that stage's workers.
+    pub(crate) stage: usize,
+    pub(crate) index: usize,
+}
+
+impl WorkerAt {
+    /// Worker `i` of a single farm.
+    pub(crate) fn farm(i: usize) -> Self {
+        WorkerAt {
+            id: i,
+            stage: 0,
+            index: i,
+        }
+    }
+}
+
 impl<T, U, I, F, G> Worker<T, U, I, F, G> {
     pub(crate) fn new(
-        id: usize,
-        input: Consumer<I>,
+        at: WorkerAt,
+        input: Inlet<I>,
         inbuf: Vec<I>,
         out: OutBuf<U>,
         spec: WorkerSpec<F>,
     ) -> Self {
         Worker {
-            id,
+            at,
             input: Some(input),
             inbuf,
             out: Some(out),
@@ -76,7 +101,7 @@ where
 {
     fn run(&mut self, control: &Control) {
         let Worker {
-            id,
+            at,
             input: Some(input),
             inbuf,
             out: Some(out),
@@ -87,19 +112,20 @@ where
         else {
             return;
         };
-        let id = *id;
-        let mut work = (spec.factory)(id);
-        let drained = work_loop(input, inbuf, out, &mut work, spec, stats, &|n| {
-            control.set_done(id, n);
+        let at = *at;
+        let mut work = (spec.factory)(at.index);
+        let drained = work_loop(input, inbuf, out, &mut work, spec, stats, &|n, sent| {
+            control.set_done(at.id, n, sent);
         });
-        // The hooks run only after a normal end: every worker's input drained and closed by
-        // the distributor, the engine neither failed nor ended early by a handle.
-        if G::HAS_END && control.end_barrier(drained) {
+        // The hooks run only after a normal end: every worker of the stage has its input
+        // drained and closed, the engine neither failed nor ended early by a handle.
+        if G::HAS_END && control.end_barrier(at.stage, drained) {
             let end = catch_unwind(AssertUnwindSafe(|| end_of_stream(&mut work, out, stats)));
             if let Err(payload) = end {
                 control.panicked(
                     |message| Failure::EndPanicked {
-                        worker: id,
+                        stage: at.stage,
+                        worker: at.index,
                         message,
                     },
                     payload,
@@ -110,7 +136,8 @@ where
 
     fn failure(&self, message: String) -> Failure {
         Failure::WorkerPanicked {
-            worker: self.id,
+            stage: self.at.stage,
+            worker: self.at.index,
             message,
         }
     }
@@ -126,7 +153,7 @@ where
         if let Some(out) = &mut self.out {
             out.close();
         }
-        control.set_worker_stats(self.id, self.stats);
+        control.set_worker_stats(self.at.id, self.stats);
     }
 
     fn drop_parts(&mut self, td: &mut Teardown) {
@@ -135,16 +162,24 @@ where
             std::mem::take(&mut self.inbuf),
             self.out.take(),
         );
-        td.step(|| drop(input));
+        if let Some(input) = input {
+            input.drop_rings(td);
+        }
         td.step(|| drop(inbuf));
-        td.step(|| drop(out));
+        if let Some(out) = out {
+            out.drop_parts(td);
+        }
     }
 }
 
 /// The end-of-stream hook: its outputs (tagged as the stream's tail with `Preserve`, so the
 /// merger hands them out after every input's outputs) are published before the worker closes
 /// its output ring.
-fn end_of_stream<T, U, G: Work<T, U>>(work: &mut G, out: &mut OutBuf<U>, stats: &mut WorkerStats) {
+fn end_of_stream<T, U: Send + 'static, G: Work<T, U>>(
+    work: &mut G,
+    out: &mut OutBuf<U>,
+    stats: &mut WorkerStats,
+) {
     let closed = out.is_closed();
     let mut emit = Emit::new(&mut *out, false, closed, &mut *stats);
     emit.tail = true;
@@ -161,7 +196,7 @@ fn end_of_stream<T, U, G: Work<T, U>>(work: &mut G, out: &mut OutBuf<U>, stats: 
 // Always: the per-item loop must stay one loop with the work and `Emit::push` inlined into it.
 #[allow(clippy::inline_always)]
 #[inline(always)]
-pub(crate) fn process_run<T, U, G: Work<T, U>>(
+pub(crate) fn process_run<T, U: Send + 'static, G: Work<T, U>>(
     run: impl Iterator<Item = (usize, T)>,
     out: &mut OutBuf<U>,
     work: &mut G,
@@ -190,15 +225,16 @@ pub(crate) fn process_run<T, U, G: Work<T, U>>(
 /// a distributor that stopped), `false` when the merged stream went away (the output ring was
 /// closed).
 fn work_loop<T, U, I, G>(
-    input: &mut Consumer<I>,
+    input: &mut Inlet<I>,
     inbuf: &mut Vec<I>,
     out: &mut OutBuf<U>,
     work: &mut G,
     spec: &WorkerSpec<impl Sized>,
     stats: &mut WorkerStats,
-    done: &dyn Fn(usize),
+    done: &dyn Fn(usize, usize),
 ) -> bool
 where
+    U: Send + 'static,
     I: InWire<T>,
     G: Work<T, U>,
 {
@@ -210,17 +246,16 @@ where
     let mut inbuf = std::mem::take(inbuf);
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        match input.take_into(&mut inbuf, spec.batch) {
+        match input.take(&mut inbuf, spec.batch) {
             Ok(n) => {
-                input.release();
                 stats.items_in += n as u64;
                 let run = inbuf.drain(..).map(InWire::unwrap);
                 if !process_run(run, out, work, spec.one_to_one, stats) {
                     return false;
                 }
-                // The counter wraps as `usize` (as the sum it is compared with does).
+                // The counters wrap as `usize` (as the sums they are compared with do).
                 #[allow(clippy::cast_possible_truncation)]
-                done(stats.items_in as usize);
+                done(stats.items_in as usize, stats.items_out as usize);
             }
             Err(PopError::Empty) => {
                 // Everything is published; wait for input or for the merger to go away.
@@ -228,7 +263,7 @@ where
                 // Woken by the distributor's publish or close, or by the merger's close of
                 // our output (not by its releases: `on_close`).
                 let (inp, outp) = (&*input, &*out);
-                wait_until(wait, &(inp, outp.on_close()), None, || {
+                wait_until(wait, &(inp, &outp.on_close()), None, || {
                     (inp.ready_hint() || outp.is_closed()).then_some(())
                 });
                 if out.is_closed() {

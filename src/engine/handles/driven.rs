@@ -250,7 +250,7 @@ where
         // Each worker counts the inputs it finished after publishing their outputs.
         #[allow(clippy::cast_possible_truncation)]
         let handed = handed as usize;
-        self.output.control.done() == handed
+        self.output.control.all_done(handed)
     }
 
     /// The source has nothing ready and nothing is in flight: publish, then wait in the

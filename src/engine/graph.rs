@@ -1,0 +1,776 @@
+//! A graph of farms: stages connected ring to ring. Each worker of a stage writes to the
+//! workers of the next over rings of its own (one to each of them, run by a distributor with
+//! the next stage's dispatch), and each worker reads the rings from every worker of the stage
+//! before it in any order (`engine::inlet`). The first stage is fed by the engine's
+//! distributor (or by several `Input`s), the last feeds the merger: the same handles as a
+//! single farm.
+//!
+//! Built from the last stage back to the first, so every ring has its reader before its
+//! writer starts; one `Control` for every thread, so a failure or an early end anywhere stops
+//! the whole graph by the same close/drain protocol as a farm (`docs/design.md`, "Graphs").
+
+use super::builder::{self, Pipeline};
+use super::config::{check_stage, Mode, Settings, MAX_WORKERS};
+use super::control::Control;
+use super::dispatch::{AnyDistributor, Dispatch, Distributor, Runs};
+use super::emit::OutBuf;
+use super::handles::{reap, Driven, Input, Output, Running};
+use super::inlet::Inlet;
+use super::launch::Launched;
+use super::merger::{max_window, window_slots, AnyMerge, Merger, Order, TaggedMerge};
+use super::stage::spawn_stage;
+use super::window::Window;
+use super::wire::{InWire, Mark, Tagged};
+use super::work::Work;
+use super::worker::{Worker, WorkerAt, WorkerSpec};
+use crate::cursor::LocalQueue;
+use crate::error::try_buffer;
+use crate::loom::sync::Arc;
+use crate::loom::thread::JoinHandle;
+use crate::pinning::{plan, Roles};
+use crate::ring::{channel_for_runs, Consumer, Producer};
+use crate::source::{self, Source};
+use crate::{BuildError, WaitStrategy};
+use std::fmt;
+
+/// Farms connected ring to ring: `T` in, `V` out. Built with
+/// [`Pipeline::then`](crate::Pipeline::then) and started like a single farm (`run`,
+/// `run_source`, `start`, `start_many`, `drive`, `drive_source`, `run_with_sink`), with the
+/// same handles.
+///
+/// Each stage keeps its own settings: workers, dispatch (a `Dispatch::by_key` stage after
+/// another stage is a repartition: every worker of the stage before sends each key to the
+/// same worker), capacity and batch of the rings into its workers, wait strategy, and work
+/// (`map`, `filter_map`, `flat_map`, `stateful` with its end-of-stream hook). The first
+/// stage's [`pinning`](crate::Builder::pinning) places every thread of the graph (its
+/// workers in stage order).
+///
+/// **Order.** If any stage asks for `Order::Preserve`, the stream comes out in input order:
+/// items carry their sequence number through every stage, and one reorder window at the end
+/// (the first `window` set on a stage, else `2 × Σ capacity × workers`) holds the
+/// distributor back when full. Every stage but the last must then give one output per input
+/// (`map`): [`BuildError::PreserveNeedsOneToOne`] otherwise. With `Order::Any` (every stage's
+/// default) nothing is added: each worker's outputs keep the order it made them in, and a
+/// `by_key` stage keeps, per key, the order in which the key's items reach it (the input's
+/// order when every stage before it is `by_key` on the same key).
+///
+/// **Ends.** The input ends → each stage drains, then runs its end-of-stream hooks, then
+/// closes its rings → the stream ends. The stream dropped → every stage stops. Any worker's
+/// panic → [`Failure::WorkerPanicked`](crate::Failure::WorkerPanicked) with its `stage` and
+/// `worker`, re-raised by the iterator. Each item is dropped exactly once wherever it is.
+///
+/// ```
+/// use fanring::{Dispatch, Engine, Order};
+/// // parse → square (repartitioned by key) → format, in input order
+/// let out: Vec<String> = Engine::builder()
+///     .workers(2)
+///     .order(Order::Preserve)
+///     .map(|s: &str| s.parse::<u64>().unwrap())
+///     .then(Engine::builder().workers(3).dispatch(Dispatch::by_key(|x: &u64| *x)).map(|x: u64| x * x))
+///     .then(Engine::builder().workers(2).map(|x: u64| format!("<{x}>")))
+///     .run(["1", "2", "3", "4"])
+///     .unwrap()
+///     .collect();
+/// assert_eq!(out, ["<1>", "<4>", "<9>", "<16>"]);
+/// ```
+#[must_use = "a graph does nothing until `start`, `run` or `run_with_sink` is called"]
+pub struct Graph<T, V> {
+    chain: Box<dyn Chain<T, V>>,
+}
+
+impl<T, V> fmt::Debug for Graph<T, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut infos = Vec::new();
+        self.chain.infos(&mut infos);
+        f.debug_struct("Graph")
+            .field(
+                "workers",
+                &infos.iter().map(|i| i.workers).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl<T, U, F, K> Pipeline<T, U, F>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<T, U> + 'static,
+{
+    /// A graph: this farm, then `next`, connected ring to ring (no merger or distributor
+    /// thread between them). See [`Graph`].
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let total: u64 = Engine::builder()
+    ///     .workers(2)
+    ///     .map(|x: u64| x + 1)
+    ///     .then(Engine::builder().workers(2).filter_map(|x: u64| (x % 2 == 0).then_some(x)))
+    ///     .run(0..100u64)
+    ///     .unwrap()
+    ///     .sum();
+    /// assert_eq!(total, (1..=100).filter(|x| x % 2 == 0).sum());
+    /// ```
+    pub fn then<V, G, L>(self, next: Pipeline<U, V, G>) -> Graph<T, V>
+    where
+        V: Send + 'static,
+        G: Fn(usize) -> L + Send + Sync + 'static,
+        L: Work<U, V> + 'static,
+    {
+        let head = Graph {
+            chain: Box::new(First(Box::new(self) as Box<dyn StageSpawn<T, U>>)),
+        };
+        head.then(next)
+    }
+}
+
+impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
+    /// One more stage, connected ring to ring to the last one.
+    pub fn then<V, G, L>(self, next: Pipeline<U, V, G>) -> Graph<T, V>
+    where
+        V: Send + 'static,
+        G: Fn(usize) -> L + Send + Sync + 'static,
+        L: Work<U, V> + 'static,
+    {
+        let mut infos = Vec::new();
+        self.chain.infos(&mut infos);
+        let last = infos.last().copied().unwrap_or_default();
+        Graph {
+            chain: Box::new(Then {
+                head: self.chain,
+                last: Box::new(next),
+                stage: infos.len(),
+                head_workers: last.workers,
+                head_batch: last.batch.min(last.capacity.max(1)).max(1),
+            }),
+        }
+    }
+
+    /// Starts every stage's workers; the caller distributes through the returned [`Input`]
+    /// and merges by iterating the [`Output`] (as [`Pipeline::start`]).
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn start(self) -> Result<(Input<T>, Output<U>), BuildError> {
+        let (l, _) = self.launch(Mode::Start, 1)?;
+        Ok(builder::start(l))
+    }
+
+    /// Starts every stage's workers with `inputs` independent inputs into the first stage,
+    /// each its own [`Input`] with its own ring to each first-stage worker (the seed's
+    /// `Merge(cs ...)` in front of a graph). The stream ends once every `Input` is dropped (or
+    /// closed). Each input's items keep their order per worker, so with a `by_key` first stage
+    /// each key's items from one input keep that input's order; there is no order between
+    /// inputs, and `Order::Preserve` is refused ([`BuildError::PreserveNeedsOneInput`]).
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (inputs, output) = Engine::builder()
+    ///     .workers(2)
+    ///     .map(|x: u64| x * 2)
+    ///     .then(Engine::builder().workers(2).map(|x: u64| x + 1))
+    ///     .start_many(3)
+    ///     .unwrap();
+    /// let feeders: Vec<_> = inputs
+    ///     .into_iter()
+    ///     .enumerate()
+    ///     .map(|(i, mut input)| {
+    ///         let i = i as u64;
+    ///         std::thread::spawn(move || input.send_all_blocking(i * 100..i * 100 + 100).unwrap())
+    ///     })
+    ///     .collect();
+    /// assert_eq!(output.count(), 300);
+    /// feeders.into_iter().for_each(|f| f.join().unwrap());
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]), `inputs` 0 ([`BuildError::ZeroSetting`]), or a
+    /// refused thread.
+    pub fn start_many(self, inputs: usize) -> Result<(Vec<Input<T>>, Output<U>), BuildError> {
+        if inputs == 0 {
+            return Err(BuildError::ZeroSetting("inputs"));
+        }
+        let (l, more) = self.launch(Mode::Start, inputs)?;
+        let (first, output) = builder::start(l);
+        let mut all = Vec::with_capacity(inputs);
+        all.push(first);
+        all.extend(more);
+        Ok((all, output))
+    }
+
+    /// Starts every stage's workers and a distributor thread that drains `source` (as
+    /// [`Pipeline::run`]).
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn run<I>(self, source: I) -> Result<Output<U>, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        self.run_source(source::Iter::new(source.into_iter()))
+    }
+
+    /// As [`Pipeline::run_source`].
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn run_source<S>(self, source: S) -> Result<Output<U>, BuildError>
+    where
+        S: Source<Item = T> + Send + 'static,
+    {
+        let (l, _) = self.launch(Mode::Run, 1)?;
+        builder::run_source(l, source)
+    }
+
+    /// As [`Pipeline::drive`]: the caller's thread distributes and merges.
+    ///
+    /// ```
+    /// use fanring::{Engine, Order};
+    /// let out = Engine::builder()
+    ///     .workers(2)
+    ///     .order(Order::Preserve)
+    ///     .map(|x: u64| x + 1)
+    ///     .then(Engine::builder().workers(2).map(|x: u64| x * 10))
+    ///     .drive(0..100u64)
+    ///     .unwrap();
+    /// assert!(out.eq((1..=100u64).map(|x| x * 10)));
+    /// ```
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn drive<I>(self, source: I) -> Result<Driven<source::Iter<I::IntoIter>, U>, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        self.drive_source(source::Iter::new(source.into_iter()))
+    }
+
+    /// As [`Pipeline::drive_source`].
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn drive_source<S>(self, source: S) -> Result<Driven<S, U>, BuildError>
+    where
+        S: Source<Item = T>,
+    {
+        let mut infos = Vec::new();
+        self.chain.infos(&mut infos);
+        let one_to_one = infos.iter().all(|i| i.one_to_one);
+        let (l, _) = self.launch(Mode::Drive, 1)?;
+        Ok(builder::drive_source(l, source, one_to_one))
+    }
+
+    /// As [`Pipeline::run_with_sink`].
+    ///
+    /// # Errors
+    /// Bad settings (see [`BuildError`]) or a refused thread.
+    pub fn run_with_sink<I, S>(self, source: I, sink: S) -> Result<Running, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+        S: FnMut(U) + Send + 'static,
+    {
+        let (l, _) = self.launch(Mode::RunWithSink, 1)?;
+        builder::run_with_sink(l, source, sink)
+    }
+
+    /// Checks every stage, plans the threads, builds the merger's rings and every stage from
+    /// the last back to the first, then the distributor (`inputs` of them).
+    fn launch(
+        self,
+        mode: Mode,
+        inputs: usize,
+    ) -> Result<(Launched<T, U>, Vec<Input<T>>), BuildError> {
+        let mut infos = Vec::new();
+        self.chain.infos(&mut infos);
+        let (first, last) = match (infos.first(), infos.last()) {
+            (Some(&f), Some(&l)) => (f, l),
+            _ => return Err(BuildError::ZeroSetting("stages")),
+        };
+        let preserve = infos.iter().any(|i| i.order == Order::Preserve);
+        if preserve && infos[..infos.len() - 1].iter().any(|i| !i.one_to_one) {
+            return Err(BuildError::PreserveNeedsOneToOne);
+        }
+        if preserve && inputs > 1 {
+            return Err(BuildError::PreserveNeedsOneInput);
+        }
+        self.chain.check(preserve, inputs)?;
+        let total = infos
+            .iter()
+            .try_fold(0usize, |sum, i| sum.checked_add(i.workers))
+            .filter(|&n| n <= MAX_WORKERS)
+            .ok_or(BuildError::TooLarge {
+                setting: "workers",
+                value: infos
+                    .iter()
+                    .fold(0usize, |s, i| s.saturating_add(i.workers)),
+                max: MAX_WORKERS,
+            })?;
+        let window = infos.iter().find_map(|i| i.window).unwrap_or_else(|| {
+            infos
+                .iter()
+                .fold(0usize, |s, i| {
+                    s.saturating_add(i.capacity.saturating_mul(i.workers))
+                })
+                .saturating_mul(2)
+                .min(max_window::<U>())
+        });
+        if preserve {
+            window_slots::<U>(window)?;
+        }
+        let plan = self.chain.plan(
+            total,
+            Roles {
+                distributor: mode.own_distributor(),
+                merger: mode.own_merger(),
+                caller_distributes_and_merges: mode == Mode::Drive,
+            },
+        )?;
+        let spins = infos.iter().any(|i| i.wait == WaitStrategy::BusySpin);
+        if spins && plan.oversubscribed() && !infos.iter().any(|i| i.allow_spin) {
+            return Err(BuildError::SpinOversubscribed {
+                threads: plan.threads,
+                cores: plan.cores.len(),
+            });
+        }
+        let first_batch = first.batch.min(first.capacity.max(1)).max(1);
+        let last_batch = last.batch.min(last.capacity.max(1)).max(1);
+        // Every buffer of the handles is reserved before the first thread is spawned.
+        let local = LocalQueue::try_with_capacity(last_batch)?;
+        let mut source_bufs = Vec::with_capacity(inputs);
+        for _ in 0..inputs {
+            source_bufs.push(try_buffer::<T>(first_batch, "distributor's buffer")?);
+        }
+        let workers: Vec<usize> = infos.iter().map(|i| i.workers).collect();
+        let control = Arc::new(Control::stages(&workers));
+        let mut starts = Vec::with_capacity(workers.len());
+        let mut id = 0;
+        for w in &workers {
+            starts.push(id);
+            id += w;
+        }
+        let mut ctx = Ctx {
+            control: &control,
+            cores: &plan.workers,
+            starts,
+            threads: Vec::with_capacity(total + 2),
+            tagged: preserve,
+            inputs,
+        };
+        let built = build(self.chain, &mut ctx, last, window);
+        let threads = std::mem::take(&mut ctx.threads);
+        let (mut distributors, merger) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                // Every ring built is closed (dropped with the error): the workers already
+                // started end on their own; join them.
+                reap(&control, threads);
+                return Err(e);
+            }
+        };
+        for d in &mut distributors {
+            d.watch(Arc::clone(&control));
+        }
+        let mut distributors = distributors.into_iter().zip(source_bufs);
+        let Some((distributor, source_buf)) = distributors.next() else {
+            reap(&control, threads);
+            return Err(BuildError::ZeroSetting("inputs"));
+        };
+        let more = distributors
+            .map(|(distributor, buf)| Input {
+                distributor,
+                buf,
+                closed: false,
+            })
+            .collect();
+        Ok((
+            Launched {
+                source_buf,
+                local,
+                distributor,
+                merger,
+                control,
+                threads,
+                plan,
+                inline: None,
+            },
+            more,
+        ))
+    }
+}
+
+/// The merger's rings, every stage, and the first stage's distributors.
+#[allow(clippy::type_complexity)]
+fn build<T: Send + 'static, U: Send + 'static>(
+    chain: Box<dyn Chain<T, U>>,
+    ctx: &mut Ctx<'_>,
+    last: Info,
+    window: usize,
+) -> Result<(Vec<AnyDistributor<T>>, Merger<U>), BuildError> {
+    let batch = last.batch.min(last.capacity.max(1)).max(1);
+    if ctx.tagged {
+        let window = Arc::new(Window::new(window));
+        let mut outs = Vec::with_capacity(last.workers);
+        let mut rxs = Vec::with_capacity(last.workers);
+        for _ in 0..last.workers {
+            let (tx, rx) = channel_for_runs::<Tagged<Mark<U>>>(last.capacity, last.wait)?;
+            outs.push(OutBuf::tagged(tx, batch)?);
+            rxs.push(rx);
+        }
+        let merger = TaggedMerge::try_new(rxs, Arc::clone(&window), batch)?;
+        let fans = chain.spawn(ctx, outs)?;
+        let Fans::Tagged(f) = fans else {
+            unreachable!("a tagged graph's first stage is fed tagged items")
+        };
+        let distributors = f
+            .rings
+            .into_iter()
+            .map(|rings| {
+                AnyDistributor::Tagged(Distributor::new(
+                    rings,
+                    f.dispatch.clone(),
+                    Some(Arc::clone(&window)),
+                    f.runs,
+                    f.wait,
+                ))
+            })
+            .collect();
+        Ok((distributors, Merger::Tagged(merger)))
+    } else {
+        let mut outs = Vec::with_capacity(last.workers);
+        let mut rxs = Vec::with_capacity(last.workers);
+        for _ in 0..last.workers {
+            let (tx, rx) = channel_for_runs::<U>(last.capacity, last.wait)?;
+            outs.push(OutBuf::plain(tx, batch)?);
+            rxs.push(rx);
+        }
+        let fans = chain.spawn(ctx, outs)?;
+        let Fans::Plain(f) = fans else {
+            unreachable!("a plain graph's first stage is fed plain items")
+        };
+        let distributors = f
+            .rings
+            .into_iter()
+            .map(|rings| {
+                AnyDistributor::Plain(Distributor::new(
+                    rings,
+                    f.dispatch.clone(),
+                    None,
+                    f.runs,
+                    f.wait,
+                ))
+            })
+            .collect();
+        Ok((distributors, Merger::Any(AnyMerge::new(rxs))))
+    }
+}
+
+/// A stage's settings, as the graph plans with them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Info {
+    workers: usize,
+    capacity: usize,
+    batch: usize,
+    wait: WaitStrategy,
+    order: Order,
+    window: Option<usize>,
+    one_to_one: bool,
+    allow_spin: bool,
+}
+
+/// What every stage is built with.
+struct Ctx<'a> {
+    control: &'a Arc<Control>,
+    /// Each worker's core (all stages', in stage order).
+    cores: &'a [Option<usize>],
+    /// Each stage's first worker in `cores` and the counters.
+    starts: Vec<usize>,
+    threads: Vec<JoinHandle<()>>,
+    /// Whether items carry sequence numbers (`Order::Preserve`).
+    tagged: bool,
+    /// Producers into the first stage.
+    inputs: usize,
+}
+
+/// The rings into a stage's workers, one list per producer (a worker of the stage before, or
+/// an input), each with a ring to every worker; and how the producers dispatch over them.
+enum Fans<T> {
+    Plain(FanRings<T, T>),
+    Tagged(FanRings<T, Tagged<T>>),
+}
+
+struct FanRings<T, W> {
+    rings: Vec<Vec<Producer<W>>>,
+    dispatch: Dispatch<T>,
+    runs: Runs,
+    wait: WaitStrategy,
+}
+
+impl<T: Send + 'static> Fans<T> {
+    /// Each producer's output side: a distributor over its rings, and a buffer of `batch`.
+    fn into_outbufs(
+        self,
+        batch: usize,
+        control: &Arc<Control>,
+    ) -> Result<Vec<OutBuf<T>>, BuildError> {
+        match self {
+            Fans::Plain(f) => f
+                .rings
+                .into_iter()
+                .map(|rings| {
+                    let mut d = Distributor::new(rings, f.dispatch.clone(), None, f.runs, f.wait);
+                    d.watch(Arc::clone(control));
+                    OutBuf::fan(d, batch)
+                })
+                .collect(),
+            Fans::Tagged(f) => {
+                let dispatch = tagged_dispatch(f.dispatch);
+                f.rings
+                    .into_iter()
+                    .map(|rings| {
+                        let mut d = Distributor::new(rings, dispatch.clone(), None, f.runs, f.wait);
+                        d.watch(Arc::clone(control));
+                        OutBuf::fan_tagged(d, batch)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A stage's dispatch over items that carry their sequence number: a key is the item's.
+fn tagged_dispatch<T: 'static>(d: Dispatch<T>) -> Dispatch<Tagged<T>> {
+    match d {
+        Dispatch::RoundRobin => Dispatch::RoundRobin,
+        Dispatch::LeastLoaded => Dispatch::LeastLoaded,
+        Dispatch::ByKey(key) => {
+            Dispatch::ByKey(std::sync::Arc::new(move |t: &Tagged<T>| key(&t.1)))
+        }
+    }
+}
+
+/// One stage, its types erased: a farm's settings and work.
+trait StageSpawn<T, U>: Send {
+    fn info(&self) -> Info;
+    /// Checks the stage's settings and ring sizes for `upstream` producers.
+    fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;
+    /// The plan of the whole graph's threads, by this stage's pinning.
+    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// Builds the rings from `upstream` producers into this stage's workers and starts the
+    /// workers, each writing to its `outs` entry; hands back the rings for the producers.
+    fn spawn(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        stage: usize,
+        upstream: usize,
+        outs: Vec<OutBuf<U>>,
+    ) -> Result<Fans<T>, BuildError>;
+}
+
+impl<T, U, F, K> StageSpawn<T, U> for Pipeline<T, U, F>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<T, U> + 'static,
+{
+    fn info(&self) -> Info {
+        let s = &self.builder.s;
+        Info {
+            workers: s.workers,
+            capacity: s.capacity,
+            batch: s.batch,
+            wait: s.wait,
+            order: s.order,
+            window: s.window,
+            one_to_one: self.one_to_one,
+            allow_spin: s.allow_spin,
+        }
+    }
+
+    fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError> {
+        let s = &self.builder.s;
+        match (tagged, last) {
+            (false, _) => check_stage::<T, T, U>(s, upstream),
+            (true, false) => check_stage::<T, Tagged<T>, Tagged<U>>(s, upstream),
+            (true, true) => check_stage::<T, Tagged<T>, Tagged<Mark<U>>>(s, upstream),
+        }
+    }
+
+    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
+        plan(&self.builder.s.pinning, workers, roles)
+    }
+
+    fn spawn(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        stage: usize,
+        upstream: usize,
+        outs: Vec<OutBuf<U>>,
+    ) -> Result<Fans<T>, BuildError> {
+        let Pipeline {
+            builder,
+            factory,
+            one_to_one,
+            ..
+        } = *self;
+        let s: Settings<T> = builder.s;
+        let batch = s.batch.min(s.capacity.max(1)).max(1);
+        let spec = WorkerSpec {
+            factory: std::sync::Arc::new(factory),
+            batch,
+            one_to_one,
+        };
+        let runs = Runs {
+            turn: batch,
+            flush_every: batch.saturating_mul(s.workers),
+            fixed_length: false,
+        };
+        if ctx.tagged {
+            let rings =
+                spawn_workers::<T, U, Tagged<T>, F, K>(ctx, &s, stage, upstream, outs, &spec)?;
+            Ok(Fans::Tagged(FanRings {
+                rings,
+                dispatch: s.dispatch,
+                runs,
+                wait: s.wait,
+            }))
+        } else {
+            let rings = spawn_workers::<T, U, T, F, K>(ctx, &s, stage, upstream, outs, &spec)?;
+            Ok(Fans::Plain(FanRings {
+                rings,
+                dispatch: s.dispatch,
+                runs,
+                wait: s.wait,
+            }))
+        }
+    }
+}
+
+/// Builds `upstream × workers` rings of wire `I` and starts the stage's workers; returns each
+/// producer's rings (one to each worker).
+fn spawn_workers<T, U, I, F, K>(
+    ctx: &mut Ctx<'_>,
+    s: &Settings<T>,
+    stage: usize,
+    upstream: usize,
+    outs: Vec<OutBuf<U>>,
+    spec: &WorkerSpec<F>,
+) -> Result<Vec<Vec<Producer<I>>>, BuildError>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    I: InWire<T>,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<T, U> + 'static,
+{
+    let n = s.workers;
+    let mut producers: Vec<Vec<Producer<I>>> =
+        (0..upstream).map(|_| Vec::with_capacity(n)).collect();
+    let mut consumers: Vec<Vec<Consumer<I>>> =
+        (0..n).map(|_| Vec::with_capacity(upstream)).collect();
+    for p in &mut producers {
+        for c in &mut consumers {
+            let (tx, rx) = channel_for_runs::<I>(s.capacity, s.wait)?;
+            p.push(tx);
+            c.push(rx);
+        }
+    }
+    for (index, (rxs, out)) in consumers.into_iter().zip(outs).enumerate() {
+        let id = ctx.starts[stage] + index;
+        let inbuf = try_buffer::<I>(spec.batch, "worker's input buffer")?;
+        let worker = Worker::<T, U, I, F, K>::new(
+            WorkerAt { id, stage, index },
+            Inlet::new(rxs, ctx.control),
+            inbuf,
+            out,
+            spec.clone(),
+        );
+        let handle = spawn_stage(
+            format!("fanring-s{stage}-worker-{index}"),
+            ctx.cores.get(id).copied().flatten(),
+            Arc::clone(ctx.control),
+            worker,
+        )?;
+        ctx.threads.push(handle);
+    }
+    Ok(producers)
+}
+
+/// A graph's stages, typed at both ends only.
+trait Chain<T, V>: Send {
+    /// Each stage's settings, in stage order.
+    fn infos(&self, out: &mut Vec<Info>);
+    /// Checks every stage (the first fed by `inputs` producers).
+    fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError>;
+    /// The plan of every thread, by the first stage's pinning.
+    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// Starts every stage, the last writing to `outs`, from the last back to the first;
+    /// hands back the rings into the first stage.
+    fn spawn(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        outs: Vec<OutBuf<V>>,
+    ) -> Result<Fans<T>, BuildError>;
+}
+
+/// The first stage.
+struct First<T, V>(Box<dyn StageSpawn<T, V>>);
+
+impl<T, V> Chain<T, V> for First<T, V> {
+    fn infos(&self, out: &mut Vec<Info>) {
+        out.push(self.0.info());
+    }
+    fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
+        self.0.check(tagged, true, inputs)
+    }
+    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
+        self.0.plan(workers, roles)
+    }
+    fn spawn(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        outs: Vec<OutBuf<V>>,
+    ) -> Result<Fans<T>, BuildError> {
+        let inputs = ctx.inputs;
+        self.0.spawn(ctx, 0, inputs, outs)
+    }
+}
+
+/// Stages `head`, then `last`.
+struct Then<T, U, V> {
+    head: Box<dyn Chain<T, U>>,
+    last: Box<dyn StageSpawn<U, V>>,
+    /// `last`'s place in the graph.
+    stage: usize,
+    /// The workers of `head`'s last stage, and the batch their output buffers hold.
+    head_workers: usize,
+    head_batch: usize,
+}
+
+impl<T, U: Send + 'static, V> Chain<T, V> for Then<T, U, V> {
+    fn infos(&self, out: &mut Vec<Info>) {
+        self.head.infos(out);
+        out.push(self.last.info());
+    }
+    fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
+        // `head`'s checks see its last stage as the last: with `tagged`, the wire out of it
+        // is `Tagged<U>`, smaller than the merger's `Tagged<Mark<U>>` it checks.
+        self.head.check(tagged, inputs)?;
+        self.last.check(tagged, true, self.head_workers)
+    }
+    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
+        self.head.plan(workers, roles)
+    }
+    fn spawn(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        outs: Vec<OutBuf<V>>,
+    ) -> Result<Fans<T>, BuildError> {
+        let fans = self.last.spawn(ctx, self.stage, self.head_workers, outs)?;
+        let outs = fans.into_outbufs(self.head_batch, ctx.control)?;
+        self.head.spawn(ctx, outs)
+    }
+}

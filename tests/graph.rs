@@ -1,0 +1,242 @@
+//! Graphs of farms: stages connected ring to ring. Every launch mode, every dispatch between
+//! stages, order end to end, many inputs, and the close/drain protocol (end, early drop,
+//! panic) with every item dropped exactly once.
+
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, WaitStrategy};
+
+#[test]
+fn two_stages_any_order_every_item() {
+    for (w1, w2) in [(1, 1), (1, 3), (2, 2), (3, 1), (4, 2)] {
+        let mut out: Vec<u64> = Engine::builder()
+            .workers(w1)
+            .batch(7)
+            .map(|x: u64| x * 3)
+            .then(Engine::builder().workers(w2).batch(5).map(|x: u64| x + 1))
+            .run(0..10_000u64)
+            .unwrap()
+            .collect();
+        out.sort_unstable();
+        assert_eq!(
+            out,
+            (0..10_000u64).map(|x| x * 3 + 1).collect::<Vec<_>>(),
+            "{w1}×{w2}"
+        );
+    }
+}
+
+#[test]
+fn preserve_end_to_end_with_every_dispatch() {
+    let dispatches: Vec<Dispatch<u64>> = vec![
+        Dispatch::RoundRobin,
+        Dispatch::LeastLoaded,
+        Dispatch::by_key(|x: &u64| *x / 3),
+    ];
+    for d in dispatches {
+        let out: Vec<u64> = Engine::builder()
+            .workers(2)
+            .order(Order::Preserve)
+            .batch(3)
+            .map(|x: u64| x + 1)
+            .then(
+                Engine::builder()
+                    .workers(3)
+                    .dispatch(d.clone())
+                    .batch(4)
+                    .map(|x: u64| x * 2),
+            )
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .filter_map(|x: u64| (x % 4 != 0).then_some(x)),
+            )
+            .run(0..20_000u64)
+            .unwrap()
+            .collect();
+        let want: Vec<u64> = (0..20_000u64)
+            .map(|x| (x + 1) * 2)
+            .filter(|x| x % 4 != 0)
+            .collect();
+        assert_eq!(out, want, "{d:?}");
+    }
+}
+
+#[test]
+fn preserve_needs_maps_before_the_last_stage() {
+    let r = Engine::builder()
+        .workers(2)
+        .order(Order::Preserve)
+        .filter_map(|x: u64| Some(x))
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .run(0..10u64);
+    assert_eq!(r.err(), Some(BuildError::PreserveNeedsOneToOne));
+}
+
+#[test]
+fn every_launch_mode() {
+    let g = || {
+        Engine::builder()
+            .workers(2)
+            .map(|x: u64| x + 1)
+            .then(Engine::builder().workers(2).flat_map(|x: u64| [x, x]))
+    };
+    let want: u64 = (1..=1000u64).sum::<u64>() * 2;
+    assert_eq!(g().run(0..1000u64).unwrap().sum::<u64>(), want);
+    assert_eq!(g().drive(0..1000u64).unwrap().sum::<u64>(), want);
+    let (mut input, output) = g().start().unwrap();
+    let feeder = std::thread::spawn(move || input.send_all_blocking(0..1000u64).unwrap());
+    assert_eq!(output.sum::<u64>(), want);
+    feeder.join().unwrap();
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let t = std::sync::Arc::clone(&total);
+    let stats = g()
+        .run_with_sink(0..1000u64, move |x| {
+            t.fetch_add(x, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(total.load(std::sync::atomic::Ordering::Relaxed), want);
+    assert_eq!(stats.workers.len(), 4);
+}
+
+#[test]
+fn drive_with_a_filtering_stage_waits_for_the_source_only_when_idle() {
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let mut out = Engine::builder()
+        .workers(2)
+        .filter_map(|x: u64| (x % 2 == 0).then_some(x))
+        .then(Engine::builder().workers(2).map(|x: u64| x * 10))
+        .drive_source(rx)
+        .unwrap();
+    tx.send(1).unwrap();
+    tx.send(2).unwrap();
+    assert_eq!(out.next(), Some(20));
+    tx.send(3).unwrap();
+    tx.send(4).unwrap();
+    assert_eq!(out.next(), Some(40));
+    drop(tx);
+    assert_eq!(out.next(), None);
+}
+
+#[test]
+fn end_hooks_run_per_stage_after_it_drained() {
+    let mut out: Vec<(u8, u64)> = Engine::builder()
+        .workers(3)
+        .stateful(
+            |_| 0u64,
+            |sum, x: u64, emit| {
+                *sum += x;
+                emit.push(x);
+            },
+        )
+        .on_end(|sum, emit| emit.push(1_000_000 + *sum))
+        .then(
+            Engine::builder()
+                .workers(2)
+                .stateful(|_| 0u64, |n, x: u64, _emit| *n += x)
+                .on_end(|n, emit| emit.push((0u8, *n))),
+        )
+        .run(0..1000u64)
+        .unwrap()
+        .collect();
+    out.sort_unstable();
+    let total: u64 = out.iter().map(|&(_, n)| n).sum();
+    // Stage 2 saw every input and each stage-1 worker's total (its hook's output).
+    let s: u64 = (0..1000u64).sum();
+    assert_eq!(total, s + 3 * 1_000_000 + s);
+}
+
+#[test]
+fn many_inputs_feed_the_first_stage() {
+    let (inputs, output) = Engine::builder()
+        .workers(2)
+        .dispatch(Dispatch::by_key(|x: &(u64, u64)| x.0))
+        .map(|x: (u64, u64)| x)
+        .then(
+            Engine::builder()
+                .workers(3)
+                .dispatch(Dispatch::by_key(|x: &(u64, u64)| x.0))
+                .map(|x: (u64, u64)| x),
+        )
+        .start_many(3)
+        .unwrap();
+    let feeders: Vec<_> = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut input)| {
+            std::thread::spawn(move || {
+                input
+                    .send_all_blocking((0..5000u64).map(|k| (i as u64, k)))
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut last = [None::<u64>; 3];
+    let mut n = 0;
+    for (i, k) in output {
+        let i = i as usize;
+        // One input's items go to one worker of each stage (by key on every stage): their
+        // order holds.
+        assert!(
+            last[i].is_none_or(|p| p < k),
+            "input {i}: {k} after {:?}",
+            last[i]
+        );
+        last[i] = Some(k);
+        n += 1;
+    }
+    assert_eq!(n, 15_000);
+    feeders.into_iter().for_each(|f| f.join().unwrap());
+}
+
+#[test]
+fn many_inputs_refuse_preserve() {
+    let r = Engine::builder()
+        .workers(2)
+        .order(Order::Preserve)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .start_many(2);
+    assert_eq!(r.err(), Some(BuildError::PreserveNeedsOneInput));
+}
+
+#[test]
+fn a_panic_names_its_stage_and_worker() {
+    let out = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(1).map(|x: u64| {
+            assert!(x != 500, "bad item");
+            x
+        }))
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .run(0..10_000u64)
+        .unwrap();
+    let mut out = out;
+    let err = loop {
+        match out.next_checked() {
+            Ok(Some(_)) => {}
+            Err(e) => break e,
+            Ok(None) => panic!("the stream ended as if nothing failed"),
+        }
+    };
+    assert!(
+        matches!(&err, Failure::WorkerPanicked { stage: 1, worker: 0, message, .. } if message == "bad item"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn dropping_the_stream_early_stops_every_stage() {
+    for wait in [WaitStrategy::ADAPTIVE, WaitStrategy::SPIN_THEN_PARK] {
+        let mut out = Engine::builder()
+            .workers(2)
+            .wait(wait)
+            .map(|x: u64| x)
+            .then(Engine::builder().workers(2).wait(wait).map(|x: u64| x))
+            .run(0..u64::MAX)
+            .unwrap();
+        assert!(out.by_ref().take(10_000).count() == 10_000);
+        drop(out); // must not hang
+    }
+}
