@@ -50,7 +50,12 @@ fn main() {
         x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     };
     let g = |x: u64| x.rotate_left(7) ^ 1;
-    let names = ["one farm doing g∘f", "graph (then)", "chained, run_source", "chained, run"];
+    let names = [
+        "one farm doing g∘f",
+        "graph (then)",
+        "chained, run_source",
+        "chained, run",
+    ];
     let mut all: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     // M items/s of one run of `sum` over the stream `make` builds.
     let timed = |make: &dyn Fn() -> u64| {

@@ -671,11 +671,20 @@ where
         (0..upstream).map(|_| Vec::with_capacity(n)).collect();
     let mut consumers: Vec<Vec<Consumer<I>>> =
         (0..n).map(|_| Vec::with_capacity(upstream)).collect();
-    for p in &mut producers {
-        for c in &mut consumers {
+    if one_to_one_link(stage, upstream, s) {
+        // Worker `i` of the stage before writes to worker `i` only.
+        for (p, c) in producers.iter_mut().zip(&mut consumers) {
             let (tx, rx) = channel_for_runs::<I>(s.capacity, s.wait)?;
             p.push(tx);
             c.push(rx);
+        }
+    } else {
+        for p in &mut producers {
+            for c in &mut consumers {
+                let (tx, rx) = channel_for_runs::<I>(s.capacity, s.wait)?;
+                p.push(tx);
+                c.push(rx);
+            }
         }
     }
     for (index, (rxs, out)) in consumers.into_iter().zip(outs).enumerate() {
@@ -697,6 +706,14 @@ where
         ctx.threads.push(handle);
     }
     Ok(producers)
+}
+
+/// Whether the stage before (`upstream` workers) connects one to one: stage `stage` has as
+/// many workers and round-robin dispatch, so each worker before it gives its outputs to one
+/// worker (its own rotation would spread equal shares anyway), over one ring instead of
+/// `workers`. The first stage is fed all to all (by the distributor, or by several inputs).
+fn one_to_one_link<T>(stage: usize, upstream: usize, s: &Settings<T>) -> bool {
+    stage > 0 && upstream == s.workers && s.dispatch.is_round_robin()
 }
 
 /// A graph's stages, typed at both ends only.
