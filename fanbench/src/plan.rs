@@ -258,6 +258,9 @@ pub enum LatImpl {
     Fanring,
     /// fanring with `--lowlat-batch`, `--lowlat-capacity`, `--lowlat-wait`, `run` mode.
     LowLat,
+    /// The `Fanring` row's farm, then two more stages of W workers passing items on: a
+    /// three-stage graph (`Pipeline::then`), defaults.
+    Graph3,
     Crossbeam,
     Rtrb,
     /// The `Fanring` row's engine, its `Output` read as a `Stream` (`--features async`).
@@ -268,9 +271,10 @@ pub enum LatImpl {
 }
 
 /// The rows every latency table has.
-pub const LAT_IMPLS: [LatImpl; 4] = [
+pub const LAT_IMPLS: [LatImpl; 5] = [
     LatImpl::Fanring,
     LatImpl::LowLat,
+    LatImpl::Graph3,
     LatImpl::Crossbeam,
     LatImpl::Rtrb,
 ];
@@ -303,6 +307,7 @@ impl LatImpl {
         match self {
             LatImpl::Fanring => "fanring",
             LatImpl::LowLat => "fanring-lowlat",
+            LatImpl::Graph3 => "fanring-graph3",
             LatImpl::Crossbeam => "crossbeam-seed",
             LatImpl::Rtrb => "rtrb-pipeline",
             LatImpl::Stream => "fanring-stream",

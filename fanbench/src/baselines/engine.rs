@@ -165,3 +165,32 @@ where
     out.join()?;
     Ok(tally)
 }
+
+/// A three-stage graph as a user builds it: `Engine::builder().workers(W).map(work)`, then
+/// two more stages of `W` workers passing each item on (`Pipeline::then`, ring to ring), every
+/// other setting the builder's default; the caller iterating the `Output`. Against
+/// [`fanring_defaults_source`] it shows what two more hops cost.
+///
+/// # Errors
+/// A stage failure.
+pub fn fanring_graph3_source<S, F>(
+    source: S,
+    clock: Clock,
+    workers: usize,
+    work: F,
+    lat: Option<Probe<'_>>,
+) -> Result<Tally, RunError>
+where
+    S: Iterator<Item = Item> + Send + 'static,
+    F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
+{
+    let mut out = Engine::builder()
+        .workers(workers)
+        .map(move |it: Item| it.process(&work))
+        .then(Engine::builder().workers(workers).map(|it: Item| it))
+        .then(Engine::builder().workers(workers).map(|it: Item| it))
+        .run(source)?;
+    let tally = consume(out.by_ref(), clock, lat);
+    out.join()?;
+    Ok(tally)
+}

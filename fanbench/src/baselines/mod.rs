@@ -50,8 +50,8 @@ mod seed;
 
 pub use alternatives::{pariter_map, rayon_bridge, sequential};
 pub use engine::{
-    fanring_defaults_source, fanring_engine, fanring_engine_source, key_dispatch, EngineConfig,
-    RunError,
+    fanring_defaults_source, fanring_engine, fanring_engine_source, fanring_graph3_source,
+    key_dispatch, EngineConfig, RunError,
 };
 pub use ring_pipeline::{rtrb_pipeline, rtrb_pipeline_source};
 pub use seed::{crossbeam_seed, crossbeam_seed_source, crossbeam_seed_with, std_mpsc_seed};

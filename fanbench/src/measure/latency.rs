@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use fanbench::baselines::RunError;
 use fanbench::baselines::{
-    crossbeam_seed_source, fanring_defaults_source, fanring_engine_source, rtrb_pipeline_source,
+    crossbeam_seed_source, fanring_defaults_source, fanring_engine_source, fanring_graph3_source,
+    rtrb_pipeline_source,
 };
 use fanbench::{latency_histogram, Clock, Item, Paced, Probe, Tally, Work};
 use indicatif::ProgressBar;
@@ -92,6 +93,7 @@ where
 {
     Ok(match imp {
         LatImpl::Fanring => fanring_defaults_source(source, clock, workers, f, probe)?,
+        LatImpl::Graph3 => fanring_graph3_source(source, clock, workers, f, probe)?,
         LatImpl::LowLat => {
             fanring_engine_source(source, clock, &lowlat_config(args, workers), f, probe)?.0
         }
