@@ -796,3 +796,47 @@ fn spin_yield_async_waits_do_not_starve_the_stages() {
         assert_eq!(sum, N * (N + 1) / 2);
     });
 }
+
+/// A graph's handles are a farm's: several `Input`s sent to with `send_async` from tasks, the
+/// `Output` read as a `Stream`, every item once, and the stream ends once every `Input` is gone.
+#[test]
+fn graph_inputs_and_stream() {
+    for wait in [PARK, WaitStrategy::ADAPTIVE] {
+        run(60, async move {
+            let (inputs, mut out) = Engine::builder()
+                .workers(2)
+                .capacity(4)
+                .wait(wait)
+                .map(|x: u64| x * 2)
+                .then(
+                    Engine::builder()
+                        .workers(3)
+                        .capacity(4)
+                        .wait(wait)
+                        .map(|x: u64| x + 1),
+                )
+                .start_many(2)
+                .unwrap();
+            let senders: Vec<_> = inputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut input)| {
+                    tokio::spawn(async move {
+                        for x in 0..5_000u64 {
+                            input.send_async(i as u64 * 5_000 + x).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            while let Some(x) = StreamExt::next(&mut out).await {
+                got.push(x);
+            }
+            for s in senders {
+                s.await.unwrap();
+            }
+            got.sort_unstable();
+            assert_eq!(got, (0..10_000u64).map(|x| x * 2 + 1).collect::<Vec<_>>());
+        });
+    }
+}
