@@ -412,59 +412,43 @@ fn build<T: Send + 'static, U: Send + 'static>(
     let batch = last.batch.min(last.capacity.max(1)).max(1);
     if ctx.tagged {
         let window = Arc::new(Window::new(window));
-        let mut outs = Vec::with_capacity(last.workers);
-        let mut rxs = Vec::with_capacity(last.workers);
-        for _ in 0..last.workers {
-            let (tx, rx) = channel_for_runs::<Tagged<Mark<U>>>(last.capacity, last.wait)?;
-            outs.push(OutBuf::tagged(tx, batch)?);
-            rxs.push(rx);
-        }
+        let (outs, rxs) = merger_rings(last, batch, OutBuf::tagged)?;
         let merger = TaggedMerge::try_new(rxs, Arc::clone(&window), batch)?;
-        let fans = chain.spawn(ctx, outs)?;
-        let Fans::Tagged(f) = fans else {
+        let Fans::Tagged(f) = chain.spawn(ctx, outs)? else {
             unreachable!("a tagged graph's first stage is fed tagged items")
         };
-        let distributors = f
-            .rings
-            .into_iter()
-            .map(|rings| {
-                AnyDistributor::Tagged(Distributor::new(
-                    rings,
-                    f.dispatch.clone(),
-                    Some(Arc::clone(&window)),
-                    f.runs,
-                    f.wait,
-                ))
-            })
-            .collect();
-        Ok((distributors, Merger::Tagged(merger)))
+        Ok((
+            f.distributors(Some(&window), AnyDistributor::Tagged),
+            Merger::Tagged(merger),
+        ))
     } else {
-        let mut outs = Vec::with_capacity(last.workers);
-        let mut rxs = Vec::with_capacity(last.workers);
-        for _ in 0..last.workers {
-            let (tx, rx) = channel_for_runs::<U>(last.capacity, last.wait)?;
-            outs.push(OutBuf::plain(tx, batch)?);
-            rxs.push(rx);
-        }
-        let fans = chain.spawn(ctx, outs)?;
-        let Fans::Plain(f) = fans else {
+        let (outs, rxs) = merger_rings(last, batch, OutBuf::plain)?;
+        let Fans::Plain(f) = chain.spawn(ctx, outs)? else {
             unreachable!("a plain graph's first stage is fed plain items")
         };
-        let distributors = f
-            .rings
-            .into_iter()
-            .map(|rings| {
-                AnyDistributor::Plain(Distributor::new(
-                    rings,
-                    f.dispatch.clone(),
-                    None,
-                    f.runs,
-                    f.wait,
-                ))
-            })
-            .collect();
-        Ok((distributors, Merger::Any(AnyMerge::new(rxs))))
+        Ok((
+            f.distributors(None, AnyDistributor::Plain),
+            Merger::Any(AnyMerge::new(rxs)),
+        ))
     }
+}
+
+/// The last stage's rings to the merger (wire `O`): each worker's output side, and the
+/// merger's ends.
+#[allow(clippy::type_complexity)]
+fn merger_rings<U, O: Send + 'static>(
+    last: Info,
+    batch: usize,
+    out: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,
+) -> Result<(Vec<OutBuf<U>>, Vec<Consumer<O>>), BuildError> {
+    let mut outs = Vec::with_capacity(last.workers);
+    let mut rxs = Vec::with_capacity(last.workers);
+    for _ in 0..last.workers {
+        let (tx, rx) = channel_for_runs::<O>(last.capacity, last.wait)?;
+        outs.push(out(tx, batch)?);
+        rxs.push(rx);
+    }
+    Ok((outs, rxs))
 }
 
 /// A stage's settings, as the graph plans with them.
@@ -506,6 +490,34 @@ struct FanRings<T, W> {
     dispatch: Dispatch<T>,
     runs: Runs,
     wait: WaitStrategy,
+}
+
+impl<T, W: InWire<T>> FanRings<T, W> {
+    /// The first stage's distributors, one per input (with the reorder window, if any).
+    fn distributors(
+        self,
+        window: Option<&Arc<Window>>,
+        any: fn(Distributor<T, W>) -> AnyDistributor<T>,
+    ) -> Vec<AnyDistributor<T>> {
+        let FanRings {
+            rings,
+            dispatch,
+            runs,
+            wait,
+        } = self;
+        rings
+            .into_iter()
+            .map(|rings| {
+                any(Distributor::new(
+                    rings,
+                    dispatch.clone(),
+                    window.cloned(),
+                    runs,
+                    wait,
+                ))
+            })
+            .collect()
+    }
 }
 
 impl<T: Send + 'static> Fans<T> {
