@@ -118,10 +118,43 @@ where
         G: Fn(usize) -> L + Send + Sync + 'static,
         L: Work<U, V> + 'static,
     {
-        let head = Graph {
-            chain: Box::new(First(Box::new(self) as Box<dyn StageSpawn<T, U>>)),
-        };
-        head.then(next)
+        Graph::from(self).then(next)
+    }
+
+    /// Starts the workers with `inputs` independent inputs, each its own [`Input`] with its
+    /// own ring to each worker (the seed's `Merge(cs ...)`): as
+    /// [`Graph::start_many`] for a single farm.
+    ///
+    /// ```
+    /// use fanring::Engine;
+    /// let (inputs, output) = Engine::builder().workers(2).map(|x: u32| x + 1).start_many(2).unwrap();
+    /// for (i, mut input) in inputs.into_iter().enumerate() {
+    ///     input.send_all_blocking([i as u32 * 10]).unwrap();
+    /// } // each `Input` dropped: the stream ends once all are
+    /// let mut got: Vec<u32> = output.collect();
+    /// got.sort_unstable();
+    /// assert_eq!(got, [1, 11]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Graph::start_many`].
+    pub fn start_many(self, inputs: usize) -> Result<(Vec<Input<T>>, Output<U>), BuildError> {
+        Graph::from(self).start_many(inputs)
+    }
+}
+
+/// A graph of one stage.
+impl<T, U, F, K> From<Pipeline<T, U, F>> for Graph<T, U>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<T, U> + 'static,
+{
+    fn from(p: Pipeline<T, U, F>) -> Self {
+        Graph {
+            chain: Box::new(First(Box::new(p) as Box<dyn StageSpawn<T, U>>)),
+        }
     }
 }
 
