@@ -245,6 +245,9 @@ fn draw_sample(area: &Area<'_>, x: i32, y: i32, color: RGBColor, dashed: bool) -
 fn legend_label(s: &Series) -> String {
     if s.ours {
         s.label.clone()
+    } else if s.label == "plain loop" {
+        // The pipeline plot's reference line.
+        "plain loop (one thread, the ratio base)".to_string()
     } else {
         format!("{} (peer)", s.label)
     }
