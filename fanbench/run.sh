@@ -49,8 +49,9 @@ show cargo build --release -p fanbench --bin fanbench
 cargo build --release -p fanbench --bin fanbench
 
 # table NAME FLAGS...: one fanbench run; its files go to OUT_DIR/NAME.*. fanbench names the
-# latency, rows, idle and pipeline CSVs (and the latency and pipeline SVGs) FILE-latency.csv and so on, next to the
-# throughput ones; each table here has one kind of rows, so they are renamed to NAME.csv.
+# latency, rows, idle and pipeline CSVs (and the latency and pipeline SVGs) FILE-latency.csv
+# and so on, next to the throughput ones; each table here has one kind of rows, so they are
+# renamed to NAME.csv.
 table() {
   local name=$1
   shift

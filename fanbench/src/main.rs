@@ -45,10 +45,10 @@
 //! hand-built threads over crossbeam, rayon and tokio, each sink checking order and checksum).
 //!
 //! The program, by job: `cli` (flags), `plan` (what runs), `measure` (throughput, open-loop
-//! latency, image rows, idle, the CPU clock), `stats` (medians, ratios, break-even), `report`
-//! (tables, JSON, CSV, SVG), `run` (the order of it all). The peers, the items, the work, the
-//! rows workload and the pipelines are the `fanbench` library's (`src/lib.rs`), shared with the criterion
-//! bench `benches/fan.rs`.
+//! latency, image rows, idle, pipelines, the CPU clock), `stats` (medians, ratios,
+//! break-even), `report` (tables, JSON, CSV, SVG), `run` (the order of it all). The peers, the
+//! items, the work, the rows workload and the pipelines are the `fanbench` library's
+//! (`src/lib.rs`), shared with the criterion bench `benches/fan.rs`.
 
 mod cli;
 mod measure;

@@ -6,7 +6,8 @@
 //! bytes: u32` (little-endian) and the compressed bytes; the frames in index order are the
 //! output ([`read_frames`] reads them back). The source copies each block out of a corpus
 //! generated once (sentences of words from a small vocabulary, some recurring more than
-//! others, as phrases recur in text and log lines: LZ4 packs it to about a third), at an offset that depends on the index.
+//! others, as phrases recur in text and log lines: LZ4 packs it to about a third), at an
+//! offset that depends on the index.
 
 use std::io::Write;
 use std::sync::Arc;

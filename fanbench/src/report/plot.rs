@@ -594,8 +594,8 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
     let panel_rows = panels.len().div_ceil(cols).max(1);
     let width: u32 = if cols == 1 { 1000 } else { 1200 };
     let heading = [
-        "the plain loop runs every stage on one thread whatever W (flat line): \
-                    the ratio base"
+        "W = threads (workers, tasks) per stage; the plain loop runs every stage on one \
+         thread whatever W (a flat line)"
             .to_string(),
     ];
     let legend_h = legend_height(&series, width, heading.len());
