@@ -7,6 +7,9 @@
 #               fanring-lowlat, the crossbeam seed and the rtrb pipeline, with the CPU columns
 #   rows        image rows (a buffer allocated per item, about 40 µs of work each), W = 1, 2, 4
 #   idle        the CPU an idle pipeline burns (fed a few items, then none for 10 ms)
+#   pipeline    multi-stage workloads (Mandelbrot rows over two unbalanced stages, five image
+#               filters, LZ4 block compression with an ordered writer) at W = 1, 2, 4 threads
+#               per stage: fanring against std threads + crossbeam, rayon, tokio, the plain loop
 #   per-round   600 ns of work at W = 1 and 2 against the plain loop, round by round (7 reps)
 #
 # Usage: fanbench/run.sh [OUT_DIR]      (from anywhere; OUT_DIR defaults to fanbench/results/)
@@ -14,27 +17,29 @@
 #                                       once built); its figures mean nothing
 #
 # Each table NAME writes OUT_DIR/NAME.txt (the table as printed), NAME.json (every row and
-# the machine), NAME.csv and, for throughput, latency and per-round, NAME.svg (and NAME.png
-# when rsvg-convert is installed). The full run takes about 5 minutes on the 2-core
+# the machine), NAME.csv and, for throughput, latency, pipeline and per-round, NAME.svg (and
+# NAME.png when rsvg-convert is installed). The full run takes about 6 minutes on the 2-core
 # development VM; run it on a quiet machine (docs/benchmarks.md, "Machine").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-fanbench/results}"
 mkdir -p "$out"
 
-# Sizes: fanbench's defaults (1 M items per run, 3 reps, 0.5 s per paced run, 2048 rows),
-# or tiny ones.
+# Sizes: fanbench's defaults (1 M items per run, 3 reps, 0.5 s per paced run, 2048 rows, the
+# pipeline workloads' defaults), or tiny ones.
 if [ -n "${QUICK:-}" ] && [ "${QUICK}" != 0 ]; then
   closed=(--items 20000 --reps 1)
   paced=(--latency-secs 0.02 --reps 1)
   rows=(--rows 16 --row-us 5 --reps 1)
   idle=(--reps 1)
+  pipeline=(--mandel 128:20+10 --images 16 --image-size 32x32 --blocks 16 --block-kib 16 --reps 1)
   per_round=(--items 20000 --reps 3)
 else
   closed=()
   paced=()
   rows=()
   idle=()
+  pipeline=()
   per_round=(--reps 7)
 fi
 
@@ -44,8 +49,9 @@ show cargo build --release -p fanbench --bin fanbench
 cargo build --release -p fanbench --bin fanbench
 
 # table NAME FLAGS...: one fanbench run; its files go to OUT_DIR/NAME.*. fanbench names the
-# latency, rows and idle CSVs (and the latency SVG) FILE-latency.csv and so on, next to the
-# throughput ones; each table here has one kind of rows, so they are renamed to NAME.csv.
+# latency, rows, idle and pipeline CSVs (and the latency and pipeline SVGs) FILE-latency.csv
+# and so on, next to the throughput ones; each table here has one kind of rows, so they are
+# renamed to NAME.csv.
 table() {
   local name=$1
   shift
@@ -55,7 +61,7 @@ table() {
   show "${cmd[@]}"
   "${cmd[@]}" | tee "$out/$name.txt"
   local kind ext
-  for kind in latency rows idle; do
+  for kind in latency rows idle pipeline; do
     for ext in csv svg; do
       if [ -e "$out/$name-$kind.$ext" ]; then
         show mv "$out/$name-$kind.$ext" "$out/$name.$ext"
@@ -73,6 +79,7 @@ table latency --measure latency --rate 10000,100000,1000000 --latency-workers 2,
   --baseline none "${paced[@]}"
 table rows --measure rows --workers 1,2,4 "${rows[@]}"
 table idle --measure idle "${idle[@]}"
+table pipeline --measure pipeline --workers 1,2,4 "${pipeline[@]}"
 table per-round --measure throughput --workers 1,2 --work-ns 600 --baseline seq \
   "${per_round[@]}"
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 use fanbench::baselines::key_dispatch;
+use fanbench::pipeline::mandel::MandelConfig;
 use fanbench::Item;
 use fanring::pinning::available_cores;
 use fanring::{Dispatch, Order, Pinning, WaitStrategy};
@@ -55,6 +56,24 @@ width is calibrated at start-up so that a row takes about --row-us (40 µs) here
 and crossbeam-seed (any order). Columns: rows/s, µs/row, vs seq (rows/s over the plain
 loop's), cpu-µs/row, cores, csw/row. --csv writes FILE-rows.csv, --json `image_rows`.
 
+Pipelines (--measure pipeline, not in the default): multi-stage workloads with real work,
+each a source of N items, two to five stages and an ordered sink that checks the order and a
+checksum (every run must equal the plain loop's, or fanbench panics). --pipelines picks them:
+mandel (RustStreamBench's micro-bench: a square Mandelbrot image a row per item, stage 1 the
+first ITER1 iterations of each pixel, stage 2 up to ITER2 more; one workload per --mandel
+configuration), image (five filters over generated RGB images: saturation, emboss, gamma,
+sharpen, grayscale; --images, --image-size), compress (text-like blocks: LZ4 compression,
+then CRC-32 and framing, written in order; --blocks, --block-kib). Rows per workload: the plain
+loop (every stage on one thread: the ratio base), then at each --workers W (threads per
+stage): fanring (the multi-stage construction; until the Graph API lands, the chained
+engines), fanring chained (one engine per stage, each run_source on the previous Output), std
+threads + crossbeam (W threads per stage on a shared bounded channel, reordered with a
+BTreeMap), rayon par_bridge (a pool of W threads, collected, sorted by index), tokio pipeline
+(mpsc channels, W tasks per stage on a runtime of W threads, reordered). Columns: items/s
+(median of --reps interleaved rounds), µs/item, vs plain, cpu-µs/item, cores, csw/item, and *
+on the fastest row at each W. --csv writes FILE-pipeline.csv, --json `pipeline`, --plot
+FILE-pipeline.svg (a panel per workload, items/s against W).
+
 Idle (--measure idle, not in the default): each latency configuration (fanring,
 fanring-lowlat, crossbeam-seed) and the rtrb pipeline at each --latency-workers, on a source
 that blocks on a channel, is fed 64 items 100 µs apart, then nothing for 10 ms: the CPU time
@@ -72,6 +91,9 @@ Examples:
   fanbench --measure latency --rate 10000,100000,1000000 --latency-secs 1
   fanbench --measure rows --workers 1,2,4
   fanbench --measure idle --latency-workers 1,2
+  fanbench --measure pipeline --workers 1,2,4 --reps 3
+  fanbench --measure pipeline --pipelines mandel --mandel 2048:20+10,512:2000+1000 --workers 2
+  fanbench --measure pipeline --pipelines image,compress --images 200 --image-size 256x256
   fanbench --workers 1,2,4 --baseline stream,tokio --work-ns 0 --mode thread --order any  (--features async)";
 
 /// Benchmarks the fanring fan-out/fan-in engine against the seed pattern (Go's Split/Merge)
@@ -194,7 +216,9 @@ pub struct Args {
     /// latency (open loop: paced source, see below), rows (image rows: a buffer allocated per
     /// item and about --row-us of work on it, fanring against the plain loop, rayon and the
     /// crossbeam seed at each --workers), idle (the CPU an idle pipeline burns: each latency
-    /// configuration and the rtrb pipeline, fed a few items, then none for 10 ms). The
+    /// configuration and the rtrb pipeline, fed a few items, then none for 10 ms), pipeline
+    /// (multi-stage workloads with real work and an ordered sink, fanring against hand-built
+    /// threads over crossbeam, rayon and tokio at each --workers: see --pipelines). The
     /// default is throughput,latency.
     #[arg(
         long,
@@ -236,6 +260,47 @@ pub struct Args {
     /// calibrated at start-up so that rendering a row takes about this long here.
     #[arg(long, default_value_t = 40.0, value_parser = parse_positive, value_name = "US")]
     pub row_us: f64,
+
+    /// Workloads of the pipeline table (--measure pipeline): mandel (Mandelbrot rows, two
+    /// unbalanced stages: one workload per --mandel configuration), image (five image
+    /// filters, a stage each), compress (LZ4 block compression, then CRC-32 and framing, an
+    /// ordered writer).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "mandel,image,compress"
+    )]
+    pub pipelines: Vec<PipelineArg>,
+
+    /// Mandelbrot configurations of the pipeline table, ROWS:ITER1+ITER2[xFRAMES]: a ROWS ×
+    /// ROWS image a row per item, stage 1 the first ITER1 iterations of each pixel, stage 2 up
+    /// to ITER2 more, the image FRAMES times per run. The default: fine-grained rows (about
+    /// 30 µs each here, 4 frames) and mid-grained ones (about 120 µs, 2 frames).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "2048:20+10x4,1024:200+100x2",
+        value_name = "ROWS:I1+I2[xF]"
+    )]
+    pub mandel: Vec<MandelConfig>,
+
+    /// Images per run of the pipeline table's image workload.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub images: u64,
+
+    /// Size of each generated image, WIDTHxHEIGHT (or one number for a square), at least
+    /// 3x3. At 96x96 the stages take about 30, 190, 6, 250 and 14 µs here.
+    #[arg(long, default_value = "96x96", value_parser = parse_size, value_name = "WxH")]
+    pub image_size: (u32, u32),
+
+    /// Blocks per run of the pipeline table's compression workload.
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub blocks: u64,
+
+    /// Size of each block, KiB (compressing 64 KiB takes about 90 µs here).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub block_kib: u32,
 
     /// The latency-tuned fanring row (`fanring-lowlat`): batch (a run is only ever what is
     /// ready, so the engine's default 256 holds no item back).
@@ -341,6 +406,29 @@ pub enum MeasureArg {
     Latency,
     Rows,
     Idle,
+    Pipeline,
+}
+
+/// A workload of the pipeline table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum PipelineArg {
+    Mandel,
+    Image,
+    Compress,
+}
+
+/// `WxH` or `N` (a square), each at least 3.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let t = s.trim();
+    let (w, h) = t.split_once(['x', 'X']).unwrap_or((t, t));
+    let n = |v: &str| -> Result<u32, String> {
+        v.trim()
+            .parse()
+            .ok()
+            .filter(|&n| n >= 3)
+            .ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT, each at least 3"))
+    };
+    Ok((n(w)?, n(h)?))
 }
 
 /// A positive finite number.
@@ -508,5 +596,8 @@ pub fn validate(args: &Args, workers: &[usize]) {
     }
     if args.measure.contains(&MeasureArg::Rows) && workers.contains(&0) {
         fail("--workers must be at least 1 for the rows table".into());
+    }
+    if args.measure.contains(&MeasureArg::Pipeline) && workers.contains(&0) {
+        fail("--workers must be at least 1 for the pipeline table".into());
     }
 }

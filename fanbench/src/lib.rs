@@ -11,6 +11,9 @@
 //! - [`rows`]: a coarse-grained workload with real data, a Mandelbrot image a row at a time
 //!   (a buffer allocated per row, about 40 µs of work each), and its runners in
 //!   [`baselines::rows`];
+//! - [`pipeline`]: multi-stage workloads with real work (Mandelbrot rows over two unbalanced
+//!   stages, five image filters, block compression with an ordered writer), an ordered sink
+//!   that checks each run, and their runners in [`baselines::pipeline`];
 //! - [`tracked`]: items whose creation and drop are counted, their source and a seeded
 //!   generator (the soak tool `fanbench-soak`).
 //!
@@ -20,6 +23,7 @@
 pub mod baselines;
 mod item;
 mod paced;
+pub mod pipeline;
 pub mod rows;
 pub mod tracked;
 mod work;

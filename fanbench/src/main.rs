@@ -39,13 +39,16 @@
 //!
 //! Not in the default: `--measure rows` (image rows: a buffer allocated per item and ~40 µs
 //! of work on it, fanring against the plain loop, rayon and the crossbeam seed) and
-//! `--measure idle` (the CPU an idle pipeline burns in 10 ms without input).
+//! `--measure idle` (the CPU an idle pipeline burns in 10 ms without input) and `--measure
+//! pipeline` (multi-stage workloads with real work, Mandelbrot rows over two unbalanced
+//! stages, five image filters, block compression with an ordered writer: fanring against
+//! hand-built threads over crossbeam, rayon and tokio, each sink checking order and checksum).
 //!
 //! The program, by job: `cli` (flags), `plan` (what runs), `measure` (throughput, open-loop
-//! latency, image rows, idle, the CPU clock), `stats` (medians, ratios, break-even), `report`
-//! (tables, JSON, CSV, SVG), `run` (the order of it all). The peers, the items, the work and
-//! the rows workload are the `fanbench` library's (`src/lib.rs`), shared with the criterion
-//! bench `benches/fan.rs`.
+//! latency, image rows, idle, pipelines, the CPU clock), `stats` (medians, ratios,
+//! break-even), `report` (tables, JSON, CSV, SVG), `run` (the order of it all). The peers, the
+//! items, the work, the rows workload and the pipelines are the `fanbench` library's
+//! (`src/lib.rs`), shared with the criterion bench `benches/fan.rs`.
 
 mod cli;
 mod measure;

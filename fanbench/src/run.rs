@@ -10,10 +10,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{validate, Args, MeasureArg};
 use crate::measure::idle::{idle_runs, run_idle, IDLE_FEED, IDLE_GAP, IDLE_WINDOW};
 use crate::measure::latency::{lat_run, run_latency, LatencyTable};
+use crate::measure::pipeline::{pipeline_configs, pipeline_workloads, run_pipeline};
 use crate::measure::rows::{rows_configs, rows_spec, run_rows};
 use crate::measure::throughput::{preflight, run_group};
 use crate::plan::{build_groups, lat_impls, latency_runs, lowlat_config, peers, Group};
 use crate::report::idle::{format_idle_row, idle_header, print_idle_intro};
+use crate::report::pipeline::{
+    format_pipeline_row, pipeline_header, pipeline_winner, print_pipeline_intro,
+    print_workload_heading,
+};
 use crate::report::rows::{format_rows_row, print_rows_intro, rows_header, rows_winner};
 use crate::report::summary::{latency_winners, throughput_winner};
 use crate::report::table::{
@@ -74,6 +79,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let lat = args.measure.contains(&MeasureArg::Latency);
     let rows_table = args.measure.contains(&MeasureArg::Rows);
     let idle = args.measure.contains(&MeasureArg::Idle);
+    let pipeline = args.measure.contains(&MeasureArg::Pipeline);
     let peers = peers(&args.baseline);
     let groups = if thr {
         build_groups(args, &workers)
@@ -128,7 +134,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    let extra_runs = row_configs.len() as u64 * args.reps + if idle { idle_runs(args) } else { 0 };
+    let (workloads, pipe_configs) = if pipeline {
+        (pipeline_workloads(args), pipeline_configs(&workers))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let extra_runs = row_configs.len() as u64 * args.reps
+        + if idle { idle_runs(args) } else { 0 }
+        + (workloads.len() * pipe_configs.len()) as u64 * args.reps;
     let bar = progress(groups.iter().map(runs_per_group).sum::<u64>() + lat_runs + extra_runs);
     if thr {
         println!(
@@ -239,6 +252,27 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
+    let mut pipeline_rows = Vec::new();
+    if pipeline {
+        bar.suspend(|| print_pipeline_intro(args.reps));
+        for wl in &workloads {
+            let rows = run_pipeline(args, wl, &pipe_configs, &bar)?;
+            bar.suspend(|| {
+                print_workload_heading(&wl.label(), &wl.describe(), wl.items());
+                println!("{}", pipeline_header());
+                for r in &rows {
+                    println!("{}", format_pipeline_row(r));
+                }
+                for &w in &workers {
+                    if let Some(l) = pipeline_winner(&rows, &wl.label(), w) {
+                        println!("  {l}");
+                    }
+                }
+                println!();
+            });
+            pipeline_rows.extend(rows);
+        }
+    }
     bar.finish_and_clear();
     let report = Report {
         machine: &m,
@@ -250,6 +284,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         latency_source_cpu: &source_cpu,
         image_rows: &image_rows,
         idle: &idle_rows,
+        pipeline: &pipeline_rows,
     };
     write_outputs(args, &report).map_err(Failure::Other)
 }

@@ -990,6 +990,171 @@ fn rows_table_compares_with_the_plain_loop() {
     }
 }
 
+/// `--measure pipeline` on tiny workloads: every workload's rows (the plain loop, then each
+/// implementation at each W), the winner lines, JSON, `FILE-pipeline.csv` and
+/// `FILE-pipeline.svg`.
+#[test]
+fn pipeline_table_runs_every_workload_through_every_row() {
+    let json = TempFile::new("json");
+    let csv = TempFile::new("csv");
+    let svg = TempFile::new("svg");
+    let sibling = |p: &Path, ext: &str| {
+        p.with_file_name(format!(
+            "{}-pipeline.{ext}",
+            p.file_stem().unwrap().to_string_lossy()
+        ))
+    };
+    let (pipe_csv, pipe_svg) = (sibling(&csv.0, "csv"), sibling(&svg.0, "svg"));
+    let out = fanbench(&[
+        "--measure",
+        "pipeline",
+        "--mandel",
+        "48:6+3,32:20+10x2",
+        "--images",
+        "6",
+        "--image-size",
+        "16x12",
+        "--blocks",
+        "5",
+        "--block-kib",
+        "4",
+        "--workers",
+        "1,3",
+        "--reps",
+        "2",
+        "--json",
+        json.path(),
+        "--csv",
+        csv.path(),
+        "--plot",
+        svg.path(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fanbench failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let impls = [
+        "fanring",
+        "fanring chained",
+        "std threads + crossbeam",
+        "rayon par_bridge",
+        "tokio pipeline",
+    ];
+    let workloads = [
+        ("mandelbrot 48:6+3", 48),
+        ("mandelbrot 32:20+10x2", 64),
+        ("image 16x12", 6),
+        ("compress 4KiB", 5),
+    ];
+    for (name, items) in workloads {
+        let head = format!("{name}: ");
+        let mut lines = stdout.lines().skip_while(|l| !l.starts_with(&head));
+        let heading = lines
+            .next()
+            .unwrap_or_else(|| panic!("no {head:?} heading:\n{stdout}"));
+        assert!(
+            heading.ends_with(&format!("; {items} items a run")),
+            "{heading}"
+        );
+        let header = lines.next().unwrap();
+        for c in [
+            "items/s",
+            "µs/item",
+            "vs plain",
+            "cpu-µs/item",
+            "cores",
+            "csw/item",
+        ] {
+            assert!(header.contains(c), "no `{c}` column in {header:?}");
+        }
+        let rows: Vec<&str> = lines.take_while(|l| !l.starts_with("  ")).collect();
+        assert_eq!(rows.len(), 1 + 2 * impls.len(), "{stdout}");
+        assert!(
+            rows[0].starts_with("plain loop ") && rows[0].contains(" 1.00× "),
+            "{stdout}"
+        );
+        for w in ["1", "3"] {
+            for i in impls {
+                assert!(
+                    rows.iter()
+                        .any(|r| r.starts_with(&format!("{i:<24} {w:>3} "))),
+                    "no {i} W={w} row:\n{stdout}"
+                );
+            }
+            let mine: Vec<&&str> = rows.iter().filter(|r| r[25..28].trim() == w).collect();
+            assert_eq!(
+                mine.iter().filter(|r| r.ends_with(" *")).count(),
+                1,
+                "{stdout}"
+            );
+            let l = format!("  {name}, W={w}: ");
+            let line = stdout
+                .lines()
+                .find(|x| x.starts_with(&l))
+                .unwrap_or_else(|| panic!("no {l:?} line:\n{stdout}"));
+            assert!(
+                line.contains(" is fastest, ") && line.contains("× the plain loop"),
+                "{line}"
+            );
+        }
+    }
+    for p in [&pipe_csv, &pipe_svg] {
+        assert!(
+            stderr.contains(&p.display().to_string()),
+            "{} not written:\n{stderr}",
+            p.display()
+        );
+    }
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
+            .expect("valid JSON");
+    let rows = report["pipeline"].as_array().expect("pipeline");
+    assert_eq!(rows.len(), 4 * (1 + 2 * impls.len()), "{rows:#?}");
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        assert!(f("items_per_s") > 0.0 && f("vs_plain") > 0.0, "{r}");
+        assert_eq!(
+            r["items_per_s_rounds"].as_array().map(Vec::len),
+            Some(2),
+            "{r}"
+        );
+        if r["implementation"] == "plain loop" {
+            assert_eq!(f("vs_plain"), 1.0, "{r}");
+            assert_eq!(r["fastest"], false, "{r}");
+        }
+        if LINUX {
+            assert!(f("cpu_us_per_item") > 0.0 && f("cores_busy") > 0.0, "{r}");
+        }
+    }
+    let csv_text = std::fs::read_to_string(&pipe_csv).expect("pipeline CSV written");
+    let svg_text = std::fs::read_to_string(&pipe_svg).expect("pipeline SVG written");
+    let _ = std::fs::remove_file(&pipe_csv);
+    let _ = std::fs::remove_file(&pipe_svg);
+    let (header, csv_rows) = csv_rows(&csv_text);
+    assert_eq!(csv_rows.len(), rows.len(), "{csv_text}");
+    unique_keys(
+        &header,
+        &csv_rows,
+        &["workload", "implementation", "workers"],
+    );
+    let texts = svg_texts(&svg_text);
+    for t in [
+        "mandelbrot 48:6+3 (2 stages)",
+        "image 16x12 (5 stages)",
+        "threads per stage (W)",
+        "fanring chained",
+        "tokio pipeline (peer)",
+    ] {
+        assert!(
+            texts.iter().any(|x| x == t),
+            "no {t:?} in the SVG: {texts:?}"
+        );
+    }
+}
+
 /// `--measure idle`: every latency configuration and the rtrb pipeline fed, then quiet for
 /// 10 ms: the CPU of the window as % of one core, in the table, JSON and `FILE-idle.csv`.
 #[test]
@@ -1086,6 +1251,10 @@ fn help_documents_the_new_tables() {
         "--row-us",
         "Image rows (--measure rows",
         "Idle (--measure idle",
+        "Pipelines (--measure pipeline",
+        "--mandel <ROWS:I1+I2[xF]>",
+        "--image-size",
+        "--block-kib",
         "10000, 100000 and 1000000 items/s",
         "cpu-s/M",
         "round by round",

@@ -32,6 +32,12 @@
 //! any order or preserved), the plain loop, rayon `par_bridge` and the crossbeam seed
 //! ([`crossbeam_seed_with`], the seed on any item type).
 //!
+//! The multi-stage workloads ([`crate::pipeline`]: two to five stages of real work per item,
+//! an ordered sink) have runners of their own in [`pipeline`]: the plain loop, fanring (the
+//! multi-stage construction, and engines chained by hand), std threads over crossbeam
+//! channels, rayon `par_bridge` and a tokio pipeline, each handing the sink the items in
+//! order.
+//!
 //! The channel, rtrb and fanring runners also take any source (`*_source`): with a
 //! [`Paced`](crate::Paced) source they make the open-loop latency runs of `fanbench` (each
 //! item released at its scheduled time and its latency counted from that time).
@@ -44,6 +50,7 @@ mod alternatives;
 #[cfg(feature = "async")]
 pub mod async_peers;
 mod engine;
+pub mod pipeline;
 mod ring_pipeline;
 pub mod rows;
 mod seed;

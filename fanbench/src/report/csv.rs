@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{IdleRow, LatRow, Row, RowsRow};
+use crate::report::{IdleRow, LatRow, PipelineRow, Row, RowsRow};
 
 /// One line per throughput row; (implementation, mode, workers, dispatch, order, batch,
 /// work_ns) is unique (mode and batch empty for the peers).
@@ -139,6 +139,51 @@ pub fn write_idle_csv(path: &Path, rows: &[IdleRow]) -> std::io::Result<()> {
             opt(r.cpu_pct),
             opt(r.cpu_pct_max),
             opt(r.switches),
+        );
+    }
+    std::fs::write(path, out)
+}
+
+/// One line per pipeline row (`FILE-pipeline.csv`); (workload, implementation, workers) is
+/// unique.
+pub fn write_pipeline_csv(path: &Path, rows: &[PipelineRow]) -> std::io::Result<()> {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let mut out = String::from(
+        "workload,stages,implementation,workers,items,reps,items_per_s,us_per_item,vs_plain,\
+         vs_plain_round_min,vs_plain_round_max,cpu_us_per_item,cores_busy,switches_per_item,\
+         fastest\n",
+    );
+    for r in rows {
+        // Round k against the plain loop's round k (the rounds are interleaved).
+        let plain = rows
+            .iter()
+            .find(|p| p.workload == r.workload && p.implementation == "plain loop");
+        let ratios: Vec<f64> = plain.map_or(Vec::new(), |p| {
+            r.items_per_s_rounds
+                .iter()
+                .zip(&p.items_per_s_rounds)
+                .map(|(a, b)| a / b)
+                .collect()
+        });
+        let pick = |f: fn(f64, f64) -> f64| opt(ratios.iter().copied().reduce(f));
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{:.1},{:.3},{:.4},{},{},{},{},{},{}",
+            r.workload,
+            r.stages,
+            r.implementation,
+            r.workers,
+            r.items,
+            r.reps,
+            r.items_per_s,
+            r.us_per_item,
+            r.vs_plain,
+            pick(f64::min),
+            pick(f64::max),
+            opt(r.cpu_us_per_item),
+            opt(r.cores_busy),
+            opt(r.switches_per_item),
+            r.fastest,
         );
     }
     std::fs::write(path, out)

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod idle;
 pub mod json;
+pub mod pipeline;
 pub mod plot;
 pub mod rows;
 pub mod summary;
@@ -15,9 +16,9 @@ use fanring::pinning::available_cores;
 use serde::Serialize;
 
 use crate::cli::{Args, MeasureArg};
-use csv::{write_csv, write_idle_csv, write_latency_csv, write_rows_csv};
+use csv::{write_csv, write_idle_csv, write_latency_csv, write_pipeline_csv, write_rows_csv};
 use json::write_json;
-use plot::{write_latency_plot, write_plot};
+use plot::{write_latency_plot, write_pipeline_plot, write_plot};
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -163,6 +164,38 @@ pub struct RowsRow {
     pub switches_per_row: Option<f64>,
 }
 
+/// One row of the pipeline table (`--measure pipeline`), as written to JSON and CSV.
+#[derive(Clone, Debug, Serialize)]
+pub struct PipelineRow {
+    /// `mandelbrot 2048:20+10x4`, `image 96x96`, `compress 64KiB`.
+    pub workload: String,
+    /// Stages per item.
+    pub stages: usize,
+    /// `plain loop` (every stage on one thread, the reference), `fanring`, `fanring chained`,
+    /// `std threads + crossbeam`, `rayon par_bridge`, `tokio pipeline`.
+    pub implementation: String,
+    /// Threads (workers, tasks) per stage; 1 for the plain loop.
+    pub workers: usize,
+    pub items: u64,
+    pub reps: u64,
+    /// Median over the rounds.
+    pub items_per_s: f64,
+    /// Wall time per item at that rate, microseconds.
+    pub us_per_item: f64,
+    /// Items per second over the plain loop's (medians).
+    pub vs_plain: f64,
+    /// Items per second of each round, in round order.
+    pub items_per_s_rounds: Vec<f64>,
+    /// Microseconds of CPU per item, every thread of the process (median; `null` off Linux).
+    pub cpu_us_per_item: Option<f64>,
+    /// CPU seconds ÷ wall seconds (median).
+    pub cores_busy: Option<f64>,
+    /// Voluntary and involuntary context switches per item (median).
+    pub switches_per_item: Option<f64>,
+    /// The fastest row of its workload and worker count (the plain loop never is).
+    pub fastest: bool,
+}
+
 /// One row of the idle check (`--measure idle`), as written to JSON and CSV.
 #[derive(Clone, Debug, Serialize)]
 pub struct IdleRow {
@@ -296,6 +329,8 @@ pub struct Report<'a> {
     pub image_rows: &'a [RowsRow],
     /// The idle check (`--measure idle`).
     pub idle: &'a [IdleRow],
+    /// The pipeline table (`--measure pipeline`).
+    pub pipeline: &'a [PipelineRow],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +391,12 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
             write_idle_csv(&i, report.idle).map_err(|e| format!("writing {}: {e}", i.display()))?;
             done.push(&i);
         }
+        let q = sibling_path(p, "pipeline");
+        if !report.pipeline.is_empty() {
+            write_pipeline_csv(&q, report.pipeline)
+                .map_err(|e| format!("writing {}: {e}", q.display()))?;
+            done.push(&q);
+        }
         wrote(&done);
     }
     if let Some(p) = &args.plot {
@@ -370,6 +411,12 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
             write_latency_plot(&q, report.latency, report.machine)
                 .map_err(|e| format!("drawing {}: {e}", q.display()))?;
             done.push(&q);
+        }
+        let r = sibling_path(p, "pipeline");
+        if !report.pipeline.is_empty() {
+            write_pipeline_plot(&r, report.pipeline, report.machine)
+                .map_err(|e| format!("drawing {}: {e}", r.display()))?;
+            done.push(&r);
         }
         wrote(&done);
     }

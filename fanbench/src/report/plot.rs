@@ -17,7 +17,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::summary::{is_fanring, row_name};
 use crate::report::table::fmt_rate;
-use crate::report::{LatRow, Machine, Row};
+use crate::report::{LatRow, Machine, PipelineRow, Row};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type PlotResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -245,6 +245,9 @@ fn draw_sample(area: &Area<'_>, x: i32, y: i32, color: RGBColor, dashed: bool) -
 fn legend_label(s: &Series) -> String {
     if s.ours {
         s.label.clone()
+    } else if s.label == "plain loop" {
+        // The pipeline plot's reference line.
+        "plain loop (one thread, the ratio base)".to_string()
     } else {
         format!("{} (peer)", s.label)
     }
@@ -311,6 +314,7 @@ type PanelLine = (usize, Vec<(i32, f64)>);
 fn draw_throughput_panel(
     area: &Area<'_>,
     title: &str,
+    y_desc: &str,
     x: &XAxis,
     lines: &[PanelLine],
     series: &[Series],
@@ -341,7 +345,7 @@ fn draw_throughput_panel(
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(WHITE)
         .x_desc(x.desc.as_str())
-        .y_desc("million items/s (log scale)")
+        .y_desc(y_desc)
         .axis_desc_style(("sans-serif", 14))
         .label_style(("sans-serif", 13))
         .x_label_formatter(&|v| {
@@ -504,7 +508,127 @@ pub fn write_plot(path: &Path, rows: &[Row], m: &Machine) -> PlotResult {
         &notes,
     )?;
     for (area, (title, x, lines)) in plots.split_evenly((panel_rows, cols)).iter().zip(&panels) {
-        draw_throughput_panel(area, title, x, lines, &series)?;
+        draw_throughput_panel(
+            area,
+            title,
+            "million items/s (log scale)",
+            x,
+            lines,
+            &series,
+        )?;
+    }
+    draw_legend(&legend, &heading, &series)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The pipeline table: one panel per workload, items/s against the worker count (threads
+/// per stage), one line per implementation; the plain loop (one thread whatever W) is drawn
+/// flat across the panel, the reference the other lines climb from.
+pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> PlotResult {
+    let mut labels: Vec<(String, bool)> = Vec::new();
+    for r in rows {
+        if !labels.iter().any(|l| l.0 == r.implementation) {
+            labels.push((
+                r.implementation.clone(),
+                r.implementation.starts_with("fanring"),
+            ));
+        }
+    }
+    // fanring's lines first, so they take the first colours.
+    labels.sort_by_key(|l| !l.1);
+    let series = colored(labels);
+    let workers: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.implementation != "plain loop")
+        .map(|r| r.workers)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut workloads: Vec<&str> = Vec::new();
+    for r in rows {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+    }
+    let panels: Vec<(String, Vec<PanelLine>)> = workloads
+        .iter()
+        .map(|&w| {
+            let mut lines: Vec<PanelLine> = Vec::new();
+            let mut stages = 0;
+            for r in rows.iter().filter(|r| r.workload == w) {
+                stages = r.stages;
+                let Some(i) = series.iter().position(|s| s.label == r.implementation) else {
+                    continue;
+                };
+                let y = r.items_per_s / 1e3;
+                let pts: Vec<(i32, f64)> = if r.implementation == "plain loop" {
+                    workers.iter().map(|&k| (tenths(k), y)).collect()
+                } else {
+                    vec![(tenths(r.workers), y)]
+                };
+                match lines.iter_mut().find(|l| l.0 == i) {
+                    Some(l) => l.1.extend(pts),
+                    None => lines.push((i, pts)),
+                }
+            }
+            for l in &mut lines {
+                l.1.sort_by_key(|p| p.0);
+            }
+            lines.sort_by_key(|l| l.0);
+            (format!("{w} ({stages} stages)"), lines)
+        })
+        .collect();
+    let x = XAxis {
+        desc: "threads per stage (W)".into(),
+        ticks: workers
+            .iter()
+            .map(|&k| (tenths(k), k.to_string()))
+            .collect(),
+    };
+    let cols = match panels.len() {
+        0 | 1 => 1,
+        2 | 4 => 2,
+        _ => 3,
+    };
+    let panel_rows = panels.len().div_ceil(cols).max(1);
+    let width: u32 = if cols == 1 { 1000 } else { 1200 };
+    let heading = [
+        "W = threads (workers, tasks) per stage; the plain loop runs every stage on one \
+         thread whatever W (a flat line)"
+            .to_string(),
+    ];
+    let legend_h = legend_height(&series, width, heading.len());
+    let notes = [
+        "items/s (median of the interleaved rounds) of each multi-stage workload, the sink \
+         taking the items in order",
+        "fanring rows: solid lines, dots; peers: dashed lines, squares",
+    ];
+    let title_h = title_height(notes.len());
+    let panel_h: u32 = if panel_rows == 1 { 520 } else { 420 };
+    let height = title_h + panel_h * panel_rows as u32 + legend_h;
+    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, rest) = root.split_vertically(title_h);
+    let (plots, legend) = rest.split_vertically(panel_h * panel_rows as u32);
+    draw_title(
+        &top,
+        &format!(
+            "Pipelines: throughput by threads per stage, higher is better ({} cores, {})",
+            m.cores,
+            m.cpu_model.as_deref().unwrap_or("unknown CPU")
+        ),
+        &notes,
+    )?;
+    for (area, (title, lines)) in plots.split_evenly((panel_rows, cols)).iter().zip(&panels) {
+        draw_throughput_panel(
+            area,
+            title,
+            "thousand items/s (log scale)",
+            &x,
+            lines,
+            &series,
+        )?;
     }
     draw_legend(&legend, &heading, &series)?;
     root.present()?;

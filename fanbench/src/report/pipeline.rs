@@ -1,0 +1,111 @@
+//! The pipeline table (`--measure pipeline`) as printed: what the rows are, then per workload
+//! a heading saying what its items and stages are, one line per implementation and worker
+//! count, and a line per worker count naming the fastest.
+
+use fanbench::baselines::pipeline::PIPE_CAPACITY;
+
+use crate::report::table::{fmt_cores, fmt_rate, fmt_ratio, fmt_sig};
+use crate::report::PipelineRow;
+
+pub fn print_pipeline_intro(reps: u64) {
+    println!(
+        "pipelines: a source of N items, two to five stages of real work per item, an ordered \
+         sink that checks the order and a checksum (every run must match the plain loop's); \
+         items/s is the median of {reps} interleaved rounds (each round runs every row of the \
+         workload once)"
+    );
+    println!(
+        "  W = threads per stage: fanring = Engine::builder().workers(W).order(Preserve)\
+         .map(stage) per stage, each engine reading the previous one's Output (run_source; \
+         the multi-stage Graph API is not on this branch yet: the `fanring` row will use it, \
+         `fanring chained` stays this), the builder's defaults otherwise; std threads + \
+         crossbeam = W threads per stage on one shared bounded channel, reordered by index; \
+         rayon par_bridge = a pool of W threads, collected and sorted by index; tokio \
+         pipeline = mpsc channels, W tasks per stage on a runtime of W threads, reordered; \
+         channels of {PIPE_CAPACITY} slots"
+    );
+    println!(
+        "  vs plain = items/s over the plain loop's (every stage of an item in turn on one \
+         thread); cpu-µs/item = CPU time of every thread of the process ÷ items; cores = CPU \
+         seconds ÷ wall seconds; csw/item = context switches ÷ items; * = the fastest row at \
+         its W"
+    );
+    println!();
+}
+
+pub fn print_workload_heading(label: &str, describe: &str, items: u64) {
+    println!("{label}: {describe}; {items} items a run");
+}
+
+pub fn pipeline_header() -> String {
+    format!(
+        "{:<24} {:>3} {:>9} {:>9} {:>8} {:>11} {:>5} {:>8} {}",
+        "impl", "W", "items/s", "µs/item", "vs plain", "cpu-µs/item", "cores", "csw/item", ""
+    )
+    .trim_end()
+    .to_string()
+}
+
+pub fn format_pipeline_row(r: &PipelineRow) -> String {
+    format!(
+        "{:<24} {:>3} {:>9} {:>9} {:>8} {:>11} {:>5} {:>8} {}",
+        r.implementation,
+        if r.implementation == "plain loop" {
+            "-".to_string()
+        } else {
+            r.workers.to_string()
+        },
+        fmt_rate(r.items_per_s),
+        fmt_sig(Some(r.us_per_item)),
+        fmt_ratio(Some(r.vs_plain)),
+        fmt_sig(r.cpu_us_per_item),
+        fmt_cores(r.cores_busy),
+        fmt_sig(r.switches_per_item),
+        if r.fastest { "*" } else { "" },
+    )
+    .trim_end()
+    .to_string()
+}
+
+fn is_ours(r: &PipelineRow) -> bool {
+    r.implementation.starts_with("fanring")
+}
+
+/// `mandelbrot 2048:20+10x4, W=2: fanring is fastest, 61.2k items/s, 1.83× the plain loop;
+/// the best peer (rayon par_bridge, 58.0k items/s) 1.74×` (`None` when the worker count has
+/// no row).
+pub fn pipeline_winner(rows: &[PipelineRow], workload: &str, workers: usize) -> Option<String> {
+    let mine: Vec<&PipelineRow> = rows
+        .iter()
+        .filter(|r| {
+            r.workload == workload && r.workers == workers && r.implementation != "plain loop"
+        })
+        .collect();
+    let best = *mine.iter().find(|r| r.fastest)?;
+    let ours = is_ours(best);
+    let other = mine
+        .iter()
+        .filter(|r| is_ours(r) != ours)
+        .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s));
+    let mut line = format!(
+        "{workload}, W={workers}: {}{} is fastest, {} items/s, {} the plain loop",
+        best.implementation,
+        if ours { "" } else { " (a peer)" },
+        fmt_rate(best.items_per_s),
+        fmt_ratio(Some(best.vs_plain))
+    );
+    if let Some(o) = other {
+        line.push_str(&format!(
+            "; {} ({}, {} items/s) {}",
+            if ours {
+                "the best peer"
+            } else {
+                "the best fanring row"
+            },
+            o.implementation,
+            fmt_rate(o.items_per_s),
+            fmt_ratio(Some(o.vs_plain))
+        ));
+    }
+    Some(line)
+}
