@@ -416,7 +416,7 @@ where
         one_to_one: true,
     };
     let worker =
-        Worker::<T, U, T, _, _>::new(WorkerAt::farm(i), Inlet::One(input), inbuf, out, spec);
+        Worker::<T, U, T, _, _>::new(WorkerAt::farm(i), Inlet::one(input), inbuf, out, spec);
     let t = spawn_stage(
         format!("fanring-fan-worker-{i}"),
         None,

@@ -27,7 +27,7 @@ use crate::cursor::LocalQueue;
 use crate::error::try_buffer;
 use crate::loom::sync::Arc;
 use crate::loom::thread::JoinHandle;
-use crate::pinning::{plan, Roles};
+use crate::pinning::{plan, Pinning, Roles};
 use crate::ring::{channel_for_runs, Consumer, Producer};
 use crate::source::{self, Source};
 use crate::{BuildError, WaitStrategy};
@@ -43,7 +43,9 @@ use std::fmt;
 /// same worker), capacity and batch of the rings into its workers, wait strategy, and work
 /// (`map`, `filter_map`, `flat_map`, `stateful` with its end-of-stream hook). The first
 /// stage's [`pinning`](crate::Builder::pinning) places every thread of the graph (its
-/// workers in stage order).
+/// workers in stage order); `Pinning::Auto` pins them only when there is a core for each
+/// thread, and otherwise leaves them to the OS, which moves stages that share cores to
+/// where there is room.
 ///
 /// **Order.** If any stage asks for `Order::Preserve`, the stream comes out in input order:
 /// items carry their sequence number through every stage, and one reorder window at the end
@@ -645,7 +647,14 @@ where
     }
 
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
-        plan(&self.builder.s.pinning, workers, roles)
+        let pinning = &self.builder.s.pinning;
+        let planned = plan(pinning, workers, roles)?;
+        // More threads than cores: stages that share cores need the OS to move them where
+        // there is room (a pinned thread waits for its core while another is idle).
+        if matches!(pinning, Pinning::Auto) && planned.oversubscribed() {
+            return plan(&Pinning::None, workers, roles);
+        }
+        Ok(planned)
     }
 
     fn spawn(

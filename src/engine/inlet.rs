@@ -29,13 +29,21 @@ pub(crate) struct Many<I> {
 }
 
 impl<I> Inlet<I> {
+    /// The distributor's ring. Until the worker has timed a run, the ring holds at most a
+    /// first run's items (see [`Depth`]).
+    pub(crate) fn one(ring: Consumer<I>) -> Self {
+        ring.set_depth(FIRST_RUN);
+        Inlet::One(ring)
+    }
+
     /// `rings` read in any order: `One` for a single ring.
     pub(crate) fn new(mut rings: Vec<Consumer<I>>, control: &Arc<Control>) -> Self {
         if rings.len() == 1 {
             if let Some(ring) = rings.pop() {
-                return Inlet::One(ring);
+                return Inlet::one(ring);
             }
         }
+        rings.iter().for_each(|c| c.set_depth(FIRST_RUN));
         Inlet::Many(Many {
             rings,
             ended: Vec::new(),
@@ -86,6 +94,22 @@ impl<I> Inlet<I> {
         match self {
             Inlet::One(c) => c.ready_hint(),
             Inlet::Many(m) => m.rings.is_empty() || m.rings.iter().any(Consumer::ready_hint),
+        }
+    }
+
+    /// Keeps at most `depth` items waiting in each ring (see [`Depth`]).
+    fn set_depth(&self, depth: usize) {
+        match self {
+            Inlet::One(c) => c.set_depth(depth),
+            Inlet::Many(m) => m.rings.iter().for_each(|c| c.set_depth(depth)),
+        }
+    }
+
+    /// How many rings feed it (still open).
+    fn rings(&self) -> usize {
+        match self {
+            Inlet::One(_) => 1,
+            Inlet::Many(m) => m.rings.len().max(1),
         }
     }
 
@@ -168,4 +192,76 @@ impl<I> Park for Inlet<I> {
             Inlet::Many(m) => m.rings[..].announce_task(waker),
         }
     }
+}
+
+/// The work a worker keeps waiting for it, and takes at once, bounded in time: about
+/// [`RUN_BUDGET_NS`] of its own measured time per item. Items that take nanoseconds are
+/// unaffected (the ring's capacity and the batch bound them first); items of tens of
+/// microseconds then wait in short queues and go in short runs, so what a stage holds is
+/// bounded in time and memory (a 64 KiB block a few at a time, not a thousand), each run's
+/// outputs reach the next stage within about the budget, and a distributor choosing the
+/// least-loaded worker sees loads that mean something.
+pub(crate) struct Depth {
+    /// Nanoseconds per item, smoothed (0 until the first run is timed).
+    item_ns: u64,
+    /// What the rings were last told, per ring.
+    told: usize,
+}
+
+/// About how much of a worker's time waits in its rings, and goes in one run.
+pub(crate) const RUN_BUDGET_NS: u64 = 500_000;
+
+/// Items in a worker's first run, before any is timed.
+const FIRST_RUN: usize = 8;
+
+impl Depth {
+    pub(crate) fn new() -> Self {
+        Depth {
+            item_ns: 0,
+            told: usize::MAX,
+        }
+    }
+
+    /// The most items to take in the next run.
+    #[inline]
+    pub(crate) fn run(&self) -> usize {
+        match self.item_ns {
+            0 => FIRST_RUN,
+            ns => usize::try_from(budget_ns() / ns)
+                .unwrap_or(usize::MAX)
+                .max(1),
+        }
+    }
+
+    /// A run of `n` items took `ns` nanoseconds (their work, and the waits to hand their
+    /// outputs on): the estimate moves an eighth of the way (the first sets it), and the
+    /// rings are told a new depth when it is off by more than a quarter.
+    #[inline]
+    pub(crate) fn ran<I>(&mut self, n: usize, ns: u64, inlet: &Inlet<I>) {
+        let per = (ns / n.max(1) as u64).max(1);
+        self.item_ns = if self.item_ns == 0 {
+            per
+        } else {
+            self.item_ns - self.item_ns / 8 + per / 8
+        };
+        let want = (self.run() / inlet.rings()).max(1);
+        let (lo, hi) = (
+            self.told - self.told / 4,
+            self.told.saturating_add(self.told / 4),
+        );
+        if want < lo || want > hi {
+            self.told = want;
+            inlet.set_depth(want);
+        }
+    }
+}
+
+fn budget_ns() -> u64 {
+    static B: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *B.get_or_init(|| {
+        std::env::var("FANRING_BUDGET_NS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(RUN_BUDGET_NS)
+    })
 }

@@ -206,7 +206,7 @@ impl<F> Crew<'_, F> {
             let out = out_buf(out_tx, self.spec.batch)?;
             let worker = Worker::<T, U, I, F, K>::new(
                 WorkerAt::farm(i),
-                Inlet::One(in_rx),
+                Inlet::one(in_rx),
                 inbuf,
                 out,
                 self.spec.clone(),

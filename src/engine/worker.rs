@@ -3,7 +3,7 @@
 
 use super::control::Control;
 use super::emit::{Emit, OutBuf};
-use super::inlet::Inlet;
+use super::inlet::{Depth, Inlet};
 use super::stage::Stage;
 use super::wire::InWire;
 use super::work::Work;
@@ -244,15 +244,18 @@ where
     // reserved buffer moves, no allocation) so that the loop keeps its length and pointer in
     // registers: through `&mut` every store of an item could alias them.
     let mut inbuf = std::mem::take(inbuf);
+    let mut depth = Depth::new();
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        match input.take(&mut inbuf, spec.batch) {
+        match input.take(&mut inbuf, spec.batch.min(depth.run())) {
             Ok(n) => {
                 stats.items_in += n as u64;
                 let run = inbuf.drain(..).map(InWire::unwrap);
+                let start = crate::clock::now_ns();
                 if !process_run(run, out, work, spec.one_to_one, stats) {
                     return false;
                 }
+                depth.ran(n, crate::clock::now_ns().saturating_sub(start), input);
                 // The counters wrap as `usize` (as the sums they are compared with do).
                 #[allow(clippy::cast_possible_truncation)]
                 done(stats.items_in as usize, stats.items_out as usize);

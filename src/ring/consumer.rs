@@ -282,6 +282,16 @@ impl<T> Consumer<T> {
         Ok(n)
     }
 
+    /// Keeps at most `depth` items in the ring (clamped to 1 ..= capacity): the producer
+    /// sees it when it next reloads `head`, and then waits for room beyond it. An engine
+    /// worker lowers it when its items take long.
+    pub(crate) fn set_depth(&self, depth: usize) {
+        // Relaxed: a hint (see `Shared::depth`).
+        self.shared
+            .depth
+            .store(depth, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Whether a pop could make progress now: an item is ready or the producer closed. Reads
     /// the shared state only, so it can run while the slots of several rings are announced on.
     pub(crate) fn ready_hint(&self) -> bool {

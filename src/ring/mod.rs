@@ -20,7 +20,7 @@ pub use error::{CapacityError, Closed, PopError, PushError};
 pub use producer::Producer;
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{load_mut, AtomicBool, AtomicUsize};
+use crate::loom::sync::atomic::{load_mut, AtomicBool, AtomicUsize, Ordering::Acquire};
 use crate::loom::sync::Arc;
 use crate::wait::{WaitStrategy, WakeSlot};
 use crossbeam_utils::CachePadded;
@@ -117,6 +117,12 @@ struct Shared<T> {
     buf: Box<[UnsafeCell<MaybeUninit<T>>]>,
     mask: usize,
     wait: WaitStrategy,
+    /// The most items the producer keeps in the ring: the capacity, unless the consumer
+    /// lowered it ([`Consumer::set_depth`]: an engine worker whose items take long keeps what
+    /// waits for it bounded in time, not only in slots). A hint, read when the producer
+    /// reloads `head`, written rarely. A std atomic: configuration, not state the models
+    /// explore.
+    depth: std::sync::atomic::AtomicUsize,
 }
 
 // SAFETY: the slots are accessed by one producer and one consumer, and the index protocol
@@ -177,7 +183,28 @@ impl<T> Shared<T> {
             buf: buf.into_boxed_slice(),
             mask: slots - 1,
             wait,
+            depth: std::sync::atomic::AtomicUsize::new(slots),
         })
+    }
+
+    /// The producer's `limit` (the `tail` at which the ring counts as full) for its `tail`:
+    /// `depth` items past the consumer's `head`, never below `tail` (a depth lowered while
+    /// the ring held more leaves it full until the consumer catches up).
+    #[inline]
+    fn limit_for(&self, tail: usize) -> usize {
+        // Acquire: pairs with the consumer's Release store of `head`: it has finished reading
+        // every slot before it, so we may overwrite them.
+        let head = self.head.load(Acquire);
+        tail.wrapping_add(self.depth().saturating_sub(tail.wrapping_sub(head)))
+    }
+
+    /// [`depth`](Self::depth): at least 1, at most the capacity.
+    #[inline]
+    fn depth(&self) -> usize {
+        // Relaxed: a hint (see the field).
+        self.depth
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .clamp(1, self.capacity())
     }
 
     #[inline]

@@ -141,9 +141,7 @@ impl<T> Producer<T> {
         let mut free = self.limit.wrapping_sub(self.tail);
         // Once closed, the cache stays "full" (see `close`).
         if free < want && !self.closed {
-            // Acquire: pairs with the consumer's Release store of `head`: the consumer has
-            // finished reading every slot before it, so we may overwrite them.
-            self.limit = self.shared.head.load(Acquire).wrapping_add(self.capacity());
+            self.limit = self.shared.limit_for(self.tail);
             free = self.limit.wrapping_sub(self.tail);
         }
         free
@@ -266,7 +264,8 @@ impl<T> Producer<T> {
     /// shared state only, so it can run while the slots of several rings are announced on.
     pub(crate) fn ready_hint(&self) -> bool {
         // Acquire: pairs with the consumer's Release store of `head`.
-        self.is_closed() || self.tail.wrapping_sub(self.shared.head.load(Acquire)) < self.capacity()
+        self.is_closed()
+            || self.tail.wrapping_sub(self.shared.head.load(Acquire)) < self.shared.depth()
     }
 
     /// Commits staged items, then waits by the ring's strategy until a slot is free.
@@ -629,9 +628,7 @@ fn room<T>(
         if shared.consumer.closed.load(Relaxed) {
             return Some(None);
         }
-        // Acquire: pairs with the consumer's Release store of `head`: it has finished reading
-        // every slot before it, so we may overwrite them.
-        let limit = shared.head.load(Acquire).wrapping_add(shared.capacity());
+        let limit = shared.limit_for(tail);
         (limit != tail).then_some(Some(limit))
     };
     if block {

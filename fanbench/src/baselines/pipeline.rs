@@ -8,8 +8,8 @@
 //!
 //! - [`pipeline_sequential`]: the plain loop, every stage of an item in turn on one thread
 //!   (the ratio base);
-//! - [`pipeline_fanring`]: the engine, through [`fanring_stages`] (the one place the
-//!   multi-stage construction is written);
+//! - [`pipeline_fanring`]: the engine, a graph of farms ([`fanring_stages`]: stages ring to
+//!   ring);
 //! - [`pipeline_fanring_chained`]: one engine per stage, each reading the previous one's
 //!   `Output` as its source (`run_source`);
 //! - [`pipeline_crossbeam`]: per stage `workers` std threads on one shared
@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fanring::{BuildError, Engine, Order, Output};
+use fanring::{BuildError, Engine, Graph, Order, Output};
 
 use super::engine::RunError;
 use crate::pipeline::{OrderedSink, PipeTally, Stage, Workload};
@@ -55,21 +55,15 @@ pub fn pipeline_sequential<W: Workload>(wl: &Arc<W>) -> PipeTally {
     sink.tally()
 }
 
-/// fanring's multi-stage pipeline over `stages`, `workers` workers per stage, output in
-/// source order; every other setting the builder's default.
-///
-/// GRAPH: this is the one place the multi-stage construction is written. Until
-/// `fanring::Graph` lands it chains one engine per stage, as [`fanring_chained`] does; then
-/// it becomes
-/// ```text
-/// let first = Engine::builder().workers(workers).order(Order::Preserve).map(stage 0);
-/// let mut graph = first.then(Engine::builder().workers(workers).map(stage 1));
-/// for s in &stages[2..] { graph = graph.then(Engine::builder().workers(workers).map(s)); }
-/// graph.run(source)
-/// ```
+/// fanring's multi-stage pipeline over `stages`: a graph of one farm per stage
+/// (`Pipeline::then`, ring to ring), `workers` workers each, `Order::Preserve` end to end;
+/// every other setting the builder's default.
 ///
 /// # Errors
 /// The engine's configuration errors.
+///
+/// # Panics
+/// With no stage.
 pub fn fanring_stages<T, I>(
     source: I,
     stages: &[Stage<T>],
@@ -79,7 +73,48 @@ where
     T: Send + 'static,
     I: Iterator<Item = T> + Send + 'static,
 {
-    fanring_chained(source, stages, workers)
+    let (first, rest) = stages.split_first().expect("at least one stage");
+    let wait = match std::env::var("XW").as_deref() {
+        Ok("park") => fanring::WaitStrategy::SPIN_THEN_PARK,
+        Ok("yield") => fanring::WaitStrategy::SPIN_YIELD,
+        _ => fanring::WaitStrategy::ADAPTIVE,
+    };
+    let pin = match std::env::var("XP").as_deref() {
+        Ok("none") => fanring::Pinning::None,
+        _ => fanring::Pinning::Auto,
+    };
+    let batch: usize = std::env::var("XB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
+    let cap: usize = std::env::var("XC")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
+    let stage = |s: &Stage<T>| {
+        let f = Arc::clone(s);
+        Engine::builder()
+            .workers(workers)
+            .wait(wait)
+            .batch(batch)
+            .capacity(cap)
+            .map(move |x: T| f(x))
+    };
+    let f = Arc::clone(first);
+    let mut graph = Graph::from(
+        Engine::builder()
+            .workers(workers)
+            .wait(wait)
+            .pinning(pin)
+            .batch(batch)
+            .capacity(cap)
+            .order(Order::Preserve)
+            .map(move |x: T| f(x)),
+    );
+    for s in rest {
+        graph = graph.then(stage(s));
+    }
+    graph.run(source)
 }
 
 /// One engine per stage, `Engine::builder().workers(workers).order(Order::Preserve)
