@@ -47,7 +47,7 @@ fn preserve_end_to_end_with_every_dispatch() {
             .then(
                 Engine::builder()
                     .workers(2)
-                    .filter_map(|x: u64| (x % 4 != 0).then_some(x)),
+                    .filter_map(|x: u64| (!x.is_multiple_of(4)).then_some(x)),
             )
             .run(0..20_000u64)
             .unwrap()
@@ -104,7 +104,7 @@ fn drive_with_a_filtering_stage_waits_for_the_source_only_when_idle() {
     let (tx, rx) = std::sync::mpsc::channel::<u64>();
     let mut out = Engine::builder()
         .workers(2)
-        .filter_map(|x: u64| (x % 2 == 0).then_some(x))
+        .filter_map(|x: u64| x.is_multiple_of(2).then_some(x))
         .then(Engine::builder().workers(2).map(|x: u64| x * 10))
         .drive_source(rx)
         .unwrap();

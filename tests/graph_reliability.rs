@@ -48,7 +48,7 @@ fn graph(workers: &[usize], by_key: bool, order: Order, panic_at: Option<(usize,
         if panic_at == Some((last, t.v)) {
             panic!("stage {last} refused {}", t.v);
         }
-        (t.v % 2 == 0).then_some(t)
+        t.v.is_multiple_of(2).then_some(t)
     };
     let first = stage(0).order(order).map(pass(0));
     match workers.len() {
@@ -228,7 +228,8 @@ fn dropping_the_stream_mid_flight_does_not_hang() {
 #[test]
 fn bad_settings_of_any_stage_are_typed() {
     type B = fanring::Builder<u64>;
-    let cases: Vec<(fn(B) -> B, BuildError)> = vec![
+    type Bad = fn(B) -> B;
+    let cases: Vec<(Bad, BuildError)> = vec![
         (|b| b.workers(0), BuildError::ZeroSetting("workers")),
         (|b| b.batch(0), BuildError::ZeroSetting("batch")),
         (|b| b.window(0), BuildError::ZeroSetting("window")),
@@ -305,7 +306,7 @@ impl CloneKind for BuildError {
     fn clone_kind(&self) -> Self {
         match self {
             BuildError::ZeroSetting(s) => BuildError::ZeroSetting(s),
-            BuildError::Capacity(e) => BuildError::Capacity(e.clone()),
+            BuildError::Capacity(e) => BuildError::Capacity(*e),
             _ => unreachable!(),
         }
     }

@@ -177,7 +177,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 last: Box::new(next),
                 stage: infos.len(),
                 head_workers: last.workers,
-                head_batch: last.batch.min(last.capacity.max(1)).max(1),
+                head_batch: last.run(),
             }),
         }
     }
@@ -312,51 +312,15 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
     }
 
     /// Checks every stage, plans the threads, builds the merger's rings and every stage from
-    /// the last back to the first, then the distributor (`inputs` of them).
-    fn launch(
-        self,
-        mode: Mode,
-        inputs: usize,
-    ) -> Result<(Launched<T, U>, Vec<Input<T>>), BuildError> {
+    /// the last back to the first, then the distributor (`inputs` of them: the first in the
+    /// `Launched`, the others as `Input`s).
+    fn launch(self, mode: Mode, inputs: usize) -> Result<Started<T, U>, BuildError> {
         let mut infos = Vec::new();
         self.chain.infos(&mut infos);
-        let (first, last) = match (infos.first(), infos.last()) {
-            (Some(&f), Some(&l)) => (f, l),
-            _ => return Err(BuildError::ZeroSetting("stages")),
-        };
-        let preserve = infos.iter().any(|i| i.order == Order::Preserve);
-        if preserve && infos[..infos.len() - 1].iter().any(|i| !i.one_to_one) {
-            return Err(BuildError::PreserveNeedsOneToOne);
-        }
-        if preserve && inputs > 1 {
-            return Err(BuildError::PreserveNeedsOneInput);
-        }
-        self.chain.check(preserve, inputs)?;
-        let total = infos
-            .iter()
-            .try_fold(0usize, |sum, i| sum.checked_add(i.workers))
-            .filter(|&n| n <= MAX_WORKERS)
-            .ok_or(BuildError::TooLarge {
-                setting: "workers",
-                value: infos
-                    .iter()
-                    .fold(0usize, |s, i| s.saturating_add(i.workers)),
-                max: MAX_WORKERS,
-            })?;
-        let window = infos.iter().find_map(|i| i.window).unwrap_or_else(|| {
-            infos
-                .iter()
-                .fold(0usize, |s, i| {
-                    s.saturating_add(i.capacity.saturating_mul(i.workers))
-                })
-                .saturating_mul(2)
-                .min(max_window::<U>())
-        });
-        if preserve {
-            window_slots::<U>(window)?;
-        }
+        let shape = Shape::of::<U>(&infos, inputs)?;
+        self.chain.check(shape.preserve, inputs)?;
         let plan = self.chain.plan(
-            total,
+            shape.total,
             Roles {
                 distributor: mode.own_distributor(),
                 merger: mode.own_merger(),
@@ -370,33 +334,33 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 cores: plan.cores.len(),
             });
         }
-        let first_batch = first.batch.min(first.capacity.max(1)).max(1);
-        let last_batch = last.batch.min(last.capacity.max(1)).max(1);
         // Every buffer of the handles is reserved before the first thread is spawned.
-        let local = LocalQueue::try_with_capacity(last_batch)?;
+        let local = LocalQueue::try_with_capacity(shape.last.run())?;
         let mut source_bufs = Vec::with_capacity(inputs);
         for _ in 0..inputs {
-            source_bufs.push(try_buffer::<T>(first_batch, "distributor's buffer")?);
+            source_bufs.push(try_buffer::<T>(shape.first.run(), "distributor's buffer")?);
         }
         let workers: Vec<usize> = infos.iter().map(|i| i.workers).collect();
         let control = Arc::new(Control::stages(&workers));
-        let mut starts = Vec::with_capacity(workers.len());
-        let mut id = 0;
-        for w in &workers {
-            starts.push(id);
-            id += w;
-        }
+        let starts = workers
+            .iter()
+            .scan(0, |id, w| {
+                let start = *id;
+                *id += w;
+                Some(start)
+            })
+            .collect();
         let mut ctx = Ctx {
             control: &control,
             cores: &plan.workers,
             starts,
-            threads: Vec::with_capacity(total + 2),
-            tagged: preserve,
+            threads: Vec::with_capacity(shape.total + 2),
+            tagged: shape.preserve,
             inputs,
         };
-        let built = build(self.chain, &mut ctx, last, window);
+        let built = build(self.chain, &mut ctx, shape.last, shape.window);
         let threads = std::mem::take(&mut ctx.threads);
-        let (mut distributors, merger) = match built {
+        let (distributors, merger) = match built {
             Ok(b) => b,
             Err(e) => {
                 // Every ring built is closed (dropped with the error): the workers already
@@ -405,15 +369,18 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 return Err(e);
             }
         };
-        for d in &mut distributors {
-            d.watch(Arc::clone(&control));
-        }
-        let mut distributors = distributors.into_iter().zip(source_bufs);
-        let Some((distributor, source_buf)) = distributors.next() else {
+        let mut inputs = distributors
+            .into_iter()
+            .zip(source_bufs)
+            .map(|(mut d, buf)| {
+                d.watch(Arc::clone(&control));
+                (d, buf)
+            });
+        let Some((distributor, source_buf)) = inputs.next() else {
             reap(&control, threads);
             return Err(BuildError::ZeroSetting("inputs"));
         };
-        let more = distributors
+        let others = inputs
             .map(|(distributor, buf)| Input {
                 distributor,
                 buf,
@@ -431,8 +398,68 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 plan,
                 inline: None,
             },
-            more,
+            others,
         ))
+    }
+}
+
+/// A launched graph: the engine as the entry points take it, and the inputs beyond the first.
+type Started<T, U> = (Launched<T, U>, Vec<Input<T>>);
+
+/// What the stages' settings together decide.
+struct Shape {
+    first: Info,
+    last: Info,
+    /// Items carry sequence numbers and a window restores the order at the end.
+    preserve: bool,
+    /// Workers in all.
+    total: usize,
+    /// The reorder window's size.
+    window: usize,
+}
+
+impl Shape {
+    /// Checks the settings that concern the whole graph (`U` its output).
+    fn of<U>(infos: &[Info], inputs: usize) -> Result<Shape, BuildError> {
+        let (Some(&first), Some(&last)) = (infos.first(), infos.last()) else {
+            return Err(BuildError::ZeroSetting("stages"));
+        };
+        let preserve = infos.iter().any(|i| i.order == Order::Preserve);
+        if preserve && infos[..infos.len() - 1].iter().any(|i| !i.one_to_one) {
+            return Err(BuildError::PreserveNeedsOneToOne);
+        }
+        if preserve && inputs > 1 {
+            return Err(BuildError::PreserveNeedsOneInput);
+        }
+        let all = infos
+            .iter()
+            .fold(0usize, |s, i| s.saturating_add(i.workers));
+        if all > MAX_WORKERS {
+            return Err(BuildError::TooLarge {
+                setting: "workers",
+                value: all,
+                max: MAX_WORKERS,
+            });
+        }
+        let window = infos.iter().find_map(|i| i.window).unwrap_or_else(|| {
+            infos
+                .iter()
+                .fold(0usize, |s, i| {
+                    s.saturating_add(i.capacity.saturating_mul(i.workers))
+                })
+                .saturating_mul(2)
+                .min(max_window::<U>())
+        });
+        if preserve {
+            window_slots::<U>(window)?;
+        }
+        Ok(Shape {
+            first,
+            last,
+            preserve,
+            total: all,
+            window,
+        })
     }
 }
 
@@ -444,7 +471,7 @@ fn build<T: Send + 'static, U: Send + 'static>(
     last: Info,
     window: usize,
 ) -> Result<(Vec<AnyDistributor<T>>, Merger<U>), BuildError> {
-    let batch = last.batch.min(last.capacity.max(1)).max(1);
+    let batch = last.run();
     if ctx.tagged {
         let window = Arc::new(Window::new(window));
         let (outs, rxs) = merger_rings(last, batch, OutBuf::tagged)?;
@@ -497,6 +524,13 @@ struct Info {
     window: Option<usize>,
     one_to_one: bool,
     allow_spin: bool,
+}
+
+impl Info {
+    /// Items a run of the stage holds: `batch`, at most `capacity`.
+    fn run(&self) -> usize {
+        self.batch.min(self.capacity.max(1)).max(1)
+    }
 }
 
 /// What every stage is built with.

@@ -43,7 +43,9 @@ impl<I> Inlet<I> {
                 return Inlet::one(ring);
             }
         }
-        rings.iter().for_each(|c| c.set_depth(FIRST_RUN));
+        for c in &rings {
+            c.set_depth(FIRST_RUN);
+        }
         Inlet::Many(Many {
             rings,
             ended: Vec::new(),
