@@ -1,10 +1,11 @@
-//! The loom models of a graph of two farms of two workers each (`Pipeline::then`), shared by
+//! The loom models of a graph of two farms (`Pipeline::then`): 2 × 2 workers, or 2 × 1 for
+//! the deeper explorations (see [`model`]), shared by
 //! `graph.rs` (the real protocol: every model passes) and the canary binaries
 //! (`graph_canary_*.rs`: a broken protocol switched on for the whole binary, through
 //! `fanring::loom_hooks::graph_canary`: the model it breaks must fail). Not a test target
 //! itself (a subdirectory).
 //!
-//! Four worker threads: with a distributor and a merger thread that would be 7, and loom
+//! A 2 × 2 graph has four worker threads: with a distributor and a merger thread that would be 7, and loom
 //! allows 5 (the main thread included), so every model is caller-driven (`drive`): the main
 //! thread distributes into the first stage and merges the second's outputs. Every worker of
 //! stage 0 writes to every worker of stage 1 over a ring of its own, so each stage-1 worker
@@ -25,13 +26,15 @@ const PARK: WaitStrategy = WaitStrategy::SpinThenPark {
 };
 
 /// Explores `f` with a preemption bound of `bound` (`LOOM_GRAPH_PREEMPTIONS` overrides it
-/// for every model). Measured on the 2-core CI machine: the 2 × 2 models take well under a
-/// second each with bound 0 but more than five minutes each with bound 1 (even with one
-/// item), so they run with bound 0: every schedule in which a thread gives way only where it
-/// blocks (parks, yields, joins), which is where the close/drain handshakes meet. The
-/// races that need a thread preempted between two steps (a preemption bound of 1) are
-/// explored on a 2 × 1 graph (its stage-1 worker still reads two rings), 20 s to a minute
-/// each.
+/// for every model). Measured on the 2-core CI machine: the 2 × 2 models take under a second
+/// each with bound 0 (hundreds to a few thousand executions), but with bound 1 one of them
+/// ran for more than 5 minutes with two items and more than 2.5 with one, unfinished. So
+/// they run with bound 0: every schedule in which a thread gives way only where it blocks
+/// (parks, yields, joins), which is where the close/drain handshakes meet. The races that
+/// need a thread preempted between two steps (bound 1: a close that overtakes the failure
+/// it should follow, items left in a ring at an early end) are explored on a 2 × 1 graph
+/// (its stage-1 worker still reads two rings): 20 s to a minute each, about 2 minutes for
+/// `graph.rs`.
 pub fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(
