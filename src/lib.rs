@@ -73,6 +73,15 @@ pub mod loom_hooks {
     pub fn async_canary(mode: u8) {
         crate::loom::canary::ASYNC.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// A deliberately broken graph protocol, for the canary models: `0` the real one, `1` an
+    /// input of several rings ends at its first closed ring (the other rings' items are
+    /// lost), `2` such an input leaks the items left in its rings at teardown, `3` a
+    /// panicking thread closes its rings before it records the failure (the stream can end
+    /// cleanly). Process-wide: set it the same way in every test of one binary.
+    pub fn graph_canary(mode: u8) {
+        crate::loom::canary::GRAPH.store(mode, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The README's Rust example runs as a doc test.

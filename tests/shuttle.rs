@@ -720,3 +720,158 @@ fn blocking_source_cancel_while_waiting() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Graphs of farms: three stages connected ring to ring
+// ---------------------------------------------------------------------------------------------
+
+/// A graph of three stages, 2 → 3 → 2 workers (every worker of a stage writes to every
+/// worker of the next over a ring of its own), the middle one repartitioned by key, under
+/// `run` (a distributor task, and the main task merging): 9 tasks. `order` is set on the
+/// first stage (`Preserve` then holds end to end). The middle stage panics at item `panic_at`.
+fn graph3(order: Order, panic_at: Option<usize>) -> fanring::Graph<Tracked, Tracked> {
+    let stage = |workers: usize| {
+        Engine::builder()
+            .workers(workers)
+            .capacity(2)
+            .batch(2)
+            .wait(PARK)
+            .pinning(Pinning::None)
+    };
+    stage(2)
+        .order(order)
+        .map(|t: Tracked| t)
+        .then(
+            stage(3)
+                .dispatch(Dispatch::by_key(|t: &Tracked| key_of(t.v)))
+                .map(move |t: Tracked| {
+                    if Some(t.v) == panic_at {
+                        panic!("boom at {}", t.v);
+                    }
+                    t
+                }),
+        )
+        .then(stage(2).map(|t: Tracked| t))
+}
+
+/// The shape `check_complete` and `check_partial` judge a graph's output by.
+fn graph_shape(order: Order) -> Shape {
+    match order {
+        Order::Preserve => Shape::RrRotate,
+        Order::Any => Shape::RrAny,
+    }
+}
+
+/// A 3-stage graph to the end: every item exactly once (in input order under `Preserve`),
+/// then the end, never a failure; `join` Ok with every stage's workers counting every item;
+/// every item dropped once.
+fn graph_normal_end(order: Order, n: usize) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("graph 2→3→2 normal end {order:?} n {n}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = graph3(order, None).run(source(n, &counts)).unwrap();
+        let mut got = Vec::new();
+        while let Some(t) = out.next_checked().expect("no stage fails") {
+            got.push(t.v);
+        }
+        check_complete(graph_shape(order), &got, n, &what);
+        let stats = out.join().unwrap();
+        assert_eq!(stats.merger.items, n as u64, "{what}");
+        let ins: Vec<u64> = stats.workers.iter().map(|w| w.items_in).collect();
+        assert_eq!(ins.len(), 7, "{what}");
+        for (stage, range) in [(0, 0..2), (1, 2..5), (2, 5..7)] {
+            let sum: u64 = ins[range].iter().sum();
+            assert_eq!(sum, n as u64, "{what}: stage {stage} took {sum} items");
+        }
+        counts.assert_balanced(&what);
+    })
+}
+
+/// A 3-stage graph whose stream is dropped after `take` items: what came out is no item
+/// twice (a prefix in order under `Preserve`); every task ends by itself and every created
+/// item is dropped exactly once.
+fn graph_early_drop(
+    order: Order,
+    n: usize,
+    take: usize,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("graph 2→3→2 early drop {order:?} n {n} take {take}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = graph3(order, None).run(source(n, &counts)).unwrap();
+        let got: Vec<usize> = out.by_ref().take(take).map(|t| t.v).collect();
+        assert_eq!(got.len(), take, "{what}");
+        check_partial(graph_shape(order), &got, &what);
+        drop(out);
+        counts.assert_balanced_eventually(&what);
+    })
+}
+
+/// A middle-stage worker of a 3-stage graph panics at item `at`: `next_checked` hands out
+/// items without `at` (a prefix in order under `Preserve`), then `Err(WorkerPanicked { stage:
+/// 1 })`, never a clean end; `join` reports the same with the message; every created item is
+/// dropped once.
+fn graph_middle_panic(
+    order: Order,
+    n: usize,
+    at: usize,
+) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("graph 2→3→2 middle panic {order:?} n {n} at {at}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let mut out = graph3(order, Some(at)).run(source(n, &counts)).unwrap();
+        let mut got = Vec::new();
+        let failure = loop {
+            match out.next_checked() {
+                Ok(Some(t)) => got.push(t.v),
+                Ok(None) => panic!("{what}: a clean end after a worker's panic: {got:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(failure, Failure::WorkerPanicked { stage: 1, .. }),
+            "{what}: {failure:?}"
+        );
+        assert!(!got.contains(&at), "{what}: {got:?}");
+        check_partial(graph_shape(order), &got, &what);
+        match out.join() {
+            Err(Failure::WorkerPanicked {
+                stage: 1,
+                worker,
+                message,
+                ..
+            }) => {
+                assert_eq!(message, format!("boom at {at}"), "{what}");
+                assert!(worker < 3, "{what}: worker {worker}");
+            }
+            other => panic!("{what}: expected stage 1's WorkerPanicked, got {other:?}"),
+        }
+        counts.assert_balanced(&what);
+    })
+}
+
+#[test]
+fn graph_three_stages_normal_end() {
+    for order in [Order::Any, Order::Preserve] {
+        check_both(graph_normal_end(order, 24), 2000);
+    }
+}
+
+#[test]
+fn graph_three_stages_early_drop_balances() {
+    for order in [Order::Any, Order::Preserve] {
+        for take in [0, 1, 7] {
+            check_both(graph_early_drop(order, 24, take), 1000);
+        }
+    }
+}
+
+#[test]
+fn graph_three_stages_middle_panic_surfaces() {
+    let n = 20;
+    for order in [Order::Any, Order::Preserve] {
+        for at in [0, 9, n - 1] {
+            check_both(graph_middle_panic(order, n, at), 1000);
+        }
+    }
+}

@@ -128,6 +128,18 @@ impl<I> Inlet<I> {
         match self {
             Inlet::One(c) => td.step(|| drop(c)),
             Inlet::Many(m) => {
+                #[cfg(fanring_loom)] // canary: the items left in the rings leak
+                let mut m = m;
+                #[cfg(fanring_loom)]
+                if crate::loom::canary::graph_inlet_leaks_items() {
+                    let mut leaked = Vec::with_capacity(16);
+                    for ring in m.rings.iter_mut().chain(&mut m.ended) {
+                        while ring.take_into(&mut leaked, 16).is_ok_and(|n| n > 0) {
+                            ring.release();
+                        }
+                    }
+                    std::mem::forget(leaked);
+                }
                 for ring in m.rings.into_iter().chain(m.ended) {
                     td.step(|| drop(ring));
                 }
@@ -151,7 +163,10 @@ impl<I> Many<I> {
                     tried += 1;
                 }
                 Err(PopError::Closed) => {
-                    if self.control.aborted() {
+                    let abort = self.control.aborted();
+                    #[cfg(fanring_loom)] // canary: the first closed ring ends the inlet
+                    let abort = abort || crate::loom::canary::graph_first_close_ends_inlet();
+                    if abort {
                         // A producer failed: the stream ends here; what the other rings
                         // hold is dropped at teardown.
                         self.rings.iter_mut().for_each(Consumer::close);

@@ -52,6 +52,10 @@ pub(crate) fn spawn_stage<S: Stage>(
             pin_current(core);
             crate::wait::punctual_timers();
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| stage.run(&control))) {
+                #[cfg(fanring_loom)] // canary: the rings close before the failure is recorded
+                if crate::loom::canary::graph_close_before_failure() {
+                    stage.close(&control);
+                }
                 // Recorded (and the abort flag raised) before the rings close, so whoever
                 // sees them closed also sees why; with its payload, which the merged
                 // stream's iterator re-raises.

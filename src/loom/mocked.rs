@@ -49,22 +49,42 @@ pub(crate) mod hint {
     }
 }
 
-/// The loom canaries of the async handshake (`loom-tests/tests/wakeup_async_canary.rs`): a
-/// broken variant switched on for a whole test binary. Plain std statics: configuration of the
-/// model, not state it explores.
-#[cfg(feature = "async")]
+/// The loom canaries of the async handshake (`loom-tests/tests/wakeup_async_canary.rs`) and of
+/// a graph's close/drain protocol (`loom-tests/tests/graph_canary*.rs`): a broken variant
+/// switched on for a whole test binary. Plain std statics: configuration of the model, not
+/// state it explores.
 pub(crate) mod canary {
     use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
     /// 0: the real handshake; 1: no re-check after announcing; 2: no barrier after the
     /// announcement.
+    #[cfg(feature = "async")]
     pub(crate) static ASYNC: AtomicU8 = AtomicU8::new(0);
 
+    #[cfg(feature = "async")]
     pub(crate) fn async_skip_recheck() -> bool {
         ASYNC.load(Relaxed) == 1
     }
 
+    #[cfg(feature = "async")]
     pub(crate) fn async_unfenced() -> bool {
         ASYNC.load(Relaxed) == 2
+    }
+
+    /// 0: the real graph protocol; 1: an `Inlet::Many` ends at its first closed ring; 2: an
+    /// `Inlet::Many` leaks the items left in its rings at teardown; 3: the thread shell
+    /// closes a panicking thread's rings before it records the failure.
+    pub(crate) static GRAPH: AtomicU8 = AtomicU8::new(0);
+
+    pub(crate) fn graph_first_close_ends_inlet() -> bool {
+        GRAPH.load(Relaxed) == 1
+    }
+
+    pub(crate) fn graph_inlet_leaks_items() -> bool {
+        GRAPH.load(Relaxed) == 2
+    }
+
+    pub(crate) fn graph_close_before_failure() -> bool {
+        GRAPH.load(Relaxed) == 3
     }
 }
