@@ -240,7 +240,8 @@ pub fn split<T: Send + 'static>(input: Consumer<T>, n: usize) -> Result<Parts<T>
         Runs {
             turn: 1,
             flush_every: batch * n,
-            fixed_length: false,
+            // The seed's strict rotation: item `i` to part `i % n`, waiting for a full one.
+            fixed_length: true,
         },
         wait,
     );

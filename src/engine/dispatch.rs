@@ -21,11 +21,13 @@ use std::fmt;
 /// # let _: Dispatch<(u32, f64)> = by_user;
 /// ```
 pub enum Dispatch<T> {
-    /// The workers take turns, each getting a run of `batch` consecutive items (the engine's
-    /// [`batch`](crate::Builder::batch)), waiting for that worker when its ring is full. With
-    /// `batch(1)`, item `i` goes to worker `i % n`: the seed's `Split` (and [`split`](crate::fan::split)).
-    /// With `Order::Preserve` the merger reads the workers in the same rotation, so order is
-    /// restored with no buffer.
+    /// The workers take turns, each getting a run of up to `batch` consecutive items (the
+    /// engine's [`batch`](crate::Builder::batch)). A worker whose ring is full is skipped: its
+    /// turn goes to the next one with room, and the distributor waits only when every ring is
+    /// full. With `Order::Preserve` and `map`, the rotation is strict (the merger reads the
+    /// workers in the same rotation, so order is restored with no buffer): a full worker is
+    /// waited for, and with `batch(1)` item `i` goes to worker `i % n`, the seed's `Split`
+    /// (which [`split`](crate::fan::split) keeps).
     RoundRobin,
     /// Work-conserving: each run of up to `batch` items goes to the worker with the most free
     /// ring slots at that moment, so a slow worker never holds the others up (`FastFlow`'s
@@ -483,7 +485,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 self.turn_left = 1;
             }
         }
-        let limit = self.turn_left.min(self.window_room()?);
+        let window = self.window_room()?;
+        let limit = self.turn_left.min(window);
         if self.turn_left == 1 {
             // One item at a time (`ByKey`): while the cached index shows a free slot, no
             // shared access and no prefetch (the next slot is on the line just written). A
@@ -496,6 +499,13 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             }
         }
         match self.rings[self.cur].reserve() {
+            Ok(0)
+                if self.dispatch.is_round_robin()
+                    && !self.keep_runs
+                    && self.rings[self.cur].is_shallow() =>
+            {
+                self.skip_full(window)
+            }
             Ok(0) => {
                 if matches!(self.dispatch, Dispatch::LeastLoaded) {
                     // Every ring is full. One closed by its worker ends the engine (waiting
@@ -519,6 +529,37 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 Err(Shut::Stopped)
             }
         }
+    }
+
+    /// Round-robin, `rings[cur]` full and kept shallow by its worker (its items take long:
+    /// `inlet::Depth`): its turn ends there, and the next worker in turn with room gets the
+    /// run (a worker that fell behind must not hold the others idle behind a queue of a few
+    /// items). Only when every ring is full does the distributor wait, for any of them. A
+    /// full ring of cheap items is waited for, as before: it frees a long run at once, and
+    /// skipping it would cut every run short. Not with
+    /// `keep_runs` (the rotating merger and the seed's `split` need the strict rotation).
+    /// `window`: the room the reorder window leaves.
+    fn skip_full(&mut self, window: usize) -> Result<(), Shut> {
+        let limit = self.turn.min(window);
+        for _ in 1..self.rings.len() {
+            // Leaving `cur`: publish its run.
+            self.rings[self.cur].commit();
+            self.cur = self.next_in_turn();
+            self.turn_left = self.turn;
+            match self.rings[self.cur].reserve() {
+                Ok(0) => {}
+                Ok(free) => {
+                    self.room = free.min(limit);
+                    return Ok(());
+                }
+                Err(_) => {
+                    self.stop();
+                    return Err(Shut::Stopped);
+                }
+            }
+        }
+        self.blocked = Blocked::AnyRing;
+        Err(Shut::Full)
     }
 
     /// The ring after `cur` in the round-robin rotation.

@@ -244,22 +244,24 @@ impl Depth {
     pub(crate) fn run(&self) -> usize {
         match self.item_ns {
             0 => FIRST_RUN,
-            ns => usize::try_from(budget_ns() / ns)
+            ns => usize::try_from(RUN_BUDGET_NS / ns)
                 .unwrap_or(usize::MAX)
                 .max(1),
         }
     }
 
-    /// A run of `n` items took `ns` nanoseconds (their work, and the waits to hand their
-    /// outputs on): the estimate moves an eighth of the way (the first sets it), and the
+    /// A run of `n` items took `ns` nanoseconds of wall time: the estimate falls to a lower
+    /// time at once (the first run sets it) and rises by at most an eighth a run, so a run
+    /// that was descheduled (more threads than cores) or waited to hand its outputs on barely
+    /// moves it, while items that really take longer raise it within a few dozen runs. The
     /// rings are told a new depth when it is off by more than a quarter.
     #[inline]
     pub(crate) fn ran<I>(&mut self, n: usize, ns: u64, inlet: &Inlet<I>) {
         let per = (ns / n.max(1) as u64).max(1);
-        self.item_ns = if self.item_ns == 0 {
+        self.item_ns = if self.item_ns == 0 || per <= self.item_ns {
             per
         } else {
-            self.item_ns - self.item_ns / 8 + per / 8
+            self.item_ns + (per - self.item_ns).min(self.item_ns / 8 + 1)
         };
         let want = (self.run() / inlet.rings()).max(1);
         let (lo, hi) = (
@@ -271,14 +273,4 @@ impl Depth {
             inlet.set_depth(want);
         }
     }
-}
-
-fn budget_ns() -> u64 {
-    static B: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *B.get_or_init(|| {
-        std::env::var("FANRING_BUDGET_NS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(RUN_BUDGET_NS)
-    })
 }

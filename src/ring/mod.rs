@@ -200,7 +200,7 @@ impl<T> Shared<T> {
 
     /// [`depth`](Self::depth): at least 1, at most the capacity.
     #[inline]
-    fn depth(&self) -> usize {
+    pub(super) fn depth(&self) -> usize {
         // Relaxed: a hint (see the field).
         self.depth
             .load(std::sync::atomic::Ordering::Relaxed)

@@ -254,6 +254,11 @@ impl<T> Producer<T> {
         self.limit.wrapping_sub(self.tail)
     }
 
+    /// Whether the consumer keeps the ring shallower than its capacity (`Consumer::set_depth`).
+    pub(crate) fn is_shallow(&self) -> bool {
+        self.shared.depth() < self.capacity()
+    }
+
     /// Free slots after reloading the consumer's `head`.
     #[inline]
     pub(crate) fn free_refresh(&mut self) -> usize {

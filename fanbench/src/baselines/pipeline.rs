@@ -74,40 +74,14 @@ where
     I: Iterator<Item = T> + Send + 'static,
 {
     let (first, rest) = stages.split_first().expect("at least one stage");
-    let wait = match std::env::var("XW").as_deref() {
-        Ok("park") => fanring::WaitStrategy::SPIN_THEN_PARK,
-        Ok("yield") => fanring::WaitStrategy::SPIN_YIELD,
-        _ => fanring::WaitStrategy::ADAPTIVE,
-    };
-    let pin = match std::env::var("XP").as_deref() {
-        Ok("none") => fanring::Pinning::None,
-        _ => fanring::Pinning::Auto,
-    };
-    let batch: usize = std::env::var("XB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
-    let cap: usize = std::env::var("XC")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
     let stage = |s: &Stage<T>| {
         let f = Arc::clone(s);
-        Engine::builder()
-            .workers(workers)
-            .wait(wait)
-            .batch(batch)
-            .capacity(cap)
-            .map(move |x: T| f(x))
+        Engine::builder().workers(workers).map(move |x: T| f(x))
     };
     let f = Arc::clone(first);
     let mut graph = Graph::from(
         Engine::builder()
             .workers(workers)
-            .wait(wait)
-            .pinning(pin)
-            .batch(batch)
-            .capacity(cap)
             .order(Order::Preserve)
             .map(move |x: T| f(x)),
     );
