@@ -240,3 +240,76 @@ fn dropping_the_stream_early_stops_every_stage() {
         drop(out); // must not hang
     }
 }
+
+/// Feeds `0..n` through a channel, one item at a time with a pause: a quiet stream.
+fn quiet_feed(n: u64, pause: std::time::Duration) -> std::sync::mpsc::Receiver<u64> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for i in 0..n {
+            if tx.send(i).is_err() {
+                return;
+            }
+            std::thread::sleep(pause);
+        }
+    });
+    rx
+}
+
+/// A quiet stream through a graph of stateless stages: the distributor runs a run whose first
+/// worker is parked through every stage itself (one hop to the merger, no worker woken), and
+/// every item still comes out once, in order under `Preserve`.
+#[test]
+fn quiet_runs_go_through_every_stage_on_the_distributor() {
+    for order in [Order::Any, Order::Preserve] {
+        let n = 300;
+        let mut out = Engine::builder()
+            .workers(2)
+            .order(order)
+            .map(|x: u64| x + 1)
+            .then(Engine::builder().workers(2).map(|x: u64| x * 3))
+            .then(Engine::builder().workers(2).flat_map(|x: u64| [x, x + 1]))
+            .run_source(quiet_feed(n, std::time::Duration::from_micros(300)))
+            .unwrap();
+        let mut got: Vec<u64> = out.by_ref().collect();
+        let stats = out.join().unwrap();
+        let d = stats.distributor.unwrap();
+        assert!(d.inline > 0, "{order:?}: no quiet run ({d:?})");
+        let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
+        assert_eq!(first_stage + d.inline, n, "{order:?}: every item once");
+        if order == Order::Any {
+            got.sort_unstable();
+        }
+        let mut want: Vec<u64> = (0..n)
+            .flat_map(|x| [(x + 1) * 3, (x + 1) * 3 + 1])
+            .collect();
+        if order == Order::Any {
+            want.sort_unstable();
+        }
+        assert_eq!(got, want, "{order:?}");
+    }
+}
+
+/// A panic in a later stage's function during a quiet run names that stage.
+#[test]
+fn a_panic_in_a_quiet_run_names_its_stage() {
+    let mut out = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(2).map(|x: u64| {
+            assert!(x != 50, "stage 1 refused 50");
+            x
+        }))
+        .run_source(quiet_feed(200, std::time::Duration::from_micros(300)))
+        .unwrap();
+    let err = loop {
+        match out.next_checked() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended as if nothing failed"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(&err, Failure::WorkerPanicked { stage: 1, message, .. } if message == "stage 1 refused 50"),
+        "{err:?}"
+    );
+}

@@ -24,6 +24,9 @@ pub(crate) enum OutBuf<U> {
     /// To the next stage of a graph whose order is restored at its end: every stage before
     /// the last gives one output per input, which keeps the input's sequence number.
     FanTagged(Distributor<Tagged<U>, Tagged<U>>, Vec<Tagged<U>>),
+    /// Kept on this thread for the next stage's work (a graph's quiet run, `engine::inline`):
+    /// a flush only makes room.
+    Local(Vec<U>),
 }
 
 impl<U> OutBuf<U> {
@@ -87,7 +90,7 @@ impl<U> OutBuf<U> {
     /// The plain buffer [`Emit`] writes through, if the outputs are plain.
     fn plain_buf(&mut self) -> Option<&mut Vec<U>> {
         match self {
-            OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) => Some(buf),
+            OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) | OutBuf::Local(buf) => Some(buf),
             OutBuf::Tagged(..) | OutBuf::FanTagged(..) => None,
         }
     }
@@ -102,6 +105,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Tagged(p, _) => p.commit(),
             OutBuf::Fan(d, _) => d.idle(),
             OutBuf::FanTagged(d, _) => d.idle(),
+            OutBuf::Local(_) => {}
         }
     }
 
@@ -113,6 +117,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Tagged(p, _) => p.close(),
             OutBuf::Fan(d, _) => d.close(),
             OutBuf::FanTagged(d, _) => d.close(),
+            OutBuf::Local(_) => {}
         }
     }
 
@@ -124,6 +129,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Tagged(p, _) => p.is_closed(),
             OutBuf::Fan(d, _) => d.peer_gone(),
             OutBuf::FanTagged(d, _) => d.peer_gone(),
+            OutBuf::Local(_) => false,
         }
     }
 
@@ -134,6 +140,10 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Plain(p, buf) => move_all(p, buf, stats),
             OutBuf::Tagged(p, buf) => move_all(p, buf, stats),
             OutBuf::Fan(d, buf) => fan_all(d, buf, stats),
+            OutBuf::Local(buf) => {
+                buf.reserve(buf.len().max(16));
+                true
+            }
             OutBuf::FanTagged(d, buf) => fan_all(d, buf, stats),
         }
     }
@@ -163,6 +173,7 @@ impl<U: Send + 'static> OutBuf<U> {
                 td.step(|| drop(buf));
                 d.drop_rings(td);
             }
+            OutBuf::Local(buf) => td.step(|| drop(buf)),
         }
     }
 }
@@ -177,6 +188,7 @@ impl<U: Send + 'static> Park for OutClosed<'_, U> {
             OutBuf::Tagged(p, _) => p.on_close().announce(),
             OutBuf::Fan(d, _) => OnClose(d.rings()).announce(),
             OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce(),
+            OutBuf::Local(_) => {}
         }
     }
     fn withdraw(&self) {
@@ -185,6 +197,7 @@ impl<U: Send + 'static> Park for OutClosed<'_, U> {
             OutBuf::Tagged(p, _) => p.on_close().withdraw(),
             OutBuf::Fan(d, _) => OnClose(d.rings()).withdraw(),
             OutBuf::FanTagged(d, _) => OnClose(d.rings()).withdraw(),
+            OutBuf::Local(_) => {}
         }
     }
     #[cfg(feature = "async")]
@@ -194,6 +207,7 @@ impl<U: Send + 'static> Park for OutClosed<'_, U> {
             OutBuf::Tagged(p, _) => p.on_close().announce_task(waker),
             OutBuf::Fan(d, _) => OnClose(d.rings()).announce_task(waker),
             OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce_task(waker),
+            OutBuf::Local(_) => {}
         }
     }
 }
@@ -304,7 +318,7 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
             return;
         };
         match self.out {
-            OutBuf::Plain(..) | OutBuf::Fan(..) => self.push_full(item),
+            OutBuf::Plain(..) | OutBuf::Fan(..) | OutBuf::Local(_) => self.push_full(item),
             OutBuf::FanTagged(_, ref buf) => {
                 if buf.len() == buf.capacity() && !self.flush() {
                     return;
@@ -355,7 +369,10 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
         if self.closed {
             return false;
         }
-        if matches!(self.out, OutBuf::Plain(..) | OutBuf::Fan(..)) {
+        if matches!(
+            self.out,
+            OutBuf::Plain(..) | OutBuf::Fan(..) | OutBuf::Local(_)
+        ) {
             self.stats.items_out += self.plain.len() as u64;
         }
         self.store_plain();

@@ -12,16 +12,17 @@
 use super::builder::{self, Pipeline};
 use super::config::{check_stage, Mode, Settings, MAX_WORKERS};
 use super::control::Control;
-use super::dispatch::{AnyDistributor, Dispatch, Distributor, Runs};
+use super::dispatch::{AnyDistributor, Dispatch, Distributor, QuietRun, QuietSeed, Runs};
 use super::emit::OutBuf;
 use super::handles::{reap, Driven, Input, Output, Running};
 use super::inlet::Inlet;
+use super::inline::Inline;
 use super::launch::Launched;
 use super::merger::{max_window, window_slots, AnyMerge, Merger, Order, TaggedMerge};
 use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
-use super::work::Work;
+use super::work::{ChainWork, Compose, LocalStages, LocalWork, Work};
 use super::worker::{Worker, WorkerAt, WorkerSpec};
 use crate::cursor::LocalQueue;
 use crate::error::try_buffer;
@@ -30,6 +31,7 @@ use crate::loom::thread::JoinHandle;
 use crate::pinning::{plan, Pinning, Roles};
 use crate::ring::{channel_for_runs, Consumer, Producer};
 use crate::source::{self, Source};
+use crate::stats::WorkerStats;
 use crate::{BuildError, WaitStrategy};
 use std::fmt;
 
@@ -55,6 +57,12 @@ use std::fmt;
 /// default) nothing is added: each worker's outputs keep the order it made them in, and a
 /// `by_key` stage keeps, per key, the order in which the key's items reach it (the input's
 /// order when every stage before it is `by_key` on the same key).
+///
+/// **A quiet input.** With a distributor thread (`run`, `run_source`, `run_with_sink`),
+/// stateless stages (`map`, `filter_map`, `flat_map`) and no `by_key` stage, a run that the
+/// source hands over while it has nothing more ready, whose first-stage worker is parked, is
+/// run through every stage by the distributor itself and goes straight to the merger: one hop
+/// instead of one per stage (see [`Builder::map`](crate::Builder::map) on where `f` runs).
 ///
 /// **Ends.** The input ends → each stage drains, then runs its end-of-stream hooks, then
 /// closes its rings → the stream ends. The stream dropped → every stage stops. Any worker's
@@ -155,7 +163,7 @@ where
 {
     fn from(p: Pipeline<T, U, F>) -> Self {
         Graph {
-            chain: Box::new(First(Box::new(p) as Box<dyn StageSpawn<T, U>>)),
+            chain: Box::new(First(Box::new(Farm::from(p)) as Box<dyn StageSpawn<T, U>>)),
         }
     }
 }
@@ -174,7 +182,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         Graph {
             chain: Box::new(Then {
                 head: self.chain,
-                last: Box::new(next),
+                last: Box::new(Farm::from(next)),
                 stage: infos.len(),
                 head_workers: last.workers,
                 head_batch: last.run(),
@@ -358,9 +366,22 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             tagged: shape.preserve,
             inputs,
         };
-        let built = build(self.chain, &mut ctx, shape.last, shape.window);
+        // Quiet runs (`engine::inline`): with a distributor thread, every stage stateless, no
+        // key to keep on its worker.
+        let locals = if mode.own_distributor() && !infos.iter().any(|i| i.by_key) {
+            self.chain.locals()
+        } else {
+            None
+        };
+        let built = build(
+            self.chain,
+            &mut ctx,
+            shape.last,
+            shape.window,
+            locals.is_some(),
+        );
         let threads = std::mem::take(&mut ctx.threads);
-        let (distributors, merger) = match built {
+        let (distributors, merger, lane) = match built {
             Ok(b) => b,
             Err(e) => {
                 // Every ring built is closed (dropped with the error): the workers already
@@ -387,6 +408,10 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 closed: false,
             })
             .collect();
+        let one_to_one = infos.iter().all(|i| i.one_to_one);
+        let inline = locals
+            .zip(lane)
+            .map(|(locals, lane)| quiet_seed(locals, lane, one_to_one, &control));
         Ok((
             Launched {
                 source_buf,
@@ -396,11 +421,26 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 control,
                 threads,
                 plan,
-                inline: None,
+                inline,
             },
             others,
         ))
     }
+}
+
+/// The distributor thread's quiet runner: every stage's work in turn on that thread, its
+/// outputs on the lane to the merger (`engine::inline`).
+fn quiet_seed<T: 'static, U: Send + 'static>(
+    locals: LocalSeed<T, U>,
+    lane: OutBuf<U>,
+    one_to_one: bool,
+    control: &Arc<Control>,
+) -> QuietSeed<T> {
+    let control = Arc::clone(control);
+    Box::new(move || {
+        let work = ChainWork::new(locals());
+        Box::new(Inline::new(work, lane, one_to_one, control)) as Box<dyn QuietRun<T>>
+    })
 }
 
 /// A launched graph: the engine as the entry points take it, and the inputs beyond the first.
@@ -463,49 +503,57 @@ impl Shape {
     }
 }
 
-/// The merger's rings, every stage, and the first stage's distributors.
+/// The merger's rings (and the distributor's lane to it, with `lane`), every stage, and the
+/// first stage's distributors.
 #[allow(clippy::type_complexity)]
 fn build<T: Send + 'static, U: Send + 'static>(
     chain: Box<dyn Chain<T, U>>,
     ctx: &mut Ctx<'_>,
     last: Info,
     window: usize,
-) -> Result<(Vec<AnyDistributor<T>>, Merger<U>), BuildError> {
+    lane: bool,
+) -> Result<(Vec<AnyDistributor<T>>, Merger<U>, Option<OutBuf<U>>), BuildError> {
     let batch = last.run();
     if ctx.tagged {
         let window = Arc::new(Window::new(window));
-        let (outs, rxs) = merger_rings(last, batch, OutBuf::tagged)?;
+        let (mut outs, rxs) = merger_rings(last, batch, lane, OutBuf::tagged)?;
         let merger = TaggedMerge::try_new(rxs, Arc::clone(&window), batch)?;
+        let lane = if lane { outs.pop() } else { None };
         let Fans::Tagged(f) = chain.spawn(ctx, outs)? else {
             unreachable!("a tagged graph's first stage is fed tagged items")
         };
         Ok((
             f.distributors(Some(&window), AnyDistributor::Tagged),
             Merger::Tagged(merger),
+            lane,
         ))
     } else {
-        let (outs, rxs) = merger_rings(last, batch, OutBuf::plain)?;
+        let (mut outs, rxs) = merger_rings(last, batch, lane, OutBuf::plain)?;
+        let lane = if lane { outs.pop() } else { None };
         let Fans::Plain(f) = chain.spawn(ctx, outs)? else {
             unreachable!("a plain graph's first stage is fed plain items")
         };
         Ok((
             f.distributors(None, AnyDistributor::Plain),
             Merger::Any(AnyMerge::new(rxs)),
+            lane,
         ))
     }
 }
 
-/// The last stage's rings to the merger (wire `O`): each worker's output side, and the
-/// merger's ends.
+/// The last stage's rings to the merger (wire `O`), and the lane last, with `lane`: each
+/// producer's output side, and the merger's ends.
 #[allow(clippy::type_complexity)]
 fn merger_rings<U, O: Send + 'static>(
     last: Info,
     batch: usize,
+    lane: bool,
     out: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,
 ) -> Result<(Vec<OutBuf<U>>, Vec<Consumer<O>>), BuildError> {
-    let mut outs = Vec::with_capacity(last.workers);
-    let mut rxs = Vec::with_capacity(last.workers);
-    for _ in 0..last.workers {
+    let rings = last.workers + usize::from(lane);
+    let mut outs = Vec::with_capacity(rings);
+    let mut rxs = Vec::with_capacity(rings);
+    for _ in 0..rings {
         let (tx, rx) = channel_for_runs::<O>(last.capacity, last.wait)?;
         outs.push(out(tx, batch)?);
         rxs.push(rx);
@@ -524,6 +572,8 @@ struct Info {
     window: Option<usize>,
     one_to_one: bool,
     allow_spin: bool,
+    /// Its dispatch is `by_key`.
+    by_key: bool,
 }
 
 impl Info {
@@ -635,6 +685,8 @@ fn tagged_dispatch<T: 'static>(d: Dispatch<T>) -> Dispatch<Tagged<T>> {
 /// One stage, its types erased: a farm's settings and work.
 trait StageSpawn<T, U>: Send {
     fn info(&self) -> Info;
+    /// The stage's work for the distributor's quiet runs, if it is stateless.
+    fn local(&self, stage: usize) -> Option<LocalSeed<T, U>>;
     /// Checks the stage's settings and ring sizes for `upstream` producers.
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;
     /// The plan of the whole graph's threads, by this stage's pinning.
@@ -650,7 +702,28 @@ trait StageSpawn<T, U>: Send {
     ) -> Result<Fans<T>, BuildError>;
 }
 
-impl<T, U, F, K> StageSpawn<T, U> for Pipeline<T, U, F>
+/// A farm as a stage of a graph: its settings, and its work's factory, shared by its workers
+/// and the distributor's quiet runs.
+struct Farm<T, F> {
+    s: Settings<T>,
+    factory: std::sync::Arc<F>,
+    one_to_one: bool,
+}
+
+impl<T, U, F> From<Pipeline<T, U, F>> for Farm<T, F> {
+    fn from(p: Pipeline<T, U, F>) -> Self {
+        Farm {
+            s: p.builder.s,
+            factory: std::sync::Arc::new(p.factory),
+            one_to_one: p.one_to_one,
+        }
+    }
+}
+
+/// A stage's work made on the distributor's thread for quiet runs (`engine::inline`).
+type LocalSeed<T, U> = Box<dyn FnOnce() -> Box<dyn LocalStages<T, U>> + Send>;
+
+impl<T, U, F, K> StageSpawn<T, U> for Farm<T, F>
 where
     T: Send + 'static,
     U: Send + 'static,
@@ -658,7 +731,7 @@ where
     K: Work<T, U> + 'static,
 {
     fn info(&self) -> Info {
-        let s = &self.builder.s;
+        let s = &self.s;
         Info {
             workers: s.workers,
             capacity: s.capacity,
@@ -668,11 +741,24 @@ where
             window: s.window,
             one_to_one: self.one_to_one,
             allow_spin: s.allow_spin,
+            by_key: s.dispatch.is_by_key(),
         }
     }
 
+    fn local(&self, stage: usize) -> Option<LocalSeed<T, U>> {
+        let factory = std::sync::Arc::clone(&self.factory);
+        K::STATELESS.then(|| {
+            Box::new(move || {
+                Box::new(LocalWork {
+                    work: factory(0),
+                    stage,
+                }) as Box<dyn LocalStages<T, U>>
+            }) as LocalSeed<T, U>
+        })
+    }
+
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError> {
-        let s = &self.builder.s;
+        let s = &self.s;
         match (tagged, last) {
             (false, _) => check_stage::<T, T, U>(s, upstream),
             (true, false) => check_stage::<T, Tagged<T>, Tagged<U>>(s, upstream),
@@ -681,7 +767,7 @@ where
     }
 
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
-        let pinning = &self.builder.s.pinning;
+        let pinning = &self.s.pinning;
         let planned = plan(pinning, workers, roles)?;
         // More threads than cores: stages that share cores need the OS to move them where
         // there is room (a pinned thread waits for its core while another is idle).
@@ -698,16 +784,14 @@ where
         upstream: usize,
         outs: Vec<OutBuf<U>>,
     ) -> Result<Fans<T>, BuildError> {
-        let Pipeline {
-            builder,
+        let Farm {
+            s,
             factory,
             one_to_one,
-            ..
         } = *self;
-        let s: Settings<T> = builder.s;
         let batch = s.batch.min(s.capacity.max(1)).max(1);
         let spec = WorkerSpec {
-            factory: std::sync::Arc::new(factory),
+            factory,
             batch,
             one_to_one,
         };
@@ -808,6 +892,8 @@ fn one_to_one_link<T>(stage: usize, upstream: usize, s: &Settings<T>) -> bool {
 trait Chain<T, V>: Send {
     /// Each stage's settings, in stage order.
     fn infos(&self, out: &mut Vec<Info>);
+    /// Every stage's work, one after another on one thread, if every stage is stateless.
+    fn locals(&self) -> Option<LocalSeed<T, V>>;
     /// Checks every stage (the first fed by `inputs` producers).
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError>;
     /// The plan of every thread, by the first stage's pinning.
@@ -827,6 +913,9 @@ struct First<T, V>(Box<dyn StageSpawn<T, V>>);
 impl<T, V> Chain<T, V> for First<T, V> {
     fn infos(&self, out: &mut Vec<Info>) {
         out.push(self.0.info());
+    }
+    fn locals(&self) -> Option<LocalSeed<T, V>> {
+        self.0.local(0)
     }
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
         self.0.check(tagged, true, inputs)
@@ -855,10 +944,21 @@ struct Then<T, U, V> {
     head_batch: usize,
 }
 
-impl<T, U: Send + 'static, V> Chain<T, V> for Then<T, U, V> {
+impl<T: 'static, U: Send + 'static, V: Send + 'static> Chain<T, V> for Then<T, U, V> {
     fn infos(&self, out: &mut Vec<Info>) {
         self.head.infos(out);
         out.push(self.last.info());
+    }
+    fn locals(&self) -> Option<LocalSeed<T, V>> {
+        let (head, last) = (self.head.locals()?, self.last.local(self.stage)?);
+        Some(Box::new(move || {
+            Box::new(Compose {
+                head: head(),
+                buf: OutBuf::Local(Vec::new()),
+                stats: WorkerStats::default(),
+                last: last(),
+            }) as Box<dyn LocalStages<T, V>>
+        }))
     }
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
         // `head`'s checks see its last stage as the last: with `tagged`, the wire out of it

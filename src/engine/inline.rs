@@ -6,6 +6,9 @@
 //! its outputs on a ring of its own, the *lane*, which the merger reads like a worker's output
 //! ring: one hop, and no worker woken.
 //!
+//! In a graph of stateless stages with no `by_key` stage, the work is every stage's in turn
+//! (`work::ChainWork`), and the lane feeds the merger after the last stage.
+//!
 //! Used by the engine's distributor thread (`run`, `run_source`, `run_with_sink`) with
 //! round-robin or least-loaded dispatch and `Order::Any` or the tagged `Preserve` (the lane's
 //! outputs carry their sequence numbers into the reorder window). Not with `ByKey` (a key's
@@ -94,6 +97,7 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         } else {
             self.long_runs = 0;
         }
+        let stage = self.work.stage();
         match done {
             Ok(true) => Ok(()),
             // The merged stream went away: the engine is ending early.
@@ -103,7 +107,7 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
                 // recorded (and `abort` raised) before the lane and the rings close.
                 self.control.panicked(
                     |message| Failure::WorkerPanicked {
-                        stage: 0,
+                        stage,
                         worker,
                         message,
                     },

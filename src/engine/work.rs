@@ -1,7 +1,9 @@
 //! What a worker runs per item: the work types behind `map`, `filter_map`, `flat_map` and
 //! `stateful` (sealed: built by the builder, never implemented by users).
 
-use super::emit::Emit;
+use super::emit::{Emit, OutBuf};
+use crate::stats::WorkerStats;
+use std::cell::Cell;
 
 mod sealed {
     /// Keeps [`Work`](super::Work) implemented by this crate only.
@@ -10,6 +12,7 @@ mod sealed {
     impl<F> Sealed for super::FilterMapWork<F> {}
     impl<F> Sealed for super::FlatMapWork<F> {}
     impl<S, F, E> Sealed for super::StatefulWork<S, F, E> {}
+    impl<T, V> Sealed for super::ChainWork<T, V> {}
 }
 
 /// The per-item work a worker runs (built per worker by the work methods; not implemented by
@@ -28,6 +31,13 @@ pub trait Work<T, U>: sealed::Sealed {
 
     /// The worker's input ended normally: its last outputs (the end-of-stream hook).
     fn end(&mut self, _emit: &mut Emit<'_, U>) {}
+
+    /// The stage whose function ran last (a graph's quiet run runs every stage: a panic
+    /// there names the stage it came from).
+    #[doc(hidden)]
+    fn stage(&self) -> usize {
+        0
+    }
 }
 
 /// `map`'s work.
@@ -113,5 +123,84 @@ where
 
     fn end(&mut self, emit: &mut Emit<'_, U>) {
         (self.2 .0)(&mut self.0, emit);
+    }
+}
+
+/// A graph's stages run one after another on one thread: the work of a quiet run on the
+/// distributor's thread (`engine::inline`), every stage stateless. `T` in, `V` out.
+pub(crate) trait LocalStages<T, V> {
+    /// Runs `item` through the stages, the last one's outputs to `emit`; `at` is set to each
+    /// stage as it runs.
+    fn call(&mut self, item: T, emit: &mut Emit<'_, V>, at: &Cell<usize>);
+}
+
+/// One stage's work, the stage's place in the graph beside it.
+pub(crate) struct LocalWork<K> {
+    pub(crate) work: K,
+    pub(crate) stage: usize,
+}
+
+impl<T, V: Send + 'static, K: Work<T, V>> LocalStages<T, V> for LocalWork<K> {
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, V>, at: &Cell<usize>) {
+        at.set(self.stage);
+        self.work.call(item, emit);
+    }
+}
+
+/// Stages `head`, then `last`: `head`'s outputs for one item gather in a buffer of this
+/// thread, then each goes through `last`.
+pub(crate) struct Compose<T, U, V> {
+    pub(crate) head: Box<dyn LocalStages<T, U>>,
+    /// `OutBuf::Local`.
+    pub(crate) buf: OutBuf<U>,
+    pub(crate) stats: WorkerStats,
+    pub(crate) last: Box<dyn LocalStages<U, V>>,
+}
+
+impl<T, U: Send + 'static, V: Send + 'static> LocalStages<T, V> for Compose<T, U, V> {
+    fn call(&mut self, item: T, emit: &mut Emit<'_, V>, at: &Cell<usize>) {
+        let mut mid = Emit::new(&mut self.buf, false, false, &mut self.stats);
+        self.head.call(item, &mut mid, at);
+        drop(mid);
+        let OutBuf::Local(buf) = &mut self.buf else {
+            return;
+        };
+        // Taken out while `last` runs: a panic there drops the rest with it, once.
+        let mut items = std::mem::take(buf);
+        for u in items.drain(..) {
+            self.last.call(u, emit, at);
+        }
+        if let OutBuf::Local(buf) = &mut self.buf {
+            *buf = items;
+        }
+    }
+}
+
+/// A graph's quiet-run work: every stage in turn.
+pub struct ChainWork<T, V> {
+    stages: Box<dyn LocalStages<T, V>>,
+    at: Cell<usize>,
+}
+
+impl<T, V> ChainWork<T, V> {
+    pub(crate) fn new(stages: Box<dyn LocalStages<T, V>>) -> Self {
+        ChainWork {
+            stages,
+            at: Cell::new(0),
+        }
+    }
+}
+
+impl<T, V: Send + 'static> Work<T, V> for ChainWork<T, V> {
+    const STATELESS: bool = true;
+
+    #[inline]
+    fn call(&mut self, item: T, emit: &mut Emit<'_, V>) {
+        self.stages.call(item, emit, &self.at);
+    }
+
+    fn stage(&self) -> usize {
+        self.at.get()
     }
 }
