@@ -40,7 +40,9 @@ inputs) and the --load fractions 0.1 and 0.5; --load rates are fractions of each
 configuration's own saturation throughput (the same source unpaced, --items items), measured
 first in the same run. Rows are interleaved rep by rep; p50/p99/p99.9 are medians over the
 reps, max the largest of any rep. The latency rows: fanring (the builder's defaults,
-.run(paced source)), fanring-lowlat (--lowlat-*), crossbeam-seed, rtrb-pipeline; with
+.run(paced source)), fanring-lowlat (--lowlat-*), fanring-graph3 (the fanring row's farm, then
+two more stages of W workers passing items on: a three-stage graph), crossbeam-seed,
+rtrb-pipeline; with
 --baseline stream/tokio/buffered/async (--features async) also fanring-stream (the fanring
 row's engine, its Output read as a Stream on a current-thread tokio runtime on the main
 thread), tokio-mpsc, buffered, buffer-unordered (the paced source on a thread of its own,

@@ -11,9 +11,10 @@
 //! stage 0 writes to every worker of stage 1 over a ring of its own, so each stage-1 worker
 //! reads two rings (`Inlet::Many`).
 //!
-//! Round-robin from each producer, one item per turn (`batch(1)`): the caller hands item 0 to
-//! stage-0 worker 0 and item 1 to worker 1, each of which sends its first item to stage-1
-//! worker 0; so stage-1 worker 0 gets an item from each of its two rings, and with a third
+//! Round-robin from the caller, one item per turn (`batch(1)`), and least-loaded from each
+//! stage-0 worker (all to all: round-robin between equal counts would link worker `i` to
+//! worker `i` only): the caller hands item 0 to stage-0 worker 0 and item 1 to worker 1, each
+//! of which sends its first item to stage-1 worker 0 (the first of equally free rings); so stage-1 worker 0 gets an item from each of its two rings, and with a third
 //! item (stage-0 worker 0's second) stage-1 worker 1 gets one too.
 
 use fanring::{Engine, Failure, Order, Pinning, WaitStrategy};
@@ -57,6 +58,13 @@ fn stage<T: Send + 'static>() -> fanring::Builder<T> {
         .pinning(Pinning::None)
 }
 
+/// The second stage: as [`stage`], dispatching least-loaded, so that the link into it is all
+/// to all (round-robin between equal worker counts is one to one). With every ring equally
+/// free, least-loaded picks the first, as round-robin's first turn does.
+fn next_stage<T: Send + 'static>() -> fanring::Builder<T> {
+    stage().dispatch(fanring::Dispatch::LeastLoaded)
+}
+
 /// Close/drain, any order, on a 2 × `second` graph with `items` items, explored with
 /// preemption bound `bound`: the caller's source ends → it closes stage 0's rings → each
 /// stage-0 worker drains and closes its rings to stage 1 → each stage-1 worker ends only
@@ -67,7 +75,7 @@ pub fn close_drain_any_order(second: usize, items: u32, bound: usize) {
     model(bound, move || {
         let mut out = stage()
             .map(|x: u32| x + 10)
-            .then(stage().workers(second).map(|x: u32| x * 2))
+            .then(next_stage().workers(second).map(|x: u32| x * 2))
             .drive(0..items)
             .unwrap();
         let mut got = Vec::new();
@@ -145,7 +153,7 @@ pub fn early_drop_drops_everything_once(second: usize, bound: usize) {
                 let _ = &alive0;
                 x
             })
-            .then(stage().workers(second).map(move |x: Counted| {
+            .then(next_stage().workers(second).map(move |x: Counted| {
                 let _ = &alive1;
                 x
             }))
@@ -183,7 +191,7 @@ pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize) {
         });
         let mut out = stage()
             .map(|x: (u32, Counted)| x)
-            .then(stage().workers(second).map(|(i, c): (u32, Counted)| {
+            .then(next_stage().workers(second).map(|(i, c): (u32, Counted)| {
                 if i == 0 {
                     panic!("boom");
                 }
