@@ -251,11 +251,13 @@ where
             Ok(n) => {
                 stats.items_in += n as u64;
                 let run = inbuf.drain(..).map(InWire::unwrap);
-                let start = crate::clock::now_ns();
+                let start = depth.times(n).then(crate::clock::now_ns);
                 if !process_run(run, out, work, spec.one_to_one, stats) {
                     return false;
                 }
-                depth.ran(n, crate::clock::now_ns().saturating_sub(start), input);
+                if let Some(start) = start {
+                    depth.ran(n, crate::clock::now_ns().saturating_sub(start), input);
+                }
                 // The counters wrap as `usize` (as the sums they are compared with do).
                 #[allow(clippy::cast_possible_truncation)]
                 done(stats.items_in as usize, stats.items_out as usize);
