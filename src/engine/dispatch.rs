@@ -187,6 +187,9 @@ pub(crate) struct Distributor<T, W> {
     /// The engine's shared state, where a handle that ends the engine early says so before
     /// any worker has seen it (an `Input` then refuses items at once).
     control: Option<Arc<Control>>,
+    /// A quiet run is run by the quiet runner whether or not its worker is parked (a graph:
+    /// handing it to a worker would wake one worker per stage).
+    quiet_any: bool,
     pub(crate) stats: DistributorStats,
 }
 
@@ -224,6 +227,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             keep_runs,
             stopped: false,
             control: None,
+            quiet_any: false,
             stats: DistributorStats::default(),
         }
     }
@@ -232,6 +236,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// ([`peer_gone`](Self::peer_gone)), not only once a worker has closed its ring.
     pub(crate) fn watch(&mut self, control: Arc<Control>) {
         self.control = Some(control);
+    }
+
+    /// Quiet runs go to the quiet runner whether or not their worker is parked.
+    pub(crate) fn quiet_whenever_quiet(&mut self) {
+        self.quiet_any = true;
     }
 
     /// The engine's shared state, once [`watch`](Self::watch)ed.
@@ -412,7 +421,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             Dispatch::LeastLoaded => self.least_loaded(),
             _ => return None,
         };
-        if !self.rings[target].peer_parked() || self.window_room().ok()? < k {
+        let parked = self.quiet_any || self.rings[target].peer_parked();
+        if !parked || self.window_room().ok()? < k {
             return None;
         }
         // Everything staged so far is published first: the runner's outputs must not reach
@@ -808,6 +818,9 @@ impl<T: Send + 'static> AnyDistributor<T> {
     }
     pub(crate) fn watch(&mut self, control: Arc<Control>) {
         each!(self, d => d.watch(control));
+    }
+    pub(crate) fn quiet_whenever_quiet(&mut self) {
+        each!(self, d => d.quiet_whenever_quiet());
     }
     pub(crate) fn control(&self) -> Option<&Arc<Control>> {
         each!(self, d => d.control())

@@ -397,7 +397,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 d.watch(Arc::clone(&control));
                 (d, buf)
             });
-        let Some((distributor, source_buf)) = inputs.next() else {
+        let Some((mut distributor, source_buf)) = inputs.next() else {
             reap(&control, threads);
             return Err(BuildError::ZeroSetting("inputs"));
         };
@@ -412,6 +412,10 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         let inline = locals
             .zip(lane)
             .map(|(locals, lane)| quiet_seed(locals, lane, one_to_one, &control));
+        if inline.is_some() {
+            // Every hop a quiet run skips would wake a worker of its own.
+            distributor.quiet_whenever_quiet();
+        }
         Ok((
             Launched {
                 source_buf,

@@ -203,6 +203,23 @@ pub(crate) fn process_run<T, U: Send + 'static, G: Work<T, U>>(
     one_to_one: bool,
     stats: &mut WorkerStats,
 ) -> bool {
+    let open = stage_run(run, out, work, one_to_one, stats);
+    out.commit();
+    open
+}
+
+/// [`process_run`] without the final publish: the outputs are moved on (staged), not yet
+/// committed (the quiet runner times the work alone, then publishes).
+// Always: see `process_run`.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+pub(crate) fn stage_run<T, U: Send + 'static, G: Work<T, U>>(
+    run: impl Iterator<Item = (usize, T)>,
+    out: &mut OutBuf<U>,
+    work: &mut G,
+    one_to_one: bool,
+    stats: &mut WorkerStats,
+) -> bool {
     let tagged = out.is_tagged();
     let mut emit = Emit::new(&mut *out, one_to_one, false, &mut *stats);
     for (seq, item) in run {
@@ -217,7 +234,6 @@ pub(crate) fn process_run<T, U: Send + 'static, G: Work<T, U>>(
     }
     let open = emit.flush();
     drop(emit);
-    out.commit();
     open
 }
 
