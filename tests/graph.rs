@@ -2,6 +2,9 @@
 //! stages, order end to end, many inputs, and the close/drain protocol (end, early drop,
 //! panic) with every item dropped exactly once.
 
+mod common;
+
+use common::quiet_feed;
 use fanring::{BuildError, Dispatch, Engine, Failure, Order, WaitStrategy};
 
 #[test]
@@ -239,20 +242,6 @@ fn dropping_the_stream_early_stops_every_stage() {
         assert!(out.by_ref().take(10_000).count() == 10_000);
         drop(out); // must not hang
     }
-}
-
-/// Feeds `0..n` through a channel, one item at a time with a pause: a quiet stream.
-fn quiet_feed(n: u64, pause: std::time::Duration) -> std::sync::mpsc::Receiver<u64> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for i in 0..n {
-            if tx.send(i).is_err() {
-                return;
-            }
-            std::thread::sleep(pause);
-        }
-    });
-    rx
 }
 
 /// A quiet stream through a graph of stateless stages: the distributor runs a run whose first

@@ -4,25 +4,13 @@
 //! once, in order where the order is kept, a failure there is the worker's failure, and the
 //! policies that must keep a worker's order never take that path.
 
+mod common;
+
+use common::quiet_feed;
 use fanring::{Dispatch, Engine, Failure, Order, Pinning};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
-
-/// Feeds `0..n` through a channel, one item at a time with a pause, so that the workers park
-/// between items (a quiet stream).
-fn quiet_feed(n: u64, pause: Duration) -> mpsc::Receiver<u64> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for i in 0..n {
-            if tx.send(i).is_err() {
-                return;
-            }
-            std::thread::sleep(pause);
-        }
-    });
-    rx
-}
 
 #[test]
 fn quiet_runs_run_on_the_distributor_and_keep_every_guarantee() {

@@ -1,5 +1,5 @@
-//! What several test binaries share: the two caller-side modes of the engine, and counted
-//! items (`tracked`).
+//! What several test binaries share: the two caller-side modes of the engine, counted items
+//! (`tracked`), and a quiet source (`quiet_feed`).
 #![allow(dead_code)] // each binary uses part of it
 
 pub mod tracked;
@@ -76,4 +76,19 @@ macro_rules! launch {
             }
         }
     }};
+}
+
+/// Feeds `0..n` through a channel, one item at a time with a pause, so that the workers park
+/// between items (a quiet stream).
+pub fn quiet_feed(n: u64, pause: std::time::Duration) -> std::sync::mpsc::Receiver<u64> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for i in 0..n {
+            if tx.send(i).is_err() {
+                return;
+            }
+            std::thread::sleep(pause);
+        }
+    });
+    rx
 }

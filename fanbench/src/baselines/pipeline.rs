@@ -32,6 +32,18 @@ use crate::pipeline::{OrderedSink, PipeTally, Stage, Workload};
 /// image, a 64 KiB block), so a few dozen in flight per stage are plenty.
 pub const PIPE_CAPACITY: usize = 64;
 
+/// One stage as a farm of `workers` workers: `Engine::builder().workers(workers)
+/// .order(order).map(stage)` (a macro: the work's type cannot be named outside fanring).
+macro_rules! farm {
+    ($stage:expr, $workers:expr, $order:expr) => {{
+        let f = Arc::clone($stage);
+        Engine::builder()
+            .workers($workers)
+            .order($order)
+            .map(move |x| f(x))
+    }};
+}
+
 /// The workload's items, made on whichever thread iterates this.
 pub fn source<W: Workload>(wl: &Arc<W>) -> impl Iterator<Item = W::Item> + Send + 'static {
     let wl = Arc::clone(wl);
@@ -74,19 +86,9 @@ where
     I: Iterator<Item = T> + Send + 'static,
 {
     let (first, rest) = stages.split_first().expect("at least one stage");
-    let stage = |s: &Stage<T>| {
-        let f = Arc::clone(s);
-        Engine::builder().workers(workers).map(move |x: T| f(x))
-    };
-    let f = Arc::clone(first);
-    let mut graph = Graph::from(
-        Engine::builder()
-            .workers(workers)
-            .order(Order::Preserve)
-            .map(move |x: T| f(x)),
-    );
+    let mut graph = Graph::from(farm!(first, workers, Order::Preserve));
     for s in rest {
-        graph = graph.then(stage(s));
+        graph = graph.then(farm!(s, workers, Order::Any));
     }
     graph.run(source)
 }
@@ -110,19 +112,9 @@ where
     I: Iterator<Item = T> + Send + 'static,
 {
     let (first, rest) = stages.split_first().expect("at least one stage");
-    let f = Arc::clone(first);
-    let mut out = Engine::builder()
-        .workers(workers)
-        .order(Order::Preserve)
-        .map(move |x: T| f(x))
-        .run(source)?;
+    let mut out = farm!(first, workers, Order::Preserve).run(source)?;
     for s in rest {
-        let f = Arc::clone(s);
-        out = Engine::builder()
-            .workers(workers)
-            .order(Order::Preserve)
-            .map(move |x: T| f(x))
-            .run_source(out)?;
+        out = farm!(s, workers, Order::Preserve).run_source(out)?;
     }
     Ok(out)
 }
