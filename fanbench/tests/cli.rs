@@ -493,6 +493,7 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
     for config in [
         "fanring",
         "fanring-lowlat",
+        "fanring-graph3",
         "crossbeam-seed",
         "rtrb-pipeline",
     ] {
@@ -503,7 +504,7 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
             );
         }
     }
-    assert_eq!(rows.len(), 4 * 2, "{stdout}");
+    assert_eq!(rows.len(), 5 * 2, "{stdout}");
     // The lowest p50 and p99 of each group (load 0.5, and 2000 items/s), lower is better.
     for at in [
         "load 0.50 (each row paced at 50% of its own saturation rate)",
@@ -542,9 +543,9 @@ fn latency_mode_prints_percentiles_for_every_config_and_rate() {
             .expect("valid JSON");
     assert_eq!(report["rows"].as_array().map(Vec::len), Some(0));
     let sat = report["latency_saturation"].as_array().expect("saturation");
-    assert_eq!(sat.len(), 4, "{sat:#?}");
+    assert_eq!(sat.len(), 5, "{sat:#?}");
     let lat = report["latency"].as_array().expect("latency rows");
-    assert_eq!(lat.len(), 4 * 2, "{lat:#?}");
+    assert_eq!(lat.len(), 5 * 2, "{lat:#?}");
     for r in lat {
         let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
         assert!(f("p50_us") > 0.0, "{r}");
@@ -860,7 +861,7 @@ fn default_latency_table_has_fixed_rates_beside_the_loads() {
         serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
             .expect("valid JSON");
     let lat = report["latency"].as_array().expect("latency rows");
-    assert_eq!(lat.len(), 4, "{lat:#?}");
+    assert_eq!(lat.len(), 5, "{lat:#?}");
     assert!(lat.iter().all(|r| r["load"].is_null()), "{lat:#?}");
     assert_eq!(
         report["latency_saturation"].as_array().map(Vec::len),
@@ -1200,6 +1201,7 @@ fn idle_check_reports_the_quiet_windows_cpu() {
     let configs = [
         "fanring",
         "fanring-lowlat",
+        "fanring-graph3",
         "crossbeam-seed",
         "rtrb-pipeline",
     ];
