@@ -311,3 +311,90 @@ impl CloneKind for BuildError {
         }
     }
 }
+
+/// `drive` with a stage that drops long runs of items (a filter keeping 1 in 10, 1 in 1000, or
+/// only the first and last; a `flat_map` giving nothing), in any order and under `Preserve`
+/// with small and large reorder windows, in a farm and in a graph: the dropped inputs give no
+/// output, yet free the rings and the window the caller's feed waits for. Every kept item
+/// comes out once, in order under `Preserve`, and nothing waits for ever.
+#[test]
+fn drive_through_filters_that_drop_long_runs_ends() {
+    let n = 20_000u64;
+    type Keep = fn(u64) -> bool;
+    let keeps: [(&str, Keep); 3] = [
+        ("1 in 10", |x| x % 10 == 0),
+        ("1 in 1000", |x| x % 1000 == 0),
+        ("first and last", |x| x == 0 || x == 20_000 - 1),
+    ];
+    for (name, keep) in keeps {
+        for window in [None, Some(1), Some(2), Some(16)] {
+            for order in [Order::Any, Order::Preserve] {
+                let what = format!("{name}, window {window:?}, {order:?}");
+                let stage = || {
+                    let b = Engine::builder()
+                        .workers(2)
+                        .capacity(8)
+                        .batch(4)
+                        .order(order);
+                    match window {
+                        Some(w) => b.window(w),
+                        None => b,
+                    }
+                };
+                let want: Vec<u64> = (0..n).filter(|&x| keep(x)).collect();
+                // A farm (tagged under `Preserve`: least-loaded), filtering.
+                let mut got: Vec<u64> = stage()
+                    .dispatch(Dispatch::LeastLoaded)
+                    .filter_map(move |x: u64| keep(x).then_some(x))
+                    .drive(0..n)
+                    .unwrap()
+                    .collect();
+                if order == Order::Any {
+                    got.sort_unstable();
+                }
+                assert_eq!(got, want, "farm, {what}");
+                // A graph whose last stage filters with a `flat_map`.
+                let mut got: Vec<u64> = stage()
+                    .map(|x: u64| x)
+                    .then(stage().flat_map(move |x: u64| keep(x).then_some(x)))
+                    .drive(0..n)
+                    .unwrap()
+                    .collect();
+                if order == Order::Any {
+                    got.sort_unstable();
+                }
+                assert_eq!(got, want, "graph, {what}");
+            }
+        }
+    }
+}
+
+/// More inputs than an engine may have workers: a typed error before anything is sized.
+#[test]
+fn too_many_inputs_is_an_error_not_an_abort() {
+    for inputs in [Engine::MAX_WORKERS + 1, 1 << 40, usize::MAX] {
+        let r = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(Engine::builder().workers(2).map(|x: u64| x))
+            .start_many(inputs);
+        assert!(
+            matches!(r.err(), Some(BuildError::TooLarge { setting: "inputs", value, .. }) if value == inputs),
+            "{inputs}"
+        );
+        let r = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .start_many(inputs);
+        assert!(
+            matches!(
+                r.err(),
+                Some(BuildError::TooLarge {
+                    setting: "inputs",
+                    ..
+                })
+            ),
+            "{inputs}"
+        );
+    }
+}

@@ -228,11 +228,21 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
     /// ```
     ///
     /// # Errors
-    /// Bad settings (see [`BuildError`]), `inputs` 0 ([`BuildError::ZeroSetting`]), or a
-    /// refused thread.
+    /// Bad settings (see [`BuildError`]), `inputs` 0 ([`BuildError::ZeroSetting`]) or above
+    /// [`Engine::MAX_WORKERS`](crate::Engine::MAX_WORKERS) ([`BuildError::TooLarge`]
+    /// `"inputs"`), or a refused thread.
     pub fn start_many(self, inputs: usize) -> Result<(Vec<Input<T>>, Output<U>), BuildError> {
         if inputs == 0 {
             return Err(BuildError::ZeroSetting("inputs"));
+        }
+        if inputs > MAX_WORKERS {
+            // Before anything is sized by it: each input has a ring to every first-stage
+            // worker and a buffer of its own.
+            return Err(BuildError::TooLarge {
+                setting: "inputs",
+                value: inputs,
+                max: MAX_WORKERS,
+            });
         }
         let (l, more) = self.launch(Mode::Start, inputs)?;
         let (first, output) = builder::start(l);

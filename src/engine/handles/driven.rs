@@ -324,15 +324,18 @@ where
                     self.guarded(Self::wait_for_source);
                     continue;
                 }
-                if !self.one_to_one {
-                    // Items in flight may give no output, which would not wake us: poll
-                    // (outputs, then the source) with a short, growing pause.
-                    backoff.snooze();
-                    continue;
-                }
             }
-            // Whatever was handed out comes back (each input gives an output, or the rings
-            // and the window are full), so an output will come, or the end.
+            if !self.one_to_one && (self.source.is_some() || !self.inbuf.is_empty()) {
+                // Items in flight may give no output at all (a filter), which would not wake
+                // us, and yet free the rings or the reorder window the feed waits for (a
+                // dropped input's end still moves the window on): waiting for an output
+                // could wait for ever. Poll (outputs, then the feed) with a short, growing
+                // pause.
+                backoff.snooze();
+                continue;
+            }
+            // Whatever was handed out comes back as an output (each input gives one), or the
+            // source has ended and the merger sees the end: wait for it.
             return match self.take_output(true) {
                 Step::Item(u) => Some(u),
                 Step::Empty | Step::End => None,
