@@ -73,13 +73,9 @@ pub(super) fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<
     }
     // The default window (`2 × capacity × workers`) is clamped to the largest one possible;
     // its memory grows with use, so a large default costs nothing up front.
-    let window = b.window.unwrap_or_else(|| {
-        b.capacity
-            .checked_mul(n)
-            .and_then(|w| w.checked_mul(2))
-            .unwrap_or(usize::MAX)
-            .min(max_window::<U>())
-    });
+    let window = b
+        .window
+        .unwrap_or_else(|| default_window::<U>(b.capacity.saturating_mul(n)));
     if tagged {
         window_slots::<U>(window)?;
     }
@@ -88,6 +84,13 @@ pub(super) fn check_settings<T, U>(b: &Settings<T>, one_to_one: bool) -> Result<
         tagged,
         window,
     })
+}
+
+/// The reorder window when none is set: twice the `slots` of the rings in flight, clamped to
+/// the largest window possible (its memory grows with use, so a large default costs nothing
+/// up front).
+pub(super) fn default_window<U>(slots: usize) -> usize {
+    slots.saturating_mul(2).min(max_window::<U>())
 }
 
 /// The settings that are counts: workers, batch, window.

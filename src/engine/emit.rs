@@ -7,7 +7,7 @@ use crate::cursor::VecWriter;
 use crate::error::try_buffer;
 use crate::ring::{Closed, Producer};
 use crate::stats::WorkerStats;
-use crate::wait::{OnClose, Park};
+use crate::wait::{Park, WakeSlot};
 use crate::BuildError;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -181,34 +181,29 @@ impl<U: Send + 'static> OutBuf<U> {
 /// The close of an output's readers, as a waiter announces on it.
 pub(crate) struct OutClosed<'a, U>(&'a OutBuf<U>);
 
-impl<U: Send + 'static> Park for OutClosed<'_, U> {
-    fn announce(&self) {
+impl<U: Send + 'static> OutClosed<'_, U> {
+    /// Calls `f` on the close slot of every ring the output writes to.
+    fn each(&self, mut f: impl FnMut(&WakeSlot)) {
         match self.0 {
-            OutBuf::Plain(p, _) => p.on_close().announce(),
-            OutBuf::Tagged(p, _) => p.on_close().announce(),
-            OutBuf::Fan(d, _) => OnClose(d.rings()).announce(),
-            OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce(),
+            OutBuf::Plain(p, _) => f(p.on_close()),
+            OutBuf::Tagged(p, _) => f(p.on_close()),
+            OutBuf::Fan(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
+            OutBuf::FanTagged(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
             OutBuf::Local(_) => {}
         }
     }
+}
+
+impl<U: Send + 'static> Park for OutClosed<'_, U> {
+    fn announce(&self) {
+        self.each(WakeSlot::announce);
+    }
     fn withdraw(&self) {
-        match self.0 {
-            OutBuf::Plain(p, _) => p.on_close().withdraw(),
-            OutBuf::Tagged(p, _) => p.on_close().withdraw(),
-            OutBuf::Fan(d, _) => OnClose(d.rings()).withdraw(),
-            OutBuf::FanTagged(d, _) => OnClose(d.rings()).withdraw(),
-            OutBuf::Local(_) => {}
-        }
+        self.each(WakeSlot::withdraw);
     }
     #[cfg(feature = "async")]
     fn announce_task(&self, waker: &std::task::Waker) {
-        match self.0 {
-            OutBuf::Plain(p, _) => p.on_close().announce_task(waker),
-            OutBuf::Tagged(p, _) => p.on_close().announce_task(waker),
-            OutBuf::Fan(d, _) => OnClose(d.rings()).announce_task(waker),
-            OutBuf::FanTagged(d, _) => OnClose(d.rings()).announce_task(waker),
-            OutBuf::Local(_) => {}
-        }
+        self.each(|s| s.announce_task(waker));
     }
 }
 

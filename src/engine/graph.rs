@@ -10,7 +10,7 @@
 //! the whole graph by the same close/drain protocol as a farm (`docs/design.md`, "Graphs").
 
 use super::builder::{self, Pipeline};
-use super::config::{check_stage, Mode, Settings, MAX_WORKERS};
+use super::config::{check_stage, default_window, Mode, Settings, MAX_WORKERS};
 use super::control::Control;
 use super::dispatch::{AnyDistributor, Dispatch, Distributor, QuietRun, QuietSeed, Runs};
 use super::emit::OutBuf;
@@ -18,7 +18,7 @@ use super::handles::{reap, Driven, Input, Output, Running};
 use super::inlet::Inlet;
 use super::inline::Inline;
 use super::launch::Launched;
-use super::merger::{max_window, window_slots, AnyMerge, Merger, Order, TaggedMerge};
+use super::merger::{window_slots, AnyMerge, Merger, Order, TaggedMerge};
 use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
@@ -400,13 +400,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 return Err(e);
             }
         };
-        let mut inputs = distributors
-            .into_iter()
-            .zip(source_bufs)
-            .map(|(mut d, buf)| {
-                d.watch(Arc::clone(&control));
-                (d, buf)
-            });
+        let mut inputs = distributors.into_iter().zip(source_bufs);
         let Some((mut distributor, source_buf)) = inputs.next() else {
             reap(&control, threads);
             return Err(BuildError::ZeroSetting("inputs"));
@@ -496,13 +490,9 @@ impl Shape {
             });
         }
         let window = infos.iter().find_map(|i| i.window).unwrap_or_else(|| {
-            infos
-                .iter()
-                .fold(0usize, |s, i| {
-                    s.saturating_add(i.capacity.saturating_mul(i.workers))
-                })
-                .saturating_mul(2)
-                .min(max_window::<U>())
+            default_window::<U>(infos.iter().fold(0usize, |s, i| {
+                s.saturating_add(i.capacity.saturating_mul(i.workers))
+            }))
         });
         if preserve {
             window_slots::<U>(window)?;
@@ -537,7 +527,7 @@ fn build<T: Send + 'static, U: Send + 'static>(
             unreachable!("a tagged graph's first stage is fed tagged items")
         };
         Ok((
-            f.distributors(Some(&window), AnyDistributor::Tagged),
+            f.distributors(Some(&window), ctx.control, AnyDistributor::Tagged),
             Merger::Tagged(merger),
             lane,
         ))
@@ -548,7 +538,7 @@ fn build<T: Send + 'static, U: Send + 'static>(
             unreachable!("a plain graph's first stage is fed plain items")
         };
         Ok((
-            f.distributors(None, AnyDistributor::Plain),
+            f.distributors(None, ctx.control, AnyDistributor::Plain),
             Merger::Any(AnyMerge::new(rxs)),
             lane,
         ))
@@ -625,30 +615,45 @@ struct FanRings<T, W> {
     wait: WaitStrategy,
 }
 
+impl<T, W> FanRings<T, W> {
+    /// One distributor per producer over its rings, dispatching items `X` (the stage's
+    /// items, or the same with their sequence numbers) as `dispatch` says, each watching
+    /// `control` for an early end.
+    fn each<X>(
+        self,
+        dispatch: &Dispatch<X>,
+        window: Option<&Arc<Window>>,
+        control: &Arc<Control>,
+    ) -> Vec<Distributor<X, W>>
+    where
+        W: InWire<X>,
+    {
+        let FanRings {
+            rings, runs, wait, ..
+        } = self;
+        rings
+            .into_iter()
+            .map(|rings| {
+                let mut d = Distributor::new(rings, dispatch.clone(), window.cloned(), runs, wait);
+                d.watch(Arc::clone(control));
+                d
+            })
+            .collect()
+    }
+}
+
 impl<T, W: InWire<T>> FanRings<T, W> {
     /// The first stage's distributors, one per input (with the reorder window, if any).
     fn distributors(
         self,
         window: Option<&Arc<Window>>,
+        control: &Arc<Control>,
         any: fn(Distributor<T, W>) -> AnyDistributor<T>,
     ) -> Vec<AnyDistributor<T>> {
-        let FanRings {
-            rings,
-            dispatch,
-            runs,
-            wait,
-        } = self;
-        rings
+        let dispatch = self.dispatch.clone();
+        self.each(&dispatch, window, control)
             .into_iter()
-            .map(|rings| {
-                any(Distributor::new(
-                    rings,
-                    dispatch.clone(),
-                    window.cloned(),
-                    runs,
-                    wait,
-                ))
-            })
+            .map(any)
             .collect()
     }
 }
@@ -661,24 +666,18 @@ impl<T: Send + 'static> Fans<T> {
         control: &Arc<Control>,
     ) -> Result<Vec<OutBuf<T>>, BuildError> {
         match self {
-            Fans::Plain(f) => f
-                .rings
-                .into_iter()
-                .map(|rings| {
-                    let mut d = Distributor::new(rings, f.dispatch.clone(), None, f.runs, f.wait);
-                    d.watch(Arc::clone(control));
-                    OutBuf::fan(d, batch)
-                })
-                .collect(),
-            Fans::Tagged(f) => {
-                let dispatch = tagged_dispatch(f.dispatch);
-                f.rings
+            Fans::Plain(f) => {
+                let dispatch = f.dispatch.clone();
+                f.each(&dispatch, None, control)
                     .into_iter()
-                    .map(|rings| {
-                        let mut d = Distributor::new(rings, dispatch.clone(), None, f.runs, f.wait);
-                        d.watch(Arc::clone(control));
-                        OutBuf::fan_tagged(d, batch)
-                    })
+                    .map(|d| OutBuf::fan(d, batch))
+                    .collect()
+            }
+            Fans::Tagged(f) => {
+                let dispatch = tagged_dispatch(f.dispatch.clone());
+                f.each(&dispatch, None, control)
+                    .into_iter()
+                    .map(|d| OutBuf::fan_tagged(d, batch))
                     .collect()
             }
         }

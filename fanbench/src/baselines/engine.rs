@@ -1,6 +1,6 @@
 //! The fanring engine as the runners drive it: any configuration, or exactly the defaults.
 
-use fanring::{BuildError, Dispatch, Engine, Failure, Order, Pinning, Plan, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Order, Output, Pinning, Plan, WaitStrategy};
 
 /// How a fanring run can end badly: the engine could not start, or it failed while running.
 #[derive(Debug)]
@@ -157,13 +157,11 @@ where
     S: Iterator<Item = Item> + Send + 'static,
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
-    let mut out = Engine::builder()
+    let out = Engine::builder()
         .workers(workers)
         .map(move |it: Item| it.process(&work))
         .run(source)?;
-    let tally = consume(out.by_ref(), clock, lat);
-    out.join()?;
-    Ok(tally)
+    drain(out, clock, lat)
 }
 
 /// A three-stage graph as a user builds it: `Engine::builder().workers(W).map(work)`, then
@@ -184,12 +182,17 @@ where
     S: Iterator<Item = Item> + Send + 'static,
     F: Fn(u64) -> u64 + Clone + Send + Sync + 'static,
 {
-    let mut out = Engine::builder()
+    let out = Engine::builder()
         .workers(workers)
         .map(move |it: Item| it.process(&work))
         .then(Engine::builder().workers(workers).map(|it: Item| it))
         .then(Engine::builder().workers(workers).map(|it: Item| it))
         .run(source)?;
+    drain(out, clock, lat)
+}
+
+/// The caller takes every item of `out` (latencies as `clock.now() - t0`), then joins it.
+fn drain(mut out: Output<Item>, clock: Clock, lat: Option<Probe<'_>>) -> Result<Tally, RunError> {
     let tally = consume(out.by_ref(), clock, lat);
     out.join()?;
     Ok(tally)
