@@ -415,6 +415,8 @@ where
         factory: std::sync::Arc::new(move |_| MapWork(std::sync::Arc::clone(&f))),
         batch,
         one_to_one: true,
+        // `split` keeps a fixed rotation of `batch` items per turn.
+        floor: batch.saturating_mul(2),
     };
     let worker =
         Worker::<T, U, T, _, _>::new(WorkerAt::farm(i), Inlet::one(input), inbuf, out, spec);

@@ -49,8 +49,8 @@ mod teardown;
 mod wait;
 
 pub use engine::{
-    Builder, Dispatch, Driven, Emit, Engine, Graph, Input, Order, Output, Pipeline, Running,
-    SendError,
+    Builder, Dispatch, Driven, Emit, Engine, Fusion, Graph, Input, Order, Output, Pipeline,
+    Running, SendError,
 };
 pub use error::{BuildError, Failure};
 pub use pinning::{Pinning, Plan};

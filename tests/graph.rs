@@ -5,7 +5,7 @@
 mod common;
 
 use common::quiet_feed;
-use fanring::{BuildError, Dispatch, Engine, Failure, Order, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Fusion, Order, WaitStrategy};
 
 #[test]
 fn two_stages_any_order_every_item() {
@@ -76,11 +76,19 @@ fn preserve_needs_maps_before_the_last_stage() {
 
 #[test]
 fn every_launch_mode() {
+    for (fusion, threads) in [(Fusion::Never, 4), (Fusion::Always, 2)] {
+        every_launch_mode_with(fusion, threads);
+    }
+}
+
+/// `threads`: the worker threads the graph runs on.
+fn every_launch_mode_with(fusion: Fusion, threads: usize) {
     let g = || {
         Engine::builder()
             .workers(2)
             .map(|x: u64| x + 1)
             .then(Engine::builder().workers(2).flat_map(|x: u64| [x, x]))
+            .fusion(fusion)
     };
     let want: u64 = (1..=1000u64).sum::<u64>() * 2;
     assert_eq!(g().run(0..1000u64).unwrap().sum::<u64>(), want);
@@ -99,7 +107,7 @@ fn every_launch_mode() {
         .join()
         .unwrap();
     assert_eq!(total.load(std::sync::atomic::Ordering::Relaxed), want);
-    assert_eq!(stats.workers.len(), 4);
+    assert_eq!(stats.workers.len(), threads, "{fusion:?}");
 }
 
 #[test]

@@ -1,28 +1,39 @@
 //! Graphs under faults: every item created is dropped exactly once after a normal end, an
 //! early end and a panic in any stage (or in a repartitioning key function), in both caller
-//! modes and in every connection (all to all, one to one, three stages); and every bad setting
-//! of any stage is a typed error before anything runs.
+//! modes and in every connection (all to all, one to one, three stages), with the one-to-one
+//! links fused or not; and every bad setting of any stage is a typed error before anything
+//! runs.
 
 mod common;
 
 use common::tracked::{source, Counts, Tracked};
 use common::{Merged, Mode, MODES};
-use fanring::{BuildError, Dispatch, Engine, Failure, Graph, Order, Pinning, WaitStrategy};
+use fanring::{BuildError, Dispatch, Engine, Failure, Fusion, Graph, Order, Pinning, WaitStrategy};
 use std::sync::Arc;
 
 type G = Graph<Tracked, Tracked>;
 
 /// The graph shapes: (workers of each stage, the second stage by key).
-const SHAPES: [(&[usize], bool); 4] = [
+const SHAPES: [(&[usize], bool); 5] = [
     (&[2, 3], false),
     (&[2, 2], false),
     (&[2, 2], true),
     (&[1, 3, 2], false),
+    (&[2, 2, 2], false),
 ];
+
+/// Stages linked one to one on threads of their own, and on the threads before them.
+const FUSIONS: [Fusion; 2] = [Fusion::Never, Fusion::Always];
 
 /// A graph of `workers.len()` stages that pass items on; stage `panic_at.0` panics on the item
 /// whose value is `panic_at.1`; the last stage drops odd items (a `filter_map`).
-fn graph(workers: &[usize], by_key: bool, order: Order, panic_at: Option<(usize, u64)>) -> G {
+fn graph(
+    workers: &[usize],
+    by_key: bool,
+    order: Order,
+    panic_at: Option<(usize, u64)>,
+    fusion: Fusion,
+) -> G {
     let stage = |k: usize| {
         let b = Engine::builder()
             .workers(workers[k])
@@ -57,6 +68,7 @@ fn graph(workers: &[usize], by_key: bool, order: Order, panic_at: Option<(usize,
             .then(stage(1).map(pass(1)))
             .then(stage(2).filter_map(filter)),
     }
+    .fusion(fusion)
 }
 
 fn launch(
@@ -75,12 +87,15 @@ fn launch(
 #[test]
 fn normal_end_delivers_each_once_and_drops_each_once() {
     for (workers, by_key) in SHAPES {
-        for order in [Order::Any, Order::Preserve] {
+        for (order, fusion) in [Order::Any, Order::Preserve]
+            .into_iter()
+            .flat_map(|o| FUSIONS.map(|f| (o, f)))
+        {
             for mode in MODES {
-                let what = format!("{workers:?} by_key={by_key} {order:?} {mode:?}");
+                let what = format!("{workers:?} by_key={by_key} {order:?} {fusion:?} {mode:?}");
                 let counts = Counts::new();
                 let mut out = launch(
-                    graph(workers, by_key, order, None),
+                    graph(workers, by_key, order, None, fusion),
                     mode,
                     Some(3_000),
                     &counts,
@@ -104,14 +119,19 @@ fn normal_end_delivers_each_once_and_drops_each_once() {
 #[test]
 fn early_end_drops_each_once() {
     for (workers, by_key) in SHAPES {
-        for order in [Order::Any, Order::Preserve] {
+        for (order, fusion) in [Order::Any, Order::Preserve]
+            .into_iter()
+            .flat_map(|o| FUSIONS.map(|f| (o, f)))
+        {
             for mode in MODES {
                 for take in [0, 1, 500] {
-                    let what =
-                        format!("{workers:?} by_key={by_key} {order:?} {mode:?} take {take}");
+                    let what = format!(
+                        "{workers:?} by_key={by_key} {order:?} {fusion:?} {mode:?} take {take}"
+                    );
                     let counts = Counts::new();
                     // An endless source: only the early end stops it.
-                    let mut out = launch(graph(workers, by_key, order, None), mode, None, &counts);
+                    let g = graph(workers, by_key, order, None, fusion);
+                    let mut out = launch(g, mode, None, &counts);
                     for _ in 0..take {
                         assert!(out.next_checked().unwrap().is_some(), "{what}");
                     }
@@ -127,13 +147,14 @@ fn early_end_drops_each_once() {
 #[test]
 fn a_panic_in_any_stage_is_typed_and_drops_each_once() {
     for (workers, by_key) in SHAPES {
-        for stage in 0..workers.len() {
+        for (stage, fusion) in (0..workers.len()).flat_map(|s| FUSIONS.map(|f| (s, f))) {
             for at in [0, 777] {
                 for mode in MODES {
-                    let what =
-                        format!("{workers:?} by_key={by_key} stage {stage} at {at} {mode:?}");
+                    let what = format!(
+                        "{workers:?} by_key={by_key} stage {stage} at {at} {fusion:?} {mode:?}"
+                    );
                     let counts = Counts::new();
-                    let g = graph(workers, by_key, Order::Any, Some((stage, at)));
+                    let g = graph(workers, by_key, Order::Any, Some((stage, at)), fusion);
                     let mut out = launch(g, mode, Some(5_000), &counts);
                     let err = loop {
                         match out.next_checked() {

@@ -5,7 +5,9 @@
 //! `Order::Any` and end-to-end `Order::Preserve`), its early end (every item dropped exactly
 //! once, no thread left blocked) and a stage-1 worker's panic (a typed failure, never a
 //! clean end). The 2 × 2 graph is explored with preemption bound 0, the 2 × 1 graph with
-//! bound 1 (see `graph_models::model`; about 2 minutes for the file on 2 cores). The models
+//! bound 1 (see `graph_models::model`; about 2 minutes for the file on 2 cores); the 2 × 2
+//! graph with stage 1 fused to stage 0 (two threads: `Fusion::Always`) under `Preserve`
+//! at bound 0, its early drop and panic at bound 1. The models
 //! are in `graph_models/`; `graph_canary_*.rs` run them against broken variants of the
 //! protocol, which they must catch.
 #![cfg(fanring_loom)]
@@ -27,28 +29,47 @@ fn graph_2x1_close_drain_any_order() {
 
 #[test]
 fn graph_2x2_close_drain_preserve() {
-    m::close_drain_preserve();
+    m::close_drain_preserve(false);
+}
+
+/// Stage 1 fused to stage 0 (two worker threads, each running both stages).
+#[test]
+fn graph_2x2_fused_close_drain_preserve() {
+    m::close_drain_preserve(true);
 }
 
 #[test]
 fn graph_2x2_early_drop_drops_everything_once() {
-    m::early_drop_drops_everything_once(2, 0);
+    m::early_drop_drops_everything_once(2, 0, false);
+}
+
+#[test]
+fn graph_2x2_fused_early_drop_drops_everything_once() {
+    m::early_drop_drops_everything_once(2, 1, true);
 }
 
 #[test]
 fn graph_2x1_early_drop_drops_everything_once() {
-    m::early_drop_drops_everything_once(1, 1);
+    m::early_drop_drops_everything_once(1, 1, false);
 }
 
 #[test]
 fn graph_2x2_stage_one_panic_surfaces() {
     std::panic::set_hook(Box::new(|_| {}));
-    m::stage_one_panic_surfaces(2, 2, 0);
+    m::stage_one_panic_surfaces(2, 2, 0, false);
+}
+
+/// The fused stage's panic is recorded with its own stage before the unwind reaches the
+/// thread's shell.
+#[test]
+fn graph_2x2_fused_stage_one_panic_surfaces() {
+    std::panic::set_hook(Box::new(|_| {}));
+    m::stage_one_panic_surfaces(2, 2, 1, true);
 }
 
 /// Bound 1, one item: the panicking worker's own rings are the stream's end.
 #[test]
 fn graph_2x1_stage_one_panic_surfaces() {
     std::panic::set_hook(Box::new(|_| {}));
-    m::stage_one_panic_surfaces(1, 1, 1);
+    m::stage_one_panic_surfaces(1, 1, 1, false);
 }

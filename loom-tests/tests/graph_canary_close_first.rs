@@ -14,5 +14,5 @@ mod graph_models;
 fn canary_graph_close_before_failure_ends_cleanly() {
     std::panic::set_hook(Box::new(|_| {}));
     fanring::loom_hooks::graph_canary(3);
-    graph_models::stage_one_panic_surfaces(1, 1, 1);
+    graph_models::stage_one_panic_surfaces(1, 1, 1, false);
 }

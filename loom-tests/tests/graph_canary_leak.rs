@@ -12,5 +12,5 @@ mod graph_models;
 #[should_panic(expected = "every item dropped exactly once")]
 fn canary_graph_inlet_forgetting_rings_leaks_items() {
     fanring::loom_hooks::graph_canary(2);
-    graph_models::early_drop_drops_everything_once(1, 1);
+    graph_models::early_drop_drops_everything_once(1, 1, false);
 }

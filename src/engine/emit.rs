@@ -27,6 +27,38 @@ pub(crate) enum OutBuf<U> {
     /// Kept on this thread for the next stage's work (a graph's quiet run, `engine::inline`):
     /// a flush only makes room.
     Local(Vec<U>),
+    /// To the next stage of a graph run on this same thread (stages fused, `engine::fuse`):
+    /// each output with its input's sequence number (0 when the graph keeps none); a flush
+    /// runs them through that stage's work, once this many are buffered (see
+    /// [`set_flush`](OutBuf::set_flush)).
+    Through(Vec<Tagged<U>>, usize, Box<dyn Downstream<U>>),
+}
+
+/// The next stage of a graph run on a worker's own thread, behind [`OutBuf::Through`]
+/// (`engine::fuse`): its work, and its own output side.
+pub(crate) trait Downstream<U>: Send {
+    /// Runs `items` through the stage (emptying it), its outputs moved on (staged). `false`:
+    /// nobody reads any more; the items are dropped.
+    fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool;
+    /// Publishes what was moved on.
+    fn commit(&mut self);
+    /// Publishes and closes every ring of the output side.
+    fn close(&mut self);
+    /// Whether nobody reads any more.
+    fn is_closed(&self) -> bool;
+    /// Calls `f` on the close slot of every ring the output side writes to.
+    fn each_close_slot(&self, f: &mut dyn FnMut(&WakeSlot));
+    /// Whether this stage, or one after it on the thread, has an end-of-stream hook.
+    fn has_end(&self) -> bool;
+    /// After a normal end: this stage's end-of-stream hook, then those after it. `false`: a
+    /// hook panicked (recorded; the rest do not run).
+    fn end(&mut self) -> bool;
+    /// Outputs moved on by the last stage on the thread.
+    fn sent(&self) -> u64;
+    /// [`OutBuf::set_flush`] for the stages after this one.
+    fn set_flush(&mut self, every: usize);
+    /// Teardown: the work, then the output side, each in a step of its own.
+    fn drop_parts(self: Box<Self>, td: &mut crate::teardown::Teardown);
 }
 
 impl<U> OutBuf<U> {
@@ -91,7 +123,7 @@ impl<U> OutBuf<U> {
     fn plain_buf(&mut self) -> Option<&mut Vec<U>> {
         match self {
             OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) | OutBuf::Local(buf) => Some(buf),
-            OutBuf::Tagged(..) | OutBuf::FanTagged(..) => None,
+            OutBuf::Tagged(..) | OutBuf::FanTagged(..) | OutBuf::Through(..) => None,
         }
     }
 }
@@ -106,6 +138,39 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.idle(),
             OutBuf::FanTagged(d, _) => d.idle(),
             OutBuf::Local(_) => {}
+            OutBuf::Through(_, _, d) => d.commit(),
+        }
+    }
+
+    /// Through fused stages: hand each `every` outputs on at once (1: each as it is made,
+    /// while it is in the cache; more: fewer calls for cheap items).
+    pub(crate) fn set_flush(&mut self, every: usize) {
+        if let OutBuf::Through(_, limit, d) = self {
+            *limit = every.max(1);
+            d.set_flush(every);
+        }
+    }
+
+    /// Outputs moved on by the last stage on this thread: `own` (the caller's count), or,
+    /// through fused stages, the last one's.
+    pub(crate) fn sent(&self, own: u64) -> u64 {
+        match self {
+            OutBuf::Through(_, _, d) => d.sent(),
+            _ => own,
+        }
+    }
+
+    /// Whether a stage fused after this one has an end-of-stream hook.
+    pub(crate) fn has_end(&self) -> bool {
+        matches!(self, OutBuf::Through(_, _, d) if d.has_end())
+    }
+
+    /// After a normal end and this stage's own hook: the hooks of the stages fused after it.
+    /// `false`: one panicked (recorded).
+    pub(crate) fn end(&mut self) -> bool {
+        match self {
+            OutBuf::Through(_, _, d) => d.end(),
+            _ => true,
         }
     }
 
@@ -118,6 +183,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.close(),
             OutBuf::FanTagged(d, _) => d.close(),
             OutBuf::Local(_) => {}
+            OutBuf::Through(_, _, d) => d.close(),
         }
     }
 
@@ -130,6 +196,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.peer_gone(),
             OutBuf::FanTagged(d, _) => d.peer_gone(),
             OutBuf::Local(_) => false,
+            OutBuf::Through(_, _, d) => d.is_closed(),
         }
     }
 
@@ -145,6 +212,7 @@ impl<U: Send + 'static> OutBuf<U> {
                 true
             }
             OutBuf::FanTagged(d, buf) => fan_all(d, buf, stats),
+            OutBuf::Through(buf, _, d) => d.run(buf),
         }
     }
 
@@ -174,6 +242,10 @@ impl<U: Send + 'static> OutBuf<U> {
                 d.drop_rings(td);
             }
             OutBuf::Local(buf) => td.step(|| drop(buf)),
+            OutBuf::Through(buf, _, d) => {
+                td.step(|| drop(buf));
+                d.drop_parts(td);
+            }
         }
     }
 }
@@ -183,13 +255,14 @@ pub(crate) struct OutClosed<'a, U>(&'a OutBuf<U>);
 
 impl<U: Send + 'static> OutClosed<'_, U> {
     /// Calls `f` on the close slot of every ring the output writes to.
-    fn each(&self, mut f: impl FnMut(&WakeSlot)) {
+    pub(crate) fn each(&self, mut f: impl FnMut(&WakeSlot)) {
         match self.0 {
             OutBuf::Plain(p, _) => f(p.on_close()),
             OutBuf::Tagged(p, _) => f(p.on_close()),
             OutBuf::Fan(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
             OutBuf::FanTagged(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
             OutBuf::Local(_) => {}
+            OutBuf::Through(_, _, d) => d.each_close_slot(&mut f),
         }
     }
 }
@@ -322,6 +395,20 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
                     buf.push(Tagged(self.seq, item));
                 }
                 self.stats.items_out += 1;
+            }
+            OutBuf::Through(ref buf, ..) => {
+                if buf.len() == buf.capacity() && !self.flush() {
+                    return;
+                }
+                self.stats.items_out += 1;
+                if let OutBuf::Through(buf, every, _) = self.out {
+                    buf.push(Tagged(self.seq, item));
+                    if buf.len() < *every {
+                        return;
+                    }
+                }
+                // On to the fused stage while the output is in the cache.
+                self.flush();
             }
             OutBuf::Tagged(_, ref buf) => {
                 if buf.len() == buf.capacity() && !self.flush() {

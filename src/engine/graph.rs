@@ -14,6 +14,7 @@ use super::config::{check_stage, default_window, Mode, Settings, MAX_WORKERS};
 use super::control::Control;
 use super::dispatch::{AnyDistributor, Dispatch, Distributor, QuietRun, QuietSeed, Runs};
 use super::emit::OutBuf;
+use super::fuse::Fused;
 use super::handles::{reap, Driven, Input, Output, Running};
 use super::inlet::Inlet;
 use super::inline::Inline;
@@ -86,6 +87,32 @@ use std::fmt;
 #[must_use = "a graph does nothing until `start`, `run` or `run_with_sink` is called"]
 pub struct Graph<T, V> {
     chain: Box<dyn Chain<T, V>>,
+    fusion: Fusion,
+}
+
+/// Whether a graph runs a stage on the threads of the stage before it
+/// ([`Graph::fusion`]). Only a stage linked one to one to the stage before (as many workers,
+/// round-robin dispatch) can be: worker `i` of the stage before then runs worker `i`'s work
+/// of the fused stage on the outputs of each of its runs, with no ring or thread between
+/// them. Each item meets the same work, state and end-of-stream hook, in the same order, as
+/// over the one-to-one ring, and a panic names the stage it came from; the fused stage's
+/// capacity, batch, wait strategy and pinning go unused, and its workers' counters are
+/// those of the stage it is fused to ([`Stats::workers`](crate::stats::Stats::workers)
+/// holds one entry per thread).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fusion {
+    /// Fuse every one-to-one link when the graph, unfused, would have more threads than
+    /// cores (what it plans with: [`Plan::oversubscribed`](crate::Plan::oversubscribed)):
+    /// a stage then costs a hop and a wake-up per run, and no parallelism, that the cores
+    /// cannot give. With a core for each thread, every stage keeps its own threads (stages
+    /// overlap).
+    #[default]
+    Auto,
+    /// Every stage on threads of its own.
+    Never,
+    /// Fuse every one-to-one link, whatever the cores.
+    Always,
 }
 
 impl<T, V> fmt::Debug for Graph<T, V> {
@@ -97,6 +124,7 @@ impl<T, V> fmt::Debug for Graph<T, V> {
                 "workers",
                 &infos.iter().map(|i| i.workers).collect::<Vec<_>>(),
             )
+            .field("fusion", &self.fusion)
             .finish()
     }
 }
@@ -164,6 +192,7 @@ where
     fn from(p: Pipeline<T, U, F>) -> Self {
         Graph {
             chain: Box::new(First(Box::new(Farm::from(p)) as Box<dyn StageSpawn<T, U>>)),
+            fusion: Fusion::default(),
         }
     }
 }
@@ -187,7 +216,30 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 head_workers: last.workers,
                 head_batch: last.run(),
             }),
+            fusion: self.fusion,
         }
+    }
+
+    /// Whether stages linked one to one run on the threads of the stage before them (see
+    /// [`Fusion`]; [`Fusion::Auto`] by default).
+    ///
+    /// ```
+    /// use fanring::{Engine, Fusion};
+    /// // Two map stages of 2 workers each, fused: 2 worker threads, each running both.
+    /// let out = Engine::builder()
+    ///     .workers(2)
+    ///     .map(|x: u64| x + 1)
+    ///     .then(Engine::builder().workers(2).map(|x: u64| x * 2))
+    ///     .fusion(Fusion::Always)
+    ///     .run(0..100u64)
+    ///     .unwrap();
+    /// let mut got: Vec<u64> = out.collect();
+    /// got.sort_unstable();
+    /// assert_eq!(got, (1..=100).map(|x| x * 2).collect::<Vec<_>>());
+    /// ```
+    pub fn fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
     }
 
     /// Starts every stage's workers; the caller distributes through the returned [`Input`]
@@ -337,14 +389,12 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         self.chain.infos(&mut infos);
         let shape = Shape::of::<U>(&infos, inputs)?;
         self.chain.check(shape.preserve, inputs)?;
-        let plan = self.chain.plan(
-            shape.total,
-            Roles {
-                distributor: mode.own_distributor(),
-                merger: mode.own_merger(),
-                caller_distributes_and_merges: mode == Mode::Drive,
-            },
-        )?;
+        let roles = Roles {
+            distributor: mode.own_distributor(),
+            merger: mode.own_merger(),
+            caller_distributes_and_merges: mode == Mode::Drive,
+        };
+        let (fused, plan) = self.fuse(&infos, roles)?;
         let spins = infos.iter().any(|i| i.wait == WaitStrategy::BusySpin);
         if spins && plan.oversubscribed() && !infos.iter().any(|i| i.allow_spin) {
             return Err(BuildError::SpinOversubscribed {
@@ -358,27 +408,33 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         for _ in 0..inputs {
             source_bufs.push(try_buffer::<T>(shape.first.run(), "distributor's buffer")?);
         }
-        let workers: Vec<usize> = infos.iter().map(|i| i.workers).collect();
-        let control = Arc::new(Control::stages(&workers));
-        let starts = workers
-            .iter()
-            .scan(0, |id, w| {
-                let start = *id;
-                *id += w;
-                Some(start)
-            })
-            .collect();
+        // The groups of threads: a stage with its own, and the stages fused to it.
+        let (mut groups, mut starts, mut barriers) = (Vec::new(), Vec::new(), Vec::new());
+        for (info, &fused) in infos.iter().zip(&fused) {
+            let start = groups.iter().sum::<usize>();
+            if fused {
+                starts.push(start - groups.last().copied().unwrap_or(0));
+            } else {
+                starts.push(start);
+                groups.push(info.workers);
+            }
+            barriers.push(groups.len() - 1);
+        }
+        let control = Arc::new(Control::stages(&groups));
+        let hops = groups.len();
         let mut ctx = Ctx {
             control: &control,
             cores: &plan.workers,
             starts,
+            barriers,
+            fused,
             threads: Vec::with_capacity(shape.total + 2),
             tagged: shape.preserve,
             inputs,
         };
         // Quiet runs (`engine::inline`): with a distributor thread, every stage stateless, no
         // key to keep on its worker.
-        let locals = if mode.own_distributor() && !infos.iter().any(|i| i.by_key) {
+        let locals = if mode.own_distributor() && !infos.iter().any(|i| i.dispatch == Deal::ByKey) {
             self.chain.locals()
         } else {
             None
@@ -416,8 +472,10 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         let inline = locals
             .zip(lane)
             .map(|(locals, lane)| quiet_seed(locals, lane, one_to_one, &control));
-        if inline.is_some() {
-            // Every hop a quiet run skips would wake a worker of its own.
+        if inline.is_some() && hops > 1 {
+            // Every hop a quiet run skips would wake a worker of its own. (With every stage
+            // fused to the first, a run given to a worker wakes one thread, as in a farm:
+            // then only a parked worker's run is taken.)
             distributor.quiet_whenever_quiet();
         }
         Ok((
@@ -433,6 +491,44 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             },
             others,
         ))
+    }
+}
+
+impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
+    /// Which stages run on the threads of the stage before them (`fused[s]`, see
+    /// [`Fusion`]), and the plan of the threads left.
+    fn fuse(
+        &self,
+        infos: &[Info],
+        roles: Roles,
+    ) -> Result<(Vec<bool>, crate::pinning::Plan), BuildError> {
+        let unfused = vec![false; infos.len()];
+        let threads = |fused: &[bool]| -> usize {
+            infos
+                .iter()
+                .zip(fused)
+                .filter(|(_, &f)| !f)
+                .map(|(i, _)| i.workers)
+                .sum()
+        };
+        let fuse = match self.fusion {
+            Fusion::Never => false,
+            Fusion::Always => true,
+            Fusion::Auto => self.chain.plan(threads(&unfused), roles)?.oversubscribed(),
+        };
+        let fused = if fuse {
+            infos
+                .iter()
+                .enumerate()
+                .map(|(s, i)| {
+                    s > 0 && i.dispatch == Deal::RoundRobin && i.workers == infos[s - 1].workers
+                })
+                .collect()
+        } else {
+            unfused
+        };
+        let plan = self.chain.plan(threads(&fused), roles)?;
+        Ok((fused, plan))
     }
 }
 
@@ -576,8 +672,16 @@ struct Info {
     window: Option<usize>,
     one_to_one: bool,
     allow_spin: bool,
-    /// Its dispatch is `by_key`.
-    by_key: bool,
+    dispatch: Deal,
+}
+
+/// A stage's dispatch, as the graph plans with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Deal {
+    #[default]
+    RoundRobin,
+    LeastLoaded,
+    ByKey,
 }
 
 impl Info {
@@ -592,8 +696,13 @@ struct Ctx<'a> {
     control: &'a Arc<Control>,
     /// Each worker's core (all stages', in stage order).
     cores: &'a [Option<usize>],
-    /// Each stage's first worker in `cores` and the counters.
+    /// Each stage's first worker in `cores` and the counters (a fused stage: the first of
+    /// the stage it is fused to).
     starts: Vec<usize>,
+    /// Each stage's group of threads in the `Control` (its end barrier).
+    barriers: Vec<usize>,
+    /// Each stage: whether it runs on the threads of the stage before it.
+    fused: Vec<bool>,
     threads: Vec<JoinHandle<()>>,
     /// Whether items carry sequence numbers (`Order::Preserve`).
     tagged: bool,
@@ -713,6 +822,16 @@ trait StageSpawn<T, U>: Send {
         upstream: usize,
         outs: Vec<OutBuf<U>>,
     ) -> Result<Fans<T>, BuildError>;
+    /// The stage fused to the one before it: for each of its workers, the output side that
+    /// worker `i` of the stage before writes to (buffers of `batch`), running worker `i`'s
+    /// work into `outs[i]` (`engine::fuse`).
+    fn through(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        stage: usize,
+        batch: usize,
+        outs: Vec<OutBuf<U>>,
+    ) -> Result<Vec<OutBuf<T>>, BuildError>;
 }
 
 /// A farm as a stage of a graph: its settings, and its work's factory, shared by its workers
@@ -754,7 +873,11 @@ where
             window: s.window,
             one_to_one: self.one_to_one,
             allow_spin: s.allow_spin,
-            by_key: s.dispatch.is_by_key(),
+            dispatch: match s.dispatch {
+                Dispatch::RoundRobin => Deal::RoundRobin,
+                Dispatch::LeastLoaded => Deal::LeastLoaded,
+                Dispatch::ByKey(_) => Deal::ByKey,
+            },
         }
     }
 
@@ -807,6 +930,8 @@ where
             factory,
             batch,
             one_to_one,
+            // Graphs keep no fixed rotation (`Preserve` is by sequence number).
+            floor: 1,
         };
         let runs = Runs {
             turn: batch,
@@ -831,6 +956,50 @@ where
                 wait: s.wait,
             }))
         }
+    }
+
+    fn through(
+        self: Box<Self>,
+        ctx: &mut Ctx<'_>,
+        stage: usize,
+        batch: usize,
+        outs: Vec<OutBuf<U>>,
+    ) -> Result<Vec<OutBuf<T>>, BuildError> {
+        Farm::through(*self, ctx, stage, batch, outs)
+    }
+}
+
+impl<T, F> Farm<T, F> {
+    /// [`StageSpawn::through`].
+    fn through<U, K>(
+        self,
+        ctx: &Ctx<'_>,
+        stage: usize,
+        batch: usize,
+        outs: Vec<OutBuf<U>>,
+    ) -> Result<Vec<OutBuf<T>>, BuildError>
+    where
+        T: 'static,
+        U: Send + 'static,
+        F: Fn(usize) -> K + Send + Sync + 'static,
+        K: Work<T, U> + 'static,
+    {
+        outs.into_iter()
+            .enumerate()
+            .map(|(index, out)| {
+                let buf = try_buffer::<Tagged<T>>(batch, "worker's output buffer")?;
+                let fused = Fused::new(
+                    std::sync::Arc::clone(&self.factory),
+                    stage,
+                    index,
+                    out,
+                    self.one_to_one,
+                    Arc::clone(ctx.control),
+                );
+                // Each output on at once until the worker has timed its items.
+                Ok(OutBuf::Through(buf, 1, Box::new(fused)))
+            })
+            .collect()
     }
 }
 
@@ -876,7 +1045,12 @@ where
         let id = ctx.starts[stage] + index;
         let inbuf = try_buffer::<I>(spec.batch, "worker's input buffer")?;
         let worker = Worker::<T, U, I, F, K>::new(
-            WorkerAt { id, stage, index },
+            WorkerAt {
+                id,
+                stage,
+                index,
+                barrier: ctx.barriers[stage],
+            },
             Inlet::new(rxs, ctx.control),
             inbuf,
             out,
@@ -987,8 +1161,12 @@ impl<T: 'static, U: Send + 'static, V: Send + 'static> Chain<T, V> for Then<T, U
         ctx: &mut Ctx<'_>,
         outs: Vec<OutBuf<V>>,
     ) -> Result<Fans<T>, BuildError> {
-        let fans = self.last.spawn(ctx, self.stage, self.head_workers, outs)?;
-        let outs = fans.into_outbufs(self.head_batch, ctx.control)?;
+        let outs = if ctx.fused[self.stage] {
+            self.last.through(ctx, self.stage, self.head_batch, outs)?
+        } else {
+            let fans = self.last.spawn(ctx, self.stage, self.head_workers, outs)?;
+            fans.into_outbufs(self.head_batch, ctx.control)?
+        };
         self.head.spawn(ctx, outs)
     }
 }

@@ -99,6 +99,14 @@ impl<I> Inlet<I> {
         }
     }
 
+    /// Lets each ring hold at least `floor` items before its first timed run (see
+    /// [`Depth`]).
+    pub(crate) fn keep_at_least(&self, floor: usize) {
+        if floor > FIRST_RUN {
+            self.set_depth(floor);
+        }
+    }
+
     /// Keeps at most `depth` items waiting in each ring (see [`Depth`]).
     fn set_depth(&self, depth: usize) {
         match self {
@@ -225,6 +233,8 @@ pub(crate) struct Depth {
     told: usize,
     /// Runs since the last timed one.
     untimed: u32,
+    /// The fewest items a ring is told to keep (`WorkerSpec::floor`).
+    floor: usize,
 }
 
 /// A run estimated under this many nanoseconds is timed only every [`CHEAP_EVERY`] runs:
@@ -235,15 +245,26 @@ const CHEAP_EVERY: u32 = 16;
 /// About how much of a worker's time waits in its rings, and goes in one run.
 pub(crate) const RUN_BUDGET_NS: u64 = 500_000;
 
+/// The fewest items a ring is told to keep: the next item waits while the worker runs one,
+/// however long items take (with one, a worker that takes its item leaves its ring empty, and
+/// waits for the distributor to be woken and to make the next one).
+const MIN_DEPTH: usize = 2;
+
+/// A worker's items cost at least this much: each is handed to the stage fused after it at
+/// once (see [`Depth::flush_every`]).
+const FLUSH_NS: u64 = 1_000;
+
 /// Items in a worker's first run, before any is timed.
 const FIRST_RUN: usize = 8;
 
 impl Depth {
-    pub(crate) fn new() -> Self {
+    /// `floor`: the fewest items a ring is told to keep.
+    pub(crate) fn new(floor: usize) -> Self {
         Depth {
             item_ns: 0,
             told: usize::MAX,
             untimed: 0,
+            floor: floor.max(MIN_DEPTH),
         }
     }
 
@@ -259,6 +280,18 @@ impl Depth {
             return true;
         }
         false
+    }
+
+    /// How many outputs a worker gathers before it hands them to a stage fused after it
+    /// (`OutBuf::set_flush`): each at once for items of [`FLUSH_NS`] or more (so each goes
+    /// on while it is in the cache, as in one loop over both stages), more for cheaper items
+    /// (so the call per hand-over stays a small part of their time).
+    #[inline]
+    pub(crate) fn flush_every(&self) -> usize {
+        match self.item_ns {
+            0 => 1,
+            ns => usize::try_from(FLUSH_NS / ns).unwrap_or(usize::MAX).max(1),
+        }
     }
 
     /// The most items to take in the next run.
@@ -285,7 +318,7 @@ impl Depth {
         } else {
             self.item_ns + (per - self.item_ns).min(self.item_ns / 8 + 1)
         };
-        let want = (self.run() / inlet.rings()).max(1);
+        let want = (self.run() / inlet.rings()).max(self.floor);
         let (lo, hi) = (
             self.told - self.told / 4,
             self.told.saturating_add(self.told / 4),
@@ -294,5 +327,46 @@ impl Depth {
             self.told = want;
             inlet.set_depth(want);
         }
+    }
+}
+
+#[cfg(all(test, not(fanring_loom), not(feature = "shuttle")))]
+mod tests {
+    use super::{Depth, FIRST_RUN, FLUSH_NS, MIN_DEPTH, RUN_BUDGET_NS};
+    use crate::ring::channel_for_runs;
+    use crate::wait::WaitStrategy;
+
+    fn inlet(capacity: usize) -> (crate::ring::Producer<u32>, super::Inlet<u32>) {
+        let (tx, rx) = channel_for_runs::<u32>(capacity, WaitStrategy::default()).unwrap();
+        (tx, super::Inlet::one(rx))
+    }
+
+    #[test]
+    fn costly_items_keep_two_in_the_ring_and_go_on_one_at_a_time() {
+        let (mut tx, inlet) = inlet(1024);
+        assert_eq!(tx.reserve(), Ok(FIRST_RUN));
+        let mut d = Depth::new(1);
+        assert_eq!((d.run(), d.flush_every()), (FIRST_RUN, 1));
+        // Items of a millisecond: one per run, two waiting, each handed on at once.
+        d.ran(1, 1_000_000, &inlet);
+        assert_eq!((d.run(), d.flush_every()), (1, 1));
+        assert_eq!(tx.free_refresh(), MIN_DEPTH);
+        // Items of 10 ns: runs and depth bounded by the budget, hand-overs by `FLUSH_NS`.
+        let mut d = Depth::new(1);
+        d.ran(100, 1_000, &inlet);
+        assert_eq!(d.run(), usize::try_from(RUN_BUDGET_NS / 10).unwrap());
+        assert_eq!(d.flush_every(), usize::try_from(FLUSH_NS / 10).unwrap());
+    }
+
+    /// A fixed rotation's worker keeps room for its floor whatever its items cost.
+    #[test]
+    fn the_floor_holds_whatever_items_cost() {
+        let (mut tx, inlet) = inlet(1024);
+        inlet.keep_at_least(512);
+        assert_eq!(tx.reserve(), Ok(512));
+        let mut d = Depth::new(512);
+        d.ran(1, 1_000_000, &inlet);
+        assert_eq!(d.run(), 1);
+        assert_eq!(tx.free_refresh(), 512);
     }
 }

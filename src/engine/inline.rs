@@ -30,10 +30,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// the workers: the distributor stops taking quiet runs for [`BACK_OFF_RUNS`] runs (a row of
 /// an image, say, whose source is quick but whose work takes tens of µs: run by the
 /// distributor it would serialise the stream, while the work on a parked worker costs one
-/// wake-up). In a row, so that one run stretched by a preemption does not count.
+/// wake-up). In a row, so that one run stretched by a preemption does not count. Each time it
+/// finds them long again the pause doubles, up to [`MAX_BACK_OFF_RUNS`] (items of hundreds of
+/// µs would otherwise take a few percent of the stream onto one thread, each holding the
+/// other workers' next items back); a quiet run that is quick brings it back to the first.
 const LONG_RUN_NS: u128 = 5_000;
 const LONG_RUNS: u32 = 3;
 const BACK_OFF_RUNS: u32 = 64;
+const MAX_BACK_OFF_RUNS: u32 = 4096;
 
 /// The distributor's own copy of the work and its output lane.
 pub(crate) struct Inline<T, U, K> {
@@ -48,6 +52,8 @@ pub(crate) struct Inline<T, U, K> {
     /// again after `LONG_RUNS` of them.
     long_runs: u32,
     back_off: u32,
+    /// The next pause, doubled each time it is taken.
+    next_back_off: u32,
     _t: PhantomData<fn(T)>,
 }
 
@@ -61,6 +67,7 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             stats: WorkerStats::default(),
             long_runs: 0,
             back_off: 0,
+            next_back_off: BACK_OFF_RUNS,
             _t: PhantomData,
         }
     }
@@ -100,10 +107,12 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             self.long_runs += 1;
             if self.long_runs >= LONG_RUNS {
                 self.long_runs = 0;
-                self.back_off = BACK_OFF_RUNS;
+                self.back_off = self.next_back_off;
+                self.next_back_off = (self.next_back_off * 2).min(MAX_BACK_OFF_RUNS);
             }
         } else {
             self.long_runs = 0;
+            self.next_back_off = BACK_OFF_RUNS;
         }
         let stage = self.work.stage();
         match done {

@@ -74,6 +74,12 @@ where
             factory: std::sync::Arc::new(factory),
             batch,
             one_to_one,
+            // `Preserve` by rotation: the distributor hands each worker whole turns.
+            floor: if sizes.rotate {
+                batch.saturating_mul(2)
+            } else {
+                1
+            },
         },
         control: &control,
         cores: &plan.workers,

@@ -15,6 +15,7 @@
 //! | `feed` | the one feeder: a distributor draining a source, publishing before it waits |
 //! | `inlet` | a worker's input: one ring, or several read in any order |
 //! | `worker` | the worker thread |
+//! | `fuse` | a graph's stage run on the threads of the stage before it |
 //! | `inline` | the distributor running a quiet run itself (no worker woken) |
 //! | `merger` | [`Order`] and the three mergers (`any`, `rotate`, `tagged`) |
 //! | `source_thread` | the distributor thread, and how an ending handle waits for it |
@@ -31,6 +32,7 @@ pub(crate) mod control;
 pub(crate) mod dispatch;
 pub(crate) mod emit;
 pub(crate) mod feed;
+mod fuse;
 mod graph;
 mod handles;
 pub(crate) mod inlet;
@@ -48,6 +50,6 @@ pub(crate) mod worker;
 pub use builder::{Builder, Engine, Pipeline};
 pub use dispatch::Dispatch;
 pub use emit::Emit;
-pub use graph::Graph;
+pub use graph::{Fusion, Graph};
 pub use handles::{Driven, Input, Output, Running, SendError};
 pub use merger::Order;

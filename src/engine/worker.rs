@@ -21,6 +21,11 @@ pub(crate) struct WorkerSpec<F> {
     pub(crate) factory: std::sync::Arc<F>,
     pub(crate) batch: usize,
     pub(crate) one_to_one: bool,
+    /// The fewest items the worker's input ring keeps room for, whatever its items cost
+    /// (`inlet::Depth`): two turns where its distributor keeps a fixed rotation (it cannot
+    /// hand a turn to another worker while this ring is full, so a shallower ring would hold
+    /// every other worker idle); else 1.
+    pub(crate) floor: usize,
 }
 
 // Derived, it would demand `F: Clone`.
@@ -30,6 +35,7 @@ impl<F> Clone for WorkerSpec<F> {
             factory: std::sync::Arc::clone(&self.factory),
             batch: self.batch,
             one_to_one: self.one_to_one,
+            floor: self.floor,
         }
     }
 }
@@ -58,6 +64,9 @@ pub(crate) struct WorkerAt {
     /// Its stage (0 for a single farm), and its index among that stage's workers.
     pub(crate) stage: usize,
     pub(crate) index: usize,
+    /// The group of threads whose end barrier it waits at: its stage's, which the stages
+    /// fused after it share (`engine::fuse`).
+    pub(crate) barrier: usize,
 }
 
 impl WorkerAt {
@@ -67,6 +76,7 @@ impl WorkerAt {
             id: i,
             stage: 0,
             index: i,
+            barrier: 0,
         }
     }
 }
@@ -79,6 +89,7 @@ impl<T, U, I, F, G> Worker<T, U, I, F, G> {
         out: OutBuf<U>,
         spec: WorkerSpec<F>,
     ) -> Self {
+        input.keep_at_least(spec.floor);
         Worker {
             at,
             input: Some(input),
@@ -118,9 +129,18 @@ where
             control.set_done(at.id, n, sent);
         });
         // The hooks run only after a normal end: every worker of the stage has its input
-        // drained and closed, the engine neither failed nor ended early by a handle.
-        if G::HAS_END && control.end_barrier(at.stage, drained) {
-            let end = catch_unwind(AssertUnwindSafe(|| end_of_stream(&mut work, out, stats)));
+        // drained and closed, the engine neither failed nor ended early by a handle. Then
+        // the hooks of the stages fused after it, in stage order (each records its own
+        // panic).
+        if (G::HAS_END || out.has_end()) && control.end_barrier(at.barrier, drained) {
+            let end = catch_unwind(AssertUnwindSafe(|| {
+                if G::HAS_END {
+                    end_of_stream(&mut work, out, stats);
+                }
+            }));
+            if end.is_ok() && out.end() {
+                out.commit();
+            }
             if let Err(payload) = end {
                 control.panicked(
                     |message| Failure::EndPanicked {
@@ -175,7 +195,7 @@ where
 /// The end-of-stream hook: its outputs (tagged as the stream's tail with `Preserve`, so the
 /// merger hands them out after every input's outputs) are published before the worker closes
 /// its output ring.
-fn end_of_stream<T, U: Send + 'static, G: Work<T, U>>(
+pub(crate) fn end_of_stream<T, U: Send + 'static, G: Work<T, U>>(
     work: &mut G,
     out: &mut OutBuf<U>,
     stats: &mut WorkerStats,
@@ -260,7 +280,7 @@ where
     // reserved buffer moves, no allocation) so that the loop keeps its length and pointer in
     // registers: through `&mut` every store of an item could alias them.
     let mut inbuf = std::mem::take(inbuf);
-    let mut depth = Depth::new();
+    let mut depth = Depth::new(spec.floor);
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
         match input.take(&mut inbuf, spec.batch.min(depth.run())) {
@@ -273,10 +293,11 @@ where
                 }
                 if let Some(start) = start {
                     depth.ran(n, crate::clock::now_ns().saturating_sub(start), input);
+                    out.set_flush(depth.flush_every());
                 }
                 // The counters wrap as `usize` (as the sums they are compared with do).
                 #[allow(clippy::cast_possible_truncation)]
-                done(stats.items_in as usize, stats.items_out as usize);
+                done(stats.items_in as usize, out.sent(stats.items_out) as usize);
             }
             Err(PopError::Empty) => {
                 // Everything is published; wait for input or for the merger to go away.

@@ -329,6 +329,25 @@ mod tests {
         yields: 0,
     };
 
+    /// A depth the consumer sets before the first push bounds the ring from that push on
+    /// (the producer's first push reads it, instead of filling to the capacity).
+    #[test]
+    fn a_depth_set_before_the_first_push_bounds_the_ring() {
+        let (mut tx, mut rx) = super::channel_for_runs::<u32>(64, PARK).unwrap();
+        rx.set_depth(3);
+        assert_eq!(tx.reserve(), Ok(3));
+        let mut staged = 0;
+        while tx.stage(staged).is_ok() {
+            staged += 1;
+        }
+        assert_eq!(staged, 3);
+        tx.commit();
+        assert_eq!(rx.pop(), Some(0));
+        // A freed slot is room again once the producer reloads the consumer's position.
+        rx.release();
+        assert_eq!(tx.reserve(), Ok(1));
+    }
+
     #[test]
     fn handles_cache_the_slots_notify_mode() {
         let (tx, rx) = channel_with::<u8>(4, PARK).unwrap();

@@ -45,12 +45,13 @@ impl<T> Producer<T> {
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
         let notify = shared.consumer.wake.notifier(wait.can_park());
-        let limit = shared.capacity();
         Producer {
             shared,
             tail: 0,
             published: 0,
-            limit,
+            // "Full" until the first push reloads it: the consumer may have lowered the
+            // ring's depth (`Consumer::set_depth`) before then.
+            limit: 0,
             closed: false,
             wait,
             notify,

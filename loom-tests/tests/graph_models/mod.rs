@@ -16,8 +16,13 @@
 //! worker `i` only): the caller hands item 0 to stage-0 worker 0 and item 1 to worker 1, each
 //! of which sends its first item to stage-1 worker 0 (the first of equally free rings); so stage-1 worker 0 gets an item from each of its two rings, and with a third
 //! item (stage-0 worker 0's second) stage-1 worker 1 gets one too.
+//!
+//! The fused models (`fused: true`) link the stages one to one (round-robin, two workers
+//! each) and run stage 1 on stage 0's threads (`Fusion::Always`): two worker threads, each
+//! handing its outputs to its own copy of stage 1's work, which writes to the caller's
+//! rings; the close/drain, the early drop and the panic go through `OutBuf::Through`.
 
-use fanring::{Engine, Failure, Order, Pinning, WaitStrategy};
+use fanring::{Engine, Failure, Fusion, Order, Pinning, WaitStrategy};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 
@@ -65,6 +70,16 @@ fn next_stage<T: Send + 'static>() -> fanring::Builder<T> {
     stage().dispatch(fanring::Dispatch::LeastLoaded)
 }
 
+/// The second stage and how it is linked: fused (round-robin, on stage 0's threads), or
+/// all to all with `second` workers on threads of their own ([`next_stage`]).
+fn linked<T: Send + 'static>(fused: bool, second: usize) -> (fanring::Builder<T>, Fusion) {
+    if fused {
+        (stage(), Fusion::Always)
+    } else {
+        (next_stage().workers(second), Fusion::Never)
+    }
+}
+
 /// Close/drain, any order, on a 2 × `second` graph with `items` items, explored with
 /// preemption bound `bound`: the caller's source ends → it closes stage 0's rings → each
 /// stage-0 worker drains and closes its rings to stage 1 → each stage-1 worker ends only
@@ -93,17 +108,19 @@ pub fn close_drain_any_order(second: usize, items: u32, bound: usize) {
     });
 }
 
-/// Close/drain, `Order::Preserve` end to end on the 2 × 2 graph (bound 0), three items
-/// through rings of one slot (so the caller must merge to be able to feed): stage-1 worker 0
-/// gets items 0 and 1 (one from each ring), worker 1 gets item 2; the stream is in input
-/// order, then ends.
-pub fn close_drain_preserve() {
-    model(0, || {
+/// Close/drain, `Order::Preserve` end to end on the 2 × 2 graph linked one to one (bound
+/// 0), three items through rings of one slot (so the caller must merge to be able to feed):
+/// stage-1 worker `i` gets what stage-0 worker `i` made, over a ring or (`fused`) on its
+/// thread; the stream is in input order, then ends.
+pub fn close_drain_preserve(fused: bool) {
+    model(0, move || {
+        let fusion = if fused { Fusion::Always } else { Fusion::Never };
         let out = stage()
             .capacity(1)
             .order(Order::Preserve)
             .map(|x: u32| x + 1)
             .then(stage().capacity(1).map(|x: u32| x * 10))
+            .fusion(fusion)
             .drive(0..3u32)
             .unwrap();
         assert_eq!(out.collect::<Vec<_>>(), [10, 20, 30]);
@@ -137,7 +154,7 @@ impl Drop for Alive {
 /// stages' functions are dropped (each with the last worker of its stage, after everything
 /// the worker held: a thread left blocked never gets there, and loom reports the deadlock),
 /// then every created item must have been dropped exactly once.
-pub fn early_drop_drops_everything_once(second: usize, bound: usize) {
+pub fn early_drop_drops_everything_once(second: usize, bound: usize, fused: bool) {
     model(bound, move || {
         let created = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
@@ -148,15 +165,17 @@ pub fn early_drop_drops_everything_once(second: usize, bound: usize) {
             Counted(Arc::clone(&d))
         });
         let (alive0, alive1) = (Alive(Arc::clone(&gone)), Alive(Arc::clone(&gone)));
+        let (next, fusion) = linked(fused, second);
         let mut out = stage()
             .map(move |x: Counted| {
                 let _ = &alive0;
                 x
             })
-            .then(next_stage().workers(second).map(move |x: Counted| {
+            .then(next.map(move |x: Counted| {
                 let _ = &alive1;
                 x
             }))
+            .fusion(fusion)
             .drive(source)
             .unwrap();
         let first = out.next();
@@ -180,7 +199,7 @@ pub fn early_drop_drops_everything_once(second: usize, bound: usize) {
 /// before it closes the worker's rings, so the stream never looks like a clean end:
 /// `next_checked` hands out at most item 1 and then `Err(WorkerPanicked { stage: 1,
 /// worker: 0 })`; `join` reports the same; every created item is dropped exactly once.
-pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize) {
+pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize, fused: bool) {
     model(bound, move || {
         let created = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
@@ -189,14 +208,16 @@ pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize) {
             c.fetch_add(1, SeqCst);
             (i, Counted(Arc::clone(&d)))
         });
+        let (next, fusion) = linked(fused, second);
         let mut out = stage()
             .map(|x: (u32, Counted)| x)
-            .then(next_stage().workers(second).map(|(i, c): (u32, Counted)| {
+            .then(next.map(|(i, c): (u32, Counted)| {
                 if i == 0 {
                     panic!("boom");
                 }
                 c
             }))
+            .fusion(fusion)
             .drive(source)
             .unwrap();
         let mut taken = 0;

@@ -1,0 +1,195 @@
+//! Stages fused on one thread: a graph's stage whose link from the stage before is one to
+//! one (as many workers, round-robin) may run on the threads of that stage instead of its
+//! own (`Fusion`, in `engine::graph`). Worker `i` of the stage before then hands its
+//! outputs, a run at a time, to its own copy of the fused stage's work (`OutBuf::Through`),
+//! which writes where worker `i` of the fused stage would have written: no ring, no wake-up
+//! and no thread between the two, and the same items, in the same order, reach the same
+//! state as over the one-to-one ring.
+//!
+//! What stays the fused stage's own: its work and state (made on the worker's thread by the
+//! stage's factory for index `i`), its end-of-stream hook (run after the stage before's, once
+//! the thread's input ended normally), and the stage a panic names.
+
+use super::control::Control;
+use super::emit::{Downstream, OutBuf};
+use super::wire::Tagged;
+use super::work::Work;
+use super::worker::{end_of_stream, stage_run};
+use crate::loom::sync::Arc;
+use crate::stats::WorkerStats;
+use crate::teardown::Teardown;
+use crate::wait::WakeSlot;
+use crate::Failure;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+/// A fused stage as the worker before it sees it: `U` in, its outputs to `out`.
+pub(crate) struct Fused<U, V, F, K> {
+    factory: std::sync::Arc<F>,
+    /// The stage's place in the graph, and the worker's index in it (the factory's argument).
+    stage: usize,
+    index: usize,
+    /// Made on the worker's thread by its first run.
+    work: OnThread<K>,
+    out: OutBuf<V>,
+    one_to_one: bool,
+    stats: WorkerStats,
+    control: Arc<Control>,
+    _items: std::marker::PhantomData<fn(U)>,
+}
+
+/// A panic already recorded as the engine's failure by the fused stage it came from: the
+/// stages around it unwind without recording another.
+struct Recorded;
+
+impl<U, V, F, K> Fused<U, V, F, K> {
+    /// Worker `index` of stage `stage`, writing to `out`.
+    pub(crate) fn new(
+        factory: std::sync::Arc<F>,
+        stage: usize,
+        index: usize,
+        out: OutBuf<V>,
+        one_to_one: bool,
+        control: Arc<Control>,
+    ) -> Self {
+        Fused {
+            factory,
+            stage,
+            index,
+            work: OnThread(None),
+            out,
+            one_to_one,
+            stats: WorkerStats::default(),
+            control,
+            _items: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<U, V, F, K> Fused<U, V, F, K>
+where
+    F: Fn(usize) -> K,
+{
+    /// The work, made on first use (on the worker's thread: see [`OnThread`]).
+    fn work(&mut self) -> &mut K {
+        let (factory, index) = (&self.factory, self.index);
+        self.work.0.get_or_insert_with(|| factory(index))
+    }
+
+    /// Records a panic of this stage (unless a stage after it recorded it already).
+    fn record(&self, payload: Box<dyn std::any::Any + Send>, end: bool) {
+        if payload.is::<Recorded>() {
+            return;
+        }
+        let (stage, worker) = (self.stage, self.index);
+        self.control.panicked(
+            |message| {
+                if end {
+                    Failure::EndPanicked {
+                        stage,
+                        worker,
+                        message,
+                    }
+                } else {
+                    Failure::WorkerPanicked {
+                        stage,
+                        worker,
+                        message,
+                    }
+                }
+            },
+            payload,
+        );
+    }
+}
+
+impl<U, V, F, K> Downstream<U> for Fused<U, V, F, K>
+where
+    U: 'static,
+    V: Send + 'static,
+    F: Fn(usize) -> K + Send + Sync + 'static,
+    K: Work<U, V> + 'static,
+{
+    fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool {
+        let one_to_one = self.one_to_one;
+        self.work();
+        let (Some(work), out, stats) = (&mut self.work.0, &mut self.out, &mut self.stats) else {
+            return false;
+        };
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            stats.items_in += items.len() as u64;
+            let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
+            stage_run(run, out, work, one_to_one, stats)
+        }));
+        match ran {
+            Ok(open) => open,
+            Err(payload) => {
+                // Recorded here, with this stage's name, before any ring closes (the thread's
+                // shell closes them once the unwind reaches it).
+                self.record(payload, false);
+                resume_unwind(Box::new(Recorded))
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        self.out.commit();
+    }
+
+    fn close(&mut self) {
+        self.out.close();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.out.is_closed()
+    }
+
+    fn each_close_slot(&self, f: &mut dyn FnMut(&WakeSlot)) {
+        self.out.on_close().each(f);
+    }
+
+    fn has_end(&self) -> bool {
+        K::HAS_END || self.out.has_end()
+    }
+
+    fn end(&mut self) -> bool {
+        if K::HAS_END {
+            self.work();
+            let (Some(work), out, stats) = (&mut self.work.0, &mut self.out, &mut self.stats)
+            else {
+                return false;
+            };
+            let ended = catch_unwind(AssertUnwindSafe(|| end_of_stream(work, out, stats)));
+            if let Err(payload) = ended {
+                self.record(payload, true);
+                return false;
+            }
+        }
+        self.out.end()
+    }
+
+    fn sent(&self) -> u64 {
+        self.out.sent(self.stats.items_out)
+    }
+
+    fn set_flush(&mut self, every: usize) {
+        self.out.set_flush(every);
+    }
+
+    fn drop_parts(self: Box<Self>, td: &mut Teardown) {
+        let Fused { work, out, .. } = *self;
+        td.step(|| drop(work));
+        out.drop_parts(td);
+    }
+}
+
+/// A value made, used and dropped on one thread only: a fused stage's work, which (like a
+/// worker's) may hold state that is not `Send`.
+struct OnThread<K>(Option<K>);
+
+// SAFETY: the value is made by `Fused::work` while the worker runs, on the worker's own
+// thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
+// which is built empty on the thread that builds the engine, moved once into the worker's
+// thread before its first run, and dropped there (teardown, or the end of the thread; a
+// worker whose thread failed to start is dropped empty). So no two threads ever reach the
+// value, and it is dropped where it was made.
+unsafe impl<K> Send for OnThread<K> {}

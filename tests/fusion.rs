@@ -1,0 +1,161 @@
+//! Stages fused on the threads of the stage before them (`Fusion`): the same items, state,
+//! order and end-of-stream hooks as on threads of their own; a panic (in the work or in a
+//! hook) names the fused stage; `Auto` fuses only when the threads outnumber the cores.
+
+use fanring::{Engine, Failure, Fusion, Order};
+
+/// Stage 1 counts its items per worker and reports the count at the end; stage 0 (and, with
+/// `three`, stage 2) map.
+fn run(fusion: Fusion, order: Order, three: bool) -> (Vec<u64>, usize) {
+    let g = Engine::builder()
+        .workers(3)
+        .order(order)
+        .map(|x: u64| x * 2)
+        .then(
+            Engine::builder()
+                .workers(3)
+                .stateful(
+                    |w| (w as u64, 0u64),
+                    |s, x: u64, emit| {
+                        s.1 += 1;
+                        emit.push(x + 1);
+                    },
+                )
+                .on_end(|s, emit| emit.push(1_000_000 + s.0 * 10_000 + s.1)),
+        );
+    let mut out = if three {
+        g.then(Engine::builder().workers(3).map(|x: u64| x))
+            .fusion(fusion)
+            .run(0..3_000u64)
+    } else {
+        g.fusion(fusion).run(0..3_000u64)
+    }
+    .unwrap();
+    let got: Vec<u64> = out.by_ref().collect();
+    let stats = out.join().unwrap();
+    (got, stats.workers.len())
+}
+
+#[test]
+fn fused_stages_see_the_same_items_state_and_hooks() {
+    // `Preserve` needs every stage before the last to be a `map`.
+    for (order, three) in [
+        (Order::Any, true),
+        (Order::Any, false),
+        (Order::Preserve, false),
+    ] {
+        let (mut never, threads) = run(Fusion::Never, order, three);
+        assert_eq!(threads, if three { 9 } else { 6 }, "{order:?}");
+        let (mut always, threads) = run(Fusion::Always, order, three);
+        assert_eq!(threads, 3, "{order:?}");
+        let body: Vec<u64> = (0..3_000u64).map(|x| x * 2 + 1).collect();
+        for (got, what) in [(&mut never, "never"), (&mut always, "always")] {
+            assert_eq!(got.len(), 3_003, "{order:?} {what}");
+            if order == Order::Preserve {
+                // Input order, the hooks' outputs last.
+                assert!(got[..3_000] == body[..], "{order:?} {what}: out of order");
+            }
+            got.sort_unstable();
+            assert!(got[..3_000] == body[..], "{order:?} {what}: items");
+            // One hook per worker of stage 1, with its own state: its index, and the items
+            // it saw (all of them in all).
+            let hooks = &got[3_000..];
+            let workers: Vec<u64> = hooks.iter().map(|h| (h - 1_000_000) / 10_000).collect();
+            assert_eq!(workers, [0, 1, 2], "{order:?} {what}");
+            let seen: u64 = hooks.iter().map(|h| (h - 1_000_000) % 10_000).sum();
+            assert_eq!(seen, 3_000, "{order:?} {what}");
+        }
+    }
+}
+
+#[test]
+fn a_fused_stage_panic_names_it() {
+    for fusion in [Fusion::Never, Fusion::Always] {
+        let mut out = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(Engine::builder().workers(2).map(|x: u64| {
+                assert!(x != 500, "stage 1 refused 500");
+                x
+            }))
+            .fusion(fusion)
+            .run(0..10_000u64)
+            .unwrap();
+        let err = loop {
+            match out.next_checked() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{fusion:?}: the stream ended as if nothing failed"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&err, Failure::WorkerPanicked { stage: 1, message, .. } if message == "stage 1 refused 500"),
+            "{fusion:?}: {err:?}"
+        );
+        assert!(out.join().is_err());
+    }
+}
+
+#[test]
+fn a_fused_stage_hook_panic_is_end_panicked() {
+    for fusion in [Fusion::Never, Fusion::Always] {
+        let mut out = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .stateful(|w| w, |_, x: u64, emit| emit.push(x))
+                    .on_end(|w, _emit| assert!(*w != 1, "hook of worker 1")),
+            )
+            .fusion(fusion)
+            .run(0..1_000u64)
+            .unwrap();
+        let err = loop {
+            match out.next_checked() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{fusion:?}: the stream ended as if nothing failed"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&err, Failure::EndPanicked { stage: 1, worker: 1, message, .. } if message == "hook of worker 1"),
+            "{fusion:?}: {err:?}"
+        );
+        assert!(out.join().is_err());
+    }
+}
+
+#[test]
+fn auto_fuses_only_when_threads_outnumber_cores() {
+    let cores = fanring::pinning::available_cores().len();
+    let out = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .run(0..100u64)
+        .unwrap();
+    let stats = out.join().unwrap();
+    // Unfused: 4 workers and the distributor thread (the caller merges).
+    let want = if 5 > cores { 2 } else { 4 };
+    assert_eq!(stats.workers.len(), want, "{cores} cores");
+}
+
+#[test]
+fn only_one_to_one_links_fuse() {
+    // 2 → 3 (all to all) and 3 → 3 by key: nothing to fuse.
+    let out = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(3).map(|x: u64| x))
+        .then(
+            Engine::builder()
+                .workers(3)
+                .dispatch(fanring::Dispatch::by_key(|x: &u64| *x))
+                .map(|x: u64| x),
+        )
+        .fusion(Fusion::Always)
+        .run(0..1_000u64)
+        .unwrap();
+    assert_eq!(out.sum::<u64>(), (0..1_000u64).sum::<u64>());
+}
