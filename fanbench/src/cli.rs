@@ -67,8 +67,9 @@ configuration), image (five filters over generated RGB images: saturation, embos
 sharpen, grayscale; --images, --image-size), compress (text-like blocks: LZ4 compression,
 then CRC-32 and framing, written in order; --blocks, --block-kib). Rows per workload: the plain
 loop (every stage on one thread: the ratio base), then at each --workers W (threads per
-stage): fanring (the multi-stage construction; until the Graph API lands, the chained
-engines), fanring chained (one engine per stage, each run_source on the previous Output), std
+stage): fanring (a graph of farms, Pipeline::then; stages fused onto one thread per worker
+where the threads would outnumber the cores), fanring unfused (the same, Fusion::Never),
+fanring chained (one engine per stage, each run_source on the previous Output), std
 threads + crossbeam (W threads per stage on a shared bounded channel, reordered with a
 BTreeMap), rayon par_bridge (a pool of W threads, collected, sorted by index), tokio pipeline
 (mpsc channels, W tasks per stage on a runtime of W threads, reordered). Columns: items/s

@@ -1038,6 +1038,7 @@ fn pipeline_table_runs_every_workload_through_every_row() {
     );
     let impls = [
         "fanring",
+        "fanring unfused",
         "fanring chained",
         "std threads + crossbeam",
         "rayon par_bridge",

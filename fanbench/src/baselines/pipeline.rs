@@ -9,7 +9,8 @@
 //! - [`pipeline_sequential`]: the plain loop, every stage of an item in turn on one thread
 //!   (the ratio base);
 //! - [`pipeline_fanring`]: the engine, a graph of farms ([`fanring_stages`]: stages ring to
-//!   ring);
+//!   ring, fused onto one thread per worker where the threads would outnumber the cores:
+//!   `Fusion::Auto`); with `Fusion::Never`, every stage on threads of its own;
 //! - [`pipeline_fanring_chained`]: one engine per stage, each reading the previous one's
 //!   `Output` as its source (`run_source`);
 //! - [`pipeline_crossbeam`]: per stage `workers` std threads on one shared
@@ -23,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fanring::{BuildError, Engine, Graph, Order, Output};
+use fanring::{BuildError, Engine, Fusion, Graph, Order, Output};
 
 use super::engine::RunError;
 use crate::pipeline::{OrderedSink, PipeTally, Stage, Workload};
@@ -68,8 +69,8 @@ pub fn pipeline_sequential<W: Workload>(wl: &Arc<W>) -> PipeTally {
 }
 
 /// fanring's multi-stage pipeline over `stages`: a graph of one farm per stage
-/// (`Pipeline::then`, ring to ring), `workers` workers each, `Order::Preserve` end to end;
-/// every other setting the builder's default.
+/// (`Pipeline::then`, ring to ring), `workers` workers each, `Order::Preserve` end to end,
+/// stages fused as `fusion` says; every other setting the builder's default.
 ///
 /// # Errors
 /// The engine's configuration errors.
@@ -80,6 +81,7 @@ pub fn fanring_stages<T, I>(
     source: I,
     stages: &[Stage<T>],
     workers: usize,
+    fusion: Fusion,
 ) -> Result<Output<T>, BuildError>
 where
     T: Send + 'static,
@@ -90,7 +92,7 @@ where
     for s in rest {
         graph = graph.then(farm!(s, workers, Order::Any));
     }
-    graph.run(source)
+    graph.fusion(fusion).run(source)
 }
 
 /// One engine per stage, `Engine::builder().workers(workers).order(Order::Preserve)
@@ -127,12 +129,17 @@ fn drain<T, S: OrderedSink<T>>(mut out: Output<T>, mut sink: S) -> Result<PipeTa
     Ok(sink.tally())
 }
 
-/// The `fanring` row: [`fanring_stages`], the caller taking the `Output` into the sink.
+/// The `fanring` row (`Fusion::Auto`) and the `fanring unfused` row (`Fusion::Never`):
+/// [`fanring_stages`], the caller taking the `Output` into the sink.
 ///
 /// # Errors
 /// The engine's configuration errors, or a stage failure.
-pub fn pipeline_fanring<W: Workload>(wl: &Arc<W>, workers: usize) -> Result<PipeTally, RunError> {
-    let out = fanring_stages(source(wl), &wl.stages(), workers)?;
+pub fn pipeline_fanring<W: Workload>(
+    wl: &Arc<W>,
+    workers: usize,
+    fusion: Fusion,
+) -> Result<PipeTally, RunError> {
+    let out = fanring_stages(source(wl), &wl.stages(), workers, fusion)?;
     drain(out, wl.sink())
 }
 
@@ -333,7 +340,10 @@ mod tests {
         let want = pipeline_sequential(&wl);
         assert!(want.in_order && want.items == wl.items(), "{want:?}");
         for w in [1, 3] {
-            assert_eq!(pipeline_fanring(&wl, w).unwrap(), want, "fanring W={w}");
+            for fusion in [Fusion::Auto, Fusion::Never, Fusion::Always] {
+                let got = pipeline_fanring(&wl, w, fusion).unwrap();
+                assert_eq!(got, want, "fanring W={w} {fusion:?}");
+            }
             assert_eq!(
                 pipeline_fanring_chained(&wl, w).unwrap(),
                 want,
@@ -367,7 +377,7 @@ mod tests {
         let want = pipeline_sequential(&wl);
         let mut stages = wl.stages();
         stages.reverse();
-        let mut out = fanring_stages(source(&wl), &stages, 2).unwrap();
+        let mut out = fanring_stages(source(&wl), &stages, 2, Fusion::Auto).unwrap();
         let mut sink = wl.sink();
         out.by_ref().for_each(|x| sink.take(x));
         assert_ne!(sink.tally(), want);

@@ -14,6 +14,7 @@ use fanbench::pipeline::blocks::Blocks;
 use fanbench::pipeline::filters::Filters;
 use fanbench::pipeline::mandel::Mandel;
 use fanbench::pipeline::{PipeTally, Workload};
+use fanring::Fusion;
 use indicatif::ProgressBar;
 
 use crate::cli::{Args, PipelineArg};
@@ -26,8 +27,11 @@ use crate::stats::{median, median_of};
 pub enum PipeImpl {
     /// Every stage of an item in turn on one thread: the ratio base.
     Plain,
-    /// `fanring_stages` (the multi-stage construction; for now the chained engines).
+    /// `fanring_stages`: a graph of farms, stages fused where the threads would outnumber
+    /// the cores (`Fusion::Auto`).
     Fanring,
+    /// The same graph with every stage on threads of its own (`Fusion::Never`).
+    FanringUnfused,
     /// One engine per stage, each reading the previous `Output`.
     FanringChained,
     /// Per stage W std threads on a shared crossbeam channel, reordered by the caller.
@@ -39,8 +43,9 @@ pub enum PipeImpl {
 }
 
 /// Every row but the plain loop, in table order, at each worker count.
-pub const PIPE_IMPLS: [PipeImpl; 5] = [
+pub const PIPE_IMPLS: [PipeImpl; 6] = [
     PipeImpl::Fanring,
+    PipeImpl::FanringUnfused,
     PipeImpl::FanringChained,
     PipeImpl::Crossbeam,
     PipeImpl::Rayon,
@@ -52,6 +57,7 @@ impl PipeImpl {
         match self {
             PipeImpl::Plain => "plain loop",
             PipeImpl::Fanring => "fanring",
+            PipeImpl::FanringUnfused => "fanring unfused",
             PipeImpl::FanringChained => "fanring chained",
             PipeImpl::Crossbeam => "std threads + crossbeam",
             PipeImpl::Rayon => "rayon par_bridge",
@@ -90,7 +96,8 @@ pub enum AnyWorkload {
 fn run_on<W: Workload>(wl: &Arc<W>, c: PipeConfig) -> Result<PipeTally, RunError> {
     Ok(match c.imp {
         PipeImpl::Plain => pipeline_sequential(wl),
-        PipeImpl::Fanring => pipeline_fanring(wl, c.workers)?,
+        PipeImpl::Fanring => pipeline_fanring(wl, c.workers, Fusion::Auto)?,
+        PipeImpl::FanringUnfused => pipeline_fanring(wl, c.workers, Fusion::Never)?,
         PipeImpl::FanringChained => pipeline_fanring_chained(wl, c.workers)?,
         PipeImpl::Crossbeam => pipeline_crossbeam(wl, c.workers, PIPE_CAPACITY),
         PipeImpl::Rayon => pipeline_rayon(wl, c.workers),

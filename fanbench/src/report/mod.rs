@@ -171,7 +171,8 @@ pub struct PipelineRow {
     pub workload: String,
     /// Stages per item.
     pub stages: usize,
-    /// `plain loop` (every stage on one thread, the reference), `fanring`, `fanring chained`,
+    /// `plain loop` (every stage on one thread, the reference), `fanring`, `fanring unfused`,
+    /// `fanring chained`,
     /// `std threads + crossbeam`, `rayon par_bridge`, `tokio pipeline`.
     pub implementation: String,
     /// Threads (workers, tasks) per stage; 1 for the plain loop.

@@ -15,10 +15,12 @@ pub fn print_pipeline_intro(reps: u64) {
          workload once)"
     );
     println!(
-        "  W = threads per stage: fanring = Engine::builder().workers(W).order(Preserve)\
-         .map(stage) per stage, each engine reading the previous one's Output (run_source; \
-         the multi-stage Graph API is not on this branch yet: the `fanring` row will use it, \
-         `fanring chained` stays this), the builder's defaults otherwise; std threads + \
+        "  W = threads per stage: fanring = a graph, Engine::builder().workers(W)\
+         .order(Preserve).map(stage 1).then(Engine::builder().workers(W).map(stage 2))…, \
+         stages fused onto one thread per worker where the threads would outnumber the cores \
+         (Fusion::Auto); fanring unfused = the same with every stage on threads of its own \
+         (Fusion::Never); fanring chained = one engine per stage, each reading the previous \
+         one's Output (run_source); the builder's defaults otherwise; std threads + \
          crossbeam = W threads per stage on one shared bounded channel, reordered by index; \
          rayon par_bridge = a pool of W threads, collected and sorted by index; tokio \
          pipeline = mpsc channels, W tasks per stage on a runtime of W threads, reordered; \
