@@ -26,7 +26,10 @@ pub enum Pinning {
     /// with more workers than other cores, the workers are not pinned. The default.
     #[default]
     Auto,
-    /// An explicit core per role. `workers` must have one entry per worker.
+    /// An explicit core per role. `workers` must have one entry per worker: in a
+    /// [`Graph`](crate::Graph), one per worker thread of every stage in stage order (a stage
+    /// fused to the one before it, [`Fusion::Always`](crate::Fusion::Always), has none of
+    /// its own; [`Fusion::Auto`](crate::Fusion::Auto) fuses nothing under explicit pinning).
     Explicit {
         /// Core of the distributor thread (not used when the caller distributes, but still
         /// checked: a core that does not exist is [`BuildError::NoSuchCore`](crate::BuildError::NoSuchCore)).

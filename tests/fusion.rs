@@ -159,3 +159,88 @@ fn only_one_to_one_links_fuse() {
         .unwrap();
     assert_eq!(out.sum::<u64>(), (0..1_000u64).sum::<u64>());
 }
+
+/// A fused `stateful` stage's state is made on its worker's thread: a panic of its
+/// constructor names the fused stage (as on threads of its own), whether the worker had
+/// input or not.
+#[test]
+fn a_fused_state_constructor_panic_names_its_stage() {
+    for (fusion, items) in [
+        (Fusion::Never, 100u64),
+        (Fusion::Always, 100),
+        (Fusion::Always, 0),
+    ] {
+        let mut out = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(Engine::builder().workers(2).map(|x: u64| x))
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .stateful(
+                        |w: usize| {
+                            assert!(w != 1, "no state for worker 1");
+                            w
+                        },
+                        |_, x: u64, emit| emit.push(x),
+                    )
+                    .on_end(|_, _emit| {}),
+            )
+            .fusion(fusion)
+            .run(0..items)
+            .unwrap();
+        let err = loop {
+            match out.next_checked() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{fusion:?} {items}: the stream ended as if nothing failed"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(&err, Failure::WorkerPanicked { stage: 2, worker: 1, message, .. } if message == "no state for worker 1"),
+            "{fusion:?} {items}: {err:?}"
+        );
+    }
+}
+
+/// Explicit pinning names a core per worker thread: every stage's workers under `Auto`
+/// (nothing is fused) and `Never`, the threads left under `Always`.
+#[test]
+fn explicit_pinning_counts_the_threads_left() {
+    use fanring::Pinning;
+    let cores = fanring::pinning::available_cores();
+    let pins = |n: usize| Pinning::Explicit {
+        distributor: None,
+        workers: (0..n).map(|i| cores[i % cores.len()]).collect(),
+        merger: None,
+    };
+    for (fusion, n, threads) in [
+        (Fusion::Auto, 4, 4),
+        (Fusion::Never, 4, 4),
+        (Fusion::Always, 2, 2),
+    ] {
+        let out = Engine::builder()
+            .workers(2)
+            .pinning(pins(n))
+            .map(|x: u64| x + 1)
+            .then(Engine::builder().workers(2).map(|x: u64| x * 2))
+            .fusion(fusion)
+            .run(0..100u64)
+            .unwrap();
+        let mut out = out;
+        assert_eq!(out.by_ref().sum::<u64>(), (1..=100u64).sum::<u64>() * 2);
+        assert_eq!(out.join().unwrap().workers.len(), threads, "{fusion:?}");
+    }
+    // A list for the wrong count is a typed error.
+    let r = Engine::builder()
+        .workers(2)
+        .pinning(pins(4))
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .fusion(Fusion::Always)
+        .run(0..10u64);
+    assert!(
+        matches!(r.err(), Some(fanring::BuildError::PinCount { .. })),
+        "four cores for two threads"
+    );
+}

@@ -65,16 +65,7 @@ impl<U, V, F, K> Fused<U, V, F, K> {
     }
 }
 
-impl<U, V, F, K> Fused<U, V, F, K>
-where
-    F: Fn(usize) -> K,
-{
-    /// The work, made on first use (on the worker's thread: see [`OnThread`]).
-    fn work(&mut self) -> &mut K {
-        let (factory, index) = (&self.factory, self.index);
-        self.work.0.get_or_insert_with(|| factory(index))
-    }
-
+impl<U, V, F, K> Fused<U, V, F, K> {
     /// Records a panic of this stage (unless a stage after it recorded it already).
     fn record(&self, payload: Box<dyn std::any::Any + Send>, end: bool) {
         if payload.is::<Recorded>() {
@@ -110,12 +101,20 @@ where
     K: Work<U, V> + 'static,
 {
     fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool {
-        let one_to_one = self.one_to_one;
-        self.work();
-        let (Some(work), out, stats) = (&mut self.work.0, &mut self.out, &mut self.stats) else {
-            return false;
-        };
+        let Fused {
+            factory,
+            index,
+            work,
+            out,
+            one_to_one,
+            stats,
+            ..
+        } = self;
         let ran = catch_unwind(AssertUnwindSafe(|| {
+            // Made here, on the worker's thread at its first run (see `OnThread`): a panic
+            // of the state's constructor is this stage's, as it is an unfused worker's.
+            let work = work.0.get_or_insert_with(|| factory(*index));
+            let one_to_one = *one_to_one;
             stats.items_in += items.len() as u64;
             let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
             stage_run(run, out, work, one_to_one, stats)
@@ -153,11 +152,25 @@ where
 
     fn end(&mut self) -> bool {
         if K::HAS_END {
-            self.work();
-            let (Some(work), out, stats) = (&mut self.work.0, &mut self.out, &mut self.stats)
-            else {
+            let Fused {
+                factory,
+                index,
+                work,
+                ..
+            } = self;
+            // A worker that had no input makes its state only now: its constructor's panic is
+            // the worker's, as unfused, not the hook's.
+            let made = catch_unwind(AssertUnwindSafe(|| {
+                work.0.get_or_insert_with(|| factory(*index));
+            }));
+            if let Err(payload) = made {
+                self.record(payload, false);
+                return false;
+            }
+            let Some(work) = &mut self.work.0 else {
                 return false;
             };
+            let (out, stats) = (&mut self.out, &mut self.stats);
             let ended = catch_unwind(AssertUnwindSafe(|| end_of_stream(work, out, stats)));
             if let Err(payload) = ended {
                 self.record(payload, true);
@@ -186,7 +199,7 @@ where
 /// worker's) may hold state that is not `Send`.
 struct OnThread<K>(Option<K>);
 
-// SAFETY: the value is made by `Fused::work` while the worker runs, on the worker's own
+// SAFETY: the value is made by `Fused::run` or `Fused::end` while the worker runs, on its own
 // thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
 // which is built empty on the thread that builds the engine, moved once into the worker's
 // thread before its first run, and dropped there (teardown, or the end of the thread; a

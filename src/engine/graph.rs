@@ -106,12 +106,16 @@ pub enum Fusion {
     /// cores (what it plans with: [`Plan::oversubscribed`](crate::Plan::oversubscribed)):
     /// a stage then costs a hop and a wake-up per run, and no parallelism, that the cores
     /// cannot give. With a core for each thread, every stage keeps its own threads (stages
-    /// overlap).
+    /// overlap). With [`Pinning::Explicit`](crate::Pinning::Explicit) (a core for every
+    /// worker of every stage, in stage order) nothing is fused: the placement is the
+    /// caller's.
     #[default]
     Auto,
     /// Every stage on threads of its own.
     Never,
-    /// Fuse every one-to-one link, whatever the cores.
+    /// Fuse every one-to-one link, whatever the cores. A
+    /// [`Pinning::Explicit`](crate::Pinning::Explicit) list then names a core for each
+    /// thread left: the workers of every stage not fused to the one before it.
     Always,
 }
 
@@ -514,6 +518,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
         let fuse = match self.fusion {
             Fusion::Never => false,
             Fusion::Always => true,
+            Fusion::Auto if infos[0].explicit => false,
             Fusion::Auto => self.chain.plan(threads(&unfused), roles)?.oversubscribed(),
         };
         let fused = if fuse {
@@ -672,6 +677,8 @@ struct Info {
     window: Option<usize>,
     one_to_one: bool,
     allow_spin: bool,
+    /// Its pinning is `Pinning::Explicit` (the first stage's places every thread).
+    explicit: bool,
     dispatch: Deal,
 }
 
@@ -873,6 +880,7 @@ where
             window: s.window,
             one_to_one: self.one_to_one,
             allow_spin: s.allow_spin,
+            explicit: matches!(s.pinning, Pinning::Explicit { .. }),
             dispatch: match s.dispatch {
                 Dispatch::RoundRobin => Deal::RoundRobin,
                 Dispatch::LeastLoaded => Deal::LeastLoaded,
