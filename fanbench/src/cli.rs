@@ -325,7 +325,8 @@ pub struct Args {
 
     /// Also write every throughput row as CSV to FILE (one row per implementation, mode,
     /// workers, dispatch, order, batch and work size), and the latency rows to a second CSV
-    /// next to it: FILE-latency.csv (FILE's stem with `-latency`).
+    /// next to it: FILE-latency.csv (FILE's stem with `-latency`). A FILE without an
+    /// extension gets `.csv` (as `--plot` gets `.svg`, `--json` `.json`).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
 

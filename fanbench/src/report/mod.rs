@@ -354,6 +354,17 @@ pub fn sibling_path(p: &Path, tag: &str) -> PathBuf {
     p.with_file_name(name)
 }
 
+/// `p` with the extension `ext` if it has none (`--csv fan` writes `fan.csv` and
+/// `fan-pipeline.csv`, and `--plot fan` `fan.svg`: the same name given to both flags
+/// never makes one file overwrite the other).
+pub fn with_default_ext(p: &Path, ext: &str) -> PathBuf {
+    if p.extension().is_some() {
+        p.to_path_buf()
+    } else {
+        p.with_extension(ext)
+    }
+}
+
 /// Writes the files asked for (`--json`, `--csv`, `--plot`) and says on stderr where each
 /// went, one line per flag: `wrote fan.csv, fan-latency.csv`.
 pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
@@ -366,10 +377,12 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
         }
     };
     if let Some(p) = &args.json {
+        let p = &with_default_ext(p, "json");
         write_json(p, report).map_err(|e| format!("writing {}: {e}", p.display()))?;
         wrote(&[p]);
     }
     if let Some(p) = &args.csv {
+        let p = &with_default_ext(p, "csv");
         let mut done: Vec<&Path> = Vec::new();
         if thr {
             write_csv(p, report.rows).map_err(|e| format!("writing {}: {e}", p.display()))?;
@@ -401,6 +414,7 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
         wrote(&done);
     }
     if let Some(p) = &args.plot {
+        let p = &with_default_ext(p, "svg");
         let mut done: Vec<&Path> = Vec::new();
         if thr && !report.rows.is_empty() {
             write_plot(p, report.rows, report.machine)
@@ -422,4 +436,31 @@ pub fn write_outputs(args: &Args, report: &Report<'_>) -> Result<(), String> {
         wrote(&done);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sibling_path, with_default_ext};
+    use std::path::Path;
+
+    /// One name for `--csv` and `--plot` without an extension: two files, never one over
+    /// the other.
+    #[test]
+    fn a_name_without_extension_gets_the_flags_own() {
+        let csv = with_default_ext(Path::new("out/fan"), "csv");
+        let svg = with_default_ext(Path::new("out/fan"), "svg");
+        assert_eq!(csv, Path::new("out/fan.csv"));
+        assert_eq!(
+            sibling_path(&csv, "pipeline"),
+            Path::new("out/fan-pipeline.csv")
+        );
+        assert_eq!(
+            sibling_path(&svg, "pipeline"),
+            Path::new("out/fan-pipeline.svg")
+        );
+        assert_eq!(
+            with_default_ext(Path::new("fan.data"), "csv"),
+            Path::new("fan.data")
+        );
+    }
 }
