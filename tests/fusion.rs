@@ -244,3 +244,30 @@ fn explicit_pinning_counts_the_threads_left() {
         "four cores for two threads"
     );
 }
+
+/// A thread that runs fused stages counts as one worker: its input, and what the last stage
+/// on it sent on. (Driven by the caller: no quiet run takes items past the workers.)
+#[test]
+fn a_fused_thread_counts_its_input_and_what_it_sent() {
+    for fusion in [Fusion::Never, Fusion::Always] {
+        let mut out = Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .filter_map(|x: u64| x.is_multiple_of(4).then_some(x)),
+            )
+            .fusion(fusion)
+            .drive(0..1_000u64)
+            .unwrap();
+        assert_eq!(out.by_ref().count(), 250);
+        let stats = out.join().unwrap();
+        let last = &stats.workers[stats.workers.len() - 2..];
+        let sent: u64 = last.iter().map(|w| w.items_out).sum();
+        assert_eq!(sent, 250, "{fusion:?}: {stats:?}");
+        let taken: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
+        assert_eq!(taken, 1_000, "{fusion:?}");
+        assert_eq!(stats.merger.items, 250);
+    }
+}

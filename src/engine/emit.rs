@@ -57,6 +57,9 @@ pub(crate) trait Downstream<U>: Send {
     fn sent(&self) -> u64;
     /// [`OutBuf::set_flush`] for the stages after this one.
     fn set_flush(&mut self, every: usize);
+    /// [`OutBuf::fused_counts`]: the last stage's outputs, and every fused stage's waits for
+    /// room.
+    fn counts(&self) -> (u64, u64);
     /// Teardown: the work, then the output side, each in a step of its own.
     fn drop_parts(self: Box<Self>, td: &mut crate::teardown::Teardown);
 }
@@ -157,6 +160,15 @@ impl<U: Send + 'static> OutBuf<U> {
         match self {
             OutBuf::Through(_, _, d) => d.sent(),
             _ => own,
+        }
+    }
+
+    /// Through fused stages: the outputs the last stage on this thread sent on, and the
+    /// times the fused stages waited for room (`None`: nothing is fused after this stage).
+    pub(crate) fn fused_counts(&self) -> Option<(u64, u64)> {
+        match self {
+            OutBuf::Through(_, _, d) => Some(d.counts()),
+            _ => None,
         }
     }
 

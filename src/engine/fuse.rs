@@ -188,6 +188,14 @@ where
         self.out.set_flush(every);
     }
 
+    fn counts(&self) -> (u64, u64) {
+        let waits = self.stats.waits_full;
+        match self.out.fused_counts() {
+            Some((sent, later)) => (sent, waits + later),
+            None => (self.stats.items_out, waits),
+        }
+    }
+
     fn drop_parts(self: Box<Self>, td: &mut Teardown) {
         let Fused { work, out, .. } = *self;
         td.step(|| drop(work));

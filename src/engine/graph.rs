@@ -96,9 +96,10 @@ pub struct Graph<T, V> {
 /// of the fused stage on the outputs of each of its runs, with no ring or thread between
 /// them. Each item meets the same work, state and end-of-stream hook, in the same order, as
 /// over the one-to-one ring, and a panic names the stage it came from; the fused stage's
-/// capacity, batch, wait strategy and pinning go unused, and its workers' counters are
-/// those of the stage it is fused to ([`Stats::workers`](crate::stats::Stats::workers)
-/// holds one entry per thread).
+/// capacity, batch, wait strategy and pinning go unused (they are still checked), and a
+/// thread's counters count it as one worker ([`Stats::workers`](crate::stats::Stats::workers)
+/// holds one entry per thread): `items_in`, `waits_empty` and `peak_occupancy` of its input,
+/// `items_out` of the last stage on it (what it sent on), `waits_full` of every stage on it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fusion {

@@ -170,10 +170,18 @@ where
         if let Some(input) = &mut self.input {
             input.close();
         }
+        let mut stats = self.stats;
         if let Some(out) = &mut self.out {
             out.close();
+            // A thread that runs fused stages counts as one: its input's counters, and the
+            // outputs and waits of the last stage on it (what it sent on, and where it waited
+            // to send them).
+            if let Some((items_out, waits_full)) = out.fused_counts() {
+                stats.items_out = items_out;
+                stats.waits_full += waits_full;
+            }
         }
-        control.set_worker_stats(self.at.id, self.stats);
+        control.set_worker_stats(self.at.id, stats);
     }
 
     fn drop_parts(&mut self, td: &mut Teardown) {
