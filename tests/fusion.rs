@@ -2,7 +2,18 @@
 //! order and end-of-stream hooks as on threads of their own; a panic (in the work or in a
 //! hook) names the fused stage; `Auto` fuses only when the threads outnumber the cores.
 
-use fanring::{Engine, Failure, Fusion, Order};
+use fanring::{Engine, Failure, Fusion, Order, Output};
+
+/// Takes outputs until the failure: the stream must not end as if nothing failed.
+fn first_failure(out: &mut Output<u64>) -> Failure {
+    loop {
+        match out.next_checked() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended as if nothing failed"),
+            Err(e) => return e,
+        }
+    }
+}
 
 /// Stage 1 counts its items per worker and reports the count at the end; stage 0 (and, with
 /// `three`, stage 2) map.
@@ -81,13 +92,7 @@ fn a_fused_stage_panic_names_it() {
             .fusion(fusion)
             .run(0..10_000u64)
             .unwrap();
-        let err = loop {
-            match out.next_checked() {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("{fusion:?}: the stream ended as if nothing failed"),
-                Err(e) => break e,
-            }
-        };
+        let err = first_failure(&mut out);
         assert!(
             matches!(&err, Failure::WorkerPanicked { stage: 1, message, .. } if message == "stage 1 refused 500"),
             "{fusion:?}: {err:?}"
@@ -111,13 +116,7 @@ fn a_fused_stage_hook_panic_is_end_panicked() {
             .fusion(fusion)
             .run(0..1_000u64)
             .unwrap();
-        let err = loop {
-            match out.next_checked() {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("{fusion:?}: the stream ended as if nothing failed"),
-                Err(e) => break e,
-            }
-        };
+        let err = first_failure(&mut out);
         assert!(
             matches!(&err, Failure::EndPanicked { stage: 1, worker: 1, message, .. } if message == "hook of worker 1"),
             "{fusion:?}: {err:?}"
@@ -189,13 +188,7 @@ fn a_fused_state_constructor_panic_names_its_stage() {
             .fusion(fusion)
             .run(0..items)
             .unwrap();
-        let err = loop {
-            match out.next_checked() {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("{fusion:?} {items}: the stream ended as if nothing failed"),
-                Err(e) => break e,
-            }
-        };
+        let err = first_failure(&mut out);
         assert!(
             matches!(&err, Failure::WorkerPanicked { stage: 2, worker: 1, message, .. } if message == "no state for worker 1"),
             "{fusion:?} {items}: {err:?}"
