@@ -46,7 +46,8 @@ pub struct Stats {
     /// The distributor's counters, when it ran on the engine's own thread (with [`Input`](crate::Input),
     /// ask [`Input::stats`](crate::Input::stats)).
     pub distributor: Option<DistributorStats>,
-    /// Each worker's counters.
+    /// Each worker thread's counters (in a graph, every stage's in stage order; stages fused
+    /// onto a thread count as that one worker: see [`Fusion`](crate::Fusion)).
     pub workers: Vec<WorkerStats>,
     /// The merger's counters.
     pub merger: MergerStats,

@@ -69,7 +69,8 @@ impl Control {
         Control::stages(&[workers])
     }
 
-    /// A graph whose stages have `workers[k]` workers each.
+    /// A graph whose groups of worker threads have `workers[k]` threads each: a stage with
+    /// threads of its own, together with the stages fused onto them (`engine::fuse`).
     pub(crate) fn stages(workers: &[usize]) -> Self {
         let mut stage_starts = Vec::with_capacity(workers.len() + 1);
         let mut all = 0usize;
