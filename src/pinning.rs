@@ -32,7 +32,7 @@ pub enum Pinning {
     /// its own; [`Fusion::Auto`](crate::Fusion::Auto) fuses nothing under explicit pinning).
     Explicit {
         /// Core of the distributor thread (not used when the caller distributes, but still
-        /// checked: a core that does not exist is [`BuildError::NoSuchCore`](crate::BuildError::NoSuchCore)).
+        /// checked: a core that does not exist is [`BuildError::NoSuchCore`]).
         distributor: Option<usize>,
         /// One core per worker.
         workers: Vec<usize>,
