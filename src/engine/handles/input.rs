@@ -15,7 +15,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 ///
 /// Three ways to send, all on the same distributor and in the order they are called:
 /// [`send_blocking`](Self::send_blocking) (and [`send_all_blocking`](Self::send_all_blocking))
-/// wait on the thread; [`send_async`](Self::send_async) and the `futures_sink::Sink` impl
+/// wait on the thread; `send_async` (feature `async`) and the `futures_sink::Sink` impl
 /// (`async` feature: `SinkExt::send`, `send_all`, `StreamExt::forward`) wait without blocking
 /// the executor. No method of an `Input` has the name of a `SinkExt` or `StreamExt` method and
 /// blocks, so async code cannot block its executor by accident: `input.send(x).await` is
@@ -71,7 +71,7 @@ impl<T: Send + 'static> Input<T> {
 
     /// Hands one item to a worker and publishes it at once, waiting on this thread while that
     /// worker's ring (or the reorder window) is full. In async code use
-    /// [`send_async`](Self::send_async) or `SinkExt::send`, which wait without blocking the
+    /// `send_async` (feature `async`) or `SinkExt::send`, which wait without blocking the
     /// executor.
     ///
     /// ```
