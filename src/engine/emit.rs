@@ -50,11 +50,9 @@ pub(crate) trait Downstream<U>: Send {
     fn each_close_slot(&self, f: &mut dyn FnMut(&WakeSlot));
     /// Whether this stage, or one after it on the thread, has an end-of-stream hook.
     fn has_end(&self) -> bool;
-    /// After a normal end: this stage's end-of-stream hook, then those after it. `false`: a
-    /// hook panicked (recorded; the rest do not run).
-    fn end(&mut self) -> bool;
-    /// Outputs moved on by the last stage on the thread.
-    fn sent(&self) -> u64;
+    /// After a normal end: this stage's end-of-stream hook, then those after it, each
+    /// publishing its outputs (a hook that panics is recorded, and the rest do not run).
+    fn end(&mut self);
     /// [`OutBuf::set_flush`] for the stages after this one.
     fn set_flush(&mut self, every: usize);
     /// [`OutBuf::fused_counts`]: the last stage's outputs, and every fused stage's waits for
@@ -157,10 +155,7 @@ impl<U: Send + 'static> OutBuf<U> {
     /// Outputs moved on by the last stage on this thread: `own` (the caller's count), or,
     /// through fused stages, the last one's.
     pub(crate) fn sent(&self, own: u64) -> u64 {
-        match self {
-            OutBuf::Through(_, _, d) => d.sent(),
-            _ => own,
-        }
+        self.fused_counts().map_or(own, |(sent, _)| sent)
     }
 
     /// Through fused stages: the outputs the last stage on this thread sent on, and the
@@ -178,11 +173,9 @@ impl<U: Send + 'static> OutBuf<U> {
     }
 
     /// After a normal end and this stage's own hook: the hooks of the stages fused after it.
-    /// `false`: one panicked (recorded).
-    pub(crate) fn end(&mut self) -> bool {
-        match self {
-            OutBuf::Through(_, _, d) => d.end(),
-            _ => true,
+    pub(crate) fn end(&mut self) {
+        if let OutBuf::Through(_, _, d) = self {
+            d.end();
         }
     }
 

@@ -150,7 +150,7 @@ where
         K::HAS_END || self.out.has_end()
     }
 
-    fn end(&mut self) -> bool {
+    fn end(&mut self) {
         if K::HAS_END {
             let Fused {
                 factory,
@@ -165,23 +165,19 @@ where
             }));
             if let Err(payload) = made {
                 self.record(payload, false);
-                return false;
+                return;
             }
             let Some(work) = &mut self.work.0 else {
-                return false;
+                return;
             };
             let (out, stats) = (&mut self.out, &mut self.stats);
             let ended = catch_unwind(AssertUnwindSafe(|| end_of_stream(work, out, stats)));
             if let Err(payload) = ended {
                 self.record(payload, true);
-                return false;
+                return;
             }
         }
-        self.out.end()
-    }
-
-    fn sent(&self) -> u64 {
-        self.out.sent(self.stats.items_out)
+        self.out.end();
     }
 
     fn set_flush(&mut self, every: usize) {

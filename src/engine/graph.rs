@@ -527,7 +527,8 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 .iter()
                 .enumerate()
                 .map(|(s, i)| {
-                    s > 0 && i.dispatch == Deal::RoundRobin && i.workers == infos[s - 1].workers
+                    let upstream = s.checked_sub(1).map_or(0, |p| infos[p].workers);
+                    one_to_one_link(s, upstream, i.workers, i.dispatch == Deal::RoundRobin)
                 })
                 .collect()
         } else {
@@ -1034,7 +1035,7 @@ where
         (0..upstream).map(|_| Vec::with_capacity(n)).collect();
     let mut consumers: Vec<Vec<Consumer<I>>> =
         (0..n).map(|_| Vec::with_capacity(upstream)).collect();
-    if one_to_one_link(stage, upstream, s) {
+    if one_to_one_link(stage, upstream, s.workers, s.dispatch.is_round_robin()) {
         // Worker `i` of the stage before writes to worker `i` only.
         for (p, c) in producers.iter_mut().zip(&mut consumers) {
             let (tx, rx) = channel_for_runs::<I>(s.capacity, s.wait)?;
@@ -1080,8 +1081,8 @@ where
 /// many workers and round-robin dispatch, so each worker before it gives its outputs to one
 /// worker (its own rotation would spread equal shares anyway), over one ring instead of
 /// `workers`. The first stage is fed all to all (by the distributor, or by several inputs).
-fn one_to_one_link<T>(stage: usize, upstream: usize, s: &Settings<T>) -> bool {
-    stage > 0 && upstream == s.workers && s.dispatch.is_round_robin()
+fn one_to_one_link(stage: usize, upstream: usize, workers: usize, round_robin: bool) -> bool {
+    stage > 0 && upstream == workers && round_robin
 }
 
 /// A graph's stages, typed at both ends only.

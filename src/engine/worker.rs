@@ -138,8 +138,8 @@ where
                     end_of_stream(&mut work, out, stats);
                 }
             }));
-            if end.is_ok() && out.end() {
-                out.commit();
+            if end.is_ok() {
+                out.end();
             }
             if let Err(payload) = end {
                 control.panicked(
