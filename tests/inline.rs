@@ -195,3 +195,48 @@ fn an_early_end_during_a_quiet_spell() {
     let first: Vec<u64> = out.take(20).collect();
     assert_eq!(first.len(), 20);
 }
+
+/// Spins for `us` microseconds: work that takes time without sleeping.
+fn spin_us(us: u64) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+}
+
+/// A burst of costly items that arrives while the workers are parked goes to the workers:
+/// a quiet run is as long as its work would take a few microseconds at the cost per item
+/// the last quiet run showed, so the distributor does not run the burst alone.
+#[test]
+fn a_burst_of_costly_items_is_not_run_by_the_distributor() {
+    let (tx, rx) = mpsc::channel::<u64>();
+    let feeder = std::thread::spawn(move || {
+        // One quiet item (the workers park meanwhile), then a burst of 64 at once.
+        tx.send(0).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        for i in 1..=64 {
+            tx.send(i).unwrap();
+        }
+    });
+    let mut out = Engine::builder()
+        .workers(2)
+        .pinning(Pinning::None)
+        .map(|x: u64| {
+            spin_us(200);
+            x
+        })
+        .run_source(rx)
+        .unwrap();
+    let sum: u64 = out.by_ref().sum();
+    feeder.join().unwrap();
+    assert_eq!(sum, (0..=64).sum::<u64>());
+    let stats = out.join().unwrap();
+    let inline = stats.distributor.unwrap().inline;
+    let by_workers: u64 = stats.workers.iter().map(|w| w.items_in).sum();
+    assert_eq!(by_workers + inline, 65, "every item once");
+    // At most the quiet item and the burst's first item or so; not the burst.
+    assert!(
+        inline <= 8,
+        "the distributor ran {inline} of 65 costly items"
+    );
+}

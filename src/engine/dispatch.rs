@@ -86,9 +86,10 @@ impl<T> Default for Dispatch<T> {
 /// Who runs a quiet run instead of a parked worker (`engine::inline`): given the run's items
 /// and the sequence number of the first, it processes them and publishes their outputs.
 pub(crate) trait QuietRun<T> {
-    /// Whether it would take a quiet run now (it backs off after runs whose work took long:
-    /// those are better spread over the workers).
-    fn willing(&mut self) -> bool;
+    /// Whether it would take a quiet run of `k` items now: not while it backs off after runs
+    /// whose work took long (those are better spread over the workers), nor a run whose work,
+    /// at the cost per item its last run showed, would take long.
+    fn willing(&mut self, k: usize) -> bool;
 
     /// Processes `items` (emptying it), numbered from `seq`, as the worker `worker` would
     /// have. `Err` once the engine cannot go on (the merged stream went away, or the work

@@ -59,7 +59,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             let runner = quiet.as_deref_mut().filter(|_| short);
             let quiet_run = runner.and_then(|q| {
                 let target = q
-                    .willing()
+                    .willing(buf.len())
                     .then(|| self.quiet_target(buf.len()))
                     .flatten()?;
                 Some((q, target))

@@ -34,7 +34,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// finds them long again the pause doubles, up to [`MAX_BACK_OFF_RUNS`] (items of hundreds of
 /// µs would otherwise take a few percent of the stream onto one thread, each holding the
 /// other workers' next items back); a quiet run that is quick brings it back to the first.
+///
+/// A run of many items is taken only if its work, at the cost per item of the last quiet run,
+/// would not take long ([`LONG_RUN_NS`]); before any run, [`FIRST_RUN_ITEMS`] at most. So a
+/// burst of costly items (or an iterator whose runs are cut short by time) is not serialised
+/// on the distributor's thread while its workers sleep.
 const LONG_RUN_NS: u128 = 5_000;
+const FIRST_RUN_ITEMS: usize = 8;
 const LONG_RUNS: u32 = 3;
 const BACK_OFF_RUNS: u32 = 64;
 const MAX_BACK_OFF_RUNS: u32 = 4096;
@@ -54,6 +60,9 @@ pub(crate) struct Inline<T, U, K> {
     back_off: u32,
     /// The next pause, doubled each time it is taken.
     next_back_off: u32,
+    /// The most items a quiet run may have: its work's expected time stays under
+    /// `LONG_RUN_NS` at the last run's cost per item (one item at least).
+    max_items: usize,
     _t: PhantomData<fn(T)>,
 }
 
@@ -68,19 +77,21 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             long_runs: 0,
             back_off: 0,
             next_back_off: BACK_OFF_RUNS,
+            max_items: FIRST_RUN_ITEMS,
             _t: PhantomData,
         }
     }
 }
 
 impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
-    fn willing(&mut self) -> bool {
+    fn willing(&mut self, k: usize) -> bool {
         self.back_off = self.back_off.saturating_sub(1);
-        self.back_off == 0
+        self.back_off == 0 && k <= self.max_items
     }
 
     fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped> {
         let started = crate::clock::Clock::now();
+        let k = items.len() as u128;
         let Inline {
             work,
             lane,
@@ -98,6 +109,10 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         // The work's time alone: the publish below may wake the merger (a futex wake, several
         // µs on a VM), which says nothing about the work.
         let took = started.elapsed().as_nanos();
+        let per_item = took / k.max(1);
+        self.max_items = usize::try_from(LONG_RUN_NS / per_item.max(1))
+            .unwrap_or(usize::MAX)
+            .max(1);
         if done.is_ok() {
             // (After a panic, what was staged is published when the lane closes, once the
             // failure is recorded.)
