@@ -18,8 +18,10 @@ pub struct MergerStats {
 pub struct DistributorStats {
     /// Items handed out: to workers, or run by the distributor itself (`inline`).
     pub items: u64,
-    /// Of those, items of a quiet run that the distributor ran itself while the worker it
-    /// would have gone to was parked, instead of waking it (one hop instead of two).
+    /// Of those, items of a quiet run that the distributor ran itself instead of waking the
+    /// worker it would have gone to (parked, in a farm; in a graph of unfused stages, every
+    /// quiet run is taken there: one hop instead of one per stage). See
+    /// [`Builder::map`](crate::Builder::map).
     pub inline: u64,
     /// Times it had to wait for a full worker ring (or a full reorder window).
     pub waits_full: u64,

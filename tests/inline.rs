@@ -46,27 +46,33 @@ fn quiet_runs_run_on_the_distributor_and_keep_every_guarantee() {
     }
 }
 
+/// `filter_map` under the tagged `Preserve`: each input's outputs and its end mark go on the
+/// lane, in order with the workers'.
 #[test]
-fn filter_and_flat_map_quiet_runs_keep_the_order() {
+fn filter_map_quiet_runs_keep_the_order() {
     let n = 200;
-    let out = Engine::builder()
+    let mut out = Engine::builder()
         .workers(2)
         .pinning(Pinning::None)
         .dispatch(Dispatch::LeastLoaded)
         .order(Order::Preserve)
-        .flat_map(|x: u64| (0..x % 3).map(move |k| (x, k)))
+        .filter_map(|x: u64| (!x.is_multiple_of(3)).then_some((x, x * x)))
         .run_source(quiet_feed(n, Duration::from_micros(200)))
         .unwrap();
-    let got: Vec<(u64, u64)> = out.collect();
+    let got: Vec<(u64, u64)> = out.by_ref().collect();
     let want: Vec<(u64, u64)> = (0..n)
-        .flat_map(|x| (0..x % 3).map(move |k| (x, k)))
+        .filter(|x| !x.is_multiple_of(3))
+        .map(|x| (x, x * x))
         .collect();
     assert_eq!(got, want);
+    let d = out.join().unwrap().distributor.unwrap();
+    assert!(d.inline > 0, "no quiet run ({d:?})");
 }
 
 /// A worker's order must hold (`by_key`), the merger reads the workers in turn (round-robin
-/// `Preserve`), the work has per-worker state (`stateful`), or the caller distributes
-/// (`drive`, `start`): every item goes through a worker.
+/// `Preserve`), the work has per-worker state (`stateful`), its outputs per input are
+/// unbounded (`flat_map`: a quiet run could not be sure of room for them on its lane), or the
+/// caller distributes (`drive`, `start`): every item goes through a worker.
 #[test]
 fn quiet_runs_stay_with_the_workers_where_they_must() {
     let n = 100;
@@ -90,6 +96,11 @@ fn quiet_runs_stay_with_the_workers_where_they_must() {
         .run_source(quiet_feed(n, pause))
         .unwrap();
     assert_eq!(inline_of(out.join_after_reading()), 0, "stateful");
+    let out = b()
+        .flat_map(|x: u64| [x, x])
+        .run_source(quiet_feed(n, pause))
+        .unwrap();
+    assert_eq!(inline_of(out.join_after_reading()), 0, "flat_map");
 }
 
 /// Reads a stream to its end, then joins it.
@@ -238,5 +249,110 @@ fn a_burst_of_costly_items_is_not_run_by_the_distributor() {
     assert!(
         inline <= 8,
         "the distributor ran {inline} of 65 costly items"
+    );
+}
+
+/// A caller that feeds a rendezvous channel before it reads the output: the first item's
+/// outputs fill every ring to the merger, and the distributor must still take the second
+/// item (a quiet run that waited for room on its lane stopped it taking from its source, and
+/// the caller's second `send` waited for ever).
+#[test]
+fn the_distributor_keeps_taking_from_its_source_while_outputs_wait() {
+    for round in 0..20 {
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (tx, rx) = mpsc::sync_channel::<u64>(0);
+            let mut out = Engine::builder()
+                .workers(2)
+                .flat_map(|x: u64| (0..2000u64).map(move |k| x * 10_000 + k))
+                .run_source(rx)
+                .unwrap();
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+            drop(tx);
+            let n = out.by_ref().count();
+            let _ = done_tx.send((n, out.join().is_ok()));
+        });
+        let got = done.recv_timeout(Duration::from_secs(30));
+        assert_eq!(got, Ok((4000, true)), "round {round}: hung or lost outputs");
+    }
+}
+
+/// A source that is slow, not quiet (each `next()` takes 2 µs, so every run is one item),
+/// through a graph of unfused stages, where every quiet run is the distributor's: the quiet
+/// runs keep it busy, so it stops taking them and the workers get the stream.
+#[test]
+fn a_slow_source_is_not_run_on_the_distributor() {
+    let n = 5_000u64;
+    let mut out = Engine::builder()
+        .workers(2)
+        .pinning(Pinning::None)
+        .map(|x: u64| {
+            spin_us(2);
+            x
+        })
+        .then(
+            Engine::builder()
+                .workers(2)
+                .pinning(Pinning::None)
+                .map(|x: u64| {
+                    spin_us(2);
+                    x
+                }),
+        )
+        .fusion(fanring::Fusion::Never)
+        .run((0..n).inspect(|_| spin_us(2)))
+        .unwrap();
+    assert_eq!(out.by_ref().count(), 5_000);
+    let stats = out.join().unwrap();
+    let inline = stats.distributor.unwrap().inline;
+    let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
+    assert_eq!(first_stage + inline, n, "every item once");
+    assert!(inline < n / 10, "the distributor ran {inline} of {n} items");
+}
+
+/// Quiet runs of cheap items, then a burst of costly ones: the quiet run that takes the burst
+/// (sized by the cheap items' cost) stops once its work has taken long, after the first
+/// costly item, and the rest go to the workers.
+#[test]
+fn a_quiet_run_that_takes_long_hands_the_rest_to_the_workers() {
+    let (mut tx, rx) = fanring::channel::<u64>(1024).unwrap();
+    let mut out = Engine::builder()
+        .workers(2)
+        .pinning(Pinning::None)
+        .map(|x: u64| {
+            if x >= 1000 {
+                spin_us(200);
+            }
+            (
+                x,
+                std::thread::current().name() == Some("fanring-distributor"),
+            )
+        })
+        .run_source(rx)
+        .unwrap();
+    for x in 0..30 {
+        tx.push(x).unwrap();
+        out.next().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let burst: Vec<u64> = (1000..1060).collect();
+    assert_eq!(tx.try_push_slice(&burst), Ok(60));
+    drop(tx);
+    let on_distributor = out
+        .by_ref()
+        .filter(|&(x, on_distributor)| x >= 1000 && on_distributor)
+        .count();
+    let stats = out.join().unwrap();
+    let by_workers: u64 = stats.workers.iter().map(|w| w.items_in).sum();
+    assert_eq!(
+        by_workers + stats.distributor.unwrap().inline,
+        90,
+        "every item once"
+    );
+    assert!(
+        on_distributor <= 3,
+        "the distributor ran {on_distributor} of 60 costly items"
     );
 }

@@ -164,7 +164,8 @@ impl<T: Send + 'static> Builder<T> {
     /// count on a thread of its own (thread-local state, a core of its own): use
     /// [`stateful`](Self::stateful) for that, which always runs on its worker. A panic there is
     /// reported as `Failure::WorkerPanicked` of the worker the run was for. The same holds
-    /// for `filter_map` and `flat_map`.
+    /// for `filter_map`. (Not for `flat_map`: a quiet run is taken only when the distributor's
+    /// ring to the merger has room for all its outputs, so that it never waits there.)
     pub fn map<U, F>(self, f: F) -> Pipeline<T, U, impl Fn(usize) -> MapWork<F> + Send + Sync>
     where
         F: Fn(T) -> U + Send + Sync + 'static,

@@ -29,9 +29,14 @@ pub enum Dispatch<T> {
     /// waited for, and with `batch(1)` item `i` goes to worker `i % n`, the seed's `Split`
     /// (which [`split`](crate::fan::split) keeps).
     RoundRobin,
-    /// Work-conserving: each run of up to `batch` items goes to the worker with the most free
-    /// ring slots at that moment, so a slow worker never holds the others up (`FastFlow`'s
-    /// on-demand scheduling; with `batch(1)`, item by item).
+    /// Each run of up to `batch` items goes to the worker with the most free ring slots at
+    /// that moment, of equals one parked waiting for input (`FastFlow`'s on-demand scheduling;
+    /// with `batch(1)`, item by item), so a worker that falls behind gets less. Free slots are
+    /// what it sees: the items a worker has taken out of its ring (up to a run, about 500 µs
+    /// of its work at the cost it has measured, or `batch`) no longer count, so a worker busy
+    /// with a run of costly items whose ring is empty looks as free as an idle one (the parked
+    /// one is chosen), and items queued in one worker's ring wait for it even when another
+    /// is idle.
     LeastLoaded,
     /// The same key always goes to the same worker (`key % n`), so items with one key keep
     /// their order even with `Order::Any` (DPDK's flow affinity).
@@ -87,13 +92,16 @@ impl<T> Default for Dispatch<T> {
 /// and the sequence number of the first, it processes them and publishes their outputs.
 pub(crate) trait QuietRun<T> {
     /// Whether it would take a quiet run of `k` items now: not while it backs off after runs
-    /// whose work took long (those are better spread over the workers), nor a run whose work,
-    /// at the cost per item its last run showed, would take long.
+    /// whose work took long or kept it busy (those are better spread over the workers), nor
+    /// a run whose work, at the cost per item its last run showed, would take long, nor one
+    /// whose outputs its lane has no room for now (it never waits for the merger).
     fn willing(&mut self, k: usize) -> bool;
 
-    /// Processes `items` (emptying it), numbered from `seq`, as the worker `worker` would
-    /// have. `Err` once the engine cannot go on (the merged stream went away, or the work
-    /// panicked: then the failure is recorded before anything closes).
+    /// Processes the first of `items`, numbered from `seq`, as the worker `worker` would
+    /// have, and leaves in `items` (in order) those it did not get to: it stops once the run
+    /// has taken long, after one item at least (the caller hands the rest to the workers).
+    /// `Err` once the engine cannot go on (the merged stream went away, or the work panicked:
+    /// then the failure is recorded before anything closes).
     fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped>;
 }
 
@@ -408,9 +416,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
 
     /// For a quiet run of `k` items: the worker it would go to now, if that worker is parked
     /// (waking it would cost a futex wake and a scheduling), and the sequence number of the
-    /// run's first item. The run then counts as handed out to that worker (its turn ends
-    /// there) and as `inline` in the counters. `None` for `ByKey` (a key's items must keep
-    /// its worker's order), a worker that is not parked, or a reorder window without room.
+    /// run's first item. That worker's turn ends there; [`quiet_ran`](Self::quiet_ran) then
+    /// counts the items the runner took. `None` for `ByKey` (a key's items must keep its
+    /// worker's order), a worker that is not parked, or a reorder window without room.
     pub(crate) fn quiet_target(&mut self, k: usize) -> Option<(usize, usize)> {
         if self.stopped {
             return None;
@@ -430,14 +438,19 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         // the merger before what was handed out earlier (the tagged window orders them, but
         // `Order::Any` must not hold an earlier item back behind a later one).
         self.flush();
-        let seq = self.seq;
-        self.seq = self.seq.wrapping_add(k);
-        self.stats.items += k as u64;
-        self.stats.inline += k as u64;
         self.cur = target;
         self.turn_left = 0;
         self.room = 0;
-        Some((target, seq))
+        Some((target, self.seq))
+    }
+
+    /// The quiet runner took the first `j` items of the run [`quiet_target`](Self::quiet_target)
+    /// numbered: they count as handed out (`inline` in the counters), and the next item staged
+    /// gets the sequence number after theirs.
+    pub(crate) fn quiet_ran(&mut self, j: usize) {
+        self.seq = self.seq.wrapping_add(j);
+        self.stats.items += j as u64;
+        self.stats.inline += j as u64;
     }
 
     /// Stages `item` for a worker, waiting while the chosen ring (or the reorder window) is
@@ -719,14 +732,32 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     pub(crate) fn least_loaded(&mut self) -> usize {
         let mut best = 0;
         let mut best_free = 0;
-        for (i, r) in self.rings.iter_mut().enumerate() {
-            let free = r.free_refresh();
+        for i in 0..self.rings.len() {
+            let free = self.rings[i].free_refresh();
             if free > best_free {
                 best = i;
                 best_free = free;
+            } else if free == best_free && free > 0 && self.idle_first(i, best) {
+                best = i;
             }
         }
         best
+    }
+
+    /// Of two rings equally free, whether to take `i` over `best`: its worker is parked
+    /// waiting for input and `best`'s is not (a worker whose ring is as empty may be busy with
+    /// the run it took out of it). A hint only (a `Relaxed` load each); not under loom and
+    /// shuttle, where it would only add states: any choice keeps the protocol.
+    fn idle_first(&self, i: usize, best: usize) -> bool {
+        #[cfg(not(any(fanring_loom, feature = "shuttle")))]
+        {
+            self.rings[i].peer_parked() && !self.rings[best].peer_parked()
+        }
+        #[cfg(any(fanring_loom, feature = "shuttle"))]
+        {
+            let _ = (i, best);
+            false
+        }
     }
 
     /// The worker rings.

@@ -120,6 +120,17 @@ impl<U> OutBuf<U> {
         matches!(self, OutBuf::Tagged(..))
     }
 
+    /// Room for this many more outputs without waiting: the ring's free slots (its consumer's
+    /// `head` reloaded) less what the local buffer holds. Only a ring's (the quiet runner's
+    /// lane); 0 for the other kinds.
+    pub(crate) fn free_now(&mut self) -> usize {
+        match self {
+            OutBuf::Plain(p, buf) => p.free_refresh().saturating_sub(buf.len()),
+            OutBuf::Tagged(p, buf) => p.free_refresh().saturating_sub(buf.len()),
+            _ => 0,
+        }
+    }
+
     /// The plain buffer [`Emit`] writes through, if the outputs are plain.
     fn plain_buf(&mut self) -> Option<&mut Vec<U>> {
         match self {

@@ -65,10 +65,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 Some((q, target))
             });
             if let Some((q, (worker, seq))) = quiet_run {
-                if q.run(buf, seq, worker).is_err() {
+                let k = buf.len();
+                let ran = q.run(buf, seq, worker);
+                self.quiet_ran(k - buf.len());
+                if ran.is_err() {
                     return Fed::Stopped;
                 }
-            } else {
+            }
+            // What no quiet runner took (or the part of its run it left, having taken long).
+            if !buf.is_empty() {
                 if self.try_send_from(buf).is_err() {
                     return Fed::Stopped;
                 }

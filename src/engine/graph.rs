@@ -60,10 +60,11 @@ use std::fmt;
 /// order when every stage before it is `by_key` on the same key).
 ///
 /// **A quiet input.** With a distributor thread (`run`, `run_source`, `run_with_sink`),
-/// stateless stages (`map`, `filter_map`, `flat_map`) and no `by_key` stage, a run that the
-/// source hands over while it has nothing more ready, whose first-stage worker is parked, is
-/// run through every stage by the distributor itself and goes straight to the merger: one hop
-/// instead of one per stage (see [`Builder::map`](crate::Builder::map) on where `f` runs).
+/// stages that are all `map` or `filter_map` and no `by_key` stage, a short run that the
+/// source hands over while it has nothing more ready is run through every stage by the
+/// distributor itself and goes straight to the merger: one hop instead of one per stage (see
+/// [`Builder::map`](crate::Builder::map) on where `f` runs). With every stage fused to the
+/// first, only a run whose first-stage worker is parked is taken there, as in a farm.
 ///
 /// **Ends.** The input ends → each stage drains, then runs its end-of-stream hooks, then
 /// closes its rings → the stream ends. The stream dropped → every stage stops. Any worker's
@@ -893,7 +894,7 @@ where
 
     fn local(&self, stage: usize) -> Option<LocalSeed<T, U>> {
         let factory = std::sync::Arc::clone(&self.factory);
-        K::STATELESS.then(|| {
+        K::QUIET_RUNS.then(|| {
             Box::new(move || {
                 Box::new(LocalWork {
                     work: factory(0),

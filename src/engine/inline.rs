@@ -1,12 +1,20 @@
 //! The distributor running a quiet run itself: when the source had no more items ready and the
 //! worker the run would go to is parked, waking that worker costs a futex wake and a
 //! scheduling (several µs on a VM) for every item of a quiet stream, and the item then crosses
-//! two hops (distributor → worker → merger). With stateless work (`map`, `filter_map`,
-//! `flat_map`) the distributor's own copy of the work can process the run instead and publish
-//! its outputs on a ring of its own, the *lane*, which the merger reads like a worker's output
-//! ring: one hop, and no worker woken.
+//! two hops (distributor → worker → merger). With stateless work of at most one output per
+//! input (`map`, `filter_map`; `Work::QUIET_RUNS`) the distributor's own copy of the work can
+//! process the run instead and publish its outputs on a ring of its own, the *lane*, which the
+//! merger reads like a worker's output ring: one hop, and no worker woken.
 //!
-//! In a graph of stateless stages with no `by_key` stage, the work is every stage's in turn
+//! A quiet run never keeps the distributor from its source for long: it is taken only when
+//! the lane has room for all its outputs (so it never waits for the merger; a caller that
+//! feeds the source before it reads the output would otherwise wait on the distributor while
+//! the distributor waited on it: `flat_map`, whose outputs per input are unbounded, has no
+//! quiet runs), it stops once its work has taken 5 µs and hands the rest to the workers, and
+//! quiet runs stop for a while when their work keeps taking long or keeps the distributor
+//! busy (see below).
+//!
+//! In a graph of such stages with no `by_key` stage, the work is every stage's in turn
 //! (`work::ChainWork`), and the lane feeds the merger after the last stage.
 //!
 //! Used by the engine's distributor thread (`run`, `run_source`, `run_with_sink`) with
@@ -36,11 +44,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// other workers' next items back); a quiet run that is quick brings it back to the first.
 ///
 /// A run of many items is taken only if its work, at the cost per item of the last quiet run,
-/// would not take long ([`LONG_RUN_NS`]); before any run, [`FIRST_RUN_ITEMS`] at most. So a
-/// burst of costly items (or an iterator whose runs are cut short by time) is not serialised
-/// on the distributor's thread while its workers sleep.
-const LONG_RUN_NS: u128 = 5_000;
-const FIRST_RUN_ITEMS: usize = 8;
+/// would not take long ([`LONG_RUN_NS`]); before any run, one item (its cost is unknown). A run
+/// whose work takes long all the same (items dearer than the last) stops after the item that
+/// took it past [`LONG_RUN_NS`], and the rest go to the workers. So a burst of costly items (or
+/// an iterator whose runs are cut short by time) is not serialised on the distributor's
+/// thread while its workers sleep.
+///
+/// A quiet run whose work took more than half the time since the last one began counts as
+/// long too: the source is not quiet, only slow (an iterator whose `next()` takes a few µs
+/// gives runs of one item), and running the work there would make the stream as slow as the
+/// source and the work in turn.
+const LONG_RUN_NS: u64 = 5_000;
 const LONG_RUNS: u32 = 3;
 const BACK_OFF_RUNS: u32 = 64;
 const MAX_BACK_OFF_RUNS: u32 = 4096;
@@ -63,6 +77,8 @@ pub(crate) struct Inline<T, U, K> {
     /// The most items a quiet run may have: its work's expected time stays under
     /// `LONG_RUN_NS` at the last run's cost per item (one item at least).
     max_items: usize,
+    /// When the last quiet run started (fast-clock ns; 0: none yet).
+    last_start: u64,
     _t: PhantomData<fn(T)>,
 }
 
@@ -77,7 +93,8 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             long_runs: 0,
             back_off: 0,
             next_back_off: BACK_OFF_RUNS,
-            max_items: FIRST_RUN_ITEMS,
+            max_items: 1,
+            last_start: 0,
             _t: PhantomData,
         }
     }
@@ -86,12 +103,17 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
 impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
     fn willing(&mut self, k: usize) -> bool {
         self.back_off = self.back_off.saturating_sub(1);
-        self.back_off == 0 && k <= self.max_items
+        // A tagged lane carries an `End` mark after each input of work that is not one to one.
+        let slots = if self.lane.is_tagged() && !self.one_to_one {
+            2 * k
+        } else {
+            k
+        };
+        self.back_off == 0 && k <= self.max_items && self.lane.free_now() >= slots
     }
 
     fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped> {
-        let started = crate::clock::Clock::now();
-        let k = items.len() as u128;
+        let started = crate::clock::now_ns();
         let Inline {
             work,
             lane,
@@ -99,17 +121,28 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             stats,
             ..
         } = self;
-        let run = items
-            .drain(..)
-            .enumerate()
-            .map(|(j, item)| (seq.wrapping_add(j), item));
+        // The items are taken from the back of the reversed run, one at a time, so that the
+        // run can stop after any of them with the rest still in `items`, in order once
+        // reversed back (and its allocation kept: its capacity is the distributor's run).
+        items.reverse();
+        let mut taken = 0usize;
+        let run = std::iter::from_fn(|| {
+            if taken > 0 && crate::clock::now_ns().saturating_sub(started) > LONG_RUN_NS {
+                return None; // long enough: the rest goes to the workers
+            }
+            let item = items.pop()?;
+            let numbered = (seq.wrapping_add(taken), item);
+            taken += 1;
+            Some(numbered)
+        });
         let done = catch_unwind(AssertUnwindSafe(|| {
             stage_run(run, lane, work, *one_to_one, stats)
         }));
+        items.reverse();
         // The work's time alone: the publish below may wake the merger (a futex wake, several
         // µs on a VM), which says nothing about the work.
-        let took = started.elapsed().as_nanos();
-        let per_item = took / k.max(1);
+        let took = crate::clock::now_ns().saturating_sub(started);
+        let per_item = took / taken.max(1) as u64;
         self.max_items = usize::try_from(LONG_RUN_NS / per_item.max(1))
             .unwrap_or(usize::MAX)
             .max(1);
@@ -118,7 +151,12 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             // failure is recorded.)
             self.lane.commit();
         }
-        if took > LONG_RUN_NS {
+        // Busy: the work took over half the time since the last quiet run began, so the
+        // source is not quiet (an iterator whose `next()` takes microseconds gives runs of
+        // one item): run here, the stream would be as slow as the source and the work in turn.
+        let busy = self.last_start != 0 && 2 * took > started.saturating_sub(self.last_start);
+        self.last_start = started;
+        if took > LONG_RUN_NS || busy {
             self.long_runs += 1;
             if self.long_runs >= LONG_RUNS {
                 self.long_runs = 0;

@@ -86,7 +86,7 @@ where
         threads: Vec::with_capacity(n + 2),
         // The distributor thread may run quiet runs itself (`engine::inline`), on a lane of
         // its own to the merger.
-        lane: K::STATELESS && mode.own_distributor() && !sizes.rotate && !b.dispatch.is_by_key(),
+        lane: K::QUIET_RUNS && mode.own_distributor() && !sizes.rotate && !b.dispatch.is_by_key(),
     };
     let built = if sizes.tagged {
         crew.tagged(b, &sizes)

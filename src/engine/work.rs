@@ -21,10 +21,14 @@ pub trait Work<T, U>: sealed::Sealed {
     /// Whether [`end`](Self::end) does anything (a `stateful` work with an end-of-stream hook).
     const HAS_END: bool = false;
 
-    /// Whether any copy of the work (the factory's for any worker) may process any item: no
-    /// per-worker state (`map`, `filter_map`, `flat_map`). The distributor then may run a
-    /// quiet run itself (`engine::inline`).
-    const STATELESS: bool = false;
+    /// Whether the distributor may run a quiet run of this work itself (`engine::inline`):
+    /// stateless (any copy of the work, the factory's for any worker, may process any item),
+    /// and at most one output per input (`map`, `filter_map`), so that a run of
+    /// `k` items needs at most `k` outputs' room on the lane, and is taken only when that room
+    /// is free. A run that waited for room would stop the distributor taking items from its
+    /// source until the merger read on: a caller that feeds the source before it reads the
+    /// output would wait for the distributor, and the distributor for the caller.
+    const QUIET_RUNS: bool = false;
 
     /// Processes one item, sending its outputs to `emit`.
     fn call(&mut self, item: T, emit: &mut Emit<'_, U>);
@@ -60,7 +64,7 @@ pub struct NoEnd;
 pub struct OnEnd<E>(pub(crate) std::sync::Arc<E>);
 
 impl<T, U: Send + 'static, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
-    const STATELESS: bool = true;
+    const QUIET_RUNS: bool = true;
 
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
@@ -71,7 +75,7 @@ impl<T, U: Send + 'static, F: Fn(T) -> U> Work<T, U> for MapWork<F> {
 }
 
 impl<T, U: Send + 'static, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F> {
-    const STATELESS: bool = true;
+    const QUIET_RUNS: bool = true;
 
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
@@ -84,8 +88,6 @@ impl<T, U: Send + 'static, F: Fn(T) -> Option<U>> Work<T, U> for FilterMapWork<F
 }
 
 impl<T, U: Send + 'static, I: IntoIterator<Item = U>, F: Fn(T) -> I> Work<T, U> for FlatMapWork<F> {
-    const STATELESS: bool = true;
-
     // Always: see `Emit::push`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -193,7 +195,7 @@ impl<T, V> ChainWork<T, V> {
 }
 
 impl<T, V: Send + 'static> Work<T, V> for ChainWork<T, V> {
-    const STATELESS: bool = true;
+    const QUIET_RUNS: bool = true;
 
     #[inline]
     fn call(&mut self, item: T, emit: &mut Emit<'_, V>) {

@@ -55,7 +55,10 @@ impl<U> Output<U> {
         self.core.plan()
     }
 
-    /// The failure that ended the stream early, if any (known once `next` returned `None`).
+    /// The failure that ended the stream early, if any: known once the stream has ended,
+    /// which [`next_checked`](Self::next_checked) reports as `Err`, and `next`, the iterator,
+    /// by re-raising the failing stage's panic once before it returns `None` (unless the
+    /// failure was given as a value first, by `next_checked`, this method or `join`).
     pub fn error(&self) -> Option<Failure> {
         self.core.error()
     }
