@@ -120,14 +120,14 @@ impl<U> OutBuf<U> {
         matches!(self, OutBuf::Tagged(..))
     }
 
-    /// Room for this many more outputs without waiting: the ring's free slots (its consumer's
-    /// `head` reloaded) less what the local buffer holds. Only a ring's (the quiet runner's
-    /// lane); 0 for the other kinds.
-    pub(crate) fn free_now(&mut self) -> usize {
+    /// Whether `n` more outputs fit without waiting: the ring has room for them and for what
+    /// the local buffer holds (`Producer::has_room`). Only a ring's (the quiet runner's lane);
+    /// `false` for the other kinds.
+    pub(crate) fn has_room(&mut self, n: usize) -> bool {
         match self {
-            OutBuf::Plain(p, buf) => p.free_refresh().saturating_sub(buf.len()),
-            OutBuf::Tagged(p, buf) => p.free_refresh().saturating_sub(buf.len()),
-            _ => 0,
+            OutBuf::Plain(p, buf) => p.has_room(n + buf.len()),
+            OutBuf::Tagged(p, buf) => p.has_room(n + buf.len()),
+            _ => false,
         }
     }
 

@@ -109,7 +109,7 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         } else {
             k
         };
-        self.back_off == 0 && k <= self.max_items && self.lane.free_now() >= slots
+        self.back_off == 0 && k <= self.max_items && self.lane.has_room(slots)
     }
 
     fn run(&mut self, items: &mut Vec<T>, seq: usize, worker: usize) -> Result<(), Stopped> {

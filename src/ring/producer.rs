@@ -260,6 +260,13 @@ impl<T> Producer<T> {
         self.shared.depth() < self.capacity()
     }
 
+    /// Whether `n` slots are free: the cached count first, the consumer's `head` reloaded only
+    /// when that is short of them (a shared load the cached answer spares).
+    #[inline]
+    pub(crate) fn has_room(&mut self, n: usize) -> bool {
+        self.free(n) >= n
+    }
+
     /// Free slots after reloading the consumer's `head`.
     #[inline]
     pub(crate) fn free_refresh(&mut self) -> usize {
