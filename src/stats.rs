@@ -19,9 +19,9 @@ pub struct DistributorStats {
     /// Items handed out: to workers, or run by the distributor itself (`inline`).
     pub items: u64,
     /// Of those, items of a quiet run that the distributor ran itself instead of waking the
-    /// worker it would have gone to (parked, in a farm; in a graph of unfused stages, every
-    /// quiet run is taken there: one hop instead of one per stage). See
-    /// [`Builder::map`](crate::Builder::map).
+    /// worker it would have gone to (a parked one, in a farm; in a graph of unfused stages,
+    /// parked or not: one hop instead of one per stage). See
+    /// [`Builder::map`](crate::Builder::map) for when it takes one.
     pub inline: u64,
     /// Times it had to wait for a full worker ring (or a full reorder window).
     pub waits_full: u64,

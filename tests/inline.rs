@@ -280,35 +280,42 @@ fn the_distributor_keeps_taking_from_its_source_while_outputs_wait() {
 
 /// A source that is slow, not quiet (each `next()` takes 2 µs, so every run is one item),
 /// through a graph of unfused stages, where every quiet run is the distributor's: the quiet
-/// runs keep it busy, so it stops taking them and the workers get the stream.
+/// runs keep it busy, so it stops taking them and the workers get the stream. Also with cheap
+/// items between the costly ones (every other item, or one in three, costs nothing), which
+/// broke a rule that counted long runs in a row.
 #[test]
 fn a_slow_source_is_not_run_on_the_distributor() {
-    let n = 5_000u64;
-    let mut out = Engine::builder()
-        .workers(2)
-        .pinning(Pinning::None)
-        .map(|x: u64| {
-            spin_us(2);
+    for cheap_every in [u64::MAX, 2, 3] {
+        let n = 5_000u64;
+        let cost = move |x: u64| {
+            if !x.is_multiple_of(cheap_every) {
+                spin_us(2);
+            }
             x
-        })
-        .then(
-            Engine::builder()
-                .workers(2)
-                .pinning(Pinning::None)
-                .map(|x: u64| {
-                    spin_us(2);
-                    x
-                }),
-        )
-        .fusion(fanring::Fusion::Never)
-        .run((0..n).inspect(|_| spin_us(2)))
-        .unwrap();
-    assert_eq!(out.by_ref().count(), 5_000);
-    let stats = out.join().unwrap();
-    let inline = stats.distributor.unwrap().inline;
-    let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
-    assert_eq!(first_stage + inline, n, "every item once");
-    assert!(inline < n / 10, "the distributor ran {inline} of {n} items");
+        };
+        let mut out = Engine::builder()
+            .workers(2)
+            .pinning(Pinning::None)
+            .map(cost)
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .pinning(Pinning::None)
+                    .map(cost),
+            )
+            .fusion(fanring::Fusion::Never)
+            .run((1..=n).inspect(|_| spin_us(2)))
+            .unwrap();
+        assert_eq!(out.by_ref().count(), 5_000);
+        let stats = out.join().unwrap();
+        let inline = stats.distributor.unwrap().inline;
+        let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
+        assert_eq!(first_stage + inline, n, "every item once");
+        assert!(
+            inline < n / 50,
+            "one in {cheap_every} cheap: the distributor ran {inline} of {n} items"
+        );
+    }
 }
 
 /// Quiet runs of cheap items, then a burst of costly ones: the quiet run that takes the burst

@@ -158,9 +158,14 @@ impl<T: Send + 'static> Builder<T> {
     ///
     /// `f` runs on the workers' threads, and, while the input is quiet, on the distributor
     /// thread of `run`, `run_source` and `run_with_sink` (with round-robin or least-loaded
-    /// dispatch, and not with `Order::Preserve` by rotation): a run that finds its worker
-    /// parked is processed there instead of waking it (one hop instead of two; counted in
-    /// [`DistributorStats::inline`](crate::stats::DistributorStats::inline)). So `f` must not
+    /// dispatch, and not with `Order::Preserve` by rotation): a short run (the source had no
+    /// more ready; with `batch(1)` every run is full, so none is) that finds its worker parked
+    /// is processed there instead of waking it (one hop instead of two; counted in
+    /// [`DistributorStats::inline`](crate::stats::DistributorStats::inline)). Only a few
+    /// microseconds of work at a time: a run whose work would take longer at the cost the
+    /// last one showed goes to the worker, one that takes longer stops there and hands the
+    /// rest on, one with more outputs than the distributor's ring to the merger has room for
+    /// goes to the worker, and quiet runs pause while they keep the distributor busy. So `f` must not
     /// count on a thread of its own (thread-local state, a core of its own): use
     /// [`stateful`](Self::stateful) for that, which always runs on its worker. A panic there is
     /// reported as `Failure::WorkerPanicked` of the worker the run was for. The same holds

@@ -50,10 +50,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// an iterator whose runs are cut short by time) is not serialised on the distributor's
 /// thread while its workers sleep.
 ///
-/// A quiet run whose work took more than half the time since the last one began counts as
-/// long too: the source is not quiet, only slow (an iterator whose `next()` takes a few µs
-/// gives runs of one item), and running the work there would make the stream as slow as the
-/// source and the work in turn.
+/// Quiet runs whose work takes more than a quarter of the distributor's time, averaged over the
+/// last runs (the work, and the time from one quiet run's start to the next's, each a moving
+/// average weighing the last run an eighth), stop for a pause at once, as long ones do: the
+/// source is not quiet, only slow (an iterator whose `next()` takes a few µs gives runs of one
+/// item), and running the work there would make the stream as slow as the source and the work
+/// in turn. An average, not a row of runs: cheap items between costly ones would break a row.
 const LONG_RUN_NS: u64 = 5_000;
 const LONG_RUNS: u32 = 3;
 const BACK_OFF_RUNS: u32 = 64;
@@ -77,8 +79,13 @@ pub(crate) struct Inline<T, U, K> {
     /// The most items a quiet run may have: its work's expected time stays under
     /// `LONG_RUN_NS` at the last run's cost per item (one item at least).
     max_items: usize,
-    /// When the last quiet run started (fast-clock ns; 0: none yet).
+    /// When the last quiet run started (fast-clock ns; 0: none yet), and the moving averages
+    /// of the quiet runs' work and of the time from one's start to the next's, in ns.
     last_start: u64,
+    work_avg: u64,
+    span_avg: u64,
+    /// Runs averaged since the averages started (again).
+    samples: u32,
     _t: PhantomData<fn(T)>,
 }
 
@@ -95,6 +102,9 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             next_back_off: BACK_OFF_RUNS,
             max_items: 1,
             last_start: 0,
+            work_avg: 0,
+            span_avg: 0,
+            samples: 0,
             _t: PhantomData,
         }
     }
@@ -151,20 +161,29 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             // failure is recorded.)
             self.lane.commit();
         }
-        // Busy: the work took over half the time since the last quiet run began, so the
-        // source is not quiet (an iterator whose `next()` takes microseconds gives runs of
-        // one item): run here, the stream would be as slow as the source and the work in turn.
-        let busy = self.last_start != 0 && 2 * took > started.saturating_sub(self.last_start);
+        // Busy: quiet runs take over a quarter of the distributor's time, on average (see
+        // `LONG_RUN_NS`); idle: under a sixteenth over eight runs at least (only then does a
+        // quick run bring the pause back to the first, so that a slow source's pauses keep
+        // doubling even when cheap items come between its costly ones).
+        if self.last_start != 0 {
+            let span = started.saturating_sub(self.last_start);
+            self.work_avg = self.work_avg - self.work_avg / 8 + took / 8;
+            self.span_avg = self.span_avg - self.span_avg / 8 + span / 8;
+            self.samples = self.samples.saturating_add(1);
+        }
+        let busy = self.work_avg.saturating_mul(4) > self.span_avg;
+        let idle = self.samples >= 8 && self.work_avg.saturating_mul(16) <= self.span_avg;
         self.last_start = started;
-        if took > LONG_RUN_NS || busy {
-            self.long_runs += 1;
-            if self.long_runs >= LONG_RUNS {
-                self.long_runs = 0;
-                self.back_off = self.next_back_off;
-                self.next_back_off = (self.next_back_off * 2).min(MAX_BACK_OFF_RUNS);
-            }
-        } else {
+        let long = took > LONG_RUN_NS;
+        self.long_runs = if long { self.long_runs + 1 } else { 0 };
+        if busy || self.long_runs >= LONG_RUNS {
             self.long_runs = 0;
+            self.back_off = self.next_back_off;
+            self.next_back_off = (self.next_back_off * 2).min(MAX_BACK_OFF_RUNS);
+            // After the pause the averages start again: the time it spans says nothing of
+            // the quiet runs' share.
+            (self.last_start, self.work_avg, self.span_avg, self.samples) = (0, 0, 0, 0);
+        } else if !long && idle {
             self.next_back_off = BACK_OFF_RUNS;
         }
         let stage = self.work.stage();

@@ -103,7 +103,10 @@ where
         self.core.plan()
     }
 
-    /// The failure that ended the stream early, if any (known once `next` returned `None`).
+    /// The failure that ended the stream early, if any, as soon as a stage failed (it only
+    /// looks: the iterator, `next`, still re-raises the failing stage's panic once at the end
+    /// of the stream, unless [`next_checked`](Self::next_checked) gave the failure as `Err`
+    /// first; `join` returns it too).
     pub fn error(&self) -> Option<Failure> {
         self.core.error()
     }

@@ -55,10 +55,10 @@ impl<U> Output<U> {
         self.core.plan()
     }
 
-    /// The failure that ended the stream early, if any: known once the stream has ended,
-    /// which [`next_checked`](Self::next_checked) reports as `Err`, and `next`, the iterator,
-    /// by re-raising the failing stage's panic once before it returns `None` (unless the
-    /// failure was given as a value first, by `next_checked`, this method or `join`).
+    /// The failure that ended the stream early, if any, as soon as a stage failed (it only
+    /// looks: the iterator, `next`, still re-raises the failing stage's panic once at the end
+    /// of the stream, unless [`next_checked`](Self::next_checked) gave the failure as `Err`
+    /// first; `join` returns it too).
     pub fn error(&self) -> Option<Failure> {
         self.core.error()
     }
