@@ -363,3 +363,53 @@ fn a_quiet_run_that_takes_long_hands_the_rest_to_the_workers() {
         "the distributor ran {on_distributor} of 60 costly items"
     );
 }
+
+/// A busy spell (a sender 3 µs apart, 1 µs of work: quiet runs take a third of the
+/// distributor's time, so they pause, the pause doubling) and then a quiet one (an item every
+/// 300 µs): the quiet runs come back within a few items, not after the thousands of runs a
+/// pause may have reached (up to 3400 items of the quiet spell went to the workers in a row).
+#[test]
+fn quiet_runs_come_back_when_a_busy_spell_ends() {
+    let (busy, quiet) = (50_000u64, 1_000u64);
+    let (tx, rx) = mpsc::channel::<u64>();
+    let feeder = std::thread::spawn(move || {
+        for i in 0..busy + quiet {
+            if i < busy {
+                spin_us(3);
+            } else {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            tx.send(i).unwrap();
+        }
+    });
+    let mut out = Engine::builder()
+        .workers(2)
+        .pinning(Pinning::None)
+        .dispatch(Dispatch::LeastLoaded)
+        .order(Order::Preserve)
+        .map(|x: u64| {
+            spin_us(1);
+            (
+                x,
+                std::thread::current().name() == Some("fanring-distributor"),
+            )
+        })
+        .run_source(rx)
+        .unwrap();
+    // The longest row of the quiet spell's items that went to the workers.
+    let (mut row, mut longest) = (0u64, 0u64);
+    for (x, on_distributor) in out.by_ref() {
+        if x >= busy {
+            row = if on_distributor { 0 } else { row + 1 };
+            longest = longest.max(row);
+        }
+    }
+    feeder.join().unwrap();
+    let stats = out.join().unwrap();
+    let by_workers: u64 = stats.workers.iter().map(|w| w.items_in).sum();
+    assert_eq!(by_workers + stats.distributor.unwrap().inline, busy + quiet);
+    assert!(
+        longest < 100,
+        "{longest} items of the quiet spell in a row went to the workers"
+    );
+}

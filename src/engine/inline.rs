@@ -41,7 +41,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// wake-up). In a row, so that one run stretched by a preemption does not count. Each time it
 /// finds them long again the pause doubles, up to [`MAX_BACK_OFF_RUNS`] (items of hundreds of
 /// µs would otherwise take a few percent of the stream onto one thread, each holding the
-/// other workers' next items back); a quiet run that is quick brings it back to the first.
+/// other workers' next items back); a quiet run that is quick, while quiet runs take under a
+/// sixteenth of the distributor's time (below), brings it back to the first. A pause also ends
+/// as soon as two short runs in a row come further apart than sixteen times the work a quiet
+/// run took when it began: the stream has gone quiet, and a pause counted in runs would
+/// otherwise last thousands of its items (seconds, at one item a millisecond).
 ///
 /// A run of many items is taken only if its work, at the cost per item of the last quiet run,
 /// would not take long ([`LONG_RUN_NS`]); before any run, one item (its cost is unknown). A run
@@ -86,6 +90,12 @@ pub(crate) struct Inline<T, U, K> {
     span_avg: u64,
     /// Runs averaged since the averages started (again).
     samples: u32,
+    /// The work per quiet run (ns) when the current pause began, and when the source last
+    /// handed over a short run during it (fast-clock ns; the pause's first run to begin with).
+    paused_work: u64,
+    last_ask: u64,
+    /// Short runs in a row during a pause that came that far apart.
+    far_asks: u32,
     _t: PhantomData<fn(T)>,
 }
 
@@ -105,6 +115,9 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
             work_avg: 0,
             span_avg: 0,
             samples: 0,
+            paused_work: 0,
+            last_ask: 0,
+            far_asks: 0,
             _t: PhantomData,
         }
     }
@@ -112,6 +125,19 @@ impl<T, U, K: Work<T, U>> Inline<T, U, K> {
 
 impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
     fn willing(&mut self, k: usize) -> bool {
+        if self.back_off > 0 {
+            // Short runs far apart against the work that started the pause: quiet again.
+            let now = crate::clock::now_ns();
+            // Two in a row: one long gap may be this thread descheduled.
+            let far =
+                self.last_ask != 0 && now.saturating_sub(self.last_ask) > 16 * self.paused_work;
+            self.far_asks = if far { self.far_asks + 1 } else { 0 };
+            if self.far_asks >= 2 {
+                (self.back_off, self.far_asks) = (0, 0);
+                self.next_back_off = BACK_OFF_RUNS;
+            }
+            self.last_ask = now;
+        }
         self.back_off = self.back_off.saturating_sub(1);
         // A tagged lane carries an `End` mark after each input of work that is not one to one.
         let slots = if self.lane.is_tagged() && !self.one_to_one {
@@ -180,6 +206,8 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
             self.long_runs = 0;
             self.back_off = self.next_back_off;
             self.next_back_off = (self.next_back_off * 2).min(MAX_BACK_OFF_RUNS);
+            self.paused_work = self.work_avg.max(took);
+            (self.last_ask, self.far_asks) = (started, 0);
             // After the pause the averages start again: the time it spans says nothing of
             // the quiet runs' share.
             (self.last_start, self.work_avg, self.span_avg, self.samples) = (0, 0, 0, 0);
