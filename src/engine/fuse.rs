@@ -115,7 +115,6 @@ where
             // of the state's constructor is this stage's, as it is an unfused worker's.
             let work = work.0.get_or_insert_with(|| factory(*index));
             let one_to_one = *one_to_one;
-            stats.items_in += items.len() as u64;
             let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
             stage_run(run, out, work, one_to_one, stats)
         }));
@@ -156,6 +155,8 @@ where
                 factory,
                 index,
                 work,
+                out,
+                stats,
                 ..
             } = self;
             // A worker that had no input makes its state only now: its constructor's panic is
@@ -167,10 +168,10 @@ where
                 self.record(payload, false);
                 return;
             }
-            let Some(work) = &mut self.work.0 else {
+            // Made just above.
+            let Some(work) = &mut work.0 else {
                 return;
             };
-            let (out, stats) = (&mut self.out, &mut self.stats);
             let ended = catch_unwind(AssertUnwindSafe(|| end_of_stream(work, out, stats)));
             if let Err(payload) = ended {
                 self.record(payload, true);

@@ -817,7 +817,8 @@ fn tagged_dispatch<T: 'static>(d: Dispatch<T>) -> Dispatch<Tagged<T>> {
 /// One stage, its types erased: a farm's settings and work.
 trait StageSpawn<T, U>: Send {
     fn info(&self) -> Info;
-    /// The stage's work for the distributor's quiet runs, if it is stateless.
+    /// The stage's work for the distributor's quiet runs, if it may run them
+    /// (`Work::QUIET_RUNS`).
     fn local(&self, stage: usize) -> Option<LocalSeed<T, U>>;
     /// Checks the stage's settings and ring sizes for `upstream` producers.
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;

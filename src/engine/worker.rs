@@ -138,18 +138,18 @@ where
                     end_of_stream(&mut work, out, stats);
                 }
             }));
-            if end.is_ok() {
-                out.end();
-            }
-            if let Err(payload) = end {
-                control.panicked(
-                    |message| Failure::EndPanicked {
-                        stage: at.stage,
-                        worker: at.index,
-                        message,
-                    },
-                    payload,
-                );
+            match end {
+                Ok(()) => out.end(),
+                Err(payload) => {
+                    control.panicked(
+                        |message| Failure::EndPanicked {
+                            stage: at.stage,
+                            worker: at.index,
+                            message,
+                        },
+                        payload,
+                    );
+                }
             }
         }
     }
