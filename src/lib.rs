@@ -82,6 +82,13 @@ pub mod loom_hooks {
     pub fn graph_canary(mode: u8) {
         crate::loom::canary::GRAPH.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// The spare under the models: `0` as built (under loom no run is timed as costly, so it
+    /// is never used), `1` a distributor that finds every ring full always leaves its items
+    /// there. Process-wide: set it the same way in every test of one binary.
+    pub fn spare(mode: u8) {
+        crate::loom::canary::SPARE.store(mode, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The README's Rust example runs as a doc test.

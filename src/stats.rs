@@ -25,12 +25,17 @@ pub struct DistributorStats {
     pub inline: u64,
     /// Times it had to wait for a full worker ring (or a full reorder window).
     pub waits_full: u64,
+    /// Of `items`, those it left in the spare while every worker's ring was full and its
+    /// items were costly, for whichever worker ran dry first to take (`docs/design.md`,
+    /// "The spare"). Round-robin (without `Order::Preserve`'s fixed rotation) and
+    /// least-loaded only.
+    pub spared: u64,
 }
 
 /// Counters kept by one worker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerStats {
-    /// Items taken from its input ring.
+    /// Items taken from its input ring (or rings), and from its distributor's spare.
     pub items_in: u64,
     /// Outputs written to its output ring.
     pub items_out: u64,

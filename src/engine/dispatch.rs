@@ -3,6 +3,7 @@
 //! over a source is `engine::feed`).
 
 use super::control::Control;
+use super::spare::Spare;
 use super::window::{Window, WindowRoom};
 use super::wire::{InWire, Tagged};
 use crate::cursor::Unsent;
@@ -199,6 +200,9 @@ pub(crate) struct Distributor<T, W> {
     /// A quiet run is run by the quiet runner whether or not its worker is parked (a graph:
     /// handing it to a worker would wake one worker per stage).
     quiet_any: bool,
+    /// Where items go while every ring is full, for whichever worker runs dry first
+    /// (`engine::spare`); only where any item may go to any worker.
+    spare: Option<Arc<Spare<W>>>,
     pub(crate) stats: DistributorStats,
 }
 
@@ -237,8 +241,95 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             stopped: false,
             control: None,
             quiet_any: false,
+            spare: None,
             stats: DistributorStats::default(),
         }
+    }
+
+    /// Leaves items in `spare` while every ring is full ([`spill`](Self::spill)). Only for a
+    /// distributor that may give any item to any worker: round-robin without a fixed rotation,
+    /// or least-loaded.
+    pub(crate) fn share(&mut self, spare: Arc<Spare<W>>) {
+        debug_assert!(!self.keep_runs && !self.dispatch.is_by_key());
+        self.spare = Some(spare);
+    }
+
+    /// Every ring is full (the last `open` said so) and its items are costly (the rings are
+    /// kept shallow, `inlet::Depth`): moves items from the front of `buf` to the spare, where
+    /// the first worker to run dry takes them. Call after a `Full`, before waiting. Cheap
+    /// items are better left to the rings' long runs.
+    pub(crate) fn spill(&mut self, buf: &mut Vec<T>) {
+        let costly = self.rings[self.cur].is_shallow();
+        #[cfg(fanring_loom)] // the models: whatever the items cost
+        let costly = costly || crate::loom::canary::spare_always();
+        if self.spare.is_some() && self.blocked == Blocked::AnyRing && costly {
+            self.spill_behind(buf);
+        }
+    }
+
+    /// Whether the spare holds items: new ones then go behind them, not to the rings.
+    #[inline]
+    pub(crate) fn spare_pending(&self) -> bool {
+        self.spare.as_ref().is_some_and(|s| !s.looks_empty())
+    }
+
+    /// Moves items from the front of `buf` to the back of the spare, numbered as if staged
+    /// (as many as it and the reorder window have room for).
+    pub(crate) fn spill_behind(&mut self, buf: &mut Vec<T>) {
+        let Some(spare) = self.spare.clone() else {
+            return;
+        };
+        let room = spare.room().min(buf.len());
+        let Ok(window) = self.window_room() else {
+            return;
+        };
+        let k = room.min(window);
+        if k == 0 {
+            return;
+        }
+        let seq = self.seq;
+        let mut items = buf
+            .drain(..k)
+            .enumerate()
+            .map(|(j, x)| W::wrap(seq.wrapping_add(j), x));
+        let n = spare.put(&mut items, k);
+        // What the spare refused (only if its queue could not grow) goes back to the front.
+        let back: Vec<T> = items.map(|w| w.unwrap().1).collect();
+        if !back.is_empty() {
+            buf.splice(0..0, back);
+        }
+        self.seq = self.seq.wrapping_add(n);
+        self.stats.items += n as u64;
+        self.stats.spared += n as u64;
+    }
+
+    /// Refills every ring that has room from the front of the spare (its oldest items) and
+    /// publishes it. Returns whether the spare still holds items (every ring is then full).
+    pub(crate) fn unspill(&mut self) -> bool {
+        let Some(spare) = self.spare.clone() else {
+            return false;
+        };
+        for ring in &mut self.rings {
+            if spare.looks_empty() {
+                return false;
+            }
+            let Ok(free) = ring.reserve() else {
+                continue; // closed by its worker: the next `open` stops the engine
+            };
+            if free > 0 {
+                // `free` slots are free by the cached count: each stage succeeds.
+                spare.take_with(free, |w| {
+                    let staged = ring.stage(w);
+                    debug_assert!(staged.is_ok());
+                });
+                ring.commit();
+            }
+        }
+        if spare.looks_empty() {
+            return false;
+        }
+        self.blocked = Blocked::AnyRing;
+        true
     }
 
     /// Stops taking items as soon as `control` says a handle ended the engine early
@@ -783,10 +874,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// in a step of its own (the last handle drops the items left in it, and one whose `Drop`
     /// panics does not keep the others from being dropped). Nothing can be sent afterwards.
     pub(crate) fn drop_rings(&mut self, td: &mut Teardown) {
-        self.stopped = true;
+        let stopped = std::mem::replace(&mut self.stopped, true);
         self.room = 0;
         for ring in std::mem::take(&mut self.rings) {
             td.step(|| drop(ring));
+        }
+        // After a stop, what it left in the spare (the workers may be gone); after a normal
+        // end, what is there is the workers' to run.
+        if let Some(spare) = self.spare.take().filter(|_| stopped) {
+            td.step(|| drop(spare.drain()));
         }
     }
 }

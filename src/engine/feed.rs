@@ -73,6 +73,15 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
             }
             // What no quiet runner took (or the part of its run it left, having taken long).
+            // While the spare holds items (every ring was full), new ones go behind them, and
+            // the rings are refilled from its front first (`engine::spare`).
+            if !buf.is_empty() && self.spare_pending() && self.unspill() {
+                self.spill_behind(buf);
+                if !buf.is_empty() {
+                    self.flush();
+                    return Fed::Full;
+                }
+            }
             if !buf.is_empty() {
                 if self.try_send_from(buf).is_err() {
                     return Fed::Stopped;
@@ -114,7 +123,10 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             match self.feed(source, buf, quiet.as_deref_mut(), &mut || false) {
                 Fed::Ended => return Ok(()),
                 Fed::Stopped => return Err(Stopped),
-                Fed::Full => self.wait_room(),
+                Fed::Full => {
+                    self.spill(buf);
+                    self.wait_room();
+                }
                 Fed::Dry => {
                     let item = match control {
                         Some(c) => {

@@ -20,6 +20,7 @@ use super::inlet::Inlet;
 use super::inline::Inline;
 use super::launch::Launched;
 use super::merger::{window_slots, AnyMerge, Merger, Order, TaggedMerge};
+use super::spare::Spare;
 use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
@@ -729,6 +730,8 @@ enum Fans<T> {
 
 struct FanRings<T, W> {
     rings: Vec<Vec<Producer<W>>>,
+    /// The first stage's spare, when one distributor feeds it (`engine::spare`).
+    spare: Option<Arc<Spare<W>>>,
     dispatch: Dispatch<T>,
     runs: Runs,
     wait: WaitStrategy,
@@ -748,13 +751,20 @@ impl<T, W> FanRings<T, W> {
         W: InWire<X>,
     {
         let FanRings {
-            rings, runs, wait, ..
+            rings,
+            spare,
+            runs,
+            wait,
+            ..
         } = self;
         rings
             .into_iter()
             .map(|rings| {
                 let mut d = Distributor::new(rings, dispatch.clone(), window.cloned(), runs, wait);
                 d.watch(Arc::clone(control));
+                if let Some(spare) = &spare {
+                    d.share(Arc::clone(spare));
+                }
                 d
             })
             .collect()
@@ -951,18 +961,21 @@ where
             fixed_length: false,
         };
         if ctx.tagged {
-            let rings =
+            let (rings, spare) =
                 spawn_workers::<T, U, Tagged<T>, F, K>(ctx, &s, stage, upstream, outs, &spec)?;
             Ok(Fans::Tagged(FanRings {
                 rings,
+                spare,
                 dispatch: s.dispatch,
                 runs,
                 wait: s.wait,
             }))
         } else {
-            let rings = spawn_workers::<T, U, T, F, K>(ctx, &s, stage, upstream, outs, &spec)?;
+            let (rings, spare) =
+                spawn_workers::<T, U, T, F, K>(ctx, &s, stage, upstream, outs, &spec)?;
             Ok(Fans::Plain(FanRings {
                 rings,
+                spare,
                 dispatch: s.dispatch,
                 runs,
                 wait: s.wait,
@@ -1017,6 +1030,10 @@ impl<T, F> Farm<T, F> {
 
 /// Builds `upstream × workers` rings of wire `I` and starts the stage's workers; returns each
 /// producer's rings (one to each worker).
+/// The rings into a stage, one list per producer before it, and the stage's spare, if it
+/// has one.
+type StageInputs<I> = (Vec<Vec<Producer<I>>>, Option<Arc<Spare<I>>>);
+
 fn spawn_workers<T, U, I, F, K>(
     ctx: &mut Ctx<'_>,
     s: &Settings<T>,
@@ -1024,7 +1041,7 @@ fn spawn_workers<T, U, I, F, K>(
     upstream: usize,
     outs: Vec<OutBuf<U>>,
     spec: &WorkerSpec<F>,
-) -> Result<Vec<Vec<Producer<I>>>, BuildError>
+) -> Result<StageInputs<I>, BuildError>
 where
     T: Send + 'static,
     U: Send + 'static,
@@ -1033,6 +1050,9 @@ where
     K: Work<T, U> + 'static,
 {
     let n = s.workers;
+    // The first stage fed by one distributor: rings that run dry take from its spare.
+    let spare = (stage == 0 && upstream == 1 && n > 1 && !s.dispatch.is_by_key())
+        .then(|| Arc::new(Spare::new(spec.batch)));
     let mut producers: Vec<Vec<Producer<I>>> =
         (0..upstream).map(|_| Vec::with_capacity(n)).collect();
     let mut consumers: Vec<Vec<Consumer<I>>> =
@@ -1067,7 +1087,8 @@ where
             inbuf,
             out,
             spec.clone(),
-        );
+        )
+        .share(spare.clone());
         let handle = spawn_stage(
             format!("fanring-s{stage}-worker-{index}"),
             ctx.cores.get(id).copied().flatten(),
@@ -1076,7 +1097,7 @@ where
         )?;
         ctx.threads.push(handle);
     }
-    Ok(producers)
+    Ok((producers, spare))
 }
 
 /// Whether the stage before (`upstream` workers) connects one to one: stage `stage` has as

@@ -10,6 +10,7 @@ use super::handles::reap;
 use super::inlet::Inlet;
 use super::inline::Inline;
 use super::merger::{AnyMerge, Merger, RotateMerge, TaggedMerge};
+use super::spare::Spare;
 use super::stage::spawn_stage;
 use super::window::Window;
 use super::wire::{InWire, Mark, Tagged};
@@ -157,6 +158,9 @@ fn plan_threads<T>(b: &Settings<T>, mode: Mode) -> Result<Plan, BuildError> {
 /// each per worker (and the lane's consumer last, with its producer, if there is a lane).
 struct Rings<I, O, U> {
     ins: Vec<Producer<I>>,
+    /// What the workers take from when their rings run dry, if the distributor may leave
+    /// items for any of them (`engine::spare`).
+    spare: Option<Arc<Spare<I>>>,
     outs: Vec<Consumer<O>>,
     lane: Option<OutBuf<U>>,
 }
@@ -184,13 +188,16 @@ struct Crew<'a, F> {
 
 impl<F> Crew<'_, F> {
     /// Spawns one worker per core slot; returns the distributor's producers and the merger's
-    /// consumers (and the lane's, last, if there is one, with its producer). If a ring, a
+    /// consumers (and the lane's, last, if there is one, with its producer), and, with
+    /// `any_worker` (the distributor may give any item to any worker) and more than one
+    /// worker, the spare the workers take from when their rings run dry. If a ring, a
     /// buffer or a thread is refused, the rings built so far close as they are dropped, so
     /// the workers already started end on their own (`launch` then joins them before
     /// returning the error).
     fn spawn<T, U, I, O, K>(
         &mut self,
         out_buf: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,
+        any_worker: bool,
     ) -> Result<Rings<I, O, U>, BuildError>
     where
         T: Send + 'static,
@@ -202,6 +209,7 @@ impl<F> Crew<'_, F> {
     {
         let n = self.cores.len();
         let (mut ins, mut outs) = (Vec::with_capacity(n), Vec::with_capacity(n + 1));
+        let spare = (any_worker && n > 1).then(|| Arc::new(Spare::new(self.spec.batch)));
         for (i, &core) in self.cores.iter().enumerate() {
             let (in_tx, in_rx) = channel_for_runs::<I>(self.capacity, self.wait)?;
             let (out_tx, out_rx) = channel_for_runs::<O>(self.capacity, self.wait)?;
@@ -216,7 +224,8 @@ impl<F> Crew<'_, F> {
                 inbuf,
                 out,
                 self.spec.clone(),
-            );
+            )
+            .share(spare.clone());
             let handle = spawn_stage(
                 format!("fanring-worker-{i}"),
                 core,
@@ -232,7 +241,12 @@ impl<F> Crew<'_, F> {
         } else {
             None
         };
-        Ok(Rings { ins, outs, lane })
+        Ok(Rings {
+            ins,
+            spare,
+            outs,
+            lane,
+        })
     }
 
     /// Plain items (`Order::Any`, or `Preserve` by rotation).
@@ -243,25 +257,35 @@ impl<F> Crew<'_, F> {
         F: Fn(usize) -> K + Send + Sync + 'static,
         K: Work<T, U> + 'static,
     {
-        let Rings { ins, outs, lane } = self.spawn::<T, U, T, _, _>(OutBuf::plain)?;
+        let any_worker = !sizes.rotate && !b.dispatch.is_by_key();
+        let Rings {
+            ins,
+            spare,
+            outs,
+            lane,
+        } = self.spawn::<T, U, T, _, _>(OutBuf::plain, any_worker)?;
         let batch = self.spec.batch;
         let merger = if sizes.rotate {
             Merger::Rotate(RotateMerge::new(outs, batch))
         } else {
             Merger::Any(AnyMerge::new(outs))
         };
+        let mut distributor = Distributor::new(
+            ins,
+            b.dispatch,
+            None,
+            Runs {
+                turn: batch,
+                flush_every: batch.saturating_mul(b.workers),
+                fixed_length: sizes.rotate,
+            },
+            b.wait,
+        );
+        if let Some(spare) = spare {
+            distributor.share(spare);
+        }
         Ok(Built {
-            distributor: AnyDistributor::Plain(Distributor::new(
-                ins,
-                b.dispatch,
-                None,
-                Runs {
-                    turn: batch,
-                    flush_every: batch.saturating_mul(b.workers),
-                    fixed_length: sizes.rotate,
-                },
-                b.wait,
-            )),
+            distributor: AnyDistributor::Plain(distributor),
             merger,
             lane,
         })
@@ -277,25 +301,34 @@ impl<F> Crew<'_, F> {
         K: Work<T, U> + 'static,
     {
         let window = Arc::new(Window::new(sizes.window));
-        let Rings { ins, outs, lane } =
-            self.spawn::<T, U, Tagged<T>, Tagged<Mark<U>>, _>(OutBuf::tagged)?;
+        let any_worker = !b.dispatch.is_by_key();
+        let Rings {
+            ins,
+            spare,
+            outs,
+            lane,
+        } = self.spawn::<T, U, Tagged<T>, Tagged<Mark<U>>, _>(OutBuf::tagged, any_worker)?;
         let batch = self.spec.batch;
         // Before the distributor exists: on an error, dropping `ins` closes the worker rings.
         let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
+        let mut distributor = Distributor::new(
+            ins,
+            b.dispatch,
+            Some(window),
+            // Round-robin gives each worker `batch` items per turn and publishes each run;
+            // the other policies publish every `batch` items per worker.
+            Runs {
+                turn: batch,
+                flush_every: batch.saturating_mul(b.workers),
+                fixed_length: false,
+            },
+            b.wait,
+        );
+        if let Some(spare) = spare {
+            distributor.share(spare);
+        }
         Ok(Built {
-            distributor: AnyDistributor::Tagged(Distributor::new(
-                ins,
-                b.dispatch,
-                Some(window),
-                // Round-robin gives each worker `batch` items per turn and publishes each
-                // run; the other policies publish every `batch` items per worker.
-                Runs {
-                    turn: batch,
-                    flush_every: batch.saturating_mul(b.workers),
-                    fixed_length: false,
-                },
-                b.wait,
-            )),
+            distributor: AnyDistributor::Tagged(distributor),
             merger: Merger::Tagged(merger),
             lane,
         })

@@ -11,6 +11,7 @@
 //! | `stage` | the one shell every engine thread runs in: failure, close, drop, exit |
 //! | `emit` | a worker's output side: its ring, local buffer, and [`Emit`] |
 //! | `work` | the per-item work types (sealed) |
+//! | `spare` | items any worker of a stage may take once its own ring runs dry |
 //! | `dispatch` | [`Dispatch`], the distributor: who gets each item, staged and published |
 //! | `feed` | the one feeder: a distributor draining a source, publishing before it waits |
 //! | `inlet` | a worker's input: one ring, or several read in any order |
@@ -41,6 +42,7 @@ mod launch;
 pub(crate) mod merger;
 mod sink_thread;
 mod source_thread;
+pub(crate) mod spare;
 pub(crate) mod stage;
 mod window;
 mod wire;

@@ -4,9 +4,11 @@
 use super::control::Control;
 use super::emit::{Emit, OutBuf};
 use super::inlet::{Depth, Inlet};
+use super::spare::Spare;
 use super::stage::Stage;
 use super::wire::InWire;
 use super::work::Work;
+use crate::loom::sync::Arc;
 use crate::ring::PopError;
 use crate::stats::WorkerStats;
 use crate::teardown::Teardown;
@@ -48,6 +50,8 @@ pub(crate) struct Worker<T, U, I, F, G> {
     at: WorkerAt,
     /// `None` once dropped (`drop_parts`).
     input: Option<Inlet<I>>,
+    /// What its distributor left for any worker of the stage (`engine::spare`).
+    spare: Option<Arc<Spare<I>>>,
     inbuf: Vec<I>,
     out: Option<OutBuf<U>>,
     spec: WorkerSpec<F>,
@@ -93,12 +97,21 @@ impl<T, U, I, F, G> Worker<T, U, I, F, G> {
         Worker {
             at,
             input: Some(input),
+            spare: None,
             inbuf,
             out: Some(out),
             spec,
             stats: WorkerStats::default(),
             _work: PhantomData,
         }
+    }
+}
+
+impl<T, U, I, F, G> Worker<T, U, I, F, G> {
+    /// Takes items from `spare` too, whenever its own ring is empty.
+    pub(crate) fn share(mut self, spare: Option<Arc<Spare<I>>>) -> Self {
+        self.spare = spare;
+        self
     }
 }
 
@@ -114,6 +127,7 @@ where
         let Worker {
             at,
             input: Some(input),
+            spare,
             inbuf,
             out: Some(out),
             spec,
@@ -125,9 +139,19 @@ where
         };
         let at = *at;
         let mut work = (spec.factory)(at.index);
-        let drained = work_loop(input, inbuf, out, &mut work, spec, stats, &|n, sent| {
-            control.set_done(at.id, n, sent);
-        });
+        let spare = spare.as_deref();
+        let drained = work_loop(
+            input,
+            spare,
+            inbuf,
+            out,
+            &mut work,
+            spec,
+            stats,
+            &|n, sent| {
+                control.set_done(at.id, n, sent);
+            },
+        );
         // The hooks run only after a normal end: every worker of the stage has its input
         // drained and closed, the engine neither failed nor ended early by a handle. Then
         // the hooks of the stages fused after it, in stage order (each records its own
@@ -192,6 +216,11 @@ where
         );
         if let Some(input) = input {
             input.drop_rings(td);
+        }
+        // After a normal end it is empty; after a stop, what is left there is dropped once,
+        // by whichever worker takes it first.
+        if let Some(spare) = self.spare.take() {
+            td.step(|| drop(spare.drain()));
         }
         td.step(|| drop(inbuf));
         if let Some(out) = out {
@@ -268,8 +297,10 @@ pub(crate) fn stage_run<T, U: Send + 'static, G: Work<T, U>>(
 /// Processes the input until it ends: `true` when it was closed and drained (a normal end, or
 /// a distributor that stopped), `false` when the merged stream went away (the output ring was
 /// closed).
+#[allow(clippy::too_many_arguments)]
 fn work_loop<T, U, I, G>(
     input: &mut Inlet<I>,
+    spare: Option<&Spare<I>>,
     inbuf: &mut Vec<I>,
     out: &mut OutBuf<U>,
     work: &mut G,
@@ -291,7 +322,17 @@ where
     let mut depth = Depth::new(spec.floor);
     loop {
         stats.peak_occupancy = stats.peak_occupancy.max(input.len());
-        match input.take(&mut inbuf, spec.batch.min(depth.run())) {
+        let max = spec.batch.min(depth.run());
+        let taken = match input.take(&mut inbuf, max) {
+            // Its own ring is empty (or closed): a run from the spare first. Once the ring is
+            // closed, the distributor adds nothing more: the spare is emptied before leaving.
+            Err(e) => match spare.map_or(0, |sp| sp.take(&mut inbuf, max, e == PopError::Closed)) {
+                0 => Err(e),
+                n => Ok(n),
+            },
+            ok => ok,
+        };
+        match taken {
             Ok(n) => {
                 stats.items_in += n as u64;
                 let run = inbuf.drain(..).map(InWire::unwrap);

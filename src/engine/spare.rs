@@ -1,0 +1,132 @@
+//! The spare: items a distributor took from its source while every worker's ring was full,
+//! put where any worker of the stage can take them once its own ring runs dry.
+//!
+//! A worker's ring holds a few items of its own measured time (`inlet::Depth`), so that no
+//! worker sits on a queue the others could have run. When items are costly, that is a few
+//! items; the distributor must then refill each ring within an item's time or the worker runs
+//! dry, and with more threads than cores it waits for a core for longer than that (a worker
+//! that computes holds its core for the scheduler's slice). The spare takes that wait away:
+//! while every ring is full, the distributor leaves up to [`Spare::new`]'s capacity of the
+//! items it has taken here, already numbered, and a worker whose ring is empty takes a run
+//! from it before it parks. Being shared, the spare can be deep without holding one worker's
+//! items back from another.
+//!
+//! Only a distributor that may give any item to any worker has one (round-robin without a
+//! fixed rotation, least-loaded); never by key.
+//!
+//! Ownership: the spare's items are dropped exactly once, by whoever takes them out. Workers
+//! take them to run; after a normal end none are left (a worker leaves only once its ring is
+//! closed and the spare is empty, and nothing is added after the rings close); after a stop,
+//! each worker drains it at teardown, and a distributor that stopped drains what it added
+//! since.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::Mutex;
+use std::collections::VecDeque;
+
+/// Items any worker of a stage may take (see the module).
+pub(crate) struct Spare<W> {
+    queue: Mutex<VecDeque<W>>,
+    /// Items in `queue`, kept beside it so that a worker checks it without the lock.
+    len: AtomicUsize,
+    cap: usize,
+}
+
+impl<W> Spare<W> {
+    /// A spare that holds at most `cap` items. Its queue is allocated on first use.
+    pub(crate) fn new(cap: usize) -> Self {
+        Spare {
+            queue: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            cap: cap.max(1),
+        }
+    }
+
+    /// How many more items it takes now (a hint: workers only take items out).
+    pub(crate) fn room(&self) -> usize {
+        // Relaxed: a hint; `put` decides under the lock.
+        self.cap.saturating_sub(self.len.load(Relaxed))
+    }
+
+    /// Whether it looks empty (a hint, read without the lock).
+    #[inline]
+    pub(crate) fn looks_empty(&self) -> bool {
+        // Acquire: pairs with the Release store in `put`; a worker that sees items here finds
+        // them under the lock (the lock orders the queue itself).
+        self.len.load(Acquire) == 0
+    }
+
+    /// Distributor side: adds `items` (at most [`room`](Self::room) of them, already wrapped
+    /// for the rings), in order. Returns how many it took; the rest stay in `items`. Never
+    /// allocates past the capacity; a refused allocation takes none.
+    pub(crate) fn put(&self, items: &mut dyn Iterator<Item = W>, max: usize) -> usize {
+        // Nothing that runs under the lock can panic but an allocation failure's abort.
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let k = max.min(self.cap.saturating_sub(q.len()));
+        if k == 0 || q.try_reserve(k).is_err() {
+            return 0;
+        }
+        let before = q.len();
+        q.extend(items.take(k));
+        let n = q.len() - before;
+        // Release: pairs with `looks_empty`'s Acquire load (a hint; the lock orders the items).
+        self.len.store(q.len(), Release);
+        n
+    }
+
+    /// Worker side: moves up to `max` items from the front to `buf`. With `wait`, waits for
+    /// the lock (the worker is about to leave: nothing may be left behind); otherwise gives
+    /// up at once if another thread holds it. Returns how many it moved.
+    pub(crate) fn take(&self, buf: &mut Vec<W>, max: usize, wait: bool) -> usize {
+        if self.looks_empty() {
+            return 0;
+        }
+        let mut q = if wait {
+            self.queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        } else {
+            match self.queue.try_lock() {
+                Ok(q) => q,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return 0,
+            }
+        };
+        let k = max.min(q.len()).min(buf.capacity() - buf.len());
+        buf.extend(q.drain(..k));
+        // Release: see `put`.
+        self.len.store(q.len(), Release);
+        k
+    }
+
+    /// Distributor side: moves up to `max` items from the front to `put` (a ring with room
+    /// for them: the distributor refills rings from here first, so that every item in a ring
+    /// is older than every item left here). Returns how many moved.
+    pub(crate) fn take_with(&self, max: usize, mut put: impl FnMut(W)) -> usize {
+        if self.looks_empty() {
+            return 0;
+        }
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let k = max.min(q.len());
+        q.drain(..k).for_each(&mut put);
+        // Release: see `put`.
+        self.len.store(q.len(), Release);
+        k
+    }
+
+    /// Teardown: everything it holds, for the caller to drop (in a teardown step).
+    pub(crate) fn drain(&self) -> VecDeque<W> {
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.len.store(0, Release);
+        std::mem::take(&mut *q)
+    }
+}

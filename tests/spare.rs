@@ -1,0 +1,151 @@
+//! The spare (`docs/design.md`, "The spare"): while every worker's ring is full of costly
+//! items, the distributor leaves the items it has taken where any worker that runs dry takes
+//! them. Every shape that has one (round-robin and least-loaded farms, a graph's first stage,
+//! fused or not): every item arrives once, in input order where asked; every item created is
+//! dropped once after a normal end, an early end and a panic.
+
+mod common;
+
+use common::tracked::{source, Counts, Tracked};
+use fanring::{Dispatch, Engine, Failure, Fusion, Graph, Order, Output, Pinning};
+use std::time::{Duration, Instant};
+
+/// Spins for about `us` microseconds: items costly enough that rings are kept a few deep.
+fn spin(us: u64) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+}
+
+/// The shapes with a spare.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// A farm, round-robin, `Order::Any`.
+    RoundRobin(usize),
+    /// A farm, least-loaded, `Order::Preserve` (items tagged with their sequence numbers).
+    LeastLoaded(usize),
+    /// Two stages of two workers, `Order::Preserve`.
+    Graph(Fusion),
+}
+
+const SHAPES: [Shape; 5] = [
+    Shape::RoundRobin(2),
+    Shape::RoundRobin(3),
+    Shape::LeastLoaded(2),
+    Shape::Graph(Fusion::Always),
+    Shape::Graph(Fusion::Never),
+];
+
+impl Shape {
+    fn order(self) -> Order {
+        match self {
+            Shape::RoundRobin(_) => Order::Any,
+            _ => Order::Preserve,
+        }
+    }
+
+    /// Runs `src` through items of about 40 µs; the item whose value is `panic_at` panics.
+    fn run(
+        self,
+        src: impl Iterator<Item = Tracked> + Send + 'static,
+        panic_at: Option<u64>,
+    ) -> Output<Tracked> {
+        let work = move |t: Tracked| {
+            assert!(panic_at != Some(t.v), "refused {}", t.v);
+            spin(40);
+            t
+        };
+        let farm = |w: usize| Engine::builder().workers(w).pinning(Pinning::None);
+        match self {
+            Shape::RoundRobin(w) => farm(w).map(work).run(src),
+            Shape::LeastLoaded(w) => farm(w)
+                .dispatch(Dispatch::LeastLoaded)
+                .order(Order::Preserve)
+                .map(work)
+                .run(src),
+            Shape::Graph(fusion) => Graph::from(farm(2).order(Order::Preserve).map(work))
+                .then(farm(2).map(|t: Tracked| t))
+                .fusion(fusion)
+                .run(src),
+        }
+        .unwrap()
+    }
+}
+
+#[test]
+fn costly_items_left_in_the_spare_arrive_once_in_order() {
+    for shape in SHAPES {
+        let counts = Counts::new();
+        let mut out = shape.run(source(Some(400), &counts), None);
+        let mut got = Vec::new();
+        while let Some(t) = out.next_checked().unwrap() {
+            got.push(t.v);
+        }
+        let stats = out.join().unwrap();
+        if shape.order() == Order::Any {
+            got.sort_unstable();
+        }
+        assert_eq!(got, (0..400).collect::<Vec<_>>(), "{shape:?}");
+        counts.assert_balanced(&format!("{shape:?}"));
+        // The source is far ahead of the workers: every ring fills, and the rest waits in
+        // the spare.
+        let d = stats.distributor.expect("a distributor thread");
+        assert!(d.spared > 0 && d.spared <= d.items, "{shape:?}: {d:?}");
+        // Each item was taken once: by a worker (from its ring or the spare), or run by the
+        // distributor itself; a fused second stage's thread counts its first stage's inputs.
+        let stage0: u64 = stats.workers[..2.min(stats.workers.len())]
+            .iter()
+            .map(|w| w.items_in)
+            .sum();
+        let farm: u64 = stats.workers.iter().map(|w| w.items_in).sum();
+        let taken = if matches!(shape, Shape::Graph(_)) {
+            stage0
+        } else {
+            farm
+        };
+        assert_eq!(taken + d.inline, 400, "{shape:?}: {stats:?}");
+    }
+}
+
+#[test]
+fn an_early_end_drops_what_the_spare_holds_once() {
+    for shape in SHAPES {
+        for take in [0, 1, 50] {
+            let what = format!("{shape:?} take {take}");
+            let counts = Counts::new();
+            // An endless source: only the early end stops it.
+            let mut out = shape.run(source(None, &counts), None);
+            for _ in 0..take {
+                assert!(out.next_checked().unwrap().is_some(), "{what}");
+            }
+            // Joining before the end stops every stage, and waits for every thread.
+            let _ = out.join();
+            counts.assert_balanced(&what);
+        }
+    }
+}
+
+#[test]
+fn a_panic_with_items_in_the_spare_is_typed_and_drops_each_once() {
+    for shape in SHAPES {
+        for panic_at in [0, 5, 150] {
+            let what = format!("{shape:?} panic at {panic_at}");
+            let counts = Counts::new();
+            let mut out = shape.run(source(Some(400), &counts), Some(panic_at));
+            let failure = loop {
+                match out.next_checked() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("{what}: the stream ended as if complete"),
+                    Err(f) => break f,
+                }
+            };
+            assert!(
+                matches!(failure, Failure::WorkerPanicked { stage: 0, .. }),
+                "{what}: {failure:?}"
+            );
+            assert!(out.join().is_err(), "{what}");
+            counts.assert_balanced(&what);
+        }
+    }
+}
