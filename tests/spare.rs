@@ -149,3 +149,68 @@ fn a_panic_with_items_in_the_spare_is_typed_and_drops_each_once() {
         }
     }
 }
+
+/// A caller that sends a burst of costly items through a channel, then waits for all of
+/// their outputs before it sends the next (request/response): the distributor waits in the
+/// source after every burst, and nothing it left in the spare may wait with it (a worker
+/// parked on an empty ring while items sat in the spare would hang the caller). Round-robin
+/// and least-loaded under `Preserve`, 2 and 4 workers, 100 bursts of 64.
+#[test]
+fn bursts_through_the_spare_never_wait_for_the_next_burst() {
+    use std::sync::mpsc;
+    for (dispatch, order) in [
+        (Dispatch::RoundRobin, Order::Any),
+        (Dispatch::LeastLoaded, Order::Preserve),
+    ] {
+        for workers in [2, 4] {
+            let what = format!("{dispatch:?} {order:?} {workers} workers");
+            let (tx, rx) = mpsc::channel::<u64>();
+            let mut out = Engine::builder()
+                .workers(workers)
+                .pinning(Pinning::None)
+                .dispatch(dispatch.clone())
+                .order(order)
+                .map(|x: u64| {
+                    spin(30);
+                    x
+                })
+                .run_source(rx)
+                .unwrap();
+            // The outputs through a channel, so that a hang is a timeout, not a stuck test.
+            let (otx, orx) = mpsc::channel::<u64>();
+            let reader = std::thread::spawn(move || {
+                for x in out.by_ref() {
+                    if otx.send(x).is_err() {
+                        break;
+                    }
+                }
+                out.join()
+            });
+            let mut next = 0;
+            for round in 0..100 {
+                let first = next;
+                for _ in 0..64 {
+                    tx.send(next).unwrap();
+                    next += 1;
+                }
+                let mut got: Vec<u64> = (0..64)
+                    .map(|_| {
+                        orx.recv_timeout(Duration::from_secs(10))
+                            .unwrap_or_else(|_| panic!("{what}: round {round} hangs"))
+                    })
+                    .collect();
+                if order == Order::Any {
+                    got.sort_unstable();
+                }
+                assert_eq!(
+                    got,
+                    (first..next).collect::<Vec<_>>(),
+                    "{what}: round {round}"
+                );
+            }
+            drop(tx);
+            let stats = reader.join().unwrap().unwrap();
+            assert_eq!(stats.distributor.unwrap().items, next, "{what}");
+        }
+    }
+}

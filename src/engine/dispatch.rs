@@ -128,6 +128,12 @@ impl<T> NotSent<T> {
     }
 }
 
+/// The distributor leaves items in the spare only behind rings kept this shallow or
+/// shallower (`inlet::Depth`: items of about `RUN_BUDGET_NS / SPILL_DEPTH`, 16 µs, or more),
+/// where a lock per run costs nothing next to the work, and a worker that waits for its
+/// distributor to get a core loses a whole item's time.
+pub(crate) const SPILL_DEPTH: usize = 32;
+
 /// What a `Full` from `try_send` waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Blocked {
@@ -259,18 +265,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// the first worker to run dry takes them. Call after a `Full`, before waiting. Cheap
     /// items are better left to the rings' long runs.
     pub(crate) fn spill(&mut self, buf: &mut Vec<T>) {
-        let costly = self.rings[self.cur].is_shallow();
+        let costly = self.rings[self.cur].depth() <= SPILL_DEPTH;
         #[cfg(fanring_loom)] // the models: whatever the items cost
         let costly = costly || crate::loom::canary::spare_always();
         if self.spare.is_some() && self.blocked == Blocked::AnyRing && costly {
             self.spill_behind(buf);
         }
-    }
-
-    /// Whether the spare holds items: new ones then go behind them, not to the rings.
-    #[inline]
-    pub(crate) fn spare_pending(&self) -> bool {
-        self.spare.as_ref().is_some_and(|s| !s.looks_empty())
     }
 
     /// Moves items from the front of `buf` to the back of the spare, numbered as if staged
@@ -304,17 +304,20 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     }
 
     /// Refills every ring that has room from the front of the spare (its oldest items) and
-    /// publishes it. Returns whether the spare still holds items (every ring is then full).
-    pub(crate) fn unspill(&mut self) -> bool {
+    /// publishes it. `Ok(true)` when the spare still holds items (every ring is then full);
+    /// `Err` once a worker has closed its ring (the engine stops: the spare is drained at
+    /// teardown).
+    pub(crate) fn unspill(&mut self) -> Result<bool, Stopped> {
         let Some(spare) = self.spare.clone() else {
-            return false;
+            return Ok(false);
         };
+        if spare.looks_empty() {
+            return Ok(false);
+        }
         for ring in &mut self.rings {
-            if spare.looks_empty() {
-                return false;
-            }
             let Ok(free) = ring.reserve() else {
-                continue; // closed by its worker: the next `open` stops the engine
+                self.stop();
+                return Err(Stopped);
             };
             if free > 0 {
                 // `free` slots are free by the cached count: each stage succeeds.
@@ -324,12 +327,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 });
                 ring.commit();
             }
-        }
-        if spare.looks_empty() {
-            return false;
+            if spare.looks_empty() {
+                return Ok(false);
+            }
         }
         self.blocked = Blocked::AnyRing;
-        true
+        Ok(true)
     }
 
     /// Stops taking items as soon as `control` says a handle ended the engine early

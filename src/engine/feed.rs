@@ -51,12 +51,19 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             // Topped up to a run (what a `Full` left, or the caller's `recv` gave, goes first).
             let ended = source.try_recv_into(buf, run - buf.len()).is_err();
             let short = buf.len() < run;
+            // The spare's oldest items go to the rings with room first (`engine::spare`):
+            // before anything newer, and before this returns to wait, so that no worker waits
+            // on an empty ring while items wait in the spare. `true`: some are left, and every
+            // ring is full.
+            let Ok(spare_left) = self.unspill() else {
+                return Fed::Stopped;
+            };
             if buf.is_empty() {
                 self.idle();
                 return if ended { Fed::Ended } else { Fed::Dry };
             }
             // A short run whose worker is parked goes to the quiet runner, if there is one.
-            let runner = quiet.as_deref_mut().filter(|_| short);
+            let runner = quiet.as_deref_mut().filter(|_| short && !spare_left);
             let quiet_run = runner.and_then(|q| {
                 let target = q
                     .willing(buf.len())
@@ -73,9 +80,8 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 }
             }
             // What no quiet runner took (or the part of its run it left, having taken long).
-            // While the spare holds items (every ring was full), new ones go behind them, and
-            // the rings are refilled from its front first (`engine::spare`).
-            if !buf.is_empty() && self.spare_pending() && self.unspill() {
+            // While the spare holds items, new ones go behind them.
+            if !buf.is_empty() && spare_left {
                 self.spill_behind(buf);
                 if !buf.is_empty() {
                     self.flush();

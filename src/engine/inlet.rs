@@ -305,23 +305,25 @@ impl Depth {
         }
     }
 
-    /// A run of `n` items took `ns` nanoseconds of wall time: the estimate rises to a higher
-    /// time at once (the first run sets it) and falls by at most half a run. Items that got
-    /// costlier must not go on queueing as many as the cheap ones did: a stream whose items
-    /// cost a few microseconds for a while, then hundreds, would otherwise leave a hundred
-    /// costly ones queued on one worker while another runs dry (rising by an eighth a run, a
-    /// worker of Mandelbrot rows kept its depth 10 to 40 times too deep all frame long). The
-    /// ring deepens at most twofold a run, so a burst of cheap items cannot undo that before
-    /// a costly one is seen. A run that was descheduled (more threads than cores) makes the
-    /// ring shallower for the few runs it takes to double back. The rings are told a new
-    /// depth when it is off by more than a quarter.
+    /// A run of `n` items took `ns` nanoseconds of wall time: the estimate moves to the run's
+    /// time per item, at most twofold a run either way (the first run sets it). Items that
+    /// got costlier must not go on queueing as many as the cheap ones did: a stream whose
+    /// items cost a few microseconds for a while, then hundreds, would otherwise leave a
+    /// hundred costly ones queued on one worker while another runs dry (rising by an eighth a
+    /// run, a worker of Mandelbrot rows kept its depth 10 to 40 times too deep all frame
+    /// long). Not at once either: a stretch of costly items after cheap ones then makes every
+    /// ring shallow at once, behind a run the workers have yet to share out (stretches of
+    /// 2000 items of 200 ns and 200 of 50 µs ran 1.17-1.22x their ideal time rising twofold,
+    /// 1.37-1.44x rising at once). A run that was descheduled (more threads than cores)
+    /// makes the ring shallower for the run or two it takes to double back. The rings are
+    /// told a new depth when it is off by more than a quarter.
     #[inline]
     pub(crate) fn ran<I>(&mut self, n: usize, ns: u64, inlet: &Inlet<I>) {
         let per = (ns / n.max(1) as u64).max(1);
-        self.item_ns = if self.item_ns == 0 || per >= self.item_ns {
+        self.item_ns = if self.item_ns == 0 {
             per
         } else {
-            per.max(self.item_ns / 2)
+            per.clamp(self.item_ns / 2, self.item_ns.saturating_mul(2))
         };
         let want = (self.run() / inlet.rings()).max(self.floor);
         let (lo, hi) = (
@@ -363,21 +365,24 @@ mod tests {
         assert_eq!(d.flush_every(), usize::try_from(FLUSH_NS / 10).unwrap());
     }
 
-    /// Items that get costlier shrink the ring at once; cheaper ones deepen it at most twofold
-    /// a run.
+    /// The depth follows the items' cost at most twofold a run, either way.
     #[test]
-    fn the_depth_falls_at_once_and_deepens_twofold_a_run() {
+    fn the_depth_moves_twofold_a_run() {
         let (mut tx, inlet) = inlet(1024);
         let mut d = Depth::new(1);
         // Rows of 5 µs: a hundred in the ring.
         d.ran(10, 50_000, &inlet);
         assert_eq!(tx.free_refresh(), 100);
-        // A run of rows of 250 µs: two, at once.
-        d.ran(3, 750_000, &inlet);
-        assert_eq!(d.run(), 2);
+        // Runs of rows of 250 µs: 50, 25, 12… a run, down to two.
+        let mut depths = Vec::new();
+        for _ in 0..7 {
+            d.ran(3, 750_000, &inlet);
+            depths.push(d.run());
+        }
+        assert_eq!(depths, [50, 25, 12, 6, 3, 2, 2]);
         assert_eq!(tx.free_refresh(), 2);
         // Cheap again: 4, 8, 16… a run, not a hundred at once.
-        let mut depths = Vec::new();
+        depths.clear();
         for _ in 0..8 {
             d.ran(1, 5_000, &inlet);
             depths.push(d.run());

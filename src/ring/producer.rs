@@ -260,6 +260,12 @@ impl<T> Producer<T> {
         self.shared.depth() < self.capacity()
     }
 
+    /// The most items the consumer asked the ring to hold (`Consumer::set_depth`): its
+    /// capacity unless the items are costly. A hint.
+    pub(crate) fn depth(&self) -> usize {
+        self.shared.depth()
+    }
+
     /// Whether `n` slots are free: the cached count first, the consumer's `head` reloaded only
     /// when that is short of them (a shared load the cached answer spares).
     #[inline]
