@@ -21,7 +21,7 @@ const PARK: WaitStrategy = WaitStrategy::SpinThenPark {
 
 /// Explores `f` with a preemption bound of 0 (`LOOM_SPARE_PREEMPTIONS` overrides it): every
 /// schedule in which a thread gives way only where it blocks (parks, yields, joins, waits for
-/// the spare's lock), ten for the close/drain model, each through the spare. Four threads
+/// the spare's lock; the close/drain model checks that some go through the spare). Four threads
 /// with parking and a lock: with bound 1 the close/drain model ran for more than two
 /// minutes, unfinished, on the 2-core CI machine. At bound 0 a worker never stops between
 /// taking its last ring item and looking at the spare, so no schedule closes the rings with
