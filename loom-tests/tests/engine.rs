@@ -6,6 +6,7 @@
 #![cfg(fanring_loom)]
 
 use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
+use fanring_loom_tests::counted::{Counted, Counts};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 
@@ -80,29 +81,15 @@ fn normal_end_preserve_window() {
     });
 }
 
-/// An item whose drops are counted.
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
 /// Two items whose creations and drops are counted: `(created, dropped, source)`.
 fn counted_source() -> (
     Arc<AtomicUsize>,
     Arc<AtomicUsize>,
     impl Iterator<Item = Counted> + Send + 'static,
 ) {
-    let created = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-    let source = (0..2).map(move |_| {
-        c.fetch_add(1, SeqCst);
-        Counted(Arc::clone(&d))
-    });
-    (created, dropped, source)
+    let counts = Counts::new();
+    let source = counts.source(2).map(|(_, c)| c);
+    (counts.created, counts.dropped, source)
 }
 
 /// Takes one item, then drops the stream, which stops the engine and detaches its threads
@@ -139,13 +126,9 @@ fn early_end_drops_everything_once() {
 fn worker_panic_surfaces() {
     std::panic::set_hook(Box::new(|_| {}));
     model(|| {
-        let created = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-        let source = (0..2u32).map(move |i| {
-            c.fetch_add(1, SeqCst);
-            (i, Counted(Arc::clone(&d)))
-        });
+        let counts = Counts::new();
+        let (created, dropped) = (Arc::clone(&counts.created), Arc::clone(&counts.dropped));
+        let source = counts.source(2);
         let mut out = builder()
             .map(|(i, c): (u32, Counted)| {
                 if i == 0 {

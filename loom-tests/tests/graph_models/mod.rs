@@ -23,6 +23,7 @@
 //! rings; the close/drain, the early drop and the panic go through `OutBuf::Through`.
 
 use fanring::{Engine, Failure, Fusion, Order, Pinning, WaitStrategy};
+use fanring_loom_tests::counted::{Counted, Counts};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 
@@ -127,15 +128,6 @@ pub fn close_drain_preserve(fused: bool) {
     });
 }
 
-/// An item whose drops are counted.
-pub struct Counted(pub Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
 /// Counts its drop in `self.0`: kept alive by a stage's function, it is dropped with the
 /// last worker of that stage (after its rings and buffers, the thread's last drop).
 struct Alive(Arc<AtomicUsize>);
@@ -156,14 +148,9 @@ impl Drop for Alive {
 /// then every created item must have been dropped exactly once.
 pub fn early_drop_drops_everything_once(second: usize, bound: usize, fused: bool) {
     model(bound, move || {
-        let created = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
+        let counts = Counts::new();
         let gone = Arc::new(AtomicUsize::new(0));
-        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-        let source = (0..2).map(move |_| {
-            c.fetch_add(1, SeqCst);
-            Counted(Arc::clone(&d))
-        });
+        let source = counts.source(2).map(|(_, c)| c);
         let (alive0, alive1) = (Alive(Arc::clone(&gone)), Alive(Arc::clone(&gone)));
         let (next, fusion) = linked(fused, second);
         let mut out = stage()
@@ -185,7 +172,7 @@ pub fn early_drop_drops_everything_once(second: usize, bound: usize, fused: bool
         while gone.load(SeqCst) < 2 {
             loom::thread::yield_now();
         }
-        let (c, d) = (created.load(SeqCst), dropped.load(SeqCst));
+        let (c, d) = counts.get();
         assert_eq!(
             d, c,
             "every item dropped exactly once ({d} drops of {c} items)"
@@ -201,13 +188,8 @@ pub fn early_drop_drops_everything_once(second: usize, bound: usize, fused: bool
 /// worker: 0 })`; `join` reports the same; every created item is dropped exactly once.
 pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize, fused: bool) {
     model(bound, move || {
-        let created = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-        let source = (0..items).map(move |i| {
-            c.fetch_add(1, SeqCst);
-            (i, Counted(Arc::clone(&d)))
-        });
+        let counts = Counts::new();
+        let source = counts.source(items);
         let (next, fusion) = linked(fused, second);
         let mut out = stage()
             .map(|x: (u32, Counted)| x)
@@ -252,8 +234,8 @@ pub fn stage_one_panic_surfaces(second: usize, items: u32, bound: usize, fused: 
             }) => {}
             other => panic!("expected stage 1 worker 0's panic from join, got {other:?}"),
         }
-        let c = created.load(SeqCst);
+        let (c, d) = counts.get();
         assert!(c >= 1, "item 0 was taken from the source");
-        assert_eq!(dropped.load(SeqCst), c, "every item dropped exactly once");
+        assert_eq!(d, c, "every item dropped exactly once");
     });
 }

@@ -11,8 +11,7 @@
 //! batch), so the fourth goes behind it.
 
 use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
-use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use loom::sync::Arc;
+use fanring_loom_tests::counted::{Counted, Counts};
 
 const PARK: WaitStrategy = WaitStrategy::SpinThenPark {
     spins: 0,
@@ -80,43 +79,18 @@ pub fn close_drain(order: Order) {
     );
 }
 
-/// An item whose drops are counted.
-pub struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// Three counted items: `(created, dropped, source)`; the value is the item's index.
-fn counted_source() -> (
-    Arc<AtomicUsize>,
-    Arc<AtomicUsize>,
-    impl Iterator<Item = (u32, Counted)> + Send + 'static,
-) {
-    let created = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let (c, d) = (Arc::clone(&created), Arc::clone(&dropped));
-    let source = (0..3u32).map(move |i| {
-        c.fetch_add(1, SeqCst);
-        (i, Counted(Arc::clone(&d)))
-    });
-    (created, dropped, source)
-}
-
 /// The merger takes one item and drops the stream: every thread ends by itself (or loom
 /// reports a deadlock) and every created item, the spare's included, is dropped exactly once.
 pub fn early_drop() {
     model(|| {
-        let (created, dropped, source) = counted_source();
+        let counts = Counts::new();
         let mut out = builder()
             .map(|(_, c): (u32, Counted)| c)
-            .run(source)
+            .run(counts.source(3))
             .unwrap();
         drop(out.next());
         drop(out);
-        while created.load(SeqCst) != dropped.load(SeqCst) {
+        while counts.get().0 != counts.get().1 {
             loom::thread::yield_now();
         }
     });
@@ -126,13 +100,13 @@ pub fn early_drop() {
 /// created item, the spare's included, is dropped exactly once.
 pub fn panic_surfaces() {
     model(|| {
-        let (created, dropped, source) = counted_source();
+        let counts = Counts::new();
         let mut out = builder()
             .map(|(i, c): (u32, Counted)| {
                 assert!(i != 0, "boom");
                 c
             })
-            .run(source)
+            .run(counts.source(3))
             .unwrap();
         while let Ok(Some(item)) = out.next_checked() {
             drop(item);
@@ -141,6 +115,7 @@ pub fn panic_surfaces() {
             Err(Failure::WorkerPanicked { message, .. }) => assert_eq!(message, "boom"),
             other => panic!("expected the worker's panic, got {other:?}"),
         }
-        assert_eq!(created.load(SeqCst), dropped.load(SeqCst));
+        let (c, d) = counts.get();
+        assert_eq!(d, c, "every item dropped exactly once");
     });
 }
