@@ -27,8 +27,8 @@ pub struct DistributorStats {
     pub waits_full: u64,
     /// Of `items`, those it left in the spare while every worker's ring was full and its
     /// items were costly, for whichever worker ran dry first to take (`docs/design.md`,
-    /// "The spare"). Round-robin (without `Order::Preserve`'s fixed rotation) and
-    /// least-loaded only.
+    /// "The spare"). A distributor thread (`run`, `run_source`, `run_with_sink`) only, with
+    /// round-robin (without `Order::Preserve`'s fixed rotation) or least-loaded dispatch.
     pub spared: u64,
 }
 

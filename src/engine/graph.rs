@@ -438,6 +438,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             threads: Vec::with_capacity(shape.total + 2),
             tagged: shape.preserve,
             inputs,
+            spare: mode.own_distributor(),
         };
         // Quiet runs (`engine::inline`): with a distributor thread, every stage stateless, no
         // key to keep on its worker.
@@ -719,6 +720,9 @@ struct Ctx<'a> {
     tagged: bool,
     /// Producers into the first stage.
     inputs: usize,
+    /// Whether the first stage's distributor runs on a thread of its own, and so may leave
+    /// items in a spare (`engine::spare`); the caller's `drive` and an `Input` never do.
+    spare: bool,
 }
 
 /// The rings into a stage's workers, one list per producer (a worker of the stage before, or
@@ -1051,7 +1055,7 @@ where
 {
     let n = s.workers;
     // The first stage fed by one distributor: rings that run dry take from its spare.
-    let spare = (stage == 0 && upstream == 1 && n > 1 && !s.dispatch.is_by_key())
+    let spare = (ctx.spare && stage == 0 && upstream == 1 && n > 1 && !s.dispatch.is_by_key())
         .then(|| Arc::new(Spare::new(spec.batch)));
     let mut producers: Vec<Vec<Producer<I>>> =
         (0..upstream).map(|_| Vec::with_capacity(n)).collect();

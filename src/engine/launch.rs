@@ -88,6 +88,7 @@ where
         // The distributor thread may run quiet runs itself (`engine::inline`), on a lane of
         // its own to the merger.
         lane: K::QUIET_RUNS && mode.own_distributor() && !sizes.rotate && !b.dispatch.is_by_key(),
+        own_distributor: mode.own_distributor(),
     };
     let built = if sizes.tagged {
         crew.tagged(b, &sizes)
@@ -184,6 +185,9 @@ struct Crew<'a, F> {
     threads: Vec<JoinHandle<()>>,
     /// Whether the merger reads a lane from the distributor too.
     lane: bool,
+    /// Whether the distributor runs on a thread of its own, and so may leave items in a
+    /// spare (`engine::spare`); the caller's `drive` and an `Input` never do.
+    own_distributor: bool,
 }
 
 impl<F> Crew<'_, F> {
@@ -257,7 +261,7 @@ impl<F> Crew<'_, F> {
         F: Fn(usize) -> K + Send + Sync + 'static,
         K: Work<T, U> + 'static,
     {
-        let any_worker = !sizes.rotate && !b.dispatch.is_by_key();
+        let any_worker = self.own_distributor && !sizes.rotate && !b.dispatch.is_by_key();
         let Rings {
             ins,
             spare,
@@ -301,7 +305,7 @@ impl<F> Crew<'_, F> {
         K: Work<T, U> + 'static,
     {
         let window = Arc::new(Window::new(sizes.window));
-        let any_worker = !b.dispatch.is_by_key();
+        let any_worker = self.own_distributor && !b.dispatch.is_by_key();
         let Rings {
             ins,
             spare,

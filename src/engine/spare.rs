@@ -11,8 +11,10 @@
 //! from it before it parks. Being shared, the spare can be deep without holding one worker's
 //! items back from another.
 //!
-//! Only a distributor that may give any item to any worker has one (round-robin without a
-//! fixed rotation, least-loaded); never by key.
+//! Only a distributor thread that may give any item to any worker has one (round-robin
+//! without a fixed rotation, least-loaded); never by key, never the caller's `drive` or an
+//! `Input` (nothing of theirs would fill it, and every look at an empty one would still cost
+//! a load).
 //!
 //! Ownership: the spare's items are dropped exactly once, by whoever takes them out. Workers
 //! take them to run; after a normal end none are left (a worker leaves only once its ring is
