@@ -255,9 +255,9 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// Leaves items in `spare` while every ring is full ([`spill`](Self::spill)). Only for a
     /// distributor that may give any item to any worker: round-robin without a fixed rotation,
     /// or least-loaded.
-    pub(crate) fn share(&mut self, spare: Arc<Spare<W>>) {
-        debug_assert!(!self.keep_runs && !self.dispatch.is_by_key());
-        self.spare = Some(spare);
+    pub(crate) fn share(&mut self, spare: Option<Arc<Spare<W>>>) {
+        debug_assert!(spare.is_none() || (!self.keep_runs && !self.dispatch.is_by_key()));
+        self.spare = spare;
     }
 
     /// Every ring is full (the last `open` said so) and its items are costly (the rings are
@@ -276,28 +276,21 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// Moves items from the front of `buf` to the back of the spare, numbered as if staged
     /// (as many as it and the reorder window have room for).
     pub(crate) fn spill_behind(&mut self, buf: &mut Vec<T>) {
-        let Some(spare) = self.spare.clone() else {
+        if self.spare.is_none() || buf.is_empty() {
             return;
-        };
-        let room = spare.room().min(buf.len());
+        }
         let Ok(window) = self.window_room() else {
             return;
         };
-        let k = room.min(window);
-        if k == 0 {
-            return;
-        }
         let seq = self.seq;
-        let mut items = buf
-            .drain(..k)
-            .enumerate()
-            .map(|(j, x)| W::wrap(seq.wrapping_add(j), x));
-        let n = spare.put(&mut items, k);
-        // What the spare refused (only if its queue could not grow) goes back to the front.
-        let back: Vec<T> = items.map(|w| w.unwrap().1).collect();
-        if !back.is_empty() {
-            buf.splice(0..0, back);
-        }
+        let Some(spare) = &self.spare else {
+            return;
+        };
+        let n = spare.put(buf.len().min(window), |k| {
+            buf.drain(..k)
+                .enumerate()
+                .map(move |(j, x)| W::wrap(seq.wrapping_add(j), x))
+        });
         self.seq = self.seq.wrapping_add(n);
         self.stats.items += n as u64;
         self.stats.spared += n as u64;
@@ -308,28 +301,36 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// `Err` once a worker has closed its ring (the engine stops: the spare is drained at
     /// teardown).
     pub(crate) fn unspill(&mut self) -> Result<bool, Stopped> {
-        let Some(spare) = self.spare.clone() else {
+        let Some(spare) = &self.spare else {
             return Ok(false);
         };
         if spare.looks_empty() {
             return Ok(false);
         }
+        let mut closed = false;
         for ring in &mut self.rings {
-            let Ok(free) = ring.reserve() else {
-                self.stop();
-                return Err(Stopped);
-            };
-            if free > 0 {
-                // `free` slots are free by the cached count: each stage succeeds.
-                spare.take_with(free, |w| {
-                    let staged = ring.stage(w);
-                    debug_assert!(staged.is_ok());
-                });
-                ring.commit();
+            match ring.reserve() {
+                Ok(0) => {}
+                Ok(free) => {
+                    // `free` slots are free by the cached count: each stage succeeds.
+                    spare.take_with(free, |w| {
+                        let staged = ring.stage(w);
+                        debug_assert!(staged.is_ok());
+                    });
+                    ring.commit();
+                    if spare.looks_empty() {
+                        return Ok(false);
+                    }
+                }
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
             }
-            if spare.looks_empty() {
-                return Ok(false);
-            }
+        }
+        if closed {
+            self.stop();
+            return Err(Stopped);
         }
         self.blocked = Blocked::AnyRing;
         Ok(true)
@@ -831,7 +832,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             if free > best_free {
                 best = i;
                 best_free = free;
-            } else if free == best_free && free > 0 && self.idle_first(i, best) {
+            } else if free == best_free && free > 0 && Self::idle_first(&self.rings, i, best) {
                 best = i;
             }
         }
@@ -842,14 +843,14 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// waiting for input and `best`'s is not (a worker whose ring is as empty may be busy with
     /// the run it took out of it). A hint only (a `Relaxed` load each); not under loom and
     /// shuttle, where it would only add states: any choice keeps the protocol.
-    fn idle_first(&self, i: usize, best: usize) -> bool {
+    fn idle_first(rings: &[Producer<W>], i: usize, best: usize) -> bool {
         #[cfg(not(any(fanring_loom, feature = "shuttle")))]
         {
-            self.rings[i].peer_parked() && !self.rings[best].peer_parked()
+            rings[i].peer_parked() && !rings[best].peer_parked()
         }
         #[cfg(any(fanring_loom, feature = "shuttle"))]
         {
-            let _ = (i, best);
+            let _ = (rings, i, best);
             false
         }
     }

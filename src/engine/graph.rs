@@ -766,9 +766,7 @@ impl<T, W> FanRings<T, W> {
             .map(|rings| {
                 let mut d = Distributor::new(rings, dispatch.clone(), window.cloned(), runs, wait);
                 d.watch(Arc::clone(control));
-                if let Some(spare) = &spare {
-                    d.share(Arc::clone(spare));
-                }
+                d.share(spare.clone());
                 d
             })
             .collect()

@@ -68,6 +68,7 @@ where
     let local = LocalQueue::try_with_capacity(batch)?;
     let source_buf = try_buffer(batch, "distributor's buffer")?;
     let control = Arc::new(Control::new(n));
+    let any_worker = mode.own_distributor() && !sizes.rotate && !b.dispatch.is_by_key();
     let mut crew = Crew {
         capacity: b.capacity,
         wait: b.wait,
@@ -87,8 +88,8 @@ where
         threads: Vec::with_capacity(n + 2),
         // The distributor thread may run quiet runs itself (`engine::inline`), on a lane of
         // its own to the merger.
-        lane: K::QUIET_RUNS && mode.own_distributor() && !sizes.rotate && !b.dispatch.is_by_key(),
-        own_distributor: mode.own_distributor(),
+        lane: K::QUIET_RUNS && any_worker,
+        any_worker,
     };
     let built = if sizes.tagged {
         crew.tagged(b, &sizes)
@@ -185,23 +186,24 @@ struct Crew<'a, F> {
     threads: Vec<JoinHandle<()>>,
     /// Whether the merger reads a lane from the distributor too.
     lane: bool,
-    /// Whether the distributor runs on a thread of its own, and so may leave items in a
-    /// spare (`engine::spare`); the caller's `drive` and an `Input` never do.
-    own_distributor: bool,
+    /// Whether the distributor runs on a thread of its own and may give any item to any
+    /// worker (no fixed rotation, not by key): it may then leave items in a spare
+    /// (`engine::spare`) and run quiet runs (`engine::inline`); the caller's `drive` and an
+    /// `Input` do neither.
+    any_worker: bool,
 }
 
 impl<F> Crew<'_, F> {
     /// Spawns one worker per core slot; returns the distributor's producers and the merger's
     /// consumers (and the lane's, last, if there is one, with its producer), and, with
-    /// `any_worker` (the distributor may give any item to any worker) and more than one
-    /// worker, the spare the workers take from when their rings run dry. If a ring, a
+    /// `any_worker` and more than one worker, the spare the workers take from when their
+    /// rings run dry. If a ring, a
     /// buffer or a thread is refused, the rings built so far close as they are dropped, so
     /// the workers already started end on their own (`launch` then joins them before
     /// returning the error).
     fn spawn<T, U, I, O, K>(
         &mut self,
         out_buf: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,
-        any_worker: bool,
     ) -> Result<Rings<I, O, U>, BuildError>
     where
         T: Send + 'static,
@@ -213,7 +215,7 @@ impl<F> Crew<'_, F> {
     {
         let n = self.cores.len();
         let (mut ins, mut outs) = (Vec::with_capacity(n), Vec::with_capacity(n + 1));
-        let spare = (any_worker && n > 1).then(|| Arc::new(Spare::new(self.spec.batch)));
+        let spare = (self.any_worker && n > 1).then(|| Arc::new(Spare::new(self.spec.batch)));
         for (i, &core) in self.cores.iter().enumerate() {
             let (in_tx, in_rx) = channel_for_runs::<I>(self.capacity, self.wait)?;
             let (out_tx, out_rx) = channel_for_runs::<O>(self.capacity, self.wait)?;
@@ -261,13 +263,12 @@ impl<F> Crew<'_, F> {
         F: Fn(usize) -> K + Send + Sync + 'static,
         K: Work<T, U> + 'static,
     {
-        let any_worker = self.own_distributor && !sizes.rotate && !b.dispatch.is_by_key();
         let Rings {
             ins,
             spare,
             outs,
             lane,
-        } = self.spawn::<T, U, T, _, _>(OutBuf::plain, any_worker)?;
+        } = self.spawn::<T, U, T, _, _>(OutBuf::plain)?;
         let batch = self.spec.batch;
         let merger = if sizes.rotate {
             Merger::Rotate(RotateMerge::new(outs, batch))
@@ -285,9 +286,7 @@ impl<F> Crew<'_, F> {
             },
             b.wait,
         );
-        if let Some(spare) = spare {
-            distributor.share(spare);
-        }
+        distributor.share(spare);
         Ok(Built {
             distributor: AnyDistributor::Plain(distributor),
             merger,
@@ -305,13 +304,12 @@ impl<F> Crew<'_, F> {
         K: Work<T, U> + 'static,
     {
         let window = Arc::new(Window::new(sizes.window));
-        let any_worker = self.own_distributor && !b.dispatch.is_by_key();
         let Rings {
             ins,
             spare,
             outs,
             lane,
-        } = self.spawn::<T, U, Tagged<T>, Tagged<Mark<U>>, _>(OutBuf::tagged, any_worker)?;
+        } = self.spawn::<T, U, Tagged<T>, Tagged<Mark<U>>, _>(OutBuf::tagged)?;
         let batch = self.spec.batch;
         // Before the distributor exists: on an error, dropping `ins` closes the worker rings.
         let merger = TaggedMerge::try_new(outs, Arc::clone(&window), batch)?;
@@ -328,9 +326,7 @@ impl<F> Crew<'_, F> {
             },
             b.wait,
         );
-        if let Some(spare) = spare {
-            distributor.share(spare);
-        }
+        distributor.share(spare);
         Ok(Built {
             distributor: AnyDistributor::Tagged(distributor),
             merger: Merger::Tagged(merger),

@@ -44,12 +44,6 @@ impl<W> Spare<W> {
         }
     }
 
-    /// How many more items it takes now (a hint: workers only take items out).
-    pub(crate) fn room(&self) -> usize {
-        // Relaxed: a hint; `put` decides under the lock.
-        self.cap.saturating_sub(self.len.load(Relaxed))
-    }
-
     /// Whether it looks empty (a hint, read without the lock).
     #[inline]
     pub(crate) fn looks_empty(&self) -> bool {
@@ -58,10 +52,15 @@ impl<W> Spare<W> {
         self.len.load(Acquire) == 0
     }
 
-    /// Distributor side: adds `items` (at most [`room`](Self::room) of them, already wrapped
-    /// for the rings), in order. Returns how many it took; the rest stay in `items`. Never
-    /// allocates past the capacity; a refused allocation takes none.
-    pub(crate) fn put(&self, items: &mut dyn Iterator<Item = W>, max: usize) -> usize {
+    /// Distributor side: adds at the back the items `fill(k)` yields (`k` of them, already
+    /// wrapped for the rings), `k` at most `max` and what room is left. Returns `k`. Never
+    /// allocates past the capacity; if the allocator refuses the room, it adds none (and
+    /// `fill` is not called).
+    pub(crate) fn put<I: Iterator<Item = W>>(
+        &self,
+        max: usize,
+        fill: impl FnOnce(usize) -> I,
+    ) -> usize {
         // Nothing that runs under the lock can panic but an allocation failure's abort.
         let mut q = self
             .queue
@@ -71,12 +70,10 @@ impl<W> Spare<W> {
         if k == 0 || q.try_reserve(k).is_err() {
             return 0;
         }
-        let before = q.len();
-        q.extend(items.take(k));
-        let n = q.len() - before;
+        q.extend(fill(k).take(k));
         // Release: pairs with `looks_empty`'s Acquire load (a hint; the lock orders the items).
         self.len.store(q.len(), Release);
-        n
+        k
     }
 
     /// Worker side: moves up to `max` items from the front to `buf`. With `wait`, waits for
