@@ -57,11 +57,13 @@ pub use pinning::{Pinning, Plan};
 pub use ring::channel;
 pub use wait::WaitStrategy;
 
-/// Switches for the loom models (only with `--cfg fanring_loom`).
-#[cfg(fanring_loom)]
+/// Switches for the loom models (only with `--cfg fanring_loom`; `spare` also for the
+/// shuttle scenarios, with the `shuttle` feature).
+#[cfg(any(fanring_loom, feature = "shuttle"))]
 #[doc(hidden)]
 pub mod loom_hooks {
     /// Makes every `park` a yield (a spurious wake-up), or restores real parking.
+    #[cfg(fanring_loom)]
     pub fn park_as_yield(on: bool) {
         crate::loom::thread::PARK_AS_YIELD.store(on, std::sync::atomic::Ordering::Relaxed);
     }
@@ -69,7 +71,7 @@ pub mod loom_hooks {
     /// A deliberately broken async handshake, for the canary models: `0` the real one, `1` no
     /// re-check after announcing a waker, `2` no barrier between the announcement and the
     /// re-check. Process-wide: set it the same way in every test of one binary.
-    #[cfg(feature = "async")]
+    #[cfg(all(fanring_loom, feature = "async"))]
     pub fn async_canary(mode: u8) {
         crate::loom::canary::ASYNC.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
@@ -79,15 +81,18 @@ pub mod loom_hooks {
     /// lost), `2` such an input leaks the items left in its rings at teardown, `3` a
     /// panicking thread closes its rings before it records the failure (the stream can end
     /// cleanly). Process-wide: set it the same way in every test of one binary.
+    #[cfg(fanring_loom)]
     pub fn graph_canary(mode: u8) {
         crate::loom::canary::GRAPH.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The spare under the models: `0` as built (under loom no run is timed as costly, so it
     /// is never used), `1` a distributor that finds every ring full always leaves its items
-    /// there. Process-wide: set it the same way in every test of one binary.
+    /// there, `2` also every run of more than one item a worker takes is cut after its first
+    /// item, and the rest put back there. Process-wide: set it the same way in every test of
+    /// one binary.
     pub fn spare(mode: u8) {
-        crate::loom::canary::SPARE.store(mode, std::sync::atomic::Ordering::Relaxed);
+        crate::loom::models::SPARE.store(mode, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -45,6 +45,10 @@ pub struct WorkerStats {
     pub waits_full: u64,
     /// The most items seen in its input ring at once.
     pub peak_occupancy: usize,
+    /// Items of its runs it put back in its distributor's spare unrun, its run having taken
+    /// long (items dearer than when they were queued: `docs/design.md`, "The spare"); they
+    /// count in the `items_in` of the worker that ran them.
+    pub shed: u64,
 }
 
 /// Counters of a finished engine.

@@ -51,9 +51,20 @@ impl Shape {
         src: impl Iterator<Item = Tracked> + Send + 'static,
         panic_at: Option<u64>,
     ) -> Output<Tracked> {
+        self.run_costing(src, panic_at, |_| 40)
+    }
+
+    /// Runs `src` through items of `cost(value)` µs; the item whose value is `panic_at`
+    /// panics.
+    fn run_costing(
+        self,
+        src: impl Iterator<Item = Tracked> + Send + 'static,
+        panic_at: Option<u64>,
+        cost: fn(u64) -> u64,
+    ) -> Output<Tracked> {
         let work = move |t: Tracked| {
             assert!(panic_at != Some(t.v), "refused {}", t.v);
-            spin(40);
+            spin(cost(t.v));
             t
         };
         let farm = |w: usize| Engine::builder().workers(w).pinning(Pinning::None);
@@ -213,4 +224,65 @@ fn bursts_through_the_spare_never_wait_for_the_next_burst() {
             assert_eq!(stats.distributor.unwrap().items, next, "{what}");
         }
     }
+}
+
+/// Stretches of 600 items of 2 µs, then 30 of 1.5 ms: the rings are deep with cheap items
+/// when the costly ones come, so a worker's run takes far longer than planned, is cut short,
+/// and the rest goes back to the spare for whichever worker runs dry.
+fn stretches(v: u64) -> u64 {
+    if v % 630 < 600 {
+        2
+    } else {
+        1_500
+    }
+}
+
+/// Runs cut short and shared out through the spare (`WorkerStats::shed`): every item
+/// arrives once, in input order where asked, also when the rings close with such items still
+/// in the spare (the last stretch); an early end and a panic in a costly stretch drop every
+/// item once.
+#[test]
+fn runs_that_turn_costly_are_shared_out_once_in_order() {
+    let mut shed = 0;
+    for shape in SHAPES {
+        let n = 3 * 630;
+        let counts = Counts::new();
+        let mut out = shape.run_costing(source(Some(n), &counts), None, stretches);
+        let mut got = Vec::new();
+        while let Some(t) = out.next_checked().unwrap() {
+            got.push(t.v);
+        }
+        let stats = out.join().unwrap();
+        if shape.order() == Order::Any {
+            got.sort_unstable();
+        }
+        assert_eq!(got, (0..n).collect::<Vec<_>>(), "{shape:?}");
+        counts.assert_balanced(&format!("{shape:?}"));
+        shed += stats.workers.iter().map(|w| w.shed).sum::<u64>();
+
+        for (take, panic_at) in [(605, None), (0, Some(610)), (0, Some(1250))] {
+            let what = format!("{shape:?} take {take} panic at {panic_at:?}");
+            let counts = Counts::new();
+            let mut out = shape.run_costing(source(Some(n), &counts), panic_at, stretches);
+            for _ in 0..take {
+                assert!(out.next_checked().unwrap().is_some(), "{what}");
+            }
+            if panic_at.is_some() {
+                let failure = loop {
+                    match out.next_checked() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => panic!("{what}: the stream ended as if complete"),
+                        Err(f) => break f,
+                    }
+                };
+                assert!(
+                    matches!(failure, Failure::WorkerPanicked { stage: 0, .. }),
+                    "{what}: {failure:?}"
+                );
+            }
+            let _ = out.join();
+            counts.assert_balanced(&what);
+        }
+    }
+    assert!(shed > 0, "no run was cut short");
 }

@@ -134,6 +134,14 @@ impl<T> NotSent<T> {
 /// distributor to get a core loses a whole item's time.
 pub(crate) const SPILL_DEPTH: usize = 32;
 
+/// The spare holds at most this many times what the rings are told to keep (their depths
+/// summed): about eight runs' budget of one worker's time (`inlet::RUN_BUDGET_NS`, 4 ms),
+/// more items where the rings are at their floor (items dearer than the budget). Deep enough
+/// to cover a distributor that waits for a core through a scheduler's slice or two (one that
+/// yields while a worker computes beside it waited 3-4 ms here) while every worker keeps
+/// running; no deeper, so that the items taken ahead stay few, in time and in memory.
+const SPARE_FILLS: usize = 8;
+
 /// What a `Full` from `try_send` waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Blocked {
@@ -263,30 +271,36 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// Every ring is full (the last `open` said so) and its items are costly (the rings are
     /// kept shallow, `inlet::Depth`): moves items from the front of `buf` to the spare, where
     /// the first worker to run dry takes them. Call after a `Full`, before waiting. Cheap
-    /// items are better left to the rings' long runs.
-    pub(crate) fn spill(&mut self, buf: &mut Vec<T>) {
+    /// items are better left to the rings' long runs. `true` when it took all of `buf` and
+    /// the spare has room for more: the distributor goes on taking items from its source
+    /// (each behind the spare's, `feed`) instead of waiting.
+    pub(crate) fn spill(&mut self, buf: &mut Vec<T>) -> bool {
         let costly = self.rings[self.cur].depth() <= SPILL_DEPTH;
-        #[cfg(fanring_loom)] // the models: whatever the items cost
-        let costly = costly || crate::loom::canary::spare_always();
+        #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: whatever the items cost
+        let costly = costly || crate::loom::models::spare_always();
         if self.spare.is_some() && self.blocked == Blocked::AnyRing && costly {
-            self.spill_behind(buf);
+            self.spill_behind(buf) && buf.is_empty()
+        } else {
+            false
         }
     }
 
     /// Moves items from the front of `buf` to the back of the spare, numbered as if staged
-    /// (as many as it and the reorder window have room for).
-    pub(crate) fn spill_behind(&mut self, buf: &mut Vec<T>) {
+    /// (as many as it, its bound and the reorder window have room for). `true` while the
+    /// spare has room for more after them.
+    pub(crate) fn spill_behind(&mut self, buf: &mut Vec<T>) -> bool {
         if self.spare.is_none() || buf.is_empty() {
-            return;
+            return false;
         }
         let Ok(window) = self.window_room() else {
-            return;
+            return false;
         };
         let seq = self.seq;
+        let bound = SPARE_FILLS.saturating_mul(self.rings.iter().map(Producer::depth).sum());
         let Some(spare) = &self.spare else {
-            return;
+            return false;
         };
-        let n = spare.put(buf.len().min(window), |k| {
+        let (n, room) = spare.put(buf.len().min(window), bound, |k| {
             buf.drain(..k)
                 .enumerate()
                 .map(move |(j, x)| W::wrap(seq.wrapping_add(j), x))
@@ -294,6 +308,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
         self.seq = self.seq.wrapping_add(n);
         self.stats.items += n as u64;
         self.stats.spared += n as u64;
+        room && window > n
     }
 
     /// Refills every ring that has room from the front of the spare (its oldest items) and
@@ -308,7 +323,7 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             return Ok(false);
         }
         let mut closed = false;
-        for ring in &mut self.rings {
+        for (i, ring) in self.rings.iter_mut().enumerate() {
             match ring.reserve() {
                 Ok(0) => {}
                 Ok(free) => {
@@ -318,6 +333,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                         debug_assert!(staged.is_ok());
                     });
                     ring.commit();
+                    // The ring `open` chose last has fewer free slots than its `room` says:
+                    // the next item opens it again (`try_send_from` stages at most `room`).
+                    if i == self.cur {
+                        self.room = 0;
+                    }
                     if spare.looks_empty() {
                         return Ok(false);
                     }
@@ -434,6 +454,12 @@ impl<T, W: InWire<T>> Distributor<T, W> {
             let ring = &mut self.rings[self.cur];
             // `open` set `room` to at most the ring's free slots, less what was staged since.
             let k = self.room.min(rest.len()).min(ring.free_cached());
+            debug_assert!(k > 0, "`room` counts free slots of `rings[cur]`");
+            if k == 0 {
+                // Never expected (`unspill` resets `room`): open a ring again, never spin.
+                self.room = 0;
+                continue;
+            }
             // SAFETY: `k <= ring.free_cached()`; the `k` items at the front of `rest` are
             // given up to the ring (`take` below, before anything else).
             unsafe {

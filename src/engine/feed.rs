@@ -130,8 +130,11 @@ impl<T, W: InWire<T>> Distributor<T, W> {
                 Fed::Ended => return Ok(()),
                 Fed::Stopped => return Err(Stopped),
                 Fed::Full => {
-                    self.spill(buf);
-                    self.wait_room();
+                    // Every ring full: costly items go on into the spare, up to its bound,
+                    // before the distributor waits (`engine::spare`).
+                    if !self.spill(buf) {
+                        self.wait_room();
+                    }
                 }
                 Fed::Dry => {
                     let item = match control {

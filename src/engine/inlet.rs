@@ -282,6 +282,14 @@ impl Depth {
         false
     }
 
+    /// Whether a run may be cut short by time (`worker::CUT_RUN_NS`): items timed at
+    /// [`FLUSH_NS`] or more, or not timed yet, where a clock read between items costs under a
+    /// percent.
+    #[inline]
+    pub(crate) fn may_cut(&self) -> bool {
+        self.item_ns == 0 || self.item_ns >= FLUSH_NS
+    }
+
     /// How many outputs a worker gathers before it hands them to a stage fused after it
     /// (`OutBuf::set_flush`): each at once for items of [`FLUSH_NS`] or more (so each goes
     /// on while it is in the cache, as in one loop over both stages), more for cheaper items

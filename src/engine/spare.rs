@@ -53,27 +53,30 @@ impl<W> Spare<W> {
     }
 
     /// Distributor side: adds at the back the items `fill(k)` yields (`k` of them, already
-    /// wrapped for the rings), `k` at most `max` and what room is left. Returns `k`. Never
-    /// allocates past the capacity; if the allocator refuses the room, it adds none (and
-    /// `fill` is not called).
+    /// wrapped for the rings), `k` at most `max` and what room is left under `bound` items
+    /// (and the capacity). Returns `k`, and whether room is left after them. Never allocates
+    /// past the capacity; if the allocator refuses the room, it adds none (and `fill` is not
+    /// called).
     pub(crate) fn put<I: Iterator<Item = W>>(
         &self,
         max: usize,
+        bound: usize,
         fill: impl FnOnce(usize) -> I,
-    ) -> usize {
+    ) -> (usize, bool) {
         // Nothing that runs under the lock can panic but an allocation failure's abort.
         let mut q = self
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let k = max.min(self.cap.saturating_sub(q.len()));
+        let limit = bound.clamp(1, self.cap);
+        let k = max.min(limit.saturating_sub(q.len()));
         if k == 0 || q.try_reserve(k).is_err() {
-            return 0;
+            return (0, false);
         }
         q.extend(fill(k).take(k));
         // Release: pairs with `looks_empty`'s Acquire load (a hint; the lock orders the items).
         self.len.store(q.len(), Release);
-        k
+        (k, q.len() < limit)
     }
 
     /// Worker side: moves up to `max` items from the front to `buf`. With `wait`, waits for
@@ -99,6 +102,31 @@ impl<W> Spare<W> {
         // Release: see `put`.
         self.len.store(q.len(), Release);
         k
+    }
+
+    /// Worker side: puts the rest of a run the worker took and will not run itself (it has
+    /// run long: `worker::work_loop`) at the front, in their order, to go on first: they are
+    /// older than every item the distributor left here (it stages items in rings only while
+    /// the spare is empty, and leaves them here only behind full rings). Past the capacity: the items are already out of a ring, and
+    /// putting them here cannot fail but by the allocator. Returns whether it took them (if
+    /// the allocator refuses the room, it takes none, and the worker runs them).
+    pub(crate) fn shed<I: DoubleEndedIterator<Item = W> + ExactSizeIterator>(
+        &self,
+        items: I,
+    ) -> bool {
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if q.try_reserve(items.len()).is_err() {
+            return false;
+        }
+        for x in items.rev() {
+            q.push_front(x);
+        }
+        // Release: see `put`.
+        self.len.store(q.len(), Release);
+        true
     }
 
     /// Distributor side: moves up to `max` items from the front to `put` (a ring with room

@@ -56,6 +56,8 @@ pub(crate) struct Worker<T, U, I, F, G> {
     out: Option<OutBuf<U>>,
     spec: WorkerSpec<F>,
     stats: WorkerStats,
+    /// Whether its work loop ended with its input closed and drained (and the spare empty).
+    drained: bool,
     _work: PhantomData<fn(T) -> G>,
 }
 
@@ -102,6 +104,7 @@ impl<T, U, I, F, G> Worker<T, U, I, F, G> {
             out: Some(out),
             spec,
             stats: WorkerStats::default(),
+            drained: false,
             _work: PhantomData,
         }
     }
@@ -132,6 +135,7 @@ where
             out: Some(out),
             spec,
             stats,
+            drained: loop_drained,
             ..
         } = self
         else {
@@ -152,6 +156,7 @@ where
                 control.set_done(at.id, n, sent);
             },
         );
+        *loop_drained = drained;
         // The hooks run only after a normal end: every worker of the stage has its input
         // drained and closed, the engine neither failed nor ended early by a handle. Then
         // the hooks of the stages fused after it, in stage order (each records its own
@@ -217,9 +222,12 @@ where
         if let Some(input) = input {
             input.drop_rings(td);
         }
-        // After a normal end it is empty; after a stop, what is left there is dropped once,
-        // by whichever worker takes it first.
-        if let Some(spare) = self.spare.take() {
+        // A worker that left it empty (a drained input) leaves it alone: another worker of
+        // the stage may still put the rest of a run there (`Spare::shed`), and runs it before
+        // it leaves. After a stop, what is left there is dropped once, by whichever worker
+        // (or distributor) takes it first; each worker that shed there and did not drain it
+        // comes here after its last shed.
+        if let Some(spare) = self.spare.take().filter(|_| !self.drained) {
             td.step(|| drop(spare.drain()));
         }
         td.step(|| drop(inbuf));
@@ -294,6 +302,86 @@ pub(crate) fn stage_run<T, U: Send + 'static, G: Work<T, U>>(
     open
 }
 
+/// A run whose items were timed as costly is cut short once it has taken this long (wall
+/// time) and its worker leaves the rest in the spare for whichever worker runs dry first:
+/// twice the time a run is planned to take (`inlet::RUN_BUDGET_NS`). Items whose cost rose
+/// since they were queued (rows of an image that go from empty sky to the detail, a
+/// hundredfold dearer) are otherwise run by the worker that took them while the others idle:
+/// a run of 256 items planned at 2 µs each took 20-30 ms with rows of 120 µs.
+const CUT_RUN_NS: u64 = 1_000_000;
+
+/// A run's items, handed out one by one until it has run past `until`: the worker checks the
+/// clock between items, and `ran` counts what it handed out.
+struct Cut<'a, I> {
+    items: std::vec::Drain<'a, I>,
+    ran: usize,
+    until: u64,
+}
+
+impl<I> Iterator for Cut<'_, I> {
+    type Item = I;
+
+    #[inline]
+    fn next(&mut self) -> Option<I> {
+        let late = self.ran > 0 && crate::clock::now_ns() > self.until;
+        #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: cut after one item
+        let late = late || (self.ran > 0 && crate::loom::models::spare_sheds());
+        if late {
+            return None;
+        }
+        let item = self.items.next()?;
+        self.ran += 1;
+        Some(item)
+    }
+}
+
+/// Runs the run in `inbuf` until it has run past `until` ([`CUT_RUN_NS`]), and leaves the
+/// rest in `spare`, at its front, for whichever worker of the stage runs dry first (counted
+/// in `items_in` by whoever runs them; here in `shed`). Returns how many items it ran (all of
+/// them, if the spare could not take the rest), `None` once the merged stream has gone (the
+/// rest of the run is then dropped here, once each).
+fn cut_run<T, U, I, G>(
+    inbuf: &mut Vec<I>,
+    spare: &Spare<I>,
+    until: u64,
+    out: &mut OutBuf<U>,
+    work: &mut G,
+    one_to_one: bool,
+    stats: &mut WorkerStats,
+) -> Option<usize>
+where
+    U: Send + 'static,
+    I: InWire<T>,
+    G: Work<T, U>,
+{
+    let n = inbuf.len();
+    let mut run = Cut {
+        items: inbuf.drain(..),
+        ran: 0,
+        until,
+    };
+    if !process_run(
+        run.by_ref().map(InWire::unwrap),
+        out,
+        work,
+        one_to_one,
+        stats,
+    ) {
+        return None;
+    }
+    let ran = run.ran;
+    if ran == n {
+        return Some(n);
+    }
+    if spare.shed(run.items.by_ref()) {
+        let rest = (n - ran) as u64;
+        stats.items_in -= rest;
+        stats.shed += rest;
+        return Some(ran);
+    }
+    process_run(run.items.map(InWire::unwrap), out, work, one_to_one, stats).then_some(n)
+}
+
 /// Processes the input until it ends: `true` when it was closed and drained (a normal end, or
 /// a distributor that stopped), `false` when the merged stream went away (the output ring was
 /// closed).
@@ -335,13 +423,28 @@ where
         match taken {
             Ok(n) => {
                 stats.items_in += n as u64;
-                let run = inbuf.drain(..).map(InWire::unwrap);
-                let start = depth.times(n).then(crate::clock::now_ns);
-                if !process_run(run, out, work, spec.one_to_one, stats) {
-                    return false;
-                }
+                // A run that may prove dearer than its items were (a spare to shed into, and
+                // items timed at a microsecond or more) is cut short once it has run long.
+                let may_cut = n > 1 && depth.may_cut();
+                #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: whatever they cost
+                let may_cut = may_cut || (n > 1 && crate::loom::models::spare_sheds());
+                let cut = spare.filter(|_| may_cut);
+                let start = (cut.is_some() || depth.times(n)).then(crate::clock::now_ns);
+                let ran = if let (Some(spare), Some(start)) = (cut, start) {
+                    let until = start.saturating_add(CUT_RUN_NS);
+                    match cut_run(&mut inbuf, spare, until, out, work, spec.one_to_one, stats) {
+                        Some(ran) => ran,
+                        None => return false,
+                    }
+                } else {
+                    let run = inbuf.drain(..).map(InWire::unwrap);
+                    if !process_run(run, out, work, spec.one_to_one, stats) {
+                        return false;
+                    }
+                    n
+                };
                 if let Some(start) = start {
-                    depth.ran(n, crate::clock::now_ns().saturating_sub(start), input);
+                    depth.ran(ran, crate::clock::now_ns().saturating_sub(start), input);
                     out.set_flush(depth.flush_every());
                 }
                 // The counters wrap as `usize` (as the sums they are compared with do).

@@ -87,13 +87,4 @@ pub(crate) mod canary {
     pub(crate) fn graph_close_before_failure() -> bool {
         GRAPH.load(Relaxed) == 3
     }
-
-    /// 0: the spare as built; 1: every distributor that finds every ring full leaves its
-    /// items in the spare, whatever they cost (the models' setting: under loom no run is
-    /// ever timed as costly).
-    pub(crate) static SPARE: AtomicU8 = AtomicU8::new(0);
-
-    pub(crate) fn spare_always() -> bool {
-        SPARE.load(Relaxed) == 1
-    }
 }

@@ -26,3 +26,25 @@ pub(crate) use self::mocked::*;
 mod shuttle;
 #[cfg(all(feature = "shuttle", not(fanring_loom)))]
 pub(crate) use self::shuttle::*;
+
+/// The switches the loom models and the shuttle scenarios set for the spare
+/// (`loom_hooks::spare`): under both no time passes, so no run is ever timed as costly, and
+/// without them the spare would never be used.
+#[cfg(any(fanring_loom, feature = "shuttle"))]
+pub(crate) mod models {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+    /// 0: the spare as built; 1: every distributor that finds every ring full leaves its
+    /// items in the spare, whatever they cost; 2: also, every worker's run of more than one
+    /// item is cut after its first item, the rest put back in the spare
+    /// (`worker::cut_run`).
+    pub(crate) static SPARE: AtomicU8 = AtomicU8::new(0);
+
+    pub(crate) fn spare_always() -> bool {
+        SPARE.load(Relaxed) >= 1
+    }
+
+    pub(crate) fn spare_sheds() -> bool {
+        SPARE.load(Relaxed) == 2
+    }
+}

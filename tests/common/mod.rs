@@ -2,6 +2,8 @@
 //! (`tracked`), and a quiet source (`quiet_feed`).
 #![allow(dead_code)] // each binary uses part of it
 
+#[cfg(feature = "shuttle")]
+pub mod shuttle;
 pub mod tracked;
 
 use fanring::stats::Stats;

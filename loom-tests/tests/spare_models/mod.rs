@@ -8,7 +8,8 @@
 //! cost). From there a worker whose ring ran dry takes it, or the distributor moves it back
 //! into a ring with room before any newer item, or, once the source has ended, a worker
 //! empties the spare before it leaves. Four items: the spare holds one (its capacity is the
-//! batch), so the fourth goes behind it.
+//! batch), so the fourth goes behind it. `cut_runs` runs two-item runs, cut short after their
+//! first item.
 
 use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
 use fanring_loom_tests::counted::{Counted, Counts};
@@ -78,6 +79,45 @@ pub fn close_drain(order: Order) {
         "no execution went through the spare"
     );
 }
+
+/// Rings of two slots and runs of up to two items: the workers' runs of two are cut after
+/// their first item (`spare(2)`), the second put back at the spare's front, where any worker
+/// (or the distributor, refilling a ring) takes it. Four items come out once each, in input
+/// order under `Preserve`, and join is Ok.
+pub fn cut_runs() {
+    model(|| {
+        let mut out = builder()
+            .capacity(2)
+            .batch(2)
+            .order(Order::Preserve)
+            .map(|x: u32| x + 10)
+            .run(0..4u32)
+            .unwrap();
+        let got: Vec<u32> = out.by_ref().collect();
+        assert_eq!(
+            got,
+            [10, 11, 12, 13],
+            "every item out exactly once, in order"
+        );
+        let stats = out.join().unwrap();
+        assert_eq!(
+            stats.workers.iter().map(|w| w.items_in).sum::<u64>()
+                + stats.distributor.unwrap().inline,
+            4,
+            "{stats:?}"
+        );
+        if stats.workers.iter().any(|w| w.shed > 0) {
+            SHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    assert!(
+        SHED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no execution cut a run short"
+    );
+}
+
+/// Executions of `cut_runs` in which a worker put items back (as `SPILLED`).
+static SHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The merger takes one item and drops the stream: every thread ends by itself (or loom
 /// reports a deadlock) and every created item, the spare's included, is dropped exactly once.
