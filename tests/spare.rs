@@ -137,6 +137,21 @@ fn an_early_end_drops_what_the_spare_holds_once() {
     }
 }
 
+/// Reads `out` until it fails: a worker of stage 0 panicked, never a clean end.
+fn expect_stage0_panic(out: &mut Output<Tracked>, what: &str) {
+    let failure = loop {
+        match out.next_checked() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("{what}: the stream ended as if complete"),
+            Err(f) => break f,
+        }
+    };
+    assert!(
+        matches!(failure, Failure::WorkerPanicked { stage: 0, .. }),
+        "{what}: {failure:?}"
+    );
+}
+
 #[test]
 fn a_panic_with_items_in_the_spare_is_typed_and_drops_each_once() {
     for shape in SHAPES {
@@ -144,17 +159,7 @@ fn a_panic_with_items_in_the_spare_is_typed_and_drops_each_once() {
             let what = format!("{shape:?} panic at {panic_at}");
             let counts = Counts::new();
             let mut out = shape.run(source(Some(400), &counts), Some(panic_at));
-            let failure = loop {
-                match out.next_checked() {
-                    Ok(Some(_)) => {}
-                    Ok(None) => panic!("{what}: the stream ended as if complete"),
-                    Err(f) => break f,
-                }
-            };
-            assert!(
-                matches!(failure, Failure::WorkerPanicked { stage: 0, .. }),
-                "{what}: {failure:?}"
-            );
+            expect_stage0_panic(&mut out, &what);
             assert!(out.join().is_err(), "{what}");
             counts.assert_balanced(&what);
         }
@@ -268,17 +273,7 @@ fn runs_that_turn_costly_are_shared_out_once_in_order() {
                 assert!(out.next_checked().unwrap().is_some(), "{what}");
             }
             if panic_at.is_some() {
-                let failure = loop {
-                    match out.next_checked() {
-                        Ok(Some(_)) => {}
-                        Ok(None) => panic!("{what}: the stream ended as if complete"),
-                        Err(f) => break f,
-                    }
-                };
-                assert!(
-                    matches!(failure, Failure::WorkerPanicked { stage: 0, .. }),
-                    "{what}: {failure:?}"
-                );
+                expect_stage0_panic(&mut out, &what);
             }
             let _ = out.join();
             counts.assert_balanced(&what);
