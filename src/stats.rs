@@ -47,7 +47,8 @@ pub struct WorkerStats {
     pub peak_occupancy: usize,
     /// Items of its runs it put back in its distributor's spare unrun, its run having taken
     /// long (items dearer than when they were queued: `docs/design.md`, "The spare"); they
-    /// count in the `items_in` of the worker that ran them.
+    /// count in the `items_in` of the worker that ran them. An item put back twice (by this
+    /// worker or another) counts twice.
     pub shed: u64,
 }
 

@@ -24,6 +24,7 @@
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
+use crate::ring::Doorbell;
 use std::collections::VecDeque;
 
 /// Items any worker of a stage may take (see the module).
@@ -32,6 +33,10 @@ pub(crate) struct Spare<W> {
     /// Items in `queue`, kept beside it so that a worker checks it without the lock.
     len: AtomicUsize,
     cap: usize,
+    /// The workers' doorbells, rung after a worker puts a run back (`shed`): a worker parked
+    /// on its empty ring wakes and takes it (the distributor, which refills the rings from
+    /// here, may be waiting in its source).
+    bells: Mutex<Vec<Doorbell<W>>>,
 }
 
 impl<W> Spare<W> {
@@ -41,7 +46,16 @@ impl<W> Spare<W> {
             queue: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
             cap: cap.max(1),
+            bells: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A worker of the stage: rung when another puts a run back.
+    pub(crate) fn watch(&self, bell: Doorbell<W>) {
+        self.bells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(bell);
     }
 
     /// Whether it looks empty (a hint, read without the lock).
@@ -79,24 +93,18 @@ impl<W> Spare<W> {
         (k, q.len() < limit)
     }
 
-    /// Worker side: moves up to `max` items from the front to `buf`. With `wait`, waits for
-    /// the lock (the worker is about to leave: nothing may be left behind); otherwise gives
-    /// up at once if another thread holds it. Returns how many it moved.
-    pub(crate) fn take(&self, buf: &mut Vec<W>, max: usize, wait: bool) -> usize {
+    /// Worker side: moves up to `max` items from the front to `buf`, waiting for the lock (held
+    /// only for a few moves by whoever holds it; a worker that gave up on a held lock would have
+    /// to wait for the items some other way: its wait wakes while the spare holds items).
+    /// Returns how many it moved.
+    pub(crate) fn take(&self, buf: &mut Vec<W>, max: usize) -> usize {
         if self.looks_empty() {
             return 0;
         }
-        let mut q = if wait {
-            self.queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        } else {
-            match self.queue.try_lock() {
-                Ok(q) => q,
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return 0,
-            }
-        };
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let k = max.min(q.len()).min(buf.capacity() - buf.len());
         buf.extend(q.drain(..k));
         // Release: see `put`.
@@ -124,8 +132,16 @@ impl<W> Spare<W> {
         for x in items.rev() {
             q.push_front(x);
         }
-        // Release: see `put`.
+        // Release: see `put`; and the store each doorbell's handshake follows.
         self.len.store(q.len(), Release);
+        drop(q);
+        // Every worker parked on its empty ring re-checks, and sees the items (its wait looks
+        // at `looks_empty` too); the one that put them back rings its own, which costs a load.
+        self.bells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .for_each(Doorbell::ring);
         true
     }
 

@@ -113,6 +113,9 @@ impl<T, U, I, F, G> Worker<T, U, I, F, G> {
 impl<T, U, I, F, G> Worker<T, U, I, F, G> {
     /// Takes items from `spare` too, whenever its own ring is empty.
     pub(crate) fn share(mut self, spare: Option<Arc<Spare<I>>>) -> Self {
+        if let (Some(spare), Some(bell)) = (&spare, self.input.as_ref().and_then(Inlet::doorbell)) {
+            spare.watch(bell);
+        }
         self.spare = spare;
         self
     }
@@ -311,11 +314,15 @@ pub(crate) fn stage_run<T, U: Send + 'static, G: Work<T, U>>(
 const CUT_RUN_NS: u64 = 1_000_000;
 
 /// A run's items, handed out one by one until it has run past `until`: the worker checks the
-/// clock between items, and `ran` counts what it handed out.
+/// clock between items (every `every` items), and `ran` counts what it handed out.
 struct Cut<'a, I> {
     items: std::vec::Drain<'a, I>,
     ran: usize,
     until: u64,
+    /// The clock is read every this many items (`Depth::cut_every`), and `left` counts down
+    /// to the next read.
+    every: usize,
+    left: usize,
 }
 
 impl<I> Iterator for Cut<'_, I> {
@@ -323,7 +330,13 @@ impl<I> Iterator for Cut<'_, I> {
 
     #[inline]
     fn next(&mut self) -> Option<I> {
-        let late = self.ran > 0 && crate::clock::now_ns() > self.until;
+        let late = self.ran > 0 && {
+            self.left -= 1;
+            self.left == 0 && {
+                self.left = self.every;
+                crate::clock::now_ns() > self.until
+            }
+        };
         #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: cut after one item
         let late = late || (self.ran > 0 && crate::loom::models::spare_sheds());
         if late {
@@ -340,10 +353,12 @@ impl<I> Iterator for Cut<'_, I> {
 /// in `items_in` by whoever runs them; here in `shed`). Returns how many items it ran (all of
 /// them, if the spare could not take the rest), `None` once the merged stream has gone (the
 /// rest of the run is then dropped here, once each).
+#[allow(clippy::too_many_arguments)]
 fn cut_run<T, U, I, G>(
     inbuf: &mut Vec<I>,
     spare: &Spare<I>,
     until: u64,
+    every: usize,
     out: &mut OutBuf<U>,
     work: &mut G,
     one_to_one: bool,
@@ -359,6 +374,8 @@ where
         items: inbuf.drain(..),
         ran: 0,
         until,
+        every,
+        left: every,
     };
     if !process_run(
         run.by_ref().map(InWire::unwrap),
@@ -414,7 +431,7 @@ where
         let taken = match input.take(&mut inbuf, max) {
             // Its own ring is empty (or closed): a run from the spare first. Once the ring is
             // closed, the distributor adds nothing more: the spare is emptied before leaving.
-            Err(e) => match spare.map_or(0, |sp| sp.take(&mut inbuf, max, e == PopError::Closed)) {
+            Err(e) => match spare.map_or(0, |sp| sp.take(&mut inbuf, max)) {
                 0 => Err(e),
                 n => Ok(n),
             },
@@ -432,7 +449,17 @@ where
                 let start = (cut.is_some() || depth.times(n)).then(crate::clock::now_ns);
                 let ran = if let (Some(spare), Some(start)) = (cut, start) {
                     let until = start.saturating_add(CUT_RUN_NS);
-                    match cut_run(&mut inbuf, spare, until, out, work, spec.one_to_one, stats) {
+                    let every = depth.cut_every();
+                    match cut_run(
+                        &mut inbuf,
+                        spare,
+                        until,
+                        every,
+                        out,
+                        work,
+                        spec.one_to_one,
+                        stats,
+                    ) {
                         Some(ran) => ran,
                         None => return false,
                     }
@@ -456,9 +483,11 @@ where
                 stats.waits_empty += 1;
                 // Woken by the distributor's publish or close, or by the merger's close of
                 // our output (not by its releases: `on_close`).
+                // Or by a sibling that put a run back in the spare (`Spare::shed`).
                 let (inp, outp) = (&*input, &*out);
                 wait_until(wait, &(inp, &outp.on_close()), None, || {
-                    (inp.ready_hint() || outp.is_closed()).then_some(())
+                    let spared = spare.is_some_and(|s| !s.looks_empty());
+                    (inp.ready_hint() || outp.is_closed() || spared).then_some(())
                 });
                 if out.is_closed() {
                     return false;

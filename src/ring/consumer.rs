@@ -40,7 +40,24 @@ pub struct Consumer<T> {
     notify: Notifier,
 }
 
+/// Wakes a ring's consumer, if it is parked, from outside the ring (`Consumer::doorbell`): for
+/// a thread that published something else the consumer's wait also looks at (the engine's
+/// spare), after the `Release` store that publishes it.
+pub(crate) struct Doorbell<T>(Arc<Shared<T>>);
+
+impl<T> Doorbell<T> {
+    /// The consumer's wake-up handshake, as after a publish (`WakeSlot::notify`).
+    pub(crate) fn ring(&self) {
+        self.0.consumer.wake.notify();
+    }
+}
+
 impl<T> Consumer<T> {
+    /// A [`Doorbell`] for this consumer.
+    pub(crate) fn doorbell(&self) -> Doorbell<T> {
+        Doorbell(Arc::clone(&self.shared))
+    }
+
     pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
         let wait = shared.wait;
         let notify = shared.producer.wake.notifier(wait.can_park());

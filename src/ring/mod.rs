@@ -15,6 +15,7 @@ mod consumer;
 mod error;
 mod producer;
 
+pub(crate) use consumer::Doorbell;
 pub use consumer::{Consumer, IntoIter, Iter};
 pub use error::{CapacityError, Closed, PopError, PushError};
 pub use producer::Producer;
