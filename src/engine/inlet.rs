@@ -262,9 +262,6 @@ const MIN_DEPTH: usize = 2;
 /// once (see [`Depth::flush_every`]).
 const FLUSH_NS: u64 = 1_000;
 
-/// A run that may be cut short reads the clock about this often (`Depth::cut_every`).
-const CUT_CHECK_NS: u64 = 4_000;
-
 /// Items in a worker's first run, before any is timed.
 const FIRST_RUN: usize = 8;
 
@@ -295,22 +292,10 @@ impl Depth {
 
     /// Whether a run may be cut short by time (`worker::CUT_RUN_NS`): items timed at
     /// [`FLUSH_NS`] or more, or not timed yet (the clock is read every few of them:
-    /// [`cut_every`](Self::cut_every)).
+    /// `worker::Cut`).
     #[inline]
     pub(crate) fn may_cut(&self) -> bool {
         self.item_ns == 0 || self.item_ns >= FLUSH_NS
-    }
-
-    /// Every how many items a run that may be cut reads the clock: about every
-    /// [`CUT_CHECK_NS`] of items at their timed cost (each read costs a few ns: a tenth of a
-    /// percent of that), every item while they are not timed yet. A run whose items turn a
-    /// hundredfold dearer is cut at most a few of them late.
-    #[inline]
-    pub(crate) fn cut_every(&self) -> usize {
-        match self.item_ns {
-            0 => 1,
-            ns => usize::try_from(CUT_CHECK_NS / ns).unwrap_or(1).max(1),
-        }
     }
 
     /// How many outputs a worker gathers before it hands them to a stage fused after it

@@ -37,6 +37,8 @@ pub(crate) struct Spare<W> {
     /// on its empty ring wakes and takes it (the distributor, which refills the rings from
     /// here, may be waiting in its source).
     bells: Mutex<Vec<Doorbell<W>>>,
+    /// How many doorbells (workers) there are.
+    workers: AtomicUsize,
 }
 
 impl<W> Spare<W> {
@@ -47,15 +49,19 @@ impl<W> Spare<W> {
             len: AtomicUsize::new(0),
             cap: cap.max(1),
             bells: Mutex::new(Vec::new()),
+            workers: AtomicUsize::new(0),
         }
     }
 
     /// A worker of the stage: rung when another puts a run back.
     pub(crate) fn watch(&self, bell: Doorbell<W>) {
-        self.bells
+        let mut bells = self
+            .bells
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(bell);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bells.push(bell);
+        // Relaxed: read by `take`, which runs only once items flow (after every `watch`).
+        self.workers.store(bells.len(), Relaxed);
     }
 
     /// Whether it looks empty (a hint, read without the lock).
@@ -105,7 +111,14 @@ impl<W> Spare<W> {
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let k = max.min(q.len()).min(buf.capacity() - buf.len());
+        // Its share: the items are costly (left behind full rings, or put back by a worker
+        // whose run took long), and the other workers may be waking for them (`shed` rings
+        // them): a worker that takes back everything it just put back would run them alone.
+        // Relaxed: counted before the stage's first item (`watch`, as the workers are made).
+        let workers = self.workers.load(Relaxed).max(1);
+        let k = max
+            .min(q.len().div_ceil(workers))
+            .min(buf.capacity() - buf.len());
         buf.extend(q.drain(..k));
         // Release: see `put`.
         self.len.store(q.len(), Release);

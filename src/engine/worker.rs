@@ -313,16 +313,21 @@ pub(crate) fn stage_run<T, U: Send + 'static, G: Work<T, U>>(
 /// a run of 256 items planned at 2 µs each took 20-30 ms with rows of 120 µs.
 const CUT_RUN_NS: u64 = 1_000_000;
 
-/// A run's items, handed out one by one until it has run past `until`: the worker checks the
-/// clock between items (every `every` items), and `ran` counts what it handed out.
+/// A run that may be cut short reads the clock after its first item, then about every this
+/// many nanoseconds of items at the cost they have had in the run so far (a read costs a few
+/// ns: a tenth of a percent of that), and at least every [`CUT_CHECK_MAX`] items.
+const CUT_CHECK_NS: u64 = 4_000;
+const CUT_CHECK_MAX: u64 = 64;
+
+/// A run's items, handed out one by one until it has run past `until` (the clock read between
+/// items, as [`CUT_CHECK_NS`] says); `ran` counts what it handed out.
 struct Cut<'a, I> {
     items: std::vec::Drain<'a, I>,
     ran: usize,
+    start: u64,
     until: u64,
-    /// The clock is read every this many items (`Depth::cut_every`), and `left` counts down
-    /// to the next read.
-    every: usize,
-    left: usize,
+    /// Items left before the next clock read.
+    left: u64,
 }
 
 impl<I> Iterator for Cut<'_, I> {
@@ -330,17 +335,21 @@ impl<I> Iterator for Cut<'_, I> {
 
     #[inline]
     fn next(&mut self) -> Option<I> {
-        let late = self.ran > 0 && {
+        if self.ran > 0 {
             self.left -= 1;
-            self.left == 0 && {
-                self.left = self.every;
-                crate::clock::now_ns() > self.until
+            if self.left == 0 {
+                let now = crate::clock::now_ns();
+                if now > self.until {
+                    return None;
+                }
+                let spent = now.saturating_sub(self.start).max(1);
+                self.left =
+                    (CUT_CHECK_NS.saturating_mul(self.ran as u64) / spent).clamp(1, CUT_CHECK_MAX);
             }
-        };
-        #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: cut after one item
-        let late = late || (self.ran > 0 && crate::loom::models::spare_sheds());
-        if late {
-            return None;
+            #[cfg(any(fanring_loom, feature = "shuttle"))] // the models: cut after one item
+            if crate::loom::models::spare_sheds() {
+                return None;
+            }
         }
         let item = self.items.next()?;
         self.ran += 1;
@@ -348,17 +357,15 @@ impl<I> Iterator for Cut<'_, I> {
     }
 }
 
-/// Runs the run in `inbuf` until it has run past `until` ([`CUT_RUN_NS`]), and leaves the
+/// Runs the run in `inbuf`, begun at `start`, until it has run [`CUT_RUN_NS`], and leaves the
 /// rest in `spare`, at its front, for whichever worker of the stage runs dry first (counted
 /// in `items_in` by whoever runs them; here in `shed`). Returns how many items it ran (all of
 /// them, if the spare could not take the rest), `None` once the merged stream has gone (the
 /// rest of the run is then dropped here, once each).
-#[allow(clippy::too_many_arguments)]
 fn cut_run<T, U, I, G>(
     inbuf: &mut Vec<I>,
     spare: &Spare<I>,
-    until: u64,
-    every: usize,
+    start: u64,
     out: &mut OutBuf<U>,
     work: &mut G,
     one_to_one: bool,
@@ -373,9 +380,9 @@ where
     let mut run = Cut {
         items: inbuf.drain(..),
         ran: 0,
-        until,
-        every,
-        left: every,
+        start,
+        until: start.saturating_add(CUT_RUN_NS),
+        left: 1,
     };
     if !process_run(
         run.by_ref().map(InWire::unwrap),
@@ -448,18 +455,8 @@ where
                 let cut = spare.filter(|_| may_cut);
                 let start = (cut.is_some() || depth.times(n)).then(crate::clock::now_ns);
                 let ran = if let (Some(spare), Some(start)) = (cut, start) {
-                    let until = start.saturating_add(CUT_RUN_NS);
-                    let every = depth.cut_every();
-                    match cut_run(
-                        &mut inbuf,
-                        spare,
-                        until,
-                        every,
-                        out,
-                        work,
-                        spec.one_to_one,
-                        stats,
-                    ) {
+                    let one = spec.one_to_one;
+                    match cut_run(&mut inbuf, spare, start, out, work, one, stats) {
                         Some(ran) => ran,
                         None => return false,
                     }
