@@ -37,8 +37,11 @@ pub(crate) struct Spare<W> {
     /// on its empty ring wakes and takes it (the distributor, which refills the rings from
     /// here, may be waiting in its source).
     bells: Mutex<Vec<Doorbell<W>>>,
-    /// How many doorbells (workers) there are.
+    /// Workers of the stage that have started (`enter`).
     workers: AtomicUsize,
+    /// Workers of the stage that are done: their input closed and drained and the spare
+    /// empty (they wait for the others before they leave: `finish`), or gone otherwise.
+    finished: AtomicUsize,
 }
 
 impl<W> Spare<W> {
@@ -50,6 +53,7 @@ impl<W> Spare<W> {
             cap: cap.max(1),
             bells: Mutex::new(Vec::new()),
             workers: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
         }
     }
 
@@ -60,8 +64,47 @@ impl<W> Spare<W> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         bells.push(bell);
-        // Relaxed: read by `take`, which runs only once items flow (after every `watch`).
-        self.workers.store(bells.len(), Relaxed);
+    }
+
+    /// A worker of the stage has started (on its thread, before anything else): it counts
+    /// among those `finish` waits for. One that never starts is not waited for.
+    pub(crate) fn enter(&self) {
+        // SeqCst: one total order with `finish`, `unfinish` and `all_finished`.
+        self.workers.fetch_add(1, SeqCst);
+    }
+
+    /// A worker is done: its input is closed and drained and it found the spare empty, or it
+    /// stopped. Counted once per worker (`unfinish` takes it back); the last one rings every
+    /// doorbell, so that the workers waiting for it leave.
+    pub(crate) fn finish(&self) {
+        // SeqCst: the store the doorbells' handshake follows (as `len`'s in `shed`), and one
+        // total order with `unfinish` and `all_finished`.
+        let now = self.finished.fetch_add(1, SeqCst) + 1;
+        if now >= self.workers.load(SeqCst) {
+            self.ring_all();
+        }
+    }
+
+    /// A done worker found items here (put back by one still running): it runs them first.
+    pub(crate) fn unfinish(&self) {
+        // SeqCst: see `finish`.
+        self.finished.fetch_sub(1, SeqCst);
+    }
+
+    /// Whether every worker of the stage that has started is done. The spare was empty when
+    /// each finished, and only a worker that is not done puts items back; one that starts
+    /// late runs its own ring and whatever it puts back itself.
+    pub(crate) fn all_finished(&self) -> bool {
+        // SeqCst: see `finish`.
+        self.finished.load(SeqCst) >= self.workers.load(SeqCst)
+    }
+
+    fn ring_all(&self) {
+        self.bells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .for_each(Doorbell::ring);
     }
 
     /// Whether it looks empty (a hint, read without the lock).
@@ -114,7 +157,7 @@ impl<W> Spare<W> {
         // Its share: the items are costly (left behind full rings, or put back by a worker
         // whose run took long), and the other workers may be waking for them (`shed` rings
         // them): a worker that takes back everything it just put back would run them alone.
-        // Relaxed: counted before the stage's first item (`watch`, as the workers are made).
+        // Relaxed: a share; a worker that starts meanwhile only makes it smaller next time.
         let workers = self.workers.load(Relaxed).max(1);
         let k = max
             .min(q.len().div_ceil(workers))
@@ -148,13 +191,10 @@ impl<W> Spare<W> {
         // Release: see `put`; and the store each doorbell's handshake follows.
         self.len.store(q.len(), Release);
         drop(q);
-        // Every worker parked on its empty ring re-checks, and sees the items (its wait looks
-        // at `looks_empty` too); the one that put them back rings its own, which costs a load.
-        self.bells
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .for_each(Doorbell::ring);
+        // Every worker parked on its empty ring (or waiting to leave) re-checks, and sees the
+        // items (its wait looks at `looks_empty` too); the one that put them back rings its
+        // own, which costs a load.
+        self.ring_all();
         true
     }
 

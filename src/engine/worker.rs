@@ -58,6 +58,10 @@ pub(crate) struct Worker<T, U, I, F, G> {
     stats: WorkerStats,
     /// Whether its work loop ended with its input closed and drained (and the spare empty).
     drained: bool,
+    /// Whether it counts among the spare's workers (`Spare::enter`), and whether it is counted
+    /// as done there (`Spare::finish`): once, whichever way it ends (`close`).
+    entered: bool,
+    finished: bool,
     _work: PhantomData<fn(T) -> G>,
 }
 
@@ -105,6 +109,8 @@ impl<T, U, I, F, G> Worker<T, U, I, F, G> {
             spec,
             stats: WorkerStats::default(),
             drained: false,
+            entered: false,
+            finished: false,
             _work: PhantomData,
         }
     }
@@ -139,12 +145,18 @@ where
             spec,
             stats,
             drained: loop_drained,
+            entered,
+            finished,
             ..
         } = self
         else {
             return;
         };
         let at = *at;
+        if let Some(spare) = spare.as_deref() {
+            spare.enter();
+            *entered = true;
+        }
         let mut work = (spec.factory)(at.index);
         let spare = spare.as_deref();
         let drained = work_loop(
@@ -158,6 +170,7 @@ where
             &|n, sent| {
                 control.set_done(at.id, n, sent);
             },
+            finished,
         );
         *loop_drained = drained;
         // The hooks run only after a normal end: every worker of the stage has its input
@@ -201,6 +214,16 @@ where
     fn close(&mut self, control: &Control) {
         if let Some(input) = &mut self.input {
             input.close();
+        }
+        // A worker that stopped (a panic, the merged stream gone) is done too: the others,
+        // waiting to leave, must not wait for it.
+        if let Some(spare) = self
+            .spare
+            .as_deref()
+            .filter(|_| self.entered && !self.finished)
+        {
+            spare.finish();
+            self.finished = true;
         }
         let mut stats = self.stats;
         if let Some(out) = &mut self.out {
@@ -419,6 +442,7 @@ fn work_loop<T, U, I, G>(
     spec: &WorkerSpec<impl Sized>,
     stats: &mut WorkerStats,
     done: &dyn Fn(usize, usize),
+    finished: &mut bool,
 ) -> bool
 where
     U: Send + 'static,
@@ -490,7 +514,30 @@ where
                     return false;
                 }
             }
-            Err(PopError::Closed) => return true,
+            Err(PopError::Closed) => {
+                let Some(spare) = spare else { return true };
+                // Done, and the spare empty: it stays until every worker of the stage is done,
+                // for a run another puts back meanwhile (a costly tail would otherwise run on
+                // whichever workers are still there).
+                if !*finished {
+                    spare.finish();
+                    *finished = true;
+                }
+                let (inp, outp) = (&*input, &*out);
+                wait_until(wait, &(inp, &outp.on_close()), None, || {
+                    let go = spare.all_finished() || !spare.looks_empty() || outp.is_closed();
+                    go.then_some(())
+                });
+                if out.is_closed() {
+                    return false;
+                }
+                if !spare.looks_empty() {
+                    spare.unfinish();
+                    *finished = false;
+                } else if spare.all_finished() {
+                    return true;
+                }
+            }
         }
     }
 }
