@@ -16,12 +16,17 @@
 mod common;
 
 use common::shuttle::{check_both, source, Counts, Tracked, PARK, YIELD};
-use fanring::{Dispatch, Engine, Failure, Order, Pinning, WaitStrategy};
+use fanring::{Dispatch, Engine, Failure, Order, Output, Pinning, WaitStrategy};
 use std::sync::Arc;
 
-/// Three workers on rings of two slots, runs of up to two items; least-loaded or
-/// round-robin dispatch.
-fn builder(least_loaded: bool, order: Order, wait: WaitStrategy) -> fanring::Builder<Tracked> {
+/// [`ITEMS`] counted items through three workers on rings of two slots, runs of up to two
+/// items, least-loaded or round-robin dispatch; the item whose value is `panic_at` panics
+/// ("boom").
+fn start(
+    (least_loaded, order, wait): (bool, Order, WaitStrategy),
+    counts: &Arc<Counts>,
+    panic_at: Option<usize>,
+) -> Output<Tracked> {
     fanring::loom_hooks::spare(2);
     let dispatch = if least_loaded {
         Dispatch::LeastLoaded
@@ -36,6 +41,12 @@ fn builder(least_loaded: bool, order: Order, wait: WaitStrategy) -> fanring::Bui
         .order(order)
         .wait(wait)
         .pinning(Pinning::None)
+        .map(move |t: Tracked| {
+            assert!(Some(t.v) != panic_at, "boom");
+            t
+        })
+        .run(source(ITEMS, counts))
+        .unwrap()
 }
 
 /// (least-loaded, order, wait strategy).
@@ -54,10 +65,7 @@ fn spare_normal_end_every_item_once() {
         check_both(
             (name.clone(), move || {
                 let counts = Arc::new(Counts::default());
-                let mut out = builder(least_loaded, order, wait)
-                    .map(|t: Tracked| t)
-                    .run(source(ITEMS, &counts))
-                    .unwrap();
+                let mut out = start((least_loaded, order, wait), &counts, None);
                 let mut got: Vec<usize> = out.by_ref().map(|t| t.v).collect();
                 let stats = out.join().unwrap();
                 if order == Order::Any {
@@ -86,10 +94,7 @@ fn spare_early_end_drops_every_item_once() {
             check_both(
                 (name.clone(), move || {
                     let counts = Arc::new(Counts::default());
-                    let mut out = builder(least_loaded, order, wait)
-                        .map(|t: Tracked| t)
-                        .run(source(ITEMS, &counts))
-                        .unwrap();
+                    let mut out = start((least_loaded, order, wait), &counts, None);
                     for _ in 0..take {
                         drop(out.next());
                     }
@@ -109,13 +114,7 @@ fn spare_worker_panic_is_typed_and_drops_every_item_once() {
         check_both(
             (name.clone(), move || {
                 let counts = Arc::new(Counts::default());
-                let mut out = builder(least_loaded, order, wait)
-                    .map(|t: Tracked| {
-                        assert!(t.v != 5, "boom");
-                        t
-                    })
-                    .run(source(ITEMS, &counts))
-                    .unwrap();
+                let mut out = start((least_loaded, order, wait), &counts, Some(5));
                 let failure = loop {
                     match out.next_checked() {
                         Ok(Some(_)) => {}

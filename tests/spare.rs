@@ -7,6 +7,7 @@
 mod common;
 
 use common::tracked::{source, Counts, Tracked};
+use fanring::stats::Stats;
 use fanring::{Dispatch, Engine, Failure, Fusion, Graph, Order, Output, Pinning};
 use std::time::{Duration, Instant};
 
@@ -84,19 +85,25 @@ impl Shape {
     }
 }
 
+/// Every value `out` gives (sorted where `shape` keeps no order), and its join's counters.
+fn read_all(shape: Shape, mut out: Output<Tracked>) -> (Vec<u64>, Stats) {
+    let mut got = Vec::new();
+    while let Some(t) = out.next_checked().unwrap() {
+        got.push(t.v);
+    }
+    let stats = out.join().unwrap();
+    if shape.order() == Order::Any {
+        got.sort_unstable();
+    }
+    (got, stats)
+}
+
 #[test]
 fn costly_items_left_in_the_spare_arrive_once_in_order() {
     for shape in SHAPES {
         let counts = Counts::new();
-        let mut out = shape.run(source(Some(400), &counts), None);
-        let mut got = Vec::new();
-        while let Some(t) = out.next_checked().unwrap() {
-            got.push(t.v);
-        }
-        let stats = out.join().unwrap();
-        if shape.order() == Order::Any {
-            got.sort_unstable();
-        }
+        let out = shape.run(source(Some(400), &counts), None);
+        let (got, stats) = read_all(shape, out);
         assert_eq!(got, (0..400).collect::<Vec<_>>(), "{shape:?}");
         counts.assert_balanced(&format!("{shape:?}"));
         // The source is far ahead of the workers: every ring fills, and the rest waits in
@@ -252,15 +259,8 @@ fn runs_that_turn_costly_are_shared_out_once_in_order() {
     for shape in SHAPES {
         let n = 3 * 630;
         let counts = Counts::new();
-        let mut out = shape.run_costing(source(Some(n), &counts), None, stretches);
-        let mut got = Vec::new();
-        while let Some(t) = out.next_checked().unwrap() {
-            got.push(t.v);
-        }
-        let stats = out.join().unwrap();
-        if shape.order() == Order::Any {
-            got.sort_unstable();
-        }
+        let out = shape.run_costing(source(Some(n), &counts), None, stretches);
+        let (got, stats) = read_all(shape, out);
         assert_eq!(got, (0..n).collect::<Vec<_>>(), "{shape:?}");
         counts.assert_balanced(&format!("{shape:?}"));
         shed += stats.workers.iter().map(|w| w.shed).sum::<u64>();

@@ -289,17 +289,17 @@ impl<T, W: InWire<T>> Distributor<T, W> {
     /// (as many as it, its bound and the reorder window have room for). `true` while the
     /// spare has room for more after them.
     pub(crate) fn spill_behind(&mut self, buf: &mut Vec<T>) -> bool {
-        if self.spare.is_none() || buf.is_empty() {
+        if buf.is_empty() {
             return false;
         }
         let Ok(window) = self.window_room() else {
             return false;
         };
-        let seq = self.seq;
-        let bound = SPARE_FILLS.saturating_mul(self.rings.iter().map(Producer::depth).sum());
         let Some(spare) = &self.spare else {
             return false;
         };
+        let seq = self.seq;
+        let bound = SPARE_FILLS.saturating_mul(self.rings.iter().map(Producer::depth).sum());
         let (n, room) = spare.put(buf.len().min(window), bound, |k| {
             buf.drain(..k)
                 .enumerate()

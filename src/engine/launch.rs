@@ -197,10 +197,10 @@ impl<F> Crew<'_, F> {
     /// Spawns one worker per core slot; returns the distributor's producers and the merger's
     /// consumers (and the lane's, last, if there is one, with its producer), and, with
     /// `any_worker` and more than one worker, the spare the workers take from when their
-    /// rings run dry. If a ring, a
-    /// buffer or a thread is refused, the rings built so far close as they are dropped, so
-    /// the workers already started end on their own (`launch` then joins them before
-    /// returning the error).
+    /// rings run dry. If a ring, a buffer or a thread is refused, the rings built so far close
+    /// as they are dropped, so the workers already started end on their own (`launch` then
+    /// joins them before returning the error; one that never started is not among those the
+    /// others wait for at the end, `Spare::enter`).
     fn spawn<T, U, I, O, K>(
         &mut self,
         out_buf: fn(Producer<O>, usize) -> Result<OutBuf<U>, BuildError>,

@@ -59,11 +59,10 @@ impl<W> Spare<W> {
 
     /// A worker of the stage: rung when another puts a run back.
     pub(crate) fn watch(&self, bell: Doorbell<W>) {
-        let mut bells = self
-            .bells
+        self.bells
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        bells.push(bell);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(bell);
     }
 
     /// A worker of the stage has started (on its thread, before anything else): it counts
@@ -169,11 +168,12 @@ impl<W> Spare<W> {
     }
 
     /// Worker side: puts the rest of a run the worker took and will not run itself (it has
-    /// run long: `worker::work_loop`) at the front, in their order, to go on first: they are
+    /// run long: `worker::cut_run`) at the front, in their order, to go on first: they are
     /// older than every item the distributor left here (it stages items in rings only while
-    /// the spare is empty, and leaves them here only behind full rings). Past the capacity: the items are already out of a ring, and
-    /// putting them here cannot fail but by the allocator. Returns whether it took them (if
-    /// the allocator refuses the room, it takes none, and the worker runs them).
+    /// the spare is empty, and leaves them here only behind full rings). Past the capacity:
+    /// the items are already out of a ring, and putting them here cannot fail but by the
+    /// allocator. Returns whether it took them (if the allocator refuses the room, it takes
+    /// none, and the worker runs them).
     pub(crate) fn shed<I: DoubleEndedIterator<Item = W> + ExactSizeIterator>(
         &self,
         items: I,
