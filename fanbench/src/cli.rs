@@ -305,6 +305,16 @@ pub struct Args {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub block_kib: u32,
 
+    /// What the allocator does with freed memory, in every table: keep = it stays in the
+    /// process for reuse (glibc: `mallopt(M_TRIM_THRESHOLD, 1 GiB)`, as long-running servers
+    /// set it); glibc = glibc's defaults: freed memory at the top of a heap goes back to the
+    /// OS past a threshold that moves as the process runs, so rows that free an item on
+    /// another thread than the one that allocated it pay page faults the plain loop may not
+    /// (4–5 per 64 KiB block in the compression pipeline), and a row's figure depends on
+    /// what ran before it. No effect off glibc.
+    #[arg(long, value_enum, default_value_t = HeapArg::Keep)]
+    pub heap: HeapArg,
+
     /// The latency-tuned fanring row (`fanring-lowlat`): batch (a run is only ever what is
     /// ready, so the engine's default 256 holds no item back).
     #[arg(long, default_value_t = 256)]
@@ -338,6 +348,41 @@ pub struct Args {
     /// FILE-latency.svg.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HeapArg {
+    Keep,
+    Glibc,
+}
+
+impl HeapArg {
+    /// Sets the allocator's policy for the rest of the process (call it before any thread
+    /// starts); says what it set, for the header.
+    pub fn apply(self) -> &'static str {
+        match self {
+            HeapArg::Glibc => "glibc's defaults (freed memory goes back to the OS)",
+            HeapArg::Keep => keep_freed_memory(),
+        }
+    }
+}
+
+/// Freed memory stays in the process: glibc's trim threshold at 1 GiB (fixed, so it no
+/// longer moves as the process runs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() -> &'static str {
+    // SAFETY: mallopt only sets a parameter of glibc's allocator; it takes the allocator's
+    // lock itself and is called here before the program starts any thread.
+    if unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) } == 1 {
+        "freed memory kept in the process (glibc M_TRIM_THRESHOLD = 1 GiB)"
+    } else {
+        "glibc's defaults (mallopt refused M_TRIM_THRESHOLD)"
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() -> &'static str {
+    "the platform allocator's defaults (--heap keep acts on glibc only)"
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -66,7 +66,9 @@ use crate::run::{run, Failure};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    // Before any thread starts: the allocator's policy holds for every row alike.
+    let heap = args.heap.apply();
+    match run(&args, heap) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(msg)) => {
             eprintln!("fanbench: {msg}");

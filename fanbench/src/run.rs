@@ -67,7 +67,7 @@ impl From<RunError> for Failure {
     }
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
+pub fn run(args: &Args, heap: &'static str) -> Result<(), Failure> {
     let m = machine();
     let workers: Vec<usize> = if args.sweep {
         (1..=m.cores.max(1)).collect()
@@ -113,6 +113,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         reps: args.reps,
         wait: format!("{:?}", args.wait.strategy()),
         pinning: format!("{:?}", args.pin.pinning()),
+        heap: heap.to_string(),
         work_rounds_per_ns: fanbench::rounds_per_ns(),
         latency_every: args.latency_every,
         plans,
@@ -135,7 +136,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Vec::new()
     };
     let (workloads, pipe_configs) = if pipeline {
-        (pipeline_workloads(args), pipeline_configs(&workers))
+        (
+            pipeline_workloads(args),
+            pipeline_configs(&workers, m.cores),
+        )
     } else {
         (Vec::new(), Vec::new())
     };

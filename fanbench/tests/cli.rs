@@ -1072,9 +1072,14 @@ fn pipeline_table_runs_every_workload_through_every_row() {
             assert!(header.contains(c), "no `{c}` column in {header:?}");
         }
         let rows: Vec<&str> = lines.take_while(|l| !l.starts_with("  ")).collect();
-        assert_eq!(rows.len(), 1 + 2 * impls.len(), "{stdout}");
+        assert_eq!(rows.len(), 2 + 2 * impls.len(), "{stdout}");
         assert!(
             rows[0].starts_with("plain loop ") && rows[0].contains(" 1.00× "),
+            "{stdout}"
+        );
+        // The ceiling: a plain loop on each core, once per workload, never the fastest.
+        assert!(
+            rows[1].starts_with("plain loop per core ") && !rows[1].ends_with(" *"),
             "{stdout}"
         );
         for w in ["1", "3"] {
@@ -1097,7 +1102,10 @@ fn pipeline_table_runs_every_workload_through_every_row() {
                 .find(|x| x.starts_with(&l))
                 .unwrap_or_else(|| panic!("no {l:?} line:\n{stdout}"));
             assert!(
-                line.contains(" is fastest, ") && line.contains("× the plain loop"),
+                line.contains(" is fastest, ")
+                    && line.contains("× the plain loop")
+                    && line.contains("; the ceiling (a plain loop on each of ")
+                    && line.contains(" % of it"),
                 "{line}"
             );
         }
@@ -1114,7 +1122,10 @@ fn pipeline_table_runs_every_workload_through_every_row() {
         serde_json::from_str(&std::fs::read_to_string(&json.0).expect("JSON file written"))
             .expect("valid JSON");
     let rows = report["pipeline"].as_array().expect("pipeline");
-    assert_eq!(rows.len(), 4 * (1 + 2 * impls.len()), "{rows:#?}");
+    assert_eq!(rows.len(), 4 * (2 + 2 * impls.len()), "{rows:#?}");
+    assert!(report["settings"]["heap"]
+        .as_str()
+        .is_some_and(|h| !h.is_empty()));
     for r in rows {
         let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
         assert!(f("items_per_s") > 0.0 && f("vs_plain") > 0.0, "{r}");
@@ -1125,6 +1136,12 @@ fn pipeline_table_runs_every_workload_through_every_row() {
         );
         if r["implementation"] == "plain loop" {
             assert_eq!(f("vs_plain"), 1.0, "{r}");
+        }
+        if r["implementation"]
+            .as_str()
+            .unwrap()
+            .starts_with("plain loop")
+        {
             assert_eq!(r["fastest"], false, "{r}");
         }
         if LINUX {
@@ -1149,12 +1166,51 @@ fn pipeline_table_runs_every_workload_through_every_row() {
         "threads per stage (W)",
         "fanring chained",
         "tokio pipeline (peer)",
+        "plain loop per core (the ceiling of this machine)",
     ] {
         assert!(
             texts.iter().any(|x| x == t),
             "no {t:?} in the SVG: {texts:?}"
         );
     }
+}
+
+/// `--heap`: the allocator's policy for freed memory is set before anything runs and named in
+/// the header (kept in the process by default; glibc's defaults on request).
+#[test]
+fn heap_policy_is_set_and_named() {
+    let run = |heap: Option<&str>| {
+        let mut a = vec![
+            "--measure",
+            "pipeline",
+            "--pipelines",
+            "compress",
+            "--blocks",
+            "3",
+            "--block-kib",
+            "1",
+            "--workers",
+            "1",
+            "--reps",
+            "1",
+        ];
+        if let Some(h) = heap {
+            a.extend(["--heap", h]);
+        }
+        let out = fanbench(&a);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("heap: "))
+            .expect("a heap line in the header")
+            .to_string()
+    };
+    let kept = run(None);
+    assert_eq!(kept, run(Some("keep")));
+    if LINUX && cfg!(target_env = "gnu") {
+        assert!(kept.contains("M_TRIM_THRESHOLD = 1 GiB"), "{kept}");
+    }
+    assert!(run(Some("glibc")).contains("glibc's defaults"));
 }
 
 /// `--measure idle`: every latency configuration and the rtrb pipeline fed, then quiet for

@@ -8,6 +8,9 @@
 //!
 //! - [`pipeline_sequential`]: the plain loop, every stage of an item in turn on one thread
 //!   (the ratio base);
+//! - [`pipeline_ceiling`]: a plain loop per core at once, each taking the next item's index
+//!   from a shared counter, nothing handed between threads (the machine's ceiling for the
+//!   workload);
 //! - [`pipeline_fanring`]: the engine, a graph of farms ([`fanring_stages`]: stages ring to
 //!   ring, fused onto one thread per worker where the threads would outnumber the cores:
 //!   `Fusion::Auto`); with `Fusion::Never`, every stage on threads of its own;
@@ -22,6 +25,7 @@
 //!   multi-thread runtime of `workers` threads, the caller reordering.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fanring::{BuildError, Engine, Fusion, Graph, Order, Output};
@@ -66,6 +70,45 @@ pub fn pipeline_sequential<W: Workload>(wl: &Arc<W>) -> PipeTally {
         sink.take(all_stages(&stages, item));
     }
     sink.tally()
+}
+
+/// The machine's ceiling for a workload: `loops` plain loops at once, each on a thread of its
+/// own with a sink of its own, each taking the next item's index from a shared counter (so
+/// they finish together); nothing is handed from thread to thread but that index. Where the
+/// cores share caches, memory bandwidth or a physical core, this stays below `loops` × the
+/// plain loop, and a runtime that hands items between threads comes close to it at best.
+/// Returns the items the sinks took (each sink saw a share, out of the source's order, so
+/// their checksums are not compared with the plain loop's).
+///
+/// # Panics
+/// If a loop panics (a stage or the sink did).
+pub fn pipeline_ceiling<W: Workload>(wl: &Arc<W>, loops: usize) -> u64 {
+    let n = wl.items();
+    let next = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..loops.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let stages = wl.stages();
+                    let mut sink = wl.sink();
+                    // Relaxed: the counter only hands out distinct indices; the items are made
+                    // from the index on this thread.
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        sink.take(all_stages(&stages, wl.make(i)));
+                    }
+                    sink.tally().items
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a plain loop of the ceiling panicked"))
+            .sum()
+    })
 }
 
 /// fanring's multi-stage pipeline over `stages`: a graph of one farm per stage
@@ -352,6 +395,7 @@ mod tests {
             assert_eq!(pipeline_crossbeam(&wl, w, 4), want, "crossbeam W={w}");
             assert_eq!(pipeline_rayon(&wl, w), want, "rayon W={w}");
             assert_eq!(pipeline_tokio(&wl, w, 4), want, "tokio W={w}");
+            assert_eq!(pipeline_ceiling(&wl, w), wl.items(), "ceiling, {w} loops");
         }
     }
 

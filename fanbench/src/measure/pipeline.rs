@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fanbench::baselines::pipeline::{
-    pipeline_crossbeam, pipeline_fanring, pipeline_fanring_chained, pipeline_rayon,
-    pipeline_sequential, pipeline_tokio, PIPE_CAPACITY,
+    pipeline_ceiling, pipeline_crossbeam, pipeline_fanring, pipeline_fanring_chained,
+    pipeline_rayon, pipeline_sequential, pipeline_tokio, PIPE_CAPACITY,
 };
 use fanbench::baselines::RunError;
 use fanbench::pipeline::blocks::Blocks;
@@ -19,6 +19,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::{Args, PipelineArg};
 use crate::measure::cpu::{cpu_of, CpuUse};
+use crate::report::pipeline::{CEILING, PLAIN};
 use crate::report::PipelineRow;
 use crate::stats::{median, median_of};
 
@@ -27,6 +28,9 @@ use crate::stats::{median, median_of};
 pub enum PipeImpl {
     /// Every stage of an item in turn on one thread: the ratio base.
     Plain,
+    /// A plain loop per core at once, each taking the next item from a shared counter: the
+    /// machine's ceiling (a reference, like the plain loop, not in the running).
+    Ceiling,
     /// `fanring_stages`: a graph of farms, stages fused where the threads would outnumber
     /// the cores (`Fusion::Auto`).
     Fanring,
@@ -53,9 +57,16 @@ pub const PIPE_IMPLS: [PipeImpl; 6] = [
 ];
 
 impl PipeImpl {
+    /// The references (the plain loop, the ceiling): measured once per workload, never
+    /// the fastest row.
+    pub fn is_reference(self) -> bool {
+        matches!(self, PipeImpl::Plain | PipeImpl::Ceiling)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
-            PipeImpl::Plain => "plain loop",
+            PipeImpl::Plain => PLAIN,
+            PipeImpl::Ceiling => CEILING,
             PipeImpl::Fanring => "fanring",
             PipeImpl::FanringUnfused => "fanring unfused",
             PipeImpl::FanringChained => "fanring chained",
@@ -73,13 +84,19 @@ pub struct PipeConfig {
     pub workers: usize,
 }
 
-/// The table's rows for one workload: the plain loop once, then every implementation at
-/// each worker count.
-pub fn pipeline_configs(workers: &[usize]) -> Vec<PipeConfig> {
-    let mut v = vec![PipeConfig {
-        imp: PipeImpl::Plain,
-        workers: 1,
-    }];
+/// The table's rows for one workload: the plain loop and the ceiling (a plain loop on each of
+/// `cores` threads) once, then every implementation at each worker count.
+pub fn pipeline_configs(workers: &[usize], cores: usize) -> Vec<PipeConfig> {
+    let mut v = vec![
+        PipeConfig {
+            imp: PipeImpl::Plain,
+            workers: 1,
+        },
+        PipeConfig {
+            imp: PipeImpl::Ceiling,
+            workers: cores.max(1),
+        },
+    ];
     for &w in workers {
         v.extend(PIPE_IMPLS.iter().map(|&imp| PipeConfig { imp, workers: w }));
     }
@@ -96,6 +113,12 @@ pub enum AnyWorkload {
 fn run_on<W: Workload>(wl: &Arc<W>, c: PipeConfig) -> Result<PipeTally, RunError> {
     Ok(match c.imp {
         PipeImpl::Plain => pipeline_sequential(wl),
+        // Only the count is comparable: each loop's sink saw a share (see pipeline_ceiling).
+        PipeImpl::Ceiling => PipeTally {
+            items: pipeline_ceiling(wl, c.workers),
+            checksum: 0,
+            in_order: true,
+        },
         PipeImpl::Fanring => pipeline_fanring(wl, c.workers, Fusion::Auto)?,
         PipeImpl::FanringUnfused => pipeline_fanring(wl, c.workers, Fusion::Never)?,
         PipeImpl::FanringChained => pipeline_fanring_chained(wl, c.workers)?,
@@ -213,6 +236,12 @@ pub fn run_pipeline(
             let (tally, cpu) = cpu_of(|| wl.run(*c));
             let secs = start.elapsed().as_secs_f64();
             let tally = tally?;
+            if c.imp == PipeImpl::Ceiling {
+                assert_eq!(tally.items, want.items, "{label}: the ceiling lost items");
+                samples[k].push(PipeSample { secs, cpu });
+                bar.inc(1);
+                continue;
+            }
             assert!(
                 tally.in_order,
                 "{label}: {} W={}: the sink got the items out of order",
@@ -256,19 +285,19 @@ pub fn run_pipeline(
             }
         })
         .collect();
-    mark_fastest(&mut rows);
+    mark_fastest(&mut rows, configs);
     Ok(rows)
 }
 
-/// Marks the fastest row of each worker count (the plain loop, the reference, is not in
-/// the running).
-fn mark_fastest(rows: &mut [PipelineRow]) {
+/// Marks the fastest row of each worker count (`rows[k]` is `configs[k]`'s; the references,
+/// the plain loop and the ceiling, are not in the running).
+fn mark_fastest(rows: &mut [PipelineRow], configs: &[PipeConfig]) {
     let workers: Vec<usize> = rows.iter().map(|r| r.workers).collect();
     for w in workers {
         let best = rows
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.workers == w && r.implementation != PipeImpl::Plain.name())
+            .filter(|&(k, r)| r.workers == w && !configs[k].imp.is_reference())
             .max_by(|a, b| a.1.items_per_s.total_cmp(&b.1.items_per_s))
             .map(|(i, _)| i);
         if let Some(i) = best {

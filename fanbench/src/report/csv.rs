@@ -155,9 +155,9 @@ pub fn write_pipeline_csv(path: &Path, rows: &[PipelineRow]) -> std::io::Result<
     );
     for r in rows {
         // Round k against the plain loop's round k (the rounds are interleaved).
-        let plain = rows
-            .iter()
-            .find(|p| p.workload == r.workload && p.implementation == "plain loop");
+        let plain = rows.iter().find(|p| {
+            p.workload == r.workload && p.implementation == crate::report::pipeline::PLAIN
+        });
         let ratios: Vec<f64> = plain.map_or(Vec::new(), |p| {
             r.items_per_s_rounds
                 .iter()

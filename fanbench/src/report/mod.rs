@@ -171,11 +171,12 @@ pub struct PipelineRow {
     pub workload: String,
     /// Stages per item.
     pub stages: usize,
-    /// `plain loop` (every stage on one thread, the reference), `fanring`, `fanring unfused`,
-    /// `fanring chained`,
-    /// `std threads + crossbeam`, `rayon par_bridge`, `tokio pipeline`.
+    /// `plain loop` (every stage on one thread, the reference), `plain loop per core` (one on
+    /// each core at once, taking the next item from a shared counter: the machine's ceiling),
+    /// `fanring`, `fanring unfused`, `fanring chained`, `std threads + crossbeam`, `rayon
+    /// par_bridge`, `tokio pipeline`.
     pub implementation: String,
-    /// Threads (workers, tasks) per stage; 1 for the plain loop.
+    /// Threads (workers, tasks) per stage; 1 for the plain loop, the cores for the ceiling.
     pub workers: usize,
     pub items: u64,
     pub reps: u64,
@@ -193,7 +194,8 @@ pub struct PipelineRow {
     pub cores_busy: Option<f64>,
     /// Voluntary and involuntary context switches per item (median).
     pub switches_per_item: Option<f64>,
-    /// The fastest row of its workload and worker count (the plain loop never is).
+    /// The fastest row of its workload and worker count (the plain loop and the ceiling never
+    /// are).
     pub fastest: bool,
 }
 
@@ -286,6 +288,8 @@ pub struct Settings {
     pub reps: u64,
     pub wait: String,
     pub pinning: String,
+    /// The allocator's policy for freed memory (`--heap`), in words.
+    pub heap: String,
     /// Calibration of the busy work: hash rounds per nanosecond.
     pub work_rounds_per_ns: f64,
     /// Items stamped for latency: about 1 in N (0 = none).

@@ -245,9 +245,11 @@ fn draw_sample(area: &Area<'_>, x: i32, y: i32, color: RGBColor, dashed: bool) -
 fn legend_label(s: &Series) -> String {
     if s.ours {
         s.label.clone()
-    } else if s.label == "plain loop" {
-        // The pipeline plot's reference line.
+    } else if s.label == crate::report::pipeline::PLAIN {
+        // The pipeline plot's reference lines.
         "plain loop (one thread, the ratio base)".to_string()
+    } else if s.label == crate::report::pipeline::CEILING {
+        "plain loop per core (the ceiling of this machine)".to_string()
     } else {
         format!("{} (peer)", s.label)
     }
@@ -540,7 +542,7 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
     let series = colored(labels);
     let workers: Vec<usize> = rows
         .iter()
-        .filter(|r| r.implementation != "plain loop")
+        .filter(|r| !crate::report::pipeline::is_reference(r))
         .map(|r| r.workers)
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -562,7 +564,7 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
                     continue;
                 };
                 let y = r.items_per_s / 1e3;
-                let pts: Vec<(i32, f64)> = if r.implementation == "plain loop" {
+                let pts: Vec<(i32, f64)> = if crate::report::pipeline::is_reference(r) {
                     workers.iter().map(|&k| (tenths(k), y)).collect()
                 } else {
                     vec![(tenths(r.workers), y)]
@@ -595,7 +597,8 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
     let width: u32 = if cols == 1 { 1000 } else { 1200 };
     let heading = [
         "W = threads (workers, tasks) per stage; the plain loop runs every stage on one \
-         thread whatever W (a flat line)"
+         thread whatever W, the plain loop per core one such loop on each core at once, each \
+         taking the next item from a shared counter (flat lines: the ratio base and the ceiling of this machine)"
             .to_string(),
     ];
     let legend_h = legend_height(&series, width, heading.len());

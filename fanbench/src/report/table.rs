@@ -25,6 +25,7 @@ pub fn print_header(m: &Machine, s: &Settings) {
         " (where the engine put each thread, by worker count and mode:)"
     };
     println!("pinning: {}{chose}", s.pinning);
+    println!("heap: {}", s.heap);
     for p in &s.plans {
         println!(
             "  plan with {} worker(s), {}: {}",
