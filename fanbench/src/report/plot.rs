@@ -596,9 +596,8 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
     let panel_rows = panels.len().div_ceil(cols).max(1);
     let width: u32 = if cols == 1 { 1000 } else { 1200 };
     let heading = [
-        "W = threads (workers, tasks) per stage; the plain loop runs every stage on one \
-         thread whatever W, the plain loop per core one such loop on each core at once, each \
-         taking the next item from a shared counter (flat lines: the ratio base and the ceiling of this machine)"
+        "W = threads (workers, tasks) per stage; flat lines: the plain loop (every stage on \
+         one thread) and the plain loop per core (one on each core at once)"
             .to_string(),
     ];
     let legend_h = legend_height(&series, width, heading.len());
