@@ -1104,7 +1104,7 @@ fn pipeline_table_runs_every_workload_through_every_row() {
             assert!(
                 line.contains(" is fastest, ")
                     && line.contains("× the plain loop")
-                    && line.contains("; the ceiling (a plain loop on each of ")
+                    && line.contains("; the ceiling (a plain loop on ")
                     && line.contains(" % of it"),
                 "{line}"
             );

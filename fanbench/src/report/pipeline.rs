@@ -131,9 +131,12 @@ pub fn pipeline_winner(rows: &[PipelineRow], workload: &str, workers: usize) -> 
         .filter(|r| is_ours(r))
         .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s));
     if let (Some(c), Some(o)) = (ceiling, ours) {
+        let cores = match c.workers {
+            1 => "the one core".to_string(),
+            n => format!("each of {n} cores"),
+        };
         line.push_str(&format!(
-            "; the ceiling (a plain loop on each of {} cores) {}, {} at {:.0} % of it",
-            c.workers,
+            "; the ceiling (a plain loop on {cores}) {}, {} at {:.0} % of it",
             fmt_ratio(Some(c.vs_plain)),
             o.implementation,
             100.0 * o.items_per_s / c.items_per_s
