@@ -306,12 +306,14 @@ pub struct Args {
     pub block_kib: u32,
 
     /// What the allocator does with freed memory, in every table: keep = it stays in the
-    /// process for reuse (glibc: `mallopt(M_TRIM_THRESHOLD, 1 GiB)`, as long-running servers
-    /// set it); glibc = glibc's defaults: freed memory at the top of a heap goes back to the
-    /// OS past a threshold that moves as the process runs, so rows that free an item on
-    /// another thread than the one that allocated it pay page faults the plain loop may not
-    /// (4–5 per 64 KiB block in the compression pipeline), and a row's figure depends on
-    /// what ran before it. No effect off glibc.
+    /// process for reuse (glibc: `mallopt` sets M_TRIM_THRESHOLD to 1 GiB and
+    /// M_MMAP_THRESHOLD to 32 MiB, its largest, so blocks up to 32 MiB come from the heap
+    /// and are not mapped and unmapped on every use, as long-running servers set it); glibc =
+    /// glibc's defaults: freed memory at the top of a heap goes back to the OS past a
+    /// threshold that moves as the process runs, so rows that free an item on another thread
+    /// than the one that allocated it pay page faults the plain loop may not (3.5–5.4 per 64
+    /// KiB block in the compression pipeline, in a probe), and a row's figure depends on what
+    /// ran before it. No effect off glibc.
     #[arg(long, value_enum, default_value_t = HeapArg::Keep)]
     pub heap: HeapArg,
 
@@ -361,28 +363,45 @@ impl HeapArg {
     /// starts); says what it set, for the header.
     pub fn apply(self) -> &'static str {
         match self {
-            HeapArg::Glibc => "glibc's defaults (freed memory goes back to the OS)",
+            HeapArg::Glibc => platform_defaults(),
             HeapArg::Keep => keep_freed_memory(),
         }
     }
 }
 
-/// Freed memory stays in the process: glibc's trim threshold at 1 GiB (fixed, so it no
-/// longer moves as the process runs).
+/// Freed memory stays in the process: glibc's trim threshold at 1 GiB and its mmap threshold
+/// at 32 MiB (both fixed, so they no longer move as the process runs; the mmap threshold
+/// must be set too: setting the trim threshold alone stops it at 128 KiB, and every larger
+/// block would be mapped and unmapped on each use).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() -> &'static str {
-    // SAFETY: mallopt only sets a parameter of glibc's allocator; it takes the allocator's
+    // SAFETY: mallopt only sets parameters of glibc's allocator; it takes the allocator's
     // lock itself and is called here before the program starts any thread.
-    if unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) } == 1 {
-        "freed memory kept in the process (glibc M_TRIM_THRESHOLD = 1 GiB)"
+    let set = unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+            && libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+    };
+    if set {
+        "freed memory kept in the process (glibc: M_TRIM_THRESHOLD 1 GiB, M_MMAP_THRESHOLD \
+         32 MiB)"
     } else {
-        "glibc's defaults (mallopt refused M_TRIM_THRESHOLD)"
+        "glibc refused the thresholds (mallopt): its defaults may hold"
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() -> &'static str {
     "the platform allocator's defaults (--heap keep acts on glibc only)"
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn platform_defaults() -> &'static str {
+    "glibc's defaults (freed memory goes back to the OS)"
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn platform_defaults() -> &'static str {
+    "the platform allocator's defaults"
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -648,5 +667,20 @@ pub fn validate(args: &Args, workers: &[usize]) {
     }
     if args.measure.contains(&MeasureArg::Pipeline) && workers.contains(&0) {
         fail("--workers must be at least 1 for the pipeline table".into());
+    }
+    for (flag, list) in [
+        ("--workers", workers),
+        ("--latency-workers", &args.latency_workers[..]),
+    ] {
+        if let Some(w) = list
+            .iter()
+            .enumerate()
+            .find_map(|(k, w)| list[..k].contains(w).then_some(w))
+        {
+            fail(format!(
+                "{flag} lists {w} more than once; each worker count is measured once a round \
+                 (--reps sets the rounds)"
+            ));
+        }
     }
 }

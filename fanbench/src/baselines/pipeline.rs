@@ -8,9 +8,9 @@
 //!
 //! - [`pipeline_sequential`]: the plain loop, every stage of an item in turn on one thread
 //!   (the ratio base);
-//! - [`pipeline_ceiling`]: a plain loop per core at once, each taking the next item's index
-//!   from a shared counter, nothing handed between threads (the machine's ceiling for the
-//!   workload);
+//! - [`pipeline_loop_per_core`]: a plain loop on each core at once, each taking the next
+//!   item's index from a shared counter, nothing else handed between threads (what the cores
+//!   give with no hand-off);
 //! - [`pipeline_fanring`]: the engine, a graph of farms ([`fanring_stages`]: stages ring to
 //!   ring, fused onto one thread per worker where the threads would outnumber the cores:
 //!   `Fusion::Auto`); with `Fusion::Never`, every stage on threads of its own;
@@ -72,17 +72,16 @@ pub fn pipeline_sequential<W: Workload>(wl: &Arc<W>) -> PipeTally {
     sink.tally()
 }
 
-/// The machine's ceiling for a workload: `loops` plain loops at once, each on a thread of its
-/// own with a sink of its own, each taking the next item's index from a shared counter (so
-/// they finish together); nothing is handed from thread to thread but that index. Where the
-/// cores share caches, memory bandwidth or a physical core, this stays below `loops` × the
-/// plain loop, and a runtime that hands items between threads comes close to it at best.
-/// Returns the items the sinks took (each sink saw a share, out of the source's order, so
-/// their checksums are not compared with the plain loop's).
+/// What the cores give a workload with no hand-off: `loops` plain loops at once, each on a
+/// thread of its own with a sink of its own, each taking the next item's index from a shared
+/// counter (so they finish together); nothing else passes between threads. Where the cores
+/// share caches, memory bandwidth or a physical core, this stays below `loops` × the plain
+/// loop. Returns the items the sinks took (each sink saw a share of the items, out of the
+/// source's order, so their checksums are not compared with the plain loop's).
 ///
 /// # Panics
 /// If a loop panics (a stage or the sink did).
-pub fn pipeline_ceiling<W: Workload>(wl: &Arc<W>, loops: usize) -> u64 {
+pub fn pipeline_loop_per_core<W: Workload>(wl: &Arc<W>, loops: usize) -> u64 {
     let n = wl.items();
     let next = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -106,7 +105,7 @@ pub fn pipeline_ceiling<W: Workload>(wl: &Arc<W>, loops: usize) -> u64 {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a plain loop of the ceiling panicked"))
+            .map(|h| h.join().expect("a plain loop per core panicked"))
             .sum()
     })
 }
@@ -395,7 +394,11 @@ mod tests {
             assert_eq!(pipeline_crossbeam(&wl, w, 4), want, "crossbeam W={w}");
             assert_eq!(pipeline_rayon(&wl, w), want, "rayon W={w}");
             assert_eq!(pipeline_tokio(&wl, w, 4), want, "tokio W={w}");
-            assert_eq!(pipeline_ceiling(&wl, w), wl.items(), "ceiling, {w} loops");
+            assert_eq!(
+                pipeline_loop_per_core(&wl, w),
+                wl.items(),
+                "plain loop per core, {w} loops"
+            );
         }
     }
 

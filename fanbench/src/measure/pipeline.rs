@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fanbench::baselines::pipeline::{
-    pipeline_ceiling, pipeline_crossbeam, pipeline_fanring, pipeline_fanring_chained,
+    pipeline_crossbeam, pipeline_fanring, pipeline_fanring_chained, pipeline_loop_per_core,
     pipeline_rayon, pipeline_sequential, pipeline_tokio, PIPE_CAPACITY,
 };
 use fanbench::baselines::RunError;
@@ -19,7 +19,7 @@ use indicatif::ProgressBar;
 
 use crate::cli::{Args, PipelineArg};
 use crate::measure::cpu::{cpu_of, CpuUse};
-use crate::report::pipeline::{CEILING, PLAIN};
+use crate::report::pipeline::{PER_CORE, PLAIN};
 use crate::report::PipelineRow;
 use crate::stats::{median, median_of};
 
@@ -28,9 +28,10 @@ use crate::stats::{median, median_of};
 pub enum PipeImpl {
     /// Every stage of an item in turn on one thread: the ratio base.
     Plain,
-    /// A plain loop per core at once, each taking the next item from a shared counter: the
-    /// machine's ceiling (a reference, like the plain loop, not in the running).
-    Ceiling,
+    /// A plain loop per core at once, each taking the next item from a shared counter: what
+    /// the cores give with no hand-off (a reference, like the plain loop, not in the
+    /// running).
+    LoopPerCore,
     /// `fanring_stages`: a graph of farms, stages fused where the threads would outnumber
     /// the cores (`Fusion::Auto`).
     Fanring,
@@ -57,16 +58,16 @@ pub const PIPE_IMPLS: [PipeImpl; 6] = [
 ];
 
 impl PipeImpl {
-    /// The references (the plain loop, the ceiling): measured once per workload, never
+    /// The references (the plain loop, the plain loop per core): measured once per workload, never
     /// the fastest row.
     pub fn is_reference(self) -> bool {
-        matches!(self, PipeImpl::Plain | PipeImpl::Ceiling)
+        matches!(self, PipeImpl::Plain | PipeImpl::LoopPerCore)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             PipeImpl::Plain => PLAIN,
-            PipeImpl::Ceiling => CEILING,
+            PipeImpl::LoopPerCore => PER_CORE,
             PipeImpl::Fanring => "fanring",
             PipeImpl::FanringUnfused => "fanring unfused",
             PipeImpl::FanringChained => "fanring chained",
@@ -84,8 +85,8 @@ pub struct PipeConfig {
     pub workers: usize,
 }
 
-/// The table's rows for one workload: the plain loop and the ceiling (a plain loop on each of
-/// `cores` threads) once, then every implementation at each worker count.
+/// The table's rows for one workload: the plain loop and the plain loop per core (one on
+/// each of `cores` threads) once, then every implementation at each worker count.
 pub fn pipeline_configs(workers: &[usize], cores: usize) -> Vec<PipeConfig> {
     let mut v = vec![
         PipeConfig {
@@ -93,7 +94,7 @@ pub fn pipeline_configs(workers: &[usize], cores: usize) -> Vec<PipeConfig> {
             workers: 1,
         },
         PipeConfig {
-            imp: PipeImpl::Ceiling,
+            imp: PipeImpl::LoopPerCore,
             workers: cores.max(1),
         },
     ];
@@ -113,9 +114,10 @@ pub enum AnyWorkload {
 fn run_on<W: Workload>(wl: &Arc<W>, c: PipeConfig) -> Result<PipeTally, RunError> {
     Ok(match c.imp {
         PipeImpl::Plain => pipeline_sequential(wl),
-        // Only the count is comparable: each loop's sink saw a share (see pipeline_ceiling).
-        PipeImpl::Ceiling => PipeTally {
-            items: pipeline_ceiling(wl, c.workers),
+        // Only the count is comparable: each loop's sink saw a share of the items, out of order
+        // (see pipeline_loop_per_core).
+        PipeImpl::LoopPerCore => PipeTally {
+            items: pipeline_loop_per_core(wl, c.workers),
             checksum: 0,
             in_order: true,
         },
@@ -236,8 +238,11 @@ pub fn run_pipeline(
             let (tally, cpu) = cpu_of(|| wl.run(*c));
             let secs = start.elapsed().as_secs_f64();
             let tally = tally?;
-            if c.imp == PipeImpl::Ceiling {
-                assert_eq!(tally.items, want.items, "{label}: the ceiling lost items");
+            if c.imp == PipeImpl::LoopPerCore {
+                assert_eq!(
+                    tally.items, want.items,
+                    "{label}: the plain loops per core lost or repeated items"
+                );
                 samples[k].push(PipeSample { secs, cpu });
                 bar.inc(1);
                 continue;
@@ -290,7 +295,7 @@ pub fn run_pipeline(
 }
 
 /// Marks the fastest row of each worker count (`rows[k]` is `configs[k]`'s; the references,
-/// the plain loop and the ceiling, are not in the running).
+/// the plain loop and the plain loop per core, are not in the running).
 fn mark_fastest(rows: &mut [PipelineRow], configs: &[PipeConfig]) {
     let workers: Vec<usize> = rows.iter().map(|r| r.workers).collect();
     for w in workers {

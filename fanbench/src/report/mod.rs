@@ -172,11 +172,11 @@ pub struct PipelineRow {
     /// Stages per item.
     pub stages: usize,
     /// `plain loop` (every stage on one thread, the reference), `plain loop per core` (one on
-    /// each core at once, taking the next item from a shared counter: the machine's ceiling),
+    /// each core at once, taking the next item from a shared counter: no hand-off),
     /// `fanring`, `fanring unfused`, `fanring chained`, `std threads + crossbeam`, `rayon
     /// par_bridge`, `tokio pipeline`.
     pub implementation: String,
-    /// Threads (workers, tasks) per stage; 1 for the plain loop, the cores for the ceiling.
+    /// Threads (workers, tasks) per stage; 1 for the plain loop, the cores for the plain loop per core.
     pub workers: usize,
     pub items: u64,
     pub reps: u64,
@@ -194,7 +194,7 @@ pub struct PipelineRow {
     pub cores_busy: Option<f64>,
     /// Voluntary and involuntary context switches per item (median).
     pub switches_per_item: Option<f64>,
-    /// The fastest row of its workload and worker count (the plain loop and the ceiling never
+    /// The fastest row of its workload and worker count (the plain loop and the plain loop per core never
     /// are).
     pub fastest: bool,
 }

@@ -248,8 +248,8 @@ fn legend_label(s: &Series) -> String {
     } else if s.label == crate::report::pipeline::PLAIN {
         // The pipeline plot's reference lines.
         "plain loop (one thread, the ratio base)".to_string()
-    } else if s.label == crate::report::pipeline::CEILING {
-        "plain loop per core (the ceiling of this machine)".to_string()
+    } else if s.label == crate::report::pipeline::PER_CORE {
+        "plain loop per core (no hand-off)".to_string()
     } else {
         format!("{} (peer)", s.label)
     }
@@ -502,9 +502,9 @@ pub fn write_plot(path: &Path, rows: &[Row], m: &Machine) -> PlotResult {
     draw_title(
         &top,
         &format!(
-            "Throughput by {}, higher is better ({} cores, {})",
+            "Throughput by {}, higher is better ({}, {})",
             if by_work { "work size" } else { "worker count" },
-            m.cores,
+            crate::report::table::cores_in_words(m.cores),
             m.cpu_model.as_deref().unwrap_or("unknown CPU")
         ),
         &notes,
@@ -616,8 +616,8 @@ pub fn write_pipeline_plot(path: &Path, rows: &[PipelineRow], m: &Machine) -> Pl
     draw_title(
         &top,
         &format!(
-            "Pipelines: throughput by threads per stage, higher is better ({} cores, {})",
-            m.cores,
+            "Pipelines: throughput by threads per stage, higher is better ({}, {})",
+            crate::report::table::cores_in_words(m.cores),
             m.cpu_model.as_deref().unwrap_or("unknown CPU")
         ),
         &notes,
@@ -795,8 +795,8 @@ pub fn write_latency_plot(path: &Path, rows: &[LatRow], m: &Machine) -> PlotResu
     draw_title(
         &top,
         &format!(
-            "Open-loop latency (and CPU) by offered rate, lower is better ({} cores, {})",
-            m.cores,
+            "Open-loop latency (and CPU) by offered rate, lower is better ({}, {})",
+            crate::report::table::cores_in_words(m.cores),
             m.cpu_model.as_deref().unwrap_or("unknown CPU")
         ),
         &notes,

@@ -11,8 +11,8 @@ use crate::report::{BreakEven, LatRow, Machine, Row, Settings, SourceCpu};
 
 pub fn print_header(m: &Machine, s: &Settings) {
     println!(
-        "machine: {} cores {:?}, {}, {}/{}",
-        m.cores,
+        "machine: {} {:?}, {}, {}/{}",
+        cores_in_words(m.cores),
         m.core_ids,
         m.cpu_model.as_deref().unwrap_or("unknown CPU"),
         m.os,
@@ -46,8 +46,8 @@ pub fn print_header(m: &Machine, s: &Settings) {
     }
     if m.cores < 4 {
         println!(
-            "note: {} cores: with more threads than cores every figure is noisy",
-            m.cores
+            "note: {}: with more threads than cores every figure is noisy",
+            cores_in_words(m.cores)
         );
     }
     println!();
@@ -156,6 +156,15 @@ pub fn fmt_sig(v: Option<f64>) -> String {
 }
 
 /// Cores kept busy: `1.93` (`-` when not measured).
+/// `1 core`, `2 cores`.
+pub fn cores_in_words(n: usize) -> String {
+    if n == 1 {
+        "1 core".to_string()
+    } else {
+        format!("{n} cores")
+    }
+}
+
 pub fn fmt_cores(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.2}"))
 }
@@ -182,9 +191,9 @@ pub fn plan_in_words(mode: ModeArg, p: &Plan) -> String {
         ),
     };
     format!(
-        "{} threads on {} cores{over}: {stages}; {}",
+        "{} threads on {}{over}: {stages}; {}",
         p.threads,
-        p.cores.len(),
+        cores_in_words(p.cores.len()),
         workers_in_words(&p.workers)
     )
 }
