@@ -58,8 +58,8 @@ pub const PIPE_IMPLS: [PipeImpl; 6] = [
 ];
 
 impl PipeImpl {
-    /// The references (the plain loop, the plain loop per core): measured once per workload, never
-    /// the fastest row.
+    /// The references (the plain loop, the plain loop per core): measured once per workload,
+    /// never the fastest row.
     pub fn is_reference(self) -> bool {
         matches!(self, PipeImpl::Plain | PipeImpl::LoopPerCore)
     }

@@ -176,7 +176,8 @@ pub struct PipelineRow {
     /// `fanring`, `fanring unfused`, `fanring chained`, `std threads + crossbeam`, `rayon
     /// par_bridge`, `tokio pipeline`.
     pub implementation: String,
-    /// Threads (workers, tasks) per stage; 1 for the plain loop, the cores for the plain loop per core.
+    /// Threads (workers, tasks) per stage; 1 for the plain loop, the cores for the plain loop
+    /// per core.
     pub workers: usize,
     pub items: u64,
     pub reps: u64,
@@ -194,8 +195,8 @@ pub struct PipelineRow {
     pub cores_busy: Option<f64>,
     /// Voluntary and involuntary context switches per item (median).
     pub switches_per_item: Option<f64>,
-    /// The fastest row of its workload and worker count (the plain loop and the plain loop per core never
-    /// are).
+    /// The fastest row of its workload and worker count (the plain loop and the plain loop
+    /// per core never are).
     pub fastest: bool,
 }
 
