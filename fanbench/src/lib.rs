@@ -31,3 +31,15 @@ mod work;
 pub use item::{latency_histogram, Clock, Item, Probe, Tally};
 pub use paced::{Paced, PACE_LEAD, PACE_SLEEP_MARGIN};
 pub use work::{expected, rounds_per_ns, Work};
+
+/// Lets a reader that stops early (`fanbench | head`) end the program as it ends any Unix
+/// tool, by SIGPIPE, instead of a panic in `println!` (Rust ignores SIGPIPE by default). Each
+/// binary calls it first, before any thread starts; it does nothing off Linux.
+pub fn default_sigpipe() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: restores the signal's default action, before the caller starts any thread; no
+    // handler of ours is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -65,6 +65,7 @@ use crate::cli::Args;
 use crate::run::{run, Failure};
 
 fn main() -> ExitCode {
+    fanbench::default_sigpipe();
     let args = Args::parse();
     // Before any thread starts: the allocator's policy holds for every row alike.
     let heap = args.heap.apply();

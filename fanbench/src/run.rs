@@ -127,7 +127,7 @@ pub fn run(args: &Args, heap: &'static str) -> Result<(), Failure> {
             )
         }),
     };
-    print_header(&m, &settings);
+    print_header(&m, &settings, thr);
     let runs_per_group = |g: &Group| (g.configs.len() + peers.len()) as u64 * args.reps;
     let lat_runs = if lat { latency_runs(args) } else { 0 };
     let row_configs = if rows_table {

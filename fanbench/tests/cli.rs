@@ -1332,6 +1332,43 @@ fn bad_flag_value_exits_2() {
     assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
 }
 
+/// A reader that stops after the first line (`fanbench | head -1`): fanbench ends by SIGPIPE,
+/// as Unix tools do, with no panic (Linux: where fanbench restores SIGPIPE's default).
+#[cfg(target_os = "linux")]
+#[test]
+fn closed_stdout_ends_without_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fanbench"))
+        .args([
+            "--measure",
+            "pipeline",
+            "--pipelines",
+            "compress",
+            "--blocks",
+            "200",
+            "--block-kib",
+            "4",
+            "--workers",
+            "1",
+            "--reps",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("could not run fanbench");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(first.starts_with("machine: "), "{first}");
+    let out = child.wait_with_output().expect("fanbench ends");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
+
 #[test]
 fn repeated_worker_count_exits_2() {
     for args in [

@@ -179,6 +179,7 @@ fn take(
 }
 
 fn main() {
+    fanbench::default_sigpipe();
     if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return;

@@ -9,7 +9,9 @@ use crate::cli::{Args, ModeArg};
 use crate::plan::Peer;
 use crate::report::{BreakEven, LatRow, Machine, Row, Settings, SourceCpu};
 
-pub fn print_header(m: &Machine, s: &Settings) {
+/// The run's header: the machine, the engine's settings and plans, the allocator's policy;
+/// the closed-loop sizes and latency sampling only when the throughput table (`thr`) runs.
+pub fn print_header(m: &Machine, s: &Settings, thr: bool) {
     println!(
         "machine: {} {:?}, {}, {}/{}",
         cores_in_words(m.cores),
@@ -25,24 +27,28 @@ pub fn print_header(m: &Machine, s: &Settings) {
         " (where the engine put each thread, by worker count and mode:)"
     };
     println!("pinning: {}{chose}", s.pinning);
-    println!("heap: {}", s.heap);
     for p in &s.plans {
         println!(
             "  plan with {} worker(s), {}: {}",
             p.workers, p.mode, p.description
         );
     }
-    println!(
-        "items per run: {}, capacity: {}, reps: {} (medians shown), busy work: {:.2} hash rounds/ns",
-        s.items, s.capacity, s.reps, s.work_rounds_per_ns
-    );
-    match s.latency_every {
-        0 => println!("latency: not measured"),
-        1 => println!("latency: every item, source stamp to main thread, under full load"),
-        n => println!(
-            "latency: about 1 item in {n} (hashed sample), source stamp to main thread, \
-             under full load"
-        ),
+    println!("heap: {}", s.heap);
+    if !thr {
+        println!("reps: {} (medians shown)", s.reps);
+    } else {
+        println!(
+            "items per run: {}, capacity: {}, reps: {} (medians shown), busy work: {:.2} hash rounds/ns",
+            s.items, s.capacity, s.reps, s.work_rounds_per_ns
+        );
+        match s.latency_every {
+            0 => println!("latency: not measured"),
+            1 => println!("latency: every item, source stamp to main thread, under full load"),
+            n => println!(
+                "latency: about 1 item in {n} (hashed sample), source stamp to main thread, \
+                 under full load"
+            ),
+        }
     }
     if m.cores < 4 {
         println!(
