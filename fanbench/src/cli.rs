@@ -360,48 +360,22 @@ pub enum HeapArg {
 
 impl HeapArg {
     /// Sets the allocator's policy for the rest of the process (call it before any thread
-    /// starts); says what it set, for the header.
+    /// starts: `fanbench::process`); says what it set, for the header.
     pub fn apply(self) -> &'static str {
+        use fanbench::process::{keep_freed_memory, GLIBC};
         match self {
-            HeapArg::Glibc => platform_defaults(),
-            HeapArg::Keep => keep_freed_memory(),
+            HeapArg::Glibc if GLIBC => "glibc's defaults (freed memory goes back to the OS)",
+            HeapArg::Glibc => "the platform allocator's defaults",
+            HeapArg::Keep if keep_freed_memory() => {
+                "freed memory kept in the process (glibc: M_TRIM_THRESHOLD 1 GiB, \
+                 M_MMAP_THRESHOLD 32 MiB)"
+            }
+            HeapArg::Keep if GLIBC => {
+                "glibc refused the thresholds (mallopt): its defaults may hold"
+            }
+            HeapArg::Keep => "the platform allocator's defaults (--heap keep acts on glibc only)",
         }
     }
-}
-
-/// Freed memory stays in the process: glibc's trim threshold at 1 GiB and its mmap threshold
-/// at 32 MiB (both fixed, so they no longer move as the process runs; the mmap threshold
-/// must be set too: setting the trim threshold alone stops it at 128 KiB, and every larger
-/// block would be mapped and unmapped on each use).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() -> &'static str {
-    // SAFETY: mallopt only sets parameters of glibc's allocator; it takes the allocator's
-    // lock itself and is called here before the program starts any thread.
-    let set = unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
-            && libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
-    };
-    if set {
-        "freed memory kept in the process (glibc: M_TRIM_THRESHOLD 1 GiB, M_MMAP_THRESHOLD \
-         32 MiB)"
-    } else {
-        "glibc refused the thresholds (mallopt): its defaults may hold"
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() -> &'static str {
-    "the platform allocator's defaults (--heap keep acts on glibc only)"
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn platform_defaults() -> &'static str {
-    "glibc's defaults (freed memory goes back to the OS)"
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn platform_defaults() -> &'static str {
-    "the platform allocator's defaults"
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -15,7 +15,8 @@
 //!   stages, five image filters, block compression with an ordered writer), an ordered sink
 //!   that checks each run, and their runners in [`baselines::pipeline`];
 //! - [`tracked`]: items whose creation and drop are counted, their source and a seeded
-//!   generator (the soak tool `fanbench-soak`).
+//!   generator (the soak tool `fanbench-soak`);
+//! - [`process`]: what each binary sets first (SIGPIPE, the allocator's policy).
 //!
 //! The binaries: `fanbench` (`cargo run --release -p fanbench`, the benchmark) and
 //! `fanbench-soak` (`cargo run --release -p fanbench --bin fanbench-soak`, the soak).
@@ -24,6 +25,7 @@ pub mod baselines;
 mod item;
 mod paced;
 pub mod pipeline;
+pub mod process;
 pub mod rows;
 pub mod tracked;
 mod work;
@@ -31,15 +33,3 @@ mod work;
 pub use item::{latency_histogram, Clock, Item, Probe, Tally};
 pub use paced::{Paced, PACE_LEAD, PACE_SLEEP_MARGIN};
 pub use work::{expected, rounds_per_ns, Work};
-
-/// Lets a reader that stops early (`fanbench | head`) end the program as it ends any Unix
-/// tool, by SIGPIPE, instead of a panic in `println!` (Rust ignores SIGPIPE by default). Each
-/// binary calls it first, before any thread starts; it does nothing off Linux.
-pub fn default_sigpipe() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: restores the signal's default action, before the caller starts any thread; no
-    // handler of ours is involved.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}

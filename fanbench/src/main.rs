@@ -65,7 +65,7 @@ use crate::cli::Args;
 use crate::run::{run, Failure};
 
 fn main() -> ExitCode {
-    fanbench::default_sigpipe();
+    fanbench::process::default_sigpipe();
     let args = Args::parse();
     // Before any thread starts: the allocator's policy holds for every row alike.
     let heap = args.heap.apply();

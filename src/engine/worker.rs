@@ -12,7 +12,7 @@ use crate::loom::sync::Arc;
 use crate::ring::PopError;
 use crate::stats::WorkerStats;
 use crate::teardown::Teardown;
-use crate::wait::wait_until;
+use crate::wait::{wait_until, WaitStrategy};
 use crate::Failure;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -429,6 +429,22 @@ where
     process_run(run.items.map(InWire::unwrap), out, work, one_to_one, stats).then_some(n)
 }
 
+/// Waits as `wait` says until `ready()` or the merged stream has gone: woken by the
+/// distributor's publish or close, by the merger's close of `out` (not by its releases:
+/// `on_close`), or by the input ring's doorbell (a sibling that put a run back in the spare,
+/// the last worker of the stage to finish: `Spare`). `false` once `out` is closed.
+fn wait_for<I, U: Send + 'static>(
+    wait: WaitStrategy,
+    input: &Inlet<I>,
+    out: &OutBuf<U>,
+    ready: impl Fn() -> bool,
+) -> bool {
+    wait_until(wait, &(input, &out.on_close()), None, || {
+        (ready() || out.is_closed()).then_some(())
+    });
+    !out.is_closed()
+}
+
 /// Processes the input until it ends: `true` when it was closed and drained (a normal end, or
 /// a distributor that stopped), `false` when the merged stream went away (the output ring was
 /// closed).
@@ -500,17 +516,12 @@ where
                 done(stats.items_in as usize, out.sent(stats.items_out) as usize);
             }
             Err(PopError::Empty) => {
-                // Everything is published; wait for input or for the merger to go away.
+                // Everything is published; wait for input (in its ring, or put back in the
+                // spare by a sibling: `Spare::shed`) or for the merger to go away.
                 stats.waits_empty += 1;
-                // Woken by the distributor's publish or close, or by the merger's close of
-                // our output (not by its releases: `on_close`).
-                // Or by a sibling that put a run back in the spare (`Spare::shed`).
-                let (inp, outp) = (&*input, &*out);
-                wait_until(wait, &(inp, &outp.on_close()), None, || {
-                    let spared = spare.is_some_and(|s| !s.looks_empty());
-                    (inp.ready_hint() || outp.is_closed() || spared).then_some(())
-                });
-                if out.is_closed() {
+                let inp = &*input;
+                let spared = || spare.is_some_and(|s| !s.looks_empty());
+                if !wait_for(wait, inp, out, || inp.ready_hint() || spared()) {
                     return false;
                 }
             }
@@ -523,12 +534,9 @@ where
                     spare.finish();
                     *finished = true;
                 }
-                let (inp, outp) = (&*input, &*out);
-                wait_until(wait, &(inp, &outp.on_close()), None, || {
-                    let go = spare.all_finished() || !spare.looks_empty() || outp.is_closed();
-                    go.then_some(())
-                });
-                if out.is_closed() {
+                if !wait_for(wait, input, out, || {
+                    spare.all_finished() || !spare.looks_empty()
+                }) {
                     return false;
                 }
                 if !spare.looks_empty() {

@@ -223,7 +223,7 @@ Needs a nats-server with JetStream (nats-server -js) at FANRING_NATS_URL (defaul
 nats://127.0.0.1:4222). Creates and deletes the streams NB_IN-0..3 and NB_OUT.";
 
 fn main() {
-    fanbench::default_sigpipe();
+    fanbench::process::default_sigpipe();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");

@@ -179,7 +179,7 @@ fn take(
 }
 
 fn main() {
-    fanbench::default_sigpipe();
+    fanbench::process::default_sigpipe();
     if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return;

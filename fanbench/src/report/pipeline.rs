@@ -129,11 +129,9 @@ pub fn pipeline_winner(rows: &[PipelineRow], workload: &str, workers: usize) -> 
     let per_core = rows
         .iter()
         .find(|r| r.workload == workload && r.implementation == PER_CORE);
-    let ours = mine
-        .iter()
-        .filter(|r| is_ours(r))
-        .max_by(|a, b| a.items_per_s.total_cmp(&b.items_per_s));
-    if let (Some(c), Some(o)) = (per_core, ours) {
+    // The fastest fanring row: the fastest row, or the best of the other side.
+    let best_ours = if ours { Some(best) } else { other.copied() };
+    if let (Some(c), Some(o)) = (per_core, best_ours) {
         let cores = match c.workers {
             1 => "the one core".to_string(),
             n => format!("each of {n} cores"),
