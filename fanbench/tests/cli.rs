@@ -1104,6 +1104,8 @@ fn pipeline_table_runs_every_workload_through_every_row() {
             assert!(
                 line.contains(" is fastest, ")
                     && line.contains("× the plain loop")
+                    && line.contains(" of 2 rounds (")
+                    && line.contains("× round by round")
                     && line.contains("; a plain loop on ")
                     && (line.contains(" % of it") || line.contains("too low to compare")),
                 "{line}"
