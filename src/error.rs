@@ -31,6 +31,15 @@ pub enum BuildError {
         /// The ids that exist for this process.
         available: Vec<usize>,
     },
+    /// A [`Graph`](crate::Graph) stage after the first sets a pinning other than the default
+    /// [`Pinning::Auto`](crate::Pinning::Auto) and the first stage's: the first stage's
+    /// pinning places every thread of a graph ([`Pinning::Explicit`](crate::Pinning::Explicit)
+    /// lists a core for each worker of every stage), so a later one's would be ignored. Set
+    /// it on the first stage.
+    PinningOnLaterStage {
+        /// The stage (0-based) whose pinning was set.
+        stage: usize,
+    },
     /// An explicit pinning names a different number of worker cores than there are workers.
     PinCount {
         /// Workers configured.
@@ -95,7 +104,10 @@ pub enum Failure {
         /// The worker's stage: 0 for a single farm, the stage's place in a
         /// [`Graph`](crate::Graph) (0-based) otherwise.
         stage: usize,
-        /// The worker's index among its stage's workers (0-based).
+        /// The worker's index among its stage's workers (0-based). A panic during a quiet
+        /// run of a graph (the distributor running a run through every stage itself) names
+        /// the first stage's worker the run was for where every link up to the failing stage
+        /// is one to one (equal worker counts, round-robin), else that stage's worker 0.
         worker: usize,
         /// The panic message, when it was a string.
         message: String,
@@ -143,6 +155,7 @@ impl PartialEq for BuildError {
             (PreserveNeedsOneToOne, PreserveNeedsOneToOne)
             | (PreserveNeedsOneInput, PreserveNeedsOneInput) => true,
             (ZeroSetting(a), ZeroSetting(b)) => a == b,
+            (PinningOnLaterStage { stage }, PinningOnLaterStage { stage: s2 }) => stage == s2,
             (Capacity(a), Capacity(b)) => a == b,
             (
                 NoSuchCore { core, available },
@@ -208,6 +221,11 @@ impl fmt::Display for BuildError {
             BuildError::NoSuchCore { core, available } => {
                 write!(f, "core {core} does not exist (available: {available:?})")
             }
+            BuildError::PinningOnLaterStage { stage } => write!(
+                f,
+                "stage {stage} sets a pinning: a graph's threads are placed by its first \
+                 stage's pinning"
+            ),
             BuildError::PinCount { workers, cores } => {
                 write!(f, "{workers} workers but {cores} worker cores given")
             }

@@ -238,6 +238,63 @@ fn explicit_pinning_counts_the_threads_left() {
     );
 }
 
+/// A graph's threads are placed by its first stage's pinning: a later stage that sets another
+/// (a list of cores, valid or not, or `None` under an `Auto` first stage) is a typed error,
+/// fused or not, in every entry point; the default, or the first stage's own, is accepted.
+#[test]
+fn a_later_stage_pinning_is_refused_unless_it_is_the_first_stages() {
+    use fanring::{BuildError, Pinning};
+    let cores = fanring::pinning::available_cores();
+    let list = |workers: Vec<usize>| Pinning::Explicit {
+        distributor: None,
+        workers,
+        merger: None,
+    };
+    let graph = |first: Pinning, second: Pinning, third: Pinning| {
+        Engine::builder()
+            .workers(2)
+            .pinning(first)
+            .map(|x: u64| x + 1)
+            .then(Engine::builder().workers(2).pinning(second).map(|x: u64| x))
+            .then(Engine::builder().workers(2).pinning(third).map(|x: u64| x))
+    };
+    let refused = [
+        (Pinning::Auto, list(vec![999, 998]), Pinning::Auto, 1),
+        (
+            Pinning::Auto,
+            list(vec![cores[0], cores[0]]),
+            Pinning::Auto,
+            1,
+        ),
+        (Pinning::Auto, Pinning::Auto, Pinning::None, 2),
+        (Pinning::None, Pinning::None, list(vec![cores[0]; 2]), 2),
+    ];
+    for (first, second, third, stage) in refused {
+        for fusion in [Fusion::Never, Fusion::Always, Fusion::Auto] {
+            let what = format!("{first:?} {second:?} {third:?} {fusion:?}");
+            let g = || graph(first.clone(), second.clone(), third.clone()).fusion(fusion);
+            let want = || Some(BuildError::PinningOnLaterStage { stage });
+            assert_eq!(g().run(0..10u64).err(), want(), "{what}: run");
+            assert_eq!(g().start().err(), want(), "{what}: start");
+            assert_eq!(g().drive(0..10u64).err(), want(), "{what}: drive");
+        }
+    }
+    let accepted = [
+        (Pinning::None, Pinning::None, Pinning::None),
+        (Pinning::None, Pinning::Auto, Pinning::None),
+        (Pinning::Auto, Pinning::Auto, Pinning::Auto),
+    ];
+    for (first, second, third) in accepted {
+        let out = graph(first.clone(), second.clone(), third.clone())
+            .run(0..100u64)
+            .unwrap_or_else(|e| panic!("{first:?} {second:?} {third:?}: {e}"));
+        assert_eq!(out.sum::<u64>(), (1..=100u64).sum::<u64>());
+    }
+    assert!(BuildError::PinningOnLaterStage { stage: 2 }
+        .to_string()
+        .contains("stage 2 sets a pinning"));
+}
+
 /// A thread that runs fused stages counts as one worker: its input, and what the last stage
 /// on it sent on. (Driven by the caller: no quiet run takes items past the workers.)
 #[test]
@@ -262,5 +319,164 @@ fn a_fused_thread_counts_its_input_and_what_it_sent() {
         let taken: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
         assert_eq!(taken, 1_000, "{fusion:?}");
         assert_eq!(stats.merger.items, 250);
+    }
+}
+
+/// A fused stage's hook runs when an unfused one would: once every thread of its stage has
+/// every input it will get. Here stage 0's hooks each emit one more item, worker 1's late, so
+/// the last stage's hooks must see all of them; with three stages, through a middle stage
+/// that has no hook of its own.
+#[test]
+fn a_fused_stage_hook_waits_for_every_thread_of_its_stage() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    for three in [false, true] {
+        for fusion in [Fusion::Never, Fusion::Always, Fusion::Auto] {
+            let seen = Arc::new(AtomicU64::new(0));
+            let at_hook = Arc::new(Mutex::new(Vec::new()));
+            let first = Engine::builder()
+                .workers(2)
+                .stateful(|w| w, |_, x: u64, emit| emit.push(x))
+                .on_end(|w, emit| {
+                    if *w == 1 {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                    emit.push(1_000 + *w as u64);
+                });
+            let (s, h) = (Arc::clone(&seen), Arc::clone(&at_hook));
+            let last = Engine::builder()
+                .workers(2)
+                .stateful(
+                    |w| w,
+                    move |_, x: u64, emit| {
+                        s.fetch_add(1, SeqCst);
+                        emit.push(x);
+                    },
+                )
+                .on_end(move |w, _emit| h.lock().unwrap().push((*w, seen.load(SeqCst))));
+            let out = if three {
+                first
+                    .then(Engine::builder().workers(2).map(|x: u64| x))
+                    .then(last)
+                    .fusion(fusion)
+                    .run(0..100u64)
+            } else {
+                first.then(last).fusion(fusion).run(0..100u64)
+            }
+            .unwrap();
+            assert_eq!(out.count(), 102, "{fusion:?}, three stages: {three}");
+            let mut hooks = at_hook.lock().unwrap().clone();
+            hooks.sort_unstable();
+            assert_eq!(
+                hooks,
+                [(0, 102), (1, 102)],
+                "{fusion:?}, three stages: {three}: (worker, items its stage had seen)"
+            );
+        }
+    }
+}
+
+/// Stage 1's state holds a sender whose last copy, with the stage's factory, goes when the
+/// engine's threads have let go of everything: by then every hook that will run has run.
+struct Dropped(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+/// Waits until every sender is dropped (the engine's threads are done with stage 1).
+fn engine_done(rx: &std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Err(RecvTimeoutError::Disconnected) => {}
+        other => panic!("the engine still holds stage 1: {other:?}"),
+    }
+}
+
+/// No fused stage's hook runs after a failure: stage 0's hook panics on worker 0 while
+/// worker 1's is running.
+#[test]
+fn a_fused_stage_hook_does_not_run_after_a_failure() {
+    use std::sync::{Arc, Mutex};
+    for fusion in [Fusion::Never, Fusion::Always] {
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let h = Arc::clone(&hooks);
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let mut out = Engine::builder()
+            .workers(2)
+            .stateful(|w| w, |_, x: u64, emit| emit.push(x))
+            .on_end(move |w, _emit| {
+                // Both hooks run (both workers passed the end barrier), then one fails.
+                both.wait();
+                assert!(*w != 0, "stage 0's hook fails");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            })
+            .then(
+                Engine::builder()
+                    .workers(2)
+                    .stateful(
+                        move |w| (w, Dropped(tx.lock().unwrap().clone())),
+                        |_, x: u64, emit| emit.push(x),
+                    )
+                    .on_end(move |s, _emit| h.lock().unwrap().push(s.0)),
+            )
+            .fusion(fusion)
+            .run(0..100u64)
+            .unwrap();
+        let err = first_failure(&mut out);
+        assert!(
+            matches!(
+                &err,
+                Failure::EndPanicked {
+                    stage: 0,
+                    worker: 0,
+                    ..
+                }
+            ),
+            "{fusion:?}: {err:?}"
+        );
+        assert!(out.join().is_err());
+        engine_done(&rx);
+        assert_eq!(*hooks.lock().unwrap(), [] as [usize; 0], "{fusion:?}");
+    }
+}
+
+/// No fused stage's hook runs after an early end: the stream is dropped while stage 0's hook
+/// runs, with the item it emitted not yet through stage 1.
+#[test]
+fn a_fused_stage_hook_does_not_run_after_an_early_end() {
+    use std::sync::{Arc, Mutex};
+    for fusion in [Fusion::Never, Fusion::Always] {
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        let (hook_in, in_hook) = std::sync::mpsc::channel();
+        let hook_in = Mutex::new(hook_in);
+        let h = Arc::clone(&hooks);
+        let mut out = Engine::builder()
+            .workers(1)
+            .stateful(|w| w, |_, x: u64, emit| emit.push(x))
+            .on_end(move |_, emit| {
+                emit.push(1_000);
+                let _ = hook_in.lock().unwrap().send(());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            })
+            .then(
+                Engine::builder()
+                    .workers(1)
+                    .stateful(
+                        move |w| (w, Dropped(tx.lock().unwrap().clone())),
+                        |_, x: u64, emit| emit.push(x),
+                    )
+                    .on_end(move |s, _emit| h.lock().unwrap().push(s.0)),
+            )
+            .fusion(fusion)
+            .run(0..100u64)
+            .unwrap();
+        assert_eq!(out.by_ref().take(100).count(), 100);
+        in_hook
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("stage 0's hook runs");
+        drop(out);
+        engine_done(&rx);
+        assert_eq!(*hooks.lock().unwrap(), [] as [usize; 0], "{fusion:?}");
     }
 }

@@ -316,3 +316,55 @@ fn a_panic_in_a_quiet_run_names_its_stage() {
         "{err:?}"
     );
 }
+
+/// A panic during a quiet run names a worker its stage has: the first stage's worker the run
+/// was for where every link up to the stage is one to one, else worker 0 (whose work the
+/// distributor's thread runs), whatever the worker counts.
+#[test]
+fn a_panic_in_a_quiet_run_names_a_worker_of_its_stage() {
+    let stage = |workers: usize, fail: Option<u64>| {
+        Engine::builder().workers(workers).map(move |x: u64| {
+            assert!(fail.is_none_or(|at| x < at), "boom from item {x} on");
+            x
+        })
+    };
+    for at in [30, 100, 170] {
+        for (shape, failing) in [
+            (&[3, 1][..], 1),
+            (&[3, 2][..], 1),
+            (&[2, 3][..], 1),
+            (&[3, 3][..], 1),
+            (&[3, 3, 1][..], 2),
+            (&[3, 1, 3][..], 2),
+        ] {
+            let mut g = fanring::Graph::from(stage(shape[0], None));
+            for (s, &w) in shape.iter().enumerate().skip(1) {
+                g = g.then(stage(w, (failing == s).then_some(at)));
+            }
+            let mut out = g
+                .run_source(quiet_feed(200, std::time::Duration::from_micros(300)))
+                .unwrap();
+            let err = loop {
+                match out.next_checked() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("{shape:?}: the stream ended as if nothing failed"),
+                    Err(e) => break e,
+                }
+            };
+            let Failure::WorkerPanicked { stage, worker, .. } = err else {
+                panic!("{shape:?}: {err:?}");
+            };
+            assert_eq!(stage, failing, "{shape:?}");
+            assert!(
+                worker < shape[stage],
+                "{shape:?}: stage {stage} has {} workers, the failure names worker {worker}",
+                shape[stage]
+            );
+            let one_to_one = shape[..=stage].iter().all(|&w| w == shape[0]);
+            if !one_to_one {
+                assert_eq!(worker, 0, "{shape:?}");
+            }
+            assert!(out.join().is_err(), "{shape:?}");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! a worker, and the seed functions' edge cases.
 
 use fanring::fan::{merge, split};
-use fanring::ring::PushError;
+use fanring::ring::{CapacityError, PushError};
 use fanring::{channel, BuildError, Dispatch, Engine, Failure, Order, Pinning};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -25,6 +25,55 @@ fn zero_sized_items_through_every_mode() {
             .run(std::iter::repeat_n((), 10_000))
             .unwrap();
         assert_eq!(out.count(), 10_000);
+    }
+}
+
+/// Zero-sized items take no ring memory where they travel as they are: a capacity of
+/// `1 << 40` runs. Where they carry a sequence number (tagged `Preserve`: least-loaded or by
+/// key in a farm, any `Preserve` graph) they are no longer zero-sized, and that capacity is
+/// the ring's typed error.
+#[test]
+fn zero_sized_items_with_a_huge_capacity() {
+    let zst = || Engine::builder().capacity(1 << 40).pinning(Pinning::None);
+    let items = || std::iter::repeat_n((), 1_000);
+    let untagged = [
+        zst().map(|()| ()).run(items()),
+        zst().order(Order::Preserve).map(|()| ()).run(items()),
+        zst().map(|()| ()).then(zst().map(|()| ())).run(items()),
+    ];
+    for (i, out) in untagged.into_iter().enumerate() {
+        assert_eq!(
+            out.map(Iterator::count).ok(),
+            Some(1_000),
+            "untagged case {i}"
+        );
+    }
+    let tagged = [
+        zst()
+            .order(Order::Preserve)
+            .dispatch(Dispatch::LeastLoaded)
+            .map(|()| ())
+            .run(items()),
+        zst()
+            .order(Order::Preserve)
+            .dispatch(Dispatch::by_key(|_: &()| 0))
+            .map(|()| ())
+            .run(items()),
+        zst()
+            .order(Order::Preserve)
+            .map(|()| ())
+            .then(zst().map(|()| ()))
+            .run(items()),
+    ];
+    for (i, out) in tagged.into_iter().enumerate() {
+        let err = out.err();
+        assert!(
+            matches!(
+                err,
+                Some(BuildError::Capacity(CapacityError::TooLarge { .. }))
+            ),
+            "tagged case {i}: {err:?}"
+        );
     }
 }
 

@@ -739,3 +739,104 @@ fn graph_three_stages_middle_panic_surfaces() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// End-of-stream hooks of fused stages
+// ---------------------------------------------------------------------------------------------
+
+/// Three stages of 2 workers on two threads (`Fusion::Always`): stage 0's hooks each emit one
+/// more item (worker 0's hook panics instead when `panic`), stage 2's hooks record how many
+/// items stage 2 had taken in all. Normal end: each stage-2 hook saw `n + 2`, after every
+/// item; with the panic: `Err(EndPanicked { stage: 0, worker: 0 })`, never a clean end, and no
+/// stage-2 hook runs. Every item dropped once.
+fn fused_hooks(n: usize, panic: bool) -> (String, impl Fn() + Send + Sync + Clone + 'static) {
+    let what = format!("fused 2→2→2 hooks n {n} panic {panic}");
+    (what.clone(), move || {
+        let counts = Arc::new(Counts::default());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let hooks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stage = || {
+            Engine::builder()
+                .workers(2)
+                .capacity(2)
+                .batch(2)
+                .wait(PARK)
+                .pinning(Pinning::None)
+        };
+        let extra = Arc::clone(&counts);
+        let (s, h) = (Arc::clone(&seen), Arc::clone(&hooks));
+        let mut out = stage()
+            .stateful(|w| w, |_, t: Tracked, emit| emit.push(t))
+            .on_end(move |w, emit| {
+                if panic && *w == 0 {
+                    panic!("boom in stage 0's hook");
+                }
+                emit.push(Tracked::new(1_000 + *w, &extra));
+            })
+            .then(stage().map(|t: Tracked| t))
+            .then(
+                stage()
+                    .stateful(
+                        |w| w,
+                        move |_, t: Tracked, emit| {
+                            s.fetch_add(1, SeqCst);
+                            emit.push(t);
+                        },
+                    )
+                    .on_end(move |w, _emit| h.lock().unwrap().push((*w, seen.load(SeqCst)))),
+            )
+            .fusion(fanring::Fusion::Always)
+            .run(source(n, &counts))
+            .unwrap();
+        let mut got = 0;
+        let failure = loop {
+            match out.next_checked() {
+                Ok(Some(_)) => got += 1,
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        if panic {
+            assert!(
+                matches!(
+                    failure,
+                    Some(Failure::EndPanicked {
+                        stage: 0,
+                        worker: 0,
+                        ..
+                    })
+                ),
+                "{what}: {failure:?}"
+            );
+            assert!(out.join().is_err(), "{what}");
+            counts.assert_balanced(&what);
+            assert_eq!(
+                *hooks.lock().unwrap(),
+                [],
+                "{what}: a hook ran after the failure"
+            );
+        } else {
+            assert!(failure.is_none(), "{what}: {failure:?}");
+            assert_eq!(got, n + 2, "{what}");
+            out.join().unwrap();
+            counts.assert_balanced(&what);
+            let mut h = hooks.lock().unwrap().clone();
+            h.sort_unstable();
+            assert_eq!(
+                h,
+                [(0, n + 2), (1, n + 2)],
+                "{what}: (worker, items stage 2 had)"
+            );
+        }
+    })
+}
+
+#[test]
+fn fused_hooks_wait_for_every_thread() {
+    check_both(fused_hooks(6, false), 1000);
+}
+
+#[test]
+fn fused_hooks_do_not_run_after_a_failure() {
+    check_both(fused_hooks(6, true), 1000);
+}

@@ -115,7 +115,9 @@ impl<T: Send + 'static> Builder<T> {
         self.s.wait = w;
         self
     }
-    /// Core pinning of the engine's threads.
+    /// Core pinning of the engine's threads. In a [`Graph`](crate::Graph), the first stage's
+    /// places every thread of the graph; a later stage's other than the default
+    /// [`Pinning::Auto`] and the first stage's is [`BuildError::PinningOnLaterStage`].
     pub fn pinning(mut self, p: Pinning) -> Self {
         self.s.pinning = p;
         self

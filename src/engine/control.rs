@@ -27,10 +27,10 @@ pub(crate) struct Control {
     stage_starts: Box<[usize]>,
     /// A handle ended the engine early (dropped or joined its stream before the end).
     cancelled: AtomicBool,
-    /// Per stage: workers whose work loop has ended (the end-of-stream hooks' barrier,
-    /// [`end_barrier`](Self::end_barrier)); and whether any worker ended without its input
-    /// ending normally.
-    loops_ended: Box<[AtomicUsize]>,
+    /// Per group of threads: arrivals at the end-of-stream hooks' barrier (one per thread
+    /// and level, [`end_barrier`](Self::end_barrier), [`hook_barrier`](Self::hook_barrier));
+    /// and whether any worker ended without its input ending normally.
+    hook_arrivals: Box<[AtomicUsize]>,
     undrained: AtomicBool,
     /// Where the engine's distributor thread is (`RUNNING`, `IN_SOURCE`, `EXITED`): a
     /// cancelling handle waits for it while it runs engine code, but not while it waits
@@ -96,7 +96,7 @@ impl Control {
                 .collect(),
             stage_starts: stage_starts.into_boxed_slice(),
             cancelled: AtomicBool::new(false),
-            loops_ended: workers.iter().map(|_| AtomicUsize::new(0)).collect(),
+            hook_arrivals: workers.iter().map(|_| AtomicUsize::new(0)).collect(),
             undrained: AtomicBool::new(false),
             distributor_at: AtomicUsize::new(RUNNING),
         }
@@ -299,26 +299,40 @@ impl Control {
     }
 
     /// A worker's work loop ended, `drained` if its input ended normally. With end-of-stream
-    /// hooks every worker of `stage` calls this, and waits here until every worker's loop of
-    /// that stage has ended: `true` if all drained and the engine neither failed nor was
-    /// stopped by a handle meanwhile (the hooks may run), `false` as soon as one of those is
-    /// known. So a worker that fails, or a handle that stops the engine, before every input
-    /// ended stops every hook. The wait is a backoff (it happens once per worker, at the end).
-    pub(crate) fn end_barrier(&self, stage: usize, drained: bool) -> bool {
+    /// hooks every thread of `group` (a stage's threads, which the stages fused onto them
+    /// share) calls this, and waits here until every thread's loop has ended: `true` if all
+    /// drained and the engine neither failed nor was stopped by a handle meanwhile (the hooks
+    /// may run), `false` as soon as one of those is known. So a worker that fails, or a handle
+    /// that stops the engine, before every input ended stops every hook. The wait is a backoff
+    /// (it happens once per thread and hook level, at the end).
+    pub(crate) fn end_barrier(&self, group: usize, drained: bool) -> bool {
         if !drained {
-            // Release: pairs with the Acquire load below, in the other workers.
+            // Release: pairs with the Acquire loads in `hook_barrier`, in the other workers.
             self.undrained.store(true, Release);
         }
-        let workers = self.stage_starts[stage + 1] - self.stage_starts[stage];
-        // Release (after the store above): a worker that counts everyone sees it.
-        self.loops_ended[stage].fetch_add(1, Release);
+        self.hook_barrier(group, 0)
+    }
+
+    /// Level `level` of `group`'s end barrier (level 0: [`end_barrier`](Self::end_barrier)):
+    /// before the hook of the `level`-th stage fused onto the group's threads, every thread
+    /// waits until every other has run the hooks before it, and passed their outputs through
+    /// the stages on its own thread (`engine::fuse`). So a fused stage's hook, as an unfused
+    /// one's, runs only once every worker of its stage has every input it will get, and only
+    /// after a normal end (as at level 0). Every thread of the group reaches the levels in
+    /// order, one call each, until one returns `false`.
+    pub(crate) fn hook_barrier(&self, group: usize, level: usize) -> bool {
+        let threads = self.stage_starts[group + 1] - self.stage_starts[group];
+        let arrived = threads.saturating_mul(level + 1);
+        // Release (after the thread's hooks, and the `undrained` store): a thread that counts
+        // everyone sees them.
+        self.hook_arrivals[group].fetch_add(1, Release);
         let mut backoff = Backoff::default();
         loop {
-            // Acquire: pairs with the Release accesses above, in every worker.
+            // Acquire: pairs with the Release accesses above, in every thread of the group.
             if self.undrained.load(Acquire) || self.cancelled() || self.aborted() {
                 return false;
             }
-            if self.loops_ended[stage].load(Acquire) >= workers {
+            if self.hook_arrivals[group].load(Acquire) >= arrived {
                 return !self.undrained.load(Acquire) && !self.cancelled() && !self.aborted();
             }
             backoff.snooze();

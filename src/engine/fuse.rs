@@ -7,8 +7,11 @@
 //! state as over the one-to-one ring.
 //!
 //! What stays the fused stage's own: its work and state (made on the worker's thread by the
-//! stage's factory for index `i`), its end-of-stream hook (run after the stage before's, once
-//! the thread's input ended normally), and the stage a panic names.
+//! stage's factory for index `i`), its end-of-stream hook, and the stage a panic names. The
+//! hook runs when an unfused one would: after a normal end, once every thread of the stage
+//! has run the hooks before it and passed their outputs through this stage (a level of the
+//! threads' end barrier, `Control::hook_barrier`), so no hook runs before its stage's last
+//! input, or after a failure or an early end.
 
 use super::control::Control;
 use super::emit::{Downstream, OutBuf};
@@ -28,6 +31,10 @@ pub(crate) struct Fused<U, V, F, K> {
     /// The stage's place in the graph, and the worker's index in it (the factory's argument).
     stage: usize,
     index: usize,
+    /// The group of threads it runs on (its end barrier in the `Control`), and its level
+    /// there: 1 for the first stage fused onto the group's own, 2 for the next…
+    barrier: usize,
+    level: usize,
     /// Made on the worker's thread by its first run.
     work: OnThread<K>,
     out: OutBuf<V>,
@@ -42,11 +49,13 @@ pub(crate) struct Fused<U, V, F, K> {
 struct Recorded;
 
 impl<U, V, F, K> Fused<U, V, F, K> {
-    /// Worker `index` of stage `stage`, writing to `out`.
+    /// Worker `index` of stage `stage`, the `level`-th stage fused onto the threads of group
+    /// `barrier`, writing to `out`.
     pub(crate) fn new(
         factory: std::sync::Arc<F>,
         stage: usize,
         index: usize,
+        (barrier, level): (usize, usize),
         out: OutBuf<V>,
         one_to_one: bool,
         control: Arc<Control>,
@@ -55,6 +64,8 @@ impl<U, V, F, K> Fused<U, V, F, K> {
             factory,
             stage,
             index,
+            barrier,
+            level,
             work: OnThread(None),
             out,
             one_to_one,
@@ -150,6 +161,15 @@ where
     }
 
     fn end(&mut self) {
+        if !self.has_end() {
+            return;
+        }
+        // As an unfused stage's hook, this one waits until every thread of the stage has
+        // every input it will get (the hooks before it on every thread have run, and their
+        // outputs went through this stage there), and runs only after a normal end.
+        if !self.control.hook_barrier(self.barrier, self.level) {
+            return;
+        }
         if K::HAS_END {
             let Fused {
                 factory,

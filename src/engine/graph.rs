@@ -97,8 +97,10 @@ pub struct Graph<T, V> {
 /// round-robin dispatch) can be: worker `i` of the stage before then runs worker `i`'s work
 /// of the fused stage on the outputs of each of its runs, with no ring or thread between
 /// them. Each item meets the same work, state and end-of-stream hook, in the same order, as
-/// over the one-to-one ring, and a panic names the stage it came from; the fused stage's
-/// capacity, batch, wait strategy and pinning go unused (they are still checked), and a
+/// over the one-to-one ring (a fused stage's hook, as an unfused one's, runs once every worker
+/// of its stage has every input it will get, and not after a failure or an early end), and a
+/// panic names the stage it came from; the fused stage's capacity, batch and wait strategy go
+/// unused (they are still checked; a graph's pinning is its first stage's), and a
 /// thread's counters count it as one worker ([`Stats::workers`](crate::stats::Stats::workers)
 /// holds one entry per thread): `items_in`, `waits_empty` and `peak_occupancy` of its input,
 /// `items_out` of the last stage on it (what it sent on), `waits_full` of every stage on it.
@@ -477,9 +479,10 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             })
             .collect();
         let one_to_one = infos.iter().all(|i| i.one_to_one);
+        let carries = index_carries(&infos);
         let inline = locals
             .zip(lane)
-            .map(|(locals, lane)| quiet_seed(locals, lane, one_to_one, &control));
+            .map(|(locals, lane)| quiet_seed(locals, lane, one_to_one, carries, &control));
         if inline.is_some() && hops > 1 {
             // Every hop a quiet run skips would wake a worker of its own. (With every stage
             // fused to the first, a run given to a worker wakes one thread, as in a farm:
@@ -548,11 +551,12 @@ fn quiet_seed<T: 'static, U: Send + 'static>(
     locals: LocalSeed<T, U>,
     lane: OutBuf<U>,
     one_to_one: bool,
+    carries: Vec<bool>,
     control: &Arc<Control>,
 ) -> QuietSeed<T> {
     let control = Arc::clone(control);
     Box::new(move || {
-        let work = ChainWork::new(locals());
+        let work = ChainWork::new(locals(), carries);
         Box::new(Inline::new(work, lane, one_to_one, control)) as Box<dyn QuietRun<T>>
     })
 }
@@ -836,6 +840,8 @@ trait StageSpawn<T, U>: Send {
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;
     /// The plan of the whole graph's threads, by this stage's pinning.
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// The stage's pinning as set.
+    fn pinning(&self) -> &Pinning;
     /// Builds the rings from `upstream` producers into this stage's workers and starts the
     /// workers, each writing to its `outs` entry; hands back the rings for the producers.
     fn spawn(
@@ -926,6 +932,10 @@ where
         }
     }
 
+    fn pinning(&self) -> &Pinning {
+        &self.s.pinning
+    }
+
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
         let pinning = &self.s.pinning;
         let planned = plan(pinning, workers, roles)?;
@@ -1011,6 +1021,12 @@ impl<T, F> Farm<T, F> {
         F: Fn(usize) -> K + Send + Sync + 'static,
         K: Work<T, U> + 'static,
     {
+        // The threads' group, and how many stages run on them before this one.
+        let barrier = ctx.barriers[stage];
+        let level = ctx.barriers[..stage]
+            .iter()
+            .filter(|&&b| b == barrier)
+            .count();
         outs.into_iter()
             .enumerate()
             .map(|(index, out)| {
@@ -1019,6 +1035,7 @@ impl<T, F> Farm<T, F> {
                     std::sync::Arc::clone(&self.factory),
                     stage,
                     index,
+                    (barrier, level),
                     out,
                     self.one_to_one,
                     Arc::clone(ctx.control),
@@ -1110,6 +1127,25 @@ fn one_to_one_link(stage: usize, upstream: usize, workers: usize, round_robin: b
     stage > 0 && upstream == workers && round_robin
 }
 
+/// Per stage: whether an item of the first stage's worker `i` reaches worker `i` of this
+/// stage (every link up to it one to one), which a quiet run's panic then names
+/// (`Work::worker`).
+fn index_carries(infos: &[Info]) -> Vec<bool> {
+    let mut carries = Vec::with_capacity(infos.len());
+    for (s, i) in infos.iter().enumerate() {
+        let reaches = s == 0
+            || (carries[s - 1]
+                && one_to_one_link(
+                    s,
+                    infos[s - 1].workers,
+                    i.workers,
+                    i.dispatch == Deal::RoundRobin,
+                ));
+        carries.push(reaches);
+    }
+    carries
+}
+
 /// A graph's stages, typed at both ends only.
 trait Chain<T, V>: Send {
     /// Each stage's settings, in stage order.
@@ -1120,6 +1156,8 @@ trait Chain<T, V>: Send {
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError>;
     /// The plan of every thread, by the first stage's pinning.
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// The first stage's pinning, which places every thread.
+    fn pinning(&self) -> &Pinning;
     /// Starts every stage, the last writing to `outs`, from the last back to the first;
     /// hands back the rings into the first stage.
     fn spawn(
@@ -1144,6 +1182,9 @@ impl<T, V> Chain<T, V> for First<T, V> {
     }
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
         self.0.plan(workers, roles)
+    }
+    fn pinning(&self) -> &Pinning {
+        self.0.pinning()
     }
     fn spawn(
         self: Box<Self>,
@@ -1186,10 +1227,19 @@ impl<T: 'static, U: Send + 'static, V: Send + 'static> Chain<T, V> for Then<T, U
         // `head`'s checks see its last stage as the last: with `tagged`, the wire out of it
         // is `Tagged<U>`, smaller than the merger's `Tagged<Mark<U>>` it checks.
         self.head.check(tagged, inputs)?;
+        // The first stage's pinning places every thread: a later stage's would be ignored,
+        // unless it says the same (a helper that builds every stage alike) or is the default.
+        let pinning = self.last.pinning();
+        if *pinning != Pinning::Auto && pinning != self.head.pinning() {
+            return Err(BuildError::PinningOnLaterStage { stage: self.stage });
+        }
         self.last.check(tagged, true, self.head_workers)
     }
     fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
         self.head.plan(workers, roles)
+    }
+    fn pinning(&self) -> &Pinning {
+        self.head.pinning()
     }
     fn spawn(
         self: Box<Self>,

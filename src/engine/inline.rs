@@ -214,7 +214,7 @@ impl<T, U: Send + 'static, K: Work<T, U>> QuietRun<T> for Inline<T, U, K> {
         } else if !long && idle {
             self.next_back_off = BACK_OFF_RUNS;
         }
-        let stage = self.work.stage();
+        let (stage, worker) = (self.work.stage(), self.work.worker(worker));
         match done {
             Ok(true) => Ok(()),
             // The merged stream went away: the engine is ending early.

@@ -42,6 +42,14 @@ pub trait Work<T, U>: sealed::Sealed {
     fn stage(&self) -> usize {
         0
     }
+
+    /// The worker of that stage a quiet run for the first stage's worker `first` stood in
+    /// for: in a graph, the same index where every link up to the stage is one to one, else
+    /// 0 (the index that stage's work on the distributor's thread was made for).
+    #[doc(hidden)]
+    fn worker(&self, first: usize) -> usize {
+        first
+    }
 }
 
 /// `map`'s work.
@@ -183,13 +191,17 @@ impl<T, U: Send + 'static, V: Send + 'static> LocalStages<T, V> for Compose<T, U
 pub struct ChainWork<T, V> {
     stages: Box<dyn LocalStages<T, V>>,
     at: Cell<usize>,
+    /// Per stage: whether the first stage's worker index carries to it (every link up to it
+    /// one to one).
+    carries: Vec<bool>,
 }
 
 impl<T, V> ChainWork<T, V> {
-    pub(crate) fn new(stages: Box<dyn LocalStages<T, V>>) -> Self {
+    pub(crate) fn new(stages: Box<dyn LocalStages<T, V>>, carries: Vec<bool>) -> Self {
         ChainWork {
             stages,
             at: Cell::new(0),
+            carries,
         }
     }
 }
@@ -204,5 +216,14 @@ impl<T, V: Send + 'static> Work<T, V> for ChainWork<T, V> {
 
     fn stage(&self) -> usize {
         self.at.get()
+    }
+
+    fn worker(&self, first: usize) -> usize {
+        // Each stage's work here was made by its factory for index 0 (`StageSpawn::local`).
+        if self.carries.get(self.at.get()).copied().unwrap_or(false) {
+            first
+        } else {
+            0
+        }
     }
 }
