@@ -49,7 +49,8 @@ use std::fmt;
 /// stage's [`pinning`](crate::Builder::pinning) places every thread of the graph (its
 /// workers in stage order); `Pinning::Auto` pins them only when there is a core for each
 /// thread, and otherwise leaves them to the OS, which moves stages that share cores to
-/// where there is room.
+/// where there is room. A later stage's pinning, which would go unused, is
+/// [`BuildError::PinningOnLaterStage`] unless it is the default or the first stage's.
 ///
 /// **Order.** If any stage asks for `Order::Preserve`, the stream comes out in input order:
 /// items carry their sequence number through every stage, and one reorder window at the end
