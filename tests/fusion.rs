@@ -164,35 +164,73 @@ fn only_one_to_one_links_fuse() {
 /// input or not.
 #[test]
 fn a_fused_state_constructor_panic_names_its_stage() {
-    for (fusion, items) in [
-        (Fusion::Never, 100u64),
-        (Fusion::Always, 100),
-        (Fusion::Always, 0),
-    ] {
-        let mut out = Engine::builder()
-            .workers(2)
-            .map(|x: u64| x)
-            .then(Engine::builder().workers(2).map(|x: u64| x))
-            .then(
-                Engine::builder()
+    for fusion in [Fusion::Never, Fusion::Always, Fusion::Auto] {
+        for items in [100u64, 1, 0] {
+            for hook in [true, false] {
+                let last = Engine::builder().workers(2).stateful(
+                    |w: usize| {
+                        assert!(w != 1, "no state for worker 1");
+                        w
+                    },
+                    |_, x: u64, emit| emit.push(x),
+                );
+                let g = Engine::builder()
                     .workers(2)
-                    .stateful(
-                        |w: usize| {
-                            assert!(w != 1, "no state for worker 1");
-                            w
-                        },
-                        |_, x: u64, emit| emit.push(x),
-                    )
-                    .on_end(|_, _emit| {}),
-            )
-            .fusion(fusion)
-            .run(0..items)
-            .unwrap();
-        let err = first_failure(&mut out);
-        assert!(
-            matches!(&err, Failure::WorkerPanicked { stage: 2, worker: 1, message, .. } if message == "no state for worker 1"),
-            "{fusion:?} {items}: {err:?}"
-        );
+                    .map(|x: u64| x)
+                    .then(Engine::builder().workers(2).map(|x: u64| x));
+                let g = if hook {
+                    g.then(last.on_end(|_, _emit| {}))
+                } else {
+                    g.then(last)
+                };
+                let mut out = g.fusion(fusion).run(0..items).unwrap();
+                let err = first_failure(&mut out);
+                assert!(
+                    matches!(&err, Failure::WorkerPanicked { stage: 2, worker: 1, message, .. } if message == "no state for worker 1"),
+                    "{fusion:?}, {items} items, hook {hook}: {err:?}"
+                );
+                assert!(out.join().is_err());
+            }
+        }
+    }
+}
+
+/// Every worker of a `stateful` stage makes its state once, when its thread starts, fused or
+/// not, whether or not any input reaches it (0 items, fewer items than workers, all
+/// filtered out before it).
+#[test]
+fn fused_states_are_made_once_per_worker_whatever_the_input() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    for fusion in [Fusion::Never, Fusion::Always, Fusion::Auto] {
+        for (items, keep) in [(0u64, true), (1, true), (1_000, true), (1_000, false)] {
+            let made: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+            let m = Arc::clone(&made);
+            let m2 = Arc::clone(&made);
+            let out = Engine::builder()
+                .workers(3)
+                .filter_map(move |x: u64| keep.then_some(x))
+                .then(Engine::builder().workers(3).stateful(
+                    move |w: usize| {
+                        m[w].fetch_add(1, SeqCst);
+                        w
+                    },
+                    |_, x: u64, emit| emit.push(x),
+                ))
+                .then(Engine::builder().workers(3).stateful(
+                    move |w: usize| m2[w].fetch_add(10, SeqCst),
+                    |_, x: u64, emit| emit.push(x),
+                ))
+                .fusion(fusion)
+                .run(0..items)
+                .unwrap();
+            let mut out = out;
+            let n = out.by_ref().count();
+            out.join().unwrap();
+            assert_eq!(n as u64, if keep { items } else { 0 });
+            let made: Vec<usize> = made.iter().map(|m| m.load(SeqCst)).collect();
+            assert_eq!(made, [11, 11, 11], "{fusion:?}, {items} items, kept {keep}");
+        }
     }
 }
 

@@ -37,6 +37,11 @@ pub(crate) enum OutBuf<U> {
 /// The next stage of a graph run on a worker's own thread, behind [`OutBuf::Through`]
 /// (`engine::fuse`): its work, and its own output side.
 pub(crate) trait Downstream<U>: Send {
+    /// At the thread's start, after the thread's own stage made its work: this stage's work
+    /// and state, then those of the stages after it on the thread (as each unfused worker
+    /// makes its own when its thread starts, whether or not any input comes). A constructor
+    /// that panics is recorded as its stage's, and the panic goes on.
+    fn start(&mut self);
     /// Runs `items` through the stage (emptying it), its outputs moved on (staged). `false`:
     /// nobody reads any more; the items are dropped.
     fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool;
@@ -181,6 +186,14 @@ impl<U: Send + 'static> OutBuf<U> {
     /// Whether a stage fused after this one has an end-of-stream hook.
     pub(crate) fn has_end(&self) -> bool {
         matches!(self, OutBuf::Through(_, _, d) if d.has_end())
+    }
+
+    /// At the thread's start: the work and state of the stages fused after this one
+    /// ([`Downstream::start`]).
+    pub(crate) fn start(&mut self) {
+        if let OutBuf::Through(_, _, d) = self {
+            d.start();
+        }
     }
 
     /// After a normal end and this stage's own hook: the hooks of the stages fused after it.

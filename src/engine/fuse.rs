@@ -25,7 +25,8 @@ use crate::wait::WakeSlot;
 use crate::Failure;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-/// A fused stage as the worker before it sees it: `U` in, its outputs to `out`.
+/// A fused stage as the worker before it sees it: `U` in, its outputs to `out`. Its work
+/// and state are made when the thread starts (`start`), as an unfused worker's are.
 pub(crate) struct Fused<U, V, F, K> {
     factory: std::sync::Arc<F>,
     /// The stage's place in the graph, and the worker's index in it (the factory's argument).
@@ -35,7 +36,7 @@ pub(crate) struct Fused<U, V, F, K> {
     /// there: 1 for the first stage fused onto the group's own, 2 for the next…
     barrier: usize,
     level: usize,
-    /// Made on the worker's thread by its first run.
+    /// Made on the worker's thread when it starts (`start`).
     work: OnThread<K>,
     out: OutBuf<V>,
     one_to_one: bool,
@@ -111,6 +112,24 @@ where
     F: Fn(usize) -> K + Send + Sync + 'static,
     K: Work<U, V> + 'static,
 {
+    fn start(&mut self) {
+        let Fused {
+            factory,
+            index,
+            work,
+            ..
+        } = self;
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            work.0.get_or_insert_with(|| factory(*index));
+        }));
+        if let Err(payload) = made {
+            // Recorded here, with this stage's name, as in `run`.
+            self.record(payload, false);
+            resume_unwind(Box::new(Recorded))
+        }
+        self.out.start();
+    }
+
     fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool {
         let Fused {
             factory,
@@ -122,8 +141,8 @@ where
             ..
         } = self;
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            // Made here, on the worker's thread at its first run (see `OnThread`): a panic
-            // of the state's constructor is this stage's, as it is an unfused worker's.
+            // Made by `start` on the worker's thread (see `OnThread`); here only if it was
+            // not (the same rule: a constructor's panic is this stage's).
             let work = work.0.get_or_insert_with(|| factory(*index));
             let one_to_one = *one_to_one;
             let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
@@ -179,8 +198,8 @@ where
                 stats,
                 ..
             } = self;
-            // A worker that had no input makes its state only now: its constructor's panic is
-            // the worker's, as unfused, not the hook's.
+            // Made by `start`; here only if it was not: a constructor's panic is the worker's,
+            // as unfused, not the hook's.
             let made = catch_unwind(AssertUnwindSafe(|| {
                 work.0.get_or_insert_with(|| factory(*index));
             }));
@@ -224,8 +243,8 @@ where
 /// worker's) may hold state that is not `Send`.
 struct OnThread<K>(Option<K>);
 
-// SAFETY: the value is made by `Fused::run` or `Fused::end` while the worker runs, on its own
-// thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
+// SAFETY: the value is made by `Fused::start` (or, failing that, `run` or `end`) while the
+// worker runs, on its own thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
 // which is built empty on the thread that builds the engine, moved once into the worker's
 // thread before its first run, and dropped there (teardown, or the end of the thread; a
 // worker whose thread failed to start is dropped empty). So no two threads ever reach the

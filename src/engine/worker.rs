@@ -158,6 +158,8 @@ where
             *entered = true;
         }
         let mut work = (spec.factory)(at.index);
+        // The stages fused after this one make theirs now too, as their own threads would.
+        out.start();
         let spare = spare.as_deref();
         let drained = work_loop(
             input,
