@@ -6,7 +6,9 @@
 //! graph's (above 1: the graph was faster in that round), median, lowest and highest.
 //!
 //! `cargo run --release -p fanbench --example pipe_probe -- [workers] [rounds] [ROWS:I1+I2xF]`
-//! (defaults: 2, 16, `2048:20+10x4`, the table's ~30 µs rows).
+//! (defaults: 2, 16, `2048:20+10x4`, the table's ~30 µs rows). `PIPE_PROBE_ONLY=graph` (or
+//! `rayon`) runs one runner alone, for a profiler; `PIPE_PROBE_SINK_TIME=1` times each call
+//! of the sink and prints its time per item.
 
 use fanbench::baselines::pipeline::{pipeline_fanring, pipeline_rayon};
 use fanbench::pipeline::mandel::{Mandel, MandelConfig};
@@ -35,6 +37,48 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A run like `pipeline_fanring` (`graph`) or `pipeline_rayon`, timing each call of the sink:
+/// the graph's caller takes each row as it comes (just written on another core), rayon's
+/// once every row is done and sorted. Prints the sink's time per item to stderr.
+fn timed_sink(wl: &Arc<Mandel>, workers: usize, graph: bool) -> fanbench::pipeline::PipeTally {
+    use fanbench::baselines::pipeline::{fanring_stages, source};
+    use fanbench::pipeline::OrderedSink;
+    let stages = wl.stages();
+    let mut sink = wl.sink();
+    let mut spent = std::time::Duration::ZERO;
+    let mut take = |x| {
+        let t = Instant::now();
+        sink.take(x);
+        spent += t.elapsed();
+    };
+    if graph {
+        let mut out = fanring_stages(source(wl), &stages, workers, Fusion::Auto).expect("built");
+        out.by_ref().for_each(&mut take);
+        out.join().expect("the graph runs");
+    } else {
+        use rayon::iter::{ParallelBridge, ParallelIterator};
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .expect("rayon pool");
+        let mut done: Vec<(u64, _)> = pool.install(|| {
+            (0u64..)
+                .zip(source(wl))
+                .par_bridge()
+                .map(|(i, x)| (i, stages.iter().fold(x, |x, s| s(x))))
+                .collect()
+        });
+        done.sort_unstable_by_key(|p| p.0);
+        done.into_iter().for_each(|(_, x)| take(x));
+    }
+    eprintln!(
+        "{} sink {:.3} µs/item",
+        if graph { "graph" } else { "rayon" },
+        spent.as_secs_f64() / wl.items() as f64 * 1e6
+    );
+    sink.tally()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -56,13 +100,23 @@ fn main() {
     let n = wl.items() as f64;
     let want = pipeline_rayon(&wl, workers); // warm-up, and the reference tally
     let names = ["graph", "rayon"];
+    // `PIPE_PROBE_ONLY=graph|rayon`: run that runner alone (for profilers).
+    let only = std::env::var("PIPE_PROBE_ONLY").ok();
+    // `PIPE_PROBE_SINK_TIME=1`: time each call of the sink, and print the time per item.
+    let sink_time = std::env::var_os("PIPE_PROBE_SINK_TIME").is_some();
     // Per runner, per round: (µs per item wall, µs per item CPU, switches per item).
     let mut all = [Vec::new(), Vec::new()];
     for _ in 0..rounds {
         for (k, rows) in all.iter_mut().enumerate() {
+            if only.as_deref().is_some_and(|o| o != names[k]) {
+                rows.push((1.0, 0.0, 0.0));
+                continue;
+            }
             let (cpu0, csw0) = usage();
             let t = Instant::now();
-            let got = if k == 0 {
+            let got = if sink_time {
+                timed_sink(&wl, workers, k == 0)
+            } else if k == 0 {
                 pipeline_fanring(&wl, workers, Fusion::Auto).expect("the graph runs")
             } else {
                 pipeline_rayon(&wl, workers)
