@@ -77,6 +77,33 @@ impl<U, V, F, K> Fused<U, V, F, K> {
     }
 }
 
+impl<U, V, F, K> Fused<U, V, F, K>
+where
+    F: Fn(usize) -> K,
+{
+    /// Makes the stage's work on this thread unless it is made (`start` makes it when the
+    /// thread starts). `false`: its constructor panicked, and the panic is recorded as this
+    /// stage's `WorkerPanicked`.
+    fn make_work(&mut self) -> bool {
+        let Fused {
+            factory,
+            index,
+            work,
+            ..
+        } = self;
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            work.0.get_or_insert_with(|| factory(*index));
+        }));
+        match made {
+            Ok(()) => true,
+            Err(payload) => {
+                self.record(payload, false);
+                false
+            }
+        }
+    }
+}
+
 impl<U, V, F, K> Fused<U, V, F, K> {
     /// Records a panic of this stage (unless a stage after it recorded it already).
     fn record(&self, payload: Box<dyn std::any::Any + Send>, end: bool) {
@@ -113,18 +140,8 @@ where
     K: Work<U, V> + 'static,
 {
     fn start(&mut self) {
-        let Fused {
-            factory,
-            index,
-            work,
-            ..
-        } = self;
-        let made = catch_unwind(AssertUnwindSafe(|| {
-            work.0.get_or_insert_with(|| factory(*index));
-        }));
-        if let Err(payload) = made {
-            // Recorded here, with this stage's name, as in `run`.
-            self.record(payload, false);
+        if !self.make_work() {
+            // Recorded with this stage's name, as in `run`.
             resume_unwind(Box::new(Recorded))
         }
         self.out.start();
@@ -190,24 +207,14 @@ where
             return;
         }
         if K::HAS_END {
-            let Fused {
-                factory,
-                index,
-                work,
-                out,
-                stats,
-                ..
-            } = self;
-            // Made by `start`; here only if it was not: a constructor's panic is the worker's,
-            // as unfused, not the hook's.
-            let made = catch_unwind(AssertUnwindSafe(|| {
-                work.0.get_or_insert_with(|| factory(*index));
-            }));
-            if let Err(payload) = made {
-                self.record(payload, false);
+            // Made by `start` (a constructor's panic is the worker's, as unfused, not the
+            // hook's).
+            if !self.make_work() {
                 return;
             }
-            // Made just above.
+            let Fused {
+                work, out, stats, ..
+            } = self;
             let Some(work) = &mut work.0 else {
                 return;
             };
