@@ -77,33 +77,6 @@ impl<U, V, F, K> Fused<U, V, F, K> {
     }
 }
 
-impl<U, V, F, K> Fused<U, V, F, K>
-where
-    F: Fn(usize) -> K,
-{
-    /// Makes the stage's work on this thread unless it is made (`start` makes it when the
-    /// thread starts). `false`: its constructor panicked, and the panic is recorded as this
-    /// stage's `WorkerPanicked`.
-    fn make_work(&mut self) -> bool {
-        let Fused {
-            factory,
-            index,
-            work,
-            ..
-        } = self;
-        let made = catch_unwind(AssertUnwindSafe(|| {
-            work.0.get_or_insert_with(|| factory(*index));
-        }));
-        match made {
-            Ok(()) => true,
-            Err(payload) => {
-                self.record(payload, false);
-                false
-            }
-        }
-    }
-}
-
 impl<U, V, F, K> Fused<U, V, F, K> {
     /// Records a panic of this stage (unless a stage after it recorded it already).
     fn record(&self, payload: Box<dyn std::any::Any + Send>, end: bool) {
@@ -140,8 +113,18 @@ where
     K: Work<U, V> + 'static,
 {
     fn start(&mut self) {
-        if !self.make_work() {
-            // Recorded with this stage's name, as in `run`.
+        let Fused {
+            factory,
+            index,
+            work,
+            ..
+        } = self;
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            work.0.get_or_insert_with(|| factory(*index));
+        }));
+        if let Err(payload) = made {
+            // Recorded here, with this stage's name (`WorkerPanicked`), as in `run`.
+            self.record(payload, false);
             resume_unwind(Box::new(Recorded))
         }
         self.out.start();
@@ -158,8 +141,8 @@ where
             ..
         } = self;
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            // Made by `start` on the worker's thread (see `OnThread`); here only if it was
-            // not (the same rule: a constructor's panic is this stage's).
+            // Made by `start` on the worker's thread (see `OnThread`); `get_or_insert_with`
+            // only keeps this from depending on it (a constructor's panic is this stage's).
             let work = work.0.get_or_insert_with(|| factory(*index));
             let one_to_one = *one_to_one;
             let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
@@ -207,14 +190,10 @@ where
             return;
         }
         if K::HAS_END {
-            // Made by `start` (a constructor's panic is the worker's, as unfused, not the
-            // hook's).
-            if !self.make_work() {
-                return;
-            }
             let Fused {
                 work, out, stats, ..
             } = self;
+            // Made by `start` when the thread started (else the thread unwound there).
             let Some(work) = &mut work.0 else {
                 return;
             };
@@ -250,8 +229,8 @@ where
 /// worker's) may hold state that is not `Send`.
 struct OnThread<K>(Option<K>);
 
-// SAFETY: the value is made by `Fused::start` (or, failing that, `run` or `end`) while the
-// worker runs, on its own thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
+// SAFETY: the value is made by `Fused::start` (or `run`) while the worker runs, on its own
+// thread, and never leaves it: the `Fused` that holds it sits in the worker's output side,
 // which is built empty on the thread that builds the engine, moved once into the worker's
 // thread before its first run, and dropped there (teardown, or the end of the thread; a
 // worker whose thread failed to start is dropped empty). So no two threads ever reach the

@@ -530,14 +530,7 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             Fusion::Auto => self.chain.plan(threads(&unfused), roles)?.oversubscribed(),
         };
         let fused = if fuse {
-            infos
-                .iter()
-                .enumerate()
-                .map(|(s, i)| {
-                    let upstream = s.checked_sub(1).map_or(0, |p| infos[p].workers);
-                    one_to_one_link(s, upstream, i.workers, i.dispatch == Deal::RoundRobin)
-                })
-                .collect()
+            one_to_one_links(infos)
         } else {
             unfused
         };
@@ -1128,23 +1121,31 @@ fn one_to_one_link(stage: usize, upstream: usize, workers: usize, round_robin: b
     stage > 0 && upstream == workers && round_robin
 }
 
+/// Per stage: whether its link from the stage before is one to one (never the first's).
+fn one_to_one_links(infos: &[Info]) -> Vec<bool> {
+    infos
+        .iter()
+        .enumerate()
+        .map(|(s, i)| {
+            let upstream = s.checked_sub(1).map_or(0, |p| infos[p].workers);
+            one_to_one_link(s, upstream, i.workers, i.dispatch == Deal::RoundRobin)
+        })
+        .collect()
+}
+
 /// Per stage: whether an item of the first stage's worker `i` reaches worker `i` of this
 /// stage (every link up to it one to one), which a quiet run's panic then names
 /// (`Work::worker`).
 fn index_carries(infos: &[Info]) -> Vec<bool> {
-    let mut carries = Vec::with_capacity(infos.len());
-    for (s, i) in infos.iter().enumerate() {
-        let reaches = s == 0
-            || (carries[s - 1]
-                && one_to_one_link(
-                    s,
-                    infos[s - 1].workers,
-                    i.workers,
-                    i.dispatch == Deal::RoundRobin,
-                ));
-        carries.push(reaches);
-    }
-    carries
+    let mut all = true;
+    one_to_one_links(infos)
+        .iter()
+        .enumerate()
+        .map(|(s, &link)| {
+            all &= s == 0 || link;
+            all
+        })
+        .collect()
 }
 
 /// A graph's stages, typed at both ends only.
