@@ -247,17 +247,19 @@ pub(crate) struct VecWriter<U> {
 }
 
 impl<U> VecWriter<U> {
-    /// A writer that appends to `vec`.
+    /// A writer that appends to `vec` until it holds `limit` items or is full (a `vec` that
+    /// holds `limit` or more already takes none; `usize::MAX`: until it is full).
     ///
     /// # Safety
     /// Until [`store_into`](Self::store_into) is called with the same `vec`, `vec` is not
     /// used (not moved, grown, read or dropped), and then `store_into` is called before it
     /// is; the writer is not used after `vec` was touched without a new `over`.
-    pub(crate) unsafe fn over(vec: &mut Vec<U>) -> Self {
+    pub(crate) unsafe fn over(vec: &mut Vec<U>, limit: usize) -> Self {
+        // `len <= cap <= capacity`: `try_push` writes only spare capacity.
         VecWriter {
             ptr: vec.as_mut_ptr(),
             len: vec.len(),
-            cap: vec.capacity(),
+            cap: vec.capacity().min(limit).max(vec.len()),
         }
     }
 
@@ -301,5 +303,34 @@ impl<U> VecWriter<U> {
         debug_assert_eq!(vec.as_mut_ptr(), self.ptr);
         // SAFETY: its first `len` slots hold items (those it had, and those written here).
         unsafe { vec.set_len(self.len) };
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::VecWriter;
+
+    #[test]
+    fn a_writer_stops_at_its_limit_or_the_capacity() {
+        let mut v: Vec<u32> = Vec::with_capacity(8);
+        // SAFETY: `v` is untouched until `store_into`.
+        let mut w = unsafe { VecWriter::over(&mut v, 3) };
+        assert_eq!((0..5).filter(|&i| w.try_push(i).is_ok()).count(), 3);
+        // SAFETY: the same `v`, untouched.
+        unsafe { w.store_into(&mut v) };
+        assert_eq!(v, [0, 1, 2]);
+        // Holding the limit already: it takes none; past the capacity: only to it.
+        // SAFETY: as above.
+        let mut w = unsafe { VecWriter::over(&mut v, 2) };
+        assert!(w.try_push(9).is_err());
+        // SAFETY: as above.
+        unsafe { w.store_into(&mut v) };
+        let cap = v.capacity();
+        // SAFETY: as above.
+        let mut w = unsafe { VecWriter::over(&mut v, usize::MAX) };
+        assert_eq!((0..100).filter(|&i| w.try_push(i).is_ok()).count(), cap - 3);
+        // SAFETY: as above.
+        unsafe { w.store_into(&mut v) };
+        assert_eq!(v.len(), cap);
     }
 }

@@ -2,7 +2,10 @@
 //! order and end-of-stream hooks as on threads of their own; a panic (in the work or in a
 //! hook) names the fused stage; `Auto` fuses only when the threads outnumber the cores.
 
-use fanring::{Engine, Failure, Fusion, Order, Output};
+mod common;
+
+use common::tracked::{source, Counts, Tracked};
+use fanring::{Engine, Failure, Fusion, Order, Output, Pinning};
 
 /// Takes outputs until the failure: the stream must not end as if nothing failed.
 fn first_failure(out: &mut Output<u64>) -> Failure {
@@ -517,4 +520,137 @@ fn a_fused_stage_hook_does_not_run_after_an_early_end() {
         engine_done(&rx);
         assert_eq!(*hooks.lock().unwrap(), [] as [usize; 0], "{fusion:?}");
     }
+}
+
+/// Every stage on the first stage's threads: the graph has a farm's threads, and
+/// `Pinning::Auto` plans them as a farm's (pinned as cores allow, even with more threads
+/// than cores). With a stage on threads of its own, it pins them only with a core for each.
+#[test]
+fn a_fused_graph_is_pinned_as_a_farm() {
+    let farm = Engine::builder()
+        .workers(2)
+        .map(|x: u64| x)
+        .run(0..10u64)
+        .unwrap();
+    let graph = |fusion| {
+        Engine::builder()
+            .workers(2)
+            .map(|x: u64| x)
+            .then(Engine::builder().workers(2).map(|x: u64| x))
+            .fusion(fusion)
+            .run(0..10u64)
+            .unwrap()
+    };
+    let fused = graph(Fusion::Always);
+    assert_eq!(fused.plan(), farm.plan());
+    let single = Engine::builder().workers(2).map(|x: u64| x);
+    let single = fanring::Graph::from(single).run(0..10u64).unwrap();
+    assert_eq!(single.plan(), farm.plan(), "a graph of one stage");
+    let apart = graph(Fusion::Never);
+    let plan = apart.plan().clone();
+    assert_eq!(plan.workers.len(), 4);
+    if plan.oversubscribed() {
+        assert!(
+            plan.distributor.is_none() && plan.workers.iter().all(Option::is_none),
+            "{plan}"
+        );
+    } else {
+        assert!(plan.workers.iter().all(Option::is_some), "{plan}");
+    }
+    for out in [farm, fused, single, apart] {
+        assert_eq!(out.sum::<u64>(), 45);
+    }
+    // Under explicit pinning, the first stage's list places every thread, fused or not.
+    let explicit = Pinning::Explicit {
+        distributor: None,
+        workers: vec![0, 0],
+        merger: None,
+    };
+    let out = Engine::builder()
+        .workers(2)
+        .pinning(explicit)
+        .map(|x: u64| x)
+        .then(Engine::builder().workers(2).map(|x: u64| x))
+        .fusion(Fusion::Always)
+        .run(0..10u64)
+        .unwrap();
+    assert_eq!(out.plan().workers, vec![Some(0), Some(0)]);
+    assert_eq!(out.sum::<u64>(), 45);
+}
+
+/// Cheap items through fused stages: a worker gathers many outputs before it hands them to
+/// the stage fused after it (once its items are timed), and every item still comes out once,
+/// is dropped once, after a normal end, a panic in a fused stage (named, never a clean end),
+/// and an early drop of the stream.
+#[test]
+fn cheap_items_through_fused_stages_are_each_dropped_once() {
+    const N: u64 = 200_000;
+    for order in [Order::Any, Order::Preserve] {
+        for panic_at in [None, Some(150_001)] {
+            let counts = Counts::new();
+            let graph = Engine::builder()
+                .workers(2)
+                .order(order)
+                .map(|mut t: Tracked| {
+                    t.v += 1;
+                    t
+                })
+                .then(Engine::builder().workers(2).filter_map(move |t: Tracked| {
+                    assert!(Some(t.v) != panic_at, "bad item");
+                    (!t.v.is_multiple_of(5)).then_some(t.v)
+                }));
+            let mut out = graph
+                .fusion(Fusion::Always)
+                .run(source(Some(N), &counts))
+                .unwrap();
+            let what = format!("{order:?}, panic at {panic_at:?}");
+            match panic_at {
+                None => {
+                    let got: Vec<u64> = out.by_ref().collect();
+                    let stats = out.join().unwrap();
+                    assert_eq!(stats.workers.len(), 2, "{what}: fused");
+                    let want: Vec<u64> = (1..=N).filter(|v| !v.is_multiple_of(5)).collect();
+                    if order == Order::Preserve {
+                        assert_eq!(got, want, "{what}");
+                    } else {
+                        let mut got = got;
+                        got.sort_unstable();
+                        assert_eq!(got, want, "{what}");
+                    }
+                }
+                Some(_) => {
+                    let err = first_failure(&mut out);
+                    assert!(
+                        matches!(&err, Failure::WorkerPanicked { stage: 1, message, .. } if message == "bad item"),
+                        "{what}: {err:?}"
+                    );
+                    drop(out);
+                }
+            }
+            wait_balanced(&counts, &what);
+        }
+        // Dropped early, while the stages are busy.
+        let counts = Counts::new();
+        let mut out = Engine::builder()
+            .workers(2)
+            .order(order)
+            .map(|t: Tracked| t)
+            .then(Engine::builder().workers(2).map(|t: Tracked| t.v))
+            .fusion(Fusion::Always)
+            .run(source(None, &counts))
+            .unwrap();
+        assert_eq!(out.by_ref().take(50_000).count(), 50_000);
+        drop(out);
+        wait_balanced(&counts, &format!("{order:?}, dropped early"));
+    }
+}
+
+/// After a drop (which never waits on user code): the engine's threads end by themselves,
+/// and every item made is then dropped exactly once. The bound only ends a broken run.
+fn wait_balanced(counts: &Counts, what: &str) {
+    let t = std::time::Instant::now();
+    while counts.created() != counts.dropped() && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    counts.assert_balanced(what);
 }

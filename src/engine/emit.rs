@@ -27,11 +27,30 @@ pub(crate) enum OutBuf<U> {
     /// Kept on this thread for the next stage's work (a graph's quiet run, `engine::inline`):
     /// a flush only makes room.
     Local(Vec<U>),
-    /// To the next stage of a graph run on this same thread (stages fused, `engine::fuse`):
-    /// each output with its input's sequence number (0 when the graph keeps none); a flush
-    /// runs them through that stage's work, once this many are buffered (see
-    /// [`set_flush`](OutBuf::set_flush)).
-    Through(Vec<Tagged<U>>, usize, Box<dyn Downstream<U>>),
+    /// To the next stage of a graph run on this same thread (stages fused, `engine::fuse`).
+    Through(Handover<U>),
+}
+
+/// The outputs a worker hands to the stage fused after it on its thread ([`OutBuf::Through`]):
+/// a flush runs them through that stage's work.
+pub(crate) struct Handover<U> {
+    /// The outputs, in the order they were made.
+    items: Vec<U>,
+    /// Each output's input sequence number, where the graph keeps them (`None`: it keeps
+    /// none, and the outputs gather plain, through `Emit`'s writer, when `every > 1`).
+    seqs: Option<Vec<usize>>,
+    /// Outputs gathered before they go on ([`OutBuf::set_flush`]).
+    every: usize,
+    next: Box<dyn Downstream<U>>,
+}
+
+impl<U> Handover<U> {
+    /// Whether `Emit`'s writer gathers the outputs (plain, several at a time). Fixed while
+    /// an `Emit` is over the output side (only `set_flush` changes `every`, between runs):
+    /// so whether the writer is over `items` is too.
+    fn gathers_plain(&self) -> bool {
+        self.seqs.is_none() && self.every > 1
+    }
 }
 
 /// The next stage of a graph run on a worker's own thread, behind [`OutBuf::Through`]
@@ -42,9 +61,12 @@ pub(crate) trait Downstream<U>: Send {
     /// makes its own when its thread starts, whether or not any input comes). A constructor
     /// that panics is recorded as its stage's, and the panic goes on.
     fn start(&mut self);
-    /// Runs `items` through the stage (emptying it), its outputs moved on (staged). `false`:
-    /// nobody reads any more; the items are dropped.
-    fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool;
+    /// Runs `items` through the stage (emptying it and `seqs`, the sequence number of each,
+    /// where the graph keeps them), its outputs moved on (staged). `false`: nobody reads any
+    /// more; the items are dropped.
+    fn run(&mut self, items: &mut Vec<U>, seqs: Option<&mut Vec<usize>>) -> bool;
+    /// Whether its outputs carry their input's sequence number on (the graph keeps order).
+    fn sequenced(&self) -> bool;
     /// Publishes what was moved on.
     fn commit(&mut self);
     /// Publishes and closes every ring of the output side.
@@ -120,9 +142,39 @@ impl<U> OutBuf<U> {
         ))
     }
 
+    /// To `next`, a stage fused after this one on the thread, which keeps each output's
+    /// sequence number if `next.sequenced()`; the buffers reserved fallibly (see
+    /// [`plain`](Self::plain)). Each output goes on at once until `set_flush` says otherwise.
+    ///
+    /// # Errors
+    /// As [`plain`](Self::plain).
+    pub(crate) fn through(next: Box<dyn Downstream<U>>, batch: usize) -> Result<Self, BuildError> {
+        let seqs = if next.sequenced() {
+            Some(try_buffer(batch, "worker's output buffer")?)
+        } else {
+            None
+        };
+        Ok(OutBuf::Through(Handover {
+            items: try_buffer(batch, "worker's output buffer")?,
+            seqs,
+            every: 1,
+            next,
+        }))
+    }
+
     /// Whether outputs go to the merger tagged (each input's outputs then end with a mark).
     pub(crate) fn is_tagged(&self) -> bool {
         matches!(self, OutBuf::Tagged(..))
+    }
+
+    /// Whether each output carries its input's sequence number on: to a tagged merger or
+    /// next stage, or through fused stages that do.
+    pub(crate) fn sequenced(&self) -> bool {
+        match self {
+            OutBuf::Tagged(..) | OutBuf::FanTagged(..) => true,
+            OutBuf::Through(h) => h.seqs.is_some(),
+            OutBuf::Plain(..) | OutBuf::Fan(..) | OutBuf::Local(_) => false,
+        }
     }
 
     /// Whether `n` more outputs fit without waiting: the ring has room for them and for what
@@ -136,10 +188,15 @@ impl<U> OutBuf<U> {
         }
     }
 
-    /// The plain buffer [`Emit`] writes through, if the outputs are plain.
-    fn plain_buf(&mut self) -> Option<&mut Vec<U>> {
+    /// The plain buffer [`Emit`] writes through, if the outputs are plain, and how many it
+    /// may hold before they move on: through fused stages, only where they gather several
+    /// at a time (one at a time, each goes on as soon as it is made: `Emit::push`).
+    fn plain_buf(&mut self) -> Option<(&mut Vec<U>, usize)> {
         match self {
-            OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) | OutBuf::Local(buf) => Some(buf),
+            OutBuf::Plain(_, buf) | OutBuf::Fan(_, buf) | OutBuf::Local(buf) => {
+                Some((buf, usize::MAX))
+            }
+            OutBuf::Through(h) if h.gathers_plain() => Some((&mut h.items, h.every)),
             OutBuf::Tagged(..) | OutBuf::FanTagged(..) | OutBuf::Through(..) => None,
         }
     }
@@ -155,16 +212,16 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.idle(),
             OutBuf::FanTagged(d, _) => d.idle(),
             OutBuf::Local(_) => {}
-            OutBuf::Through(_, _, d) => d.commit(),
+            OutBuf::Through(h) => h.next.commit(),
         }
     }
 
     /// Through fused stages: hand each `every` outputs on at once (1: each as it is made,
     /// while it is in the cache; more: fewer calls for cheap items).
     pub(crate) fn set_flush(&mut self, every: usize) {
-        if let OutBuf::Through(_, limit, d) = self {
-            *limit = every.max(1);
-            d.set_flush(every);
+        if let OutBuf::Through(h) = self {
+            h.every = every.max(1);
+            h.next.set_flush(every);
         }
     }
 
@@ -178,28 +235,28 @@ impl<U: Send + 'static> OutBuf<U> {
     /// times the fused stages waited for room (`None`: nothing is fused after this stage).
     pub(crate) fn fused_counts(&self) -> Option<(u64, u64)> {
         match self {
-            OutBuf::Through(_, _, d) => Some(d.counts()),
+            OutBuf::Through(h) => Some(h.next.counts()),
             _ => None,
         }
     }
 
     /// Whether a stage fused after this one has an end-of-stream hook.
     pub(crate) fn has_end(&self) -> bool {
-        matches!(self, OutBuf::Through(_, _, d) if d.has_end())
+        matches!(self, OutBuf::Through(h) if h.next.has_end())
     }
 
     /// At the thread's start: the work and state of the stages fused after this one
     /// ([`Downstream::start`]).
     pub(crate) fn start(&mut self) {
-        if let OutBuf::Through(_, _, d) = self {
-            d.start();
+        if let OutBuf::Through(h) = self {
+            h.next.start();
         }
     }
 
     /// After a normal end and this stage's own hook: the hooks of the stages fused after it.
     pub(crate) fn end(&mut self) {
-        if let OutBuf::Through(_, _, d) = self {
-            d.end();
+        if let OutBuf::Through(h) = self {
+            h.next.end();
         }
     }
 
@@ -212,7 +269,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.close(),
             OutBuf::FanTagged(d, _) => d.close(),
             OutBuf::Local(_) => {}
-            OutBuf::Through(_, _, d) => d.close(),
+            OutBuf::Through(h) => h.next.close(),
         }
     }
 
@@ -225,7 +282,7 @@ impl<U: Send + 'static> OutBuf<U> {
             OutBuf::Fan(d, _) => d.peer_gone(),
             OutBuf::FanTagged(d, _) => d.peer_gone(),
             OutBuf::Local(_) => false,
-            OutBuf::Through(_, _, d) => d.is_closed(),
+            OutBuf::Through(h) => h.next.is_closed(),
         }
     }
 
@@ -241,7 +298,7 @@ impl<U: Send + 'static> OutBuf<U> {
                 true
             }
             OutBuf::FanTagged(d, buf) => fan_all(d, buf, stats),
-            OutBuf::Through(buf, _, d) => d.run(buf),
+            OutBuf::Through(h) => h.next.run(&mut h.items, h.seqs.as_mut()),
         }
     }
 
@@ -271,9 +328,12 @@ impl<U: Send + 'static> OutBuf<U> {
                 d.drop_rings(td);
             }
             OutBuf::Local(buf) => td.step(|| drop(buf)),
-            OutBuf::Through(buf, _, d) => {
-                td.step(|| drop(buf));
-                d.drop_parts(td);
+            OutBuf::Through(Handover {
+                items, seqs, next, ..
+            }) => {
+                td.step(|| drop(items));
+                td.step(|| drop(seqs));
+                next.drop_parts(td);
             }
         }
     }
@@ -291,7 +351,7 @@ impl<U: Send + 'static> OutClosed<'_, U> {
             OutBuf::Fan(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
             OutBuf::FanTagged(d, _) => d.rings().iter().for_each(|p| f(p.on_close())),
             OutBuf::Local(_) => {}
-            OutBuf::Through(_, _, d) => d.each_close_slot(&mut f),
+            OutBuf::Through(h) => h.next.each_close_slot(&mut f),
         }
     }
 }
@@ -387,7 +447,7 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
             // SAFETY: the buffer is used only through the writer until `flush` or `drop`
             // writes the length back (`Emit` holds `out` exclusively meanwhile, and touches
             // the buffer only after `store_into`).
-            Some(buf) => unsafe { VecWriter::over(buf) },
+            Some((buf, limit)) => unsafe { VecWriter::over(buf, limit) },
             None => VecWriter::none(),
         };
         Emit {
@@ -425,14 +485,19 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
                 }
                 self.stats.items_out += 1;
             }
-            OutBuf::Through(ref buf, ..) => {
-                if buf.len() == buf.capacity() && !self.flush() {
+            // Gathered by the writer, which is full: they go on, and this one starts anew.
+            OutBuf::Through(ref h) if h.gathers_plain() => self.push_full(item),
+            OutBuf::Through(ref h) => {
+                if h.items.len() == h.items.capacity() && !self.flush() {
                     return;
                 }
                 self.stats.items_out += 1;
-                if let OutBuf::Through(buf, every, _) = self.out {
-                    buf.push(Tagged(self.seq, item));
-                    if buf.len() < *every {
+                if let OutBuf::Through(h) = self.out {
+                    h.items.push(item);
+                    if let Some(seqs) = &mut h.seqs {
+                        seqs.push(self.seq);
+                    }
+                    if h.items.len() < h.every {
                         return;
                     }
                 }
@@ -480,10 +545,8 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
         if self.closed {
             return false;
         }
-        if matches!(
-            self.out,
-            OutBuf::Plain(..) | OutBuf::Fan(..) | OutBuf::Local(_)
-        ) {
+        // Counted here when the writer gathered them (else as each was pushed).
+        if self.out.plain_buf().is_some() {
             self.stats.items_out += self.plain.len() as u64;
         }
         self.store_plain();
@@ -494,9 +557,9 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
         // `drop` would write back the old length and the dropped outputs would be dropped
         // again.
         let r = flush_out(self.out, self.stats);
-        if let Some(buf) = self.out.plain_buf() {
+        if let Some((buf, limit)) = self.out.plain_buf() {
             // SAFETY: as in `new`.
-            self.plain = unsafe { VecWriter::over(buf) };
+            self.plain = unsafe { VecWriter::over(buf, limit) };
         }
         let ok = r.unwrap_or_else(|p| resume_unwind(p));
         self.closed = !ok;
@@ -521,7 +584,7 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
 impl<U> Emit<'_, U> {
     /// Writes the plain writer's length back to the buffer (which then owns the outputs).
     fn store_plain(&mut self) {
-        if let Some(buf) = self.out.plain_buf() {
+        if let Some((buf, _)) = self.out.plain_buf() {
             // SAFETY: `plain` is over this buffer, untouched since (see `new`).
             unsafe { self.plain.store_into(buf) };
         }

@@ -15,7 +15,6 @@
 
 use super::control::Control;
 use super::emit::{Downstream, OutBuf};
-use super::wire::Tagged;
 use super::work::Work;
 use super::worker::{end_of_stream, stage_run};
 use crate::loom::sync::Arc;
@@ -130,7 +129,7 @@ where
         self.out.start();
     }
 
-    fn run(&mut self, items: &mut Vec<Tagged<U>>) -> bool {
+    fn run(&mut self, items: &mut Vec<U>, seqs: Option<&mut Vec<usize>>) -> bool {
         let Fused {
             factory,
             index,
@@ -145,8 +144,22 @@ where
             // only keeps this from depending on it (a constructor's panic is this stage's).
             let work = work.0.get_or_insert_with(|| factory(*index));
             let one_to_one = *one_to_one;
-            let run = items.drain(..).map(|Tagged(seq, u)| (seq, u));
-            stage_run(run, out, work, one_to_one, stats)
+            match seqs {
+                Some(seqs) => stage_run(
+                    seqs.drain(..).zip(items.drain(..)),
+                    out,
+                    work,
+                    one_to_one,
+                    stats,
+                ),
+                None => stage_run(
+                    items.drain(..).map(|u| (0, u)),
+                    out,
+                    work,
+                    one_to_one,
+                    stats,
+                ),
+            }
         }));
         match ran {
             Ok(open) => open,
@@ -157,6 +170,10 @@ where
                 resume_unwind(Box::new(Recorded))
             }
         }
+    }
+
+    fn sequenced(&self) -> bool {
+        self.out.sequenced()
     }
 
     fn commit(&mut self) {

@@ -47,9 +47,10 @@ use std::fmt;
 /// same worker), capacity and batch of the rings into its workers, wait strategy, and work
 /// (`map`, `filter_map`, `flat_map`, `stateful` with its end-of-stream hook). The first
 /// stage's [`pinning`](crate::Builder::pinning) places every thread of the graph (its
-/// workers in stage order); `Pinning::Auto` pins them only when there is a core for each
-/// thread, and otherwise leaves them to the OS, which moves stages that share cores to
-/// where there is room. A later stage's pinning, which would go unused, is
+/// workers in stage order); `Pinning::Auto` pins them as a single farm's when every stage
+/// runs on the first stage's threads (one stage, or all fused: [`Fusion`]), else only when
+/// there is a core for each thread, leaving them to the OS otherwise, which moves stages
+/// that share cores to where there is room. A later stage's pinning, which would go unused, is
 /// [`BuildError::PinningOnLaterStage`] unless it is the default or the first stage's.
 ///
 /// **Order.** If any stage asks for `Order::Preserve`, the stream comes out in input order:
@@ -527,14 +528,18 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
             Fusion::Never => false,
             Fusion::Always => true,
             Fusion::Auto if infos[0].explicit => false,
-            Fusion::Auto => self.chain.plan(threads(&unfused), roles)?.oversubscribed(),
+            Fusion::Auto => self
+                .chain
+                .plan(threads(&unfused), roles, true)?
+                .oversubscribed(),
         };
         let fused = if fuse {
             one_to_one_links(infos)
         } else {
             unfused
         };
-        let plan = self.chain.plan(threads(&fused), roles)?;
+        let apart = fused.iter().skip(1).any(|f| !f);
+        let plan = self.chain.plan(threads(&fused), roles, apart)?;
         Ok((fused, plan))
     }
 }
@@ -832,8 +837,14 @@ trait StageSpawn<T, U>: Send {
     fn local(&self, stage: usize) -> Option<LocalSeed<T, U>>;
     /// Checks the stage's settings and ring sizes for `upstream` producers.
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;
-    /// The plan of the whole graph's threads, by this stage's pinning.
-    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// The plan of the whole graph's threads, by this stage's pinning; `apart`: a stage
+    /// after the first has threads of its own.
+    fn plan(
+        &self,
+        workers: usize,
+        roles: Roles,
+        apart: bool,
+    ) -> Result<crate::pinning::Plan, BuildError>;
     /// The stage's pinning as set.
     fn pinning(&self) -> &Pinning;
     /// Builds the rings from `upstream` producers into this stage's workers and starts the
@@ -930,12 +941,19 @@ where
         &self.s.pinning
     }
 
-    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
+    fn plan(
+        &self,
+        workers: usize,
+        roles: Roles,
+        apart: bool,
+    ) -> Result<crate::pinning::Plan, BuildError> {
         let pinning = &self.s.pinning;
         let planned = plan(pinning, workers, roles)?;
-        // More threads than cores: stages that share cores need the OS to move them where
-        // there is room (a pinned thread waits for its core while another is idle).
-        if matches!(pinning, Pinning::Auto) && planned.oversubscribed() {
+        // More threads than cores, and stages on threads of their own: stages that share
+        // cores need the OS to move them where there is room (a pinned thread waits for its
+        // core while another is idle). With every stage on the first stage's threads, the
+        // graph has a farm's threads, planned as a farm's.
+        if apart && matches!(pinning, Pinning::Auto) && planned.oversubscribed() {
             return plan(&Pinning::None, workers, roles);
         }
         Ok(planned)
@@ -1024,7 +1042,6 @@ impl<T, F> Farm<T, F> {
         outs.into_iter()
             .enumerate()
             .map(|(index, out)| {
-                let buf = try_buffer::<Tagged<T>>(batch, "worker's output buffer")?;
                 let fused = Fused::new(
                     std::sync::Arc::clone(&self.factory),
                     stage,
@@ -1034,8 +1051,7 @@ impl<T, F> Farm<T, F> {
                     self.one_to_one,
                     Arc::clone(ctx.control),
                 );
-                // Each output on at once until the worker has timed its items.
-                Ok(OutBuf::Through(buf, 1, Box::new(fused)))
+                OutBuf::through(Box::new(fused), batch)
             })
             .collect()
     }
@@ -1156,8 +1172,13 @@ trait Chain<T, V>: Send {
     fn locals(&self) -> Option<LocalSeed<T, V>>;
     /// Checks every stage (the first fed by `inputs` producers).
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError>;
-    /// The plan of every thread, by the first stage's pinning.
-    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError>;
+    /// The plan of every thread, by the first stage's pinning (`apart`: as `StageSpawn::plan`).
+    fn plan(
+        &self,
+        workers: usize,
+        roles: Roles,
+        apart: bool,
+    ) -> Result<crate::pinning::Plan, BuildError>;
     /// The first stage's pinning, which places every thread.
     fn pinning(&self) -> &Pinning;
     /// Starts every stage, the last writing to `outs`, from the last back to the first;
@@ -1182,8 +1203,13 @@ impl<T, V> Chain<T, V> for First<T, V> {
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
         self.0.check(tagged, true, inputs)
     }
-    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
-        self.0.plan(workers, roles)
+    fn plan(
+        &self,
+        workers: usize,
+        roles: Roles,
+        apart: bool,
+    ) -> Result<crate::pinning::Plan, BuildError> {
+        self.0.plan(workers, roles, apart)
     }
     fn pinning(&self) -> &Pinning {
         self.0.pinning()
@@ -1237,8 +1263,13 @@ impl<T: 'static, U: Send + 'static, V: Send + 'static> Chain<T, V> for Then<T, U
         }
         self.last.check(tagged, true, self.head_workers)
     }
-    fn plan(&self, workers: usize, roles: Roles) -> Result<crate::pinning::Plan, BuildError> {
-        self.head.plan(workers, roles)
+    fn plan(
+        &self,
+        workers: usize,
+        roles: Roles,
+        apart: bool,
+    ) -> Result<crate::pinning::Plan, BuildError> {
+        self.head.plan(workers, roles, apart)
     }
     fn pinning(&self) -> &Pinning {
         self.head.pinning()
