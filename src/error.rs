@@ -97,8 +97,9 @@ pub enum BuildError {
 pub enum Failure {
     /// A worker's function panicked (or its `stateful` state's constructor, or an item's
     /// `Drop` did, on that worker's thread, or on the distributor's thread running a quiet
-    /// run for that worker: see `Builder::map`). The stream ended early; items in flight were
-    /// dropped.
+    /// run for that worker: see `Builder::map`; or, in a graph, the key function of the
+    /// [`Dispatch::by_key`](crate::Dispatch::by_key) stage after it, which runs on its
+    /// workers). The stream ended early; items in flight were dropped.
     #[non_exhaustive]
     WorkerPanicked {
         /// The worker's stage: 0 for a single farm, the stage's place in a
@@ -108,6 +109,8 @@ pub enum Failure {
         /// run of a graph (the distributor running a run through every stage itself) names
         /// the first stage's worker the run was for where every link up to the failing stage
         /// is one to one (equal worker counts, round-robin), else that stage's worker 0.
+        /// Round-robin hands out runs of items, not single items, so which worker takes a
+        /// given item depends on timing.
         worker: usize,
         /// The panic message, when it was a string.
         message: String,
