@@ -654,3 +654,24 @@ fn wait_balanced(counts: &Counts, what: &str) {
     }
     counts.assert_balanced(what);
 }
+
+/// Zero-sized items through fused stages, with and without sequence numbers (`Preserve`
+/// carries each item's number in a buffer of its own beside the items'): every one comes out.
+#[test]
+fn zero_sized_items_through_fused_stages() {
+    const N: usize = 300_000;
+    for order in [Order::Any, Order::Preserve] {
+        for fusion in [Fusion::Always, Fusion::Never] {
+            let mut out = Engine::builder()
+                .workers(2)
+                .order(order)
+                .map(|()| ())
+                .then(Engine::builder().workers(2).filter_map(|()| Some(())))
+                .fusion(fusion)
+                .run(std::iter::repeat_n((), N))
+                .unwrap();
+            assert_eq!(out.by_ref().count(), N, "{order:?} {fusion:?}");
+            out.join().unwrap();
+        }
+    }
+}

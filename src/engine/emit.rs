@@ -51,6 +51,13 @@ impl<U> Handover<U> {
     fn gathers_plain(&self) -> bool {
         self.seqs.is_none() && self.every > 1
     }
+
+    /// Whether one more output (and its sequence number) would outgrow a buffer: never grown
+    /// on the worker's thread, where a refused allocation could only abort.
+    fn is_full(&self) -> bool {
+        let seqs = self.seqs.as_ref().map_or(usize::MAX, Vec::capacity);
+        self.items.len() >= self.items.capacity().min(seqs)
+    }
 }
 
 /// The next stage of a graph run on a worker's own thread, behind [`OutBuf::Through`]
@@ -488,7 +495,7 @@ impl<'a, U: Send + 'static> Emit<'a, U> {
             // Gathered by the writer, which is full: they go on, and this one starts anew.
             OutBuf::Through(ref h) if h.gathers_plain() => self.push_full(item),
             OutBuf::Through(ref h) => {
-                if h.items.len() == h.items.capacity() && !self.flush() {
+                if h.is_full() && !self.flush() {
                     return;
                 }
                 self.stats.items_out += 1;
