@@ -96,17 +96,6 @@ fn f(x: u64) -> u64 {
         .rotate_left(17)
 }
 
-/// After a drop (which detaches the engine's threads, never waiting on user code): the threads
-/// end by themselves, and every created item is then dropped exactly once. The bound only ends
-/// a broken run.
-fn assert_balanced_soon(counts: &Counts, what: &str) {
-    let t = std::time::Instant::now();
-    while counts.created() != counts.dropped() && t.elapsed() < Duration::from_secs(30) {
-        thread::sleep(Duration::from_millis(1));
-    }
-    counts.assert_balanced(what);
-}
-
 /// Reads `it` to its end into `got`, which must re-raise a stage's panic with `message` (a
 /// failed stream never ends quietly); afterwards it ends quietly.
 fn read_until_raised<U>(
@@ -511,7 +500,7 @@ fn early_drop_with_run_balances_drops() {
                     assert_eq!(got.len() as u64, take, "{what}: an endless stream ended");
                     check_prefix(shape, &got, &what);
                     drop(out);
-                    assert_balanced_soon(&counts, &what);
+                    counts.assert_balanced_soon(&what);
                     assert!(counts.created() >= take, "{what}");
                 }
             }
@@ -577,7 +566,7 @@ fn early_drop_with_start_balances_drops() {
                 drop(out);
                 let sent = feeder.join().unwrap();
                 assert!(sent >= take, "{what}: sent {sent}");
-                assert_balanced_soon(&counts, &what);
+                counts.assert_balanced_soon(&what);
             }
         }
     }
@@ -980,7 +969,7 @@ fn output_dropped_without_join() {
                     assert_eq!(out.by_ref().count(), 3_000, "{what}");
                 }
                 drop(out);
-                assert_balanced_soon(&counts, &what);
+                counts.assert_balanced_soon(&what);
             }
         }
     }
@@ -1029,7 +1018,7 @@ fn drive_source_panic_unwinds_and_balances() {
             assert!(got.len() as u64 <= at, "{what}: items past the panic");
             check_prefix(shape, &got, &what);
             assert_eq!(counts.created(), at, "{what}: items created");
-            assert_balanced_soon(&counts, &what);
+            counts.assert_balanced_soon(&what);
         }
     }
 }
@@ -1084,7 +1073,7 @@ fn key_panic_is_reported_and_balanced() {
                     assert!(got.iter().copied().eq(0..got.len() as u64), "{what}: order");
                 }
                 assert!(counts.created() > at, "{what}: items created");
-                assert_balanced_soon(&counts, &what);
+                counts.assert_balanced_soon(&what);
             }
         }
     }

@@ -524,23 +524,28 @@ impl<T: Send + 'static, U: Send + 'static> Graph<T, U> {
                 .map(|(i, _)| i.workers)
                 .sum()
         };
+        let pinning = self.chain.pinning();
         let fuse = match self.fusion {
             Fusion::Never => false,
             Fusion::Always => true,
             Fusion::Auto if infos[0].explicit => false,
-            Fusion::Auto => self
-                .chain
-                .plan(threads(&unfused), roles, true)?
-                .oversubscribed(),
+            Fusion::Auto => plan(pinning, threads(&unfused), roles)?.oversubscribed(),
         };
         let fused = if fuse {
             one_to_one_links(infos)
         } else {
             unfused
         };
+        let mut planned = plan(pinning, threads(&fused), roles)?;
+        // More threads than cores, and a stage after the first on threads of its own: stages
+        // that share cores need the OS to move them where there is room (a pinned thread
+        // waits for its core while another is idle). With every stage on the first stage's
+        // threads, the graph has a farm's threads, planned as a farm's.
         let apart = fused.iter().skip(1).any(|f| !f);
-        let plan = self.chain.plan(threads(&fused), roles, apart)?;
-        Ok((fused, plan))
+        if apart && *pinning == Pinning::Auto && planned.oversubscribed() {
+            planned = plan(&Pinning::None, threads(&fused), roles)?;
+        }
+        Ok((fused, planned))
     }
 }
 
@@ -837,14 +842,6 @@ trait StageSpawn<T, U>: Send {
     fn local(&self, stage: usize) -> Option<LocalSeed<T, U>>;
     /// Checks the stage's settings and ring sizes for `upstream` producers.
     fn check(&self, tagged: bool, last: bool, upstream: usize) -> Result<(), BuildError>;
-    /// The plan of the whole graph's threads, by this stage's pinning; `apart`: a stage
-    /// after the first has threads of its own.
-    fn plan(
-        &self,
-        workers: usize,
-        roles: Roles,
-        apart: bool,
-    ) -> Result<crate::pinning::Plan, BuildError>;
     /// The stage's pinning as set.
     fn pinning(&self) -> &Pinning;
     /// Builds the rings from `upstream` producers into this stage's workers and starts the
@@ -939,24 +936,6 @@ where
 
     fn pinning(&self) -> &Pinning {
         &self.s.pinning
-    }
-
-    fn plan(
-        &self,
-        workers: usize,
-        roles: Roles,
-        apart: bool,
-    ) -> Result<crate::pinning::Plan, BuildError> {
-        let pinning = &self.s.pinning;
-        let planned = plan(pinning, workers, roles)?;
-        // More threads than cores, and stages on threads of their own: stages that share
-        // cores need the OS to move them where there is room (a pinned thread waits for its
-        // core while another is idle). With every stage on the first stage's threads, the
-        // graph has a farm's threads, planned as a farm's.
-        if apart && matches!(pinning, Pinning::Auto) && planned.oversubscribed() {
-            return plan(&Pinning::None, workers, roles);
-        }
-        Ok(planned)
     }
 
     fn spawn(
@@ -1172,13 +1151,6 @@ trait Chain<T, V>: Send {
     fn locals(&self) -> Option<LocalSeed<T, V>>;
     /// Checks every stage (the first fed by `inputs` producers).
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError>;
-    /// The plan of every thread, by the first stage's pinning (`apart`: as `StageSpawn::plan`).
-    fn plan(
-        &self,
-        workers: usize,
-        roles: Roles,
-        apart: bool,
-    ) -> Result<crate::pinning::Plan, BuildError>;
     /// The first stage's pinning, which places every thread.
     fn pinning(&self) -> &Pinning;
     /// Starts every stage, the last writing to `outs`, from the last back to the first;
@@ -1202,14 +1174,6 @@ impl<T, V> Chain<T, V> for First<T, V> {
     }
     fn check(&self, tagged: bool, inputs: usize) -> Result<(), BuildError> {
         self.0.check(tagged, true, inputs)
-    }
-    fn plan(
-        &self,
-        workers: usize,
-        roles: Roles,
-        apart: bool,
-    ) -> Result<crate::pinning::Plan, BuildError> {
-        self.0.plan(workers, roles, apart)
     }
     fn pinning(&self) -> &Pinning {
         self.0.pinning()
@@ -1262,14 +1226,6 @@ impl<T: 'static, U: Send + 'static, V: Send + 'static> Chain<T, V> for Then<T, U
             return Err(BuildError::PinningOnLaterStage { stage: self.stage });
         }
         self.last.check(tagged, true, self.head_workers)
-    }
-    fn plan(
-        &self,
-        workers: usize,
-        roles: Roles,
-        apart: bool,
-    ) -> Result<crate::pinning::Plan, BuildError> {
-        self.head.plan(workers, roles, apart)
     }
     fn pinning(&self) -> &Pinning {
         self.head.pinning()

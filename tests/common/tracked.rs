@@ -21,6 +21,18 @@ impl Counts {
     pub fn dropped(&self) -> u64 {
         self.0[1].load(Relaxed)
     }
+    /// After a drop (which detaches the engine's threads, never waiting on user code): the
+    /// threads end by themselves, and every created item is then dropped exactly once. Waits
+    /// for that, then [`assert_balanced`](Self::assert_balanced); the 30 s bound only ends a
+    /// broken run.
+    pub fn assert_balanced_soon(&self, what: &str) {
+        let t = std::time::Instant::now();
+        while self.created() != self.dropped() && t.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.assert_balanced(what);
+    }
+
     /// Panics (naming `what`) unless every item created has been dropped.
     pub fn assert_balanced(&self, what: &str) {
         let (created, dropped) = (self.created(), self.dropped());
