@@ -15,6 +15,16 @@
 # Usage: fanbench/run.sh [OUT_DIR]      (from anywhere; OUT_DIR defaults to fanbench/results/)
 #        QUICK=1 fanbench/run.sh        tiny sizes: checks that every table runs (about 15 s
 #                                       once built); its figures mean nothing
+#        MANY_CORE=1 fanbench/run.sh    the tables for a machine of 16 cores or more instead
+#                                       (docs/benchmarks.md, "A many-core machine"):
+#   scaling     the throughput table's rows at W = 1, 2, 4, 6, 8, 10, 12, 14, pinned (the
+#               engine's default pinning: a core per role while cores last)
+#   latency     the latency table at W = 2, 4, 8 and 14
+#   pipeline    the pipeline table at W = 2, 4, 8 and 14
+#               about 5 minutes on 16 cores (estimated from the 2-core timings)
+#        FANBENCH_BIN=path/to/fanbench  runs that binary (built beforehand, `cargo build
+#                                       --release -p fanbench`) instead of building: for a
+#                                       machine without the crates' registry
 #
 # Each table NAME writes OUT_DIR/NAME.txt (the table as printed), NAME.json (every row and
 # the machine), NAME.csv and, for throughput, latency, pipeline and per-round, NAME.svg (and
@@ -45,8 +55,14 @@ fi
 
 show() { printf '+'; printf ' %q' "$@"; printf '\n'; }
 
-show cargo build --release -p fanbench --bin fanbench
-cargo build --release -p fanbench --bin fanbench
+if [ -n "${FANBENCH_BIN:-}" ]; then
+  fanbench=("$FANBENCH_BIN")
+  "$FANBENCH_BIN" --version >/dev/null || { echo "FANBENCH_BIN=$FANBENCH_BIN does not run"; exit 1; }
+else
+  fanbench=(cargo run --release -q -p fanbench --bin fanbench --)
+  show cargo build --release -p fanbench --bin fanbench
+  cargo build --release -p fanbench --bin fanbench
+fi
 
 # table NAME FLAGS...: one fanbench run; its files go to OUT_DIR/NAME.*. fanbench names the
 # latency, rows, idle and pipeline CSVs (and the latency and pipeline SVGs) FILE-latency.csv
@@ -55,7 +71,7 @@ cargo build --release -p fanbench --bin fanbench
 table() {
   local name=$1
   shift
-  local cmd=(cargo run --release -q -p fanbench --bin fanbench -- "$@"
+  local cmd=("${fanbench[@]}" "$@"
     --json "$out/$name.json" --csv "$out/$name.csv" --plot "$out/$name.svg")
   printf '\n'
   show "${cmd[@]}"
@@ -71,17 +87,25 @@ table() {
   done
 }
 
-table throughput --measure throughput --workers 1,2,4 --work-ns 0,1000 \
-  --baseline all,rtrb,seq,rayon "${closed[@]}"
-# The latency table always has fanring, fanring-lowlat, the crossbeam seed and the rtrb
-# pipeline; --baseline only adds the async rows.
-table latency --measure latency --rate 10000,100000,1000000 --latency-workers 2,4 \
-  --baseline none "${paced[@]}"
-table rows --measure rows --workers 1,2,4 "${rows[@]}"
-table idle --measure idle "${idle[@]}"
-table pipeline --measure pipeline --workers 1,2,4 "${pipeline[@]}"
-table per-round --measure throughput --workers 1,2 --work-ns 600 --baseline seq \
-  "${per_round[@]}"
+if [ -n "${MANY_CORE:-}" ] && [ "${MANY_CORE}" != 0 ]; then
+  table scaling --measure throughput --workers 1,2,4,6,8,10,12,14 --work-ns 0,1000 \
+    --baseline all,rtrb,seq,rayon "${closed[@]}"
+  table latency --measure latency --rate 10000,100000,1000000 --latency-workers 2,4,8,14 \
+    --baseline none "${paced[@]}"
+  table pipeline --measure pipeline --workers 2,4,8,14 "${pipeline[@]}"
+else
+  table throughput --measure throughput --workers 1,2,4 --work-ns 0,1000 \
+    --baseline all,rtrb,seq,rayon "${closed[@]}"
+  # The latency table always has fanring, fanring-lowlat, the crossbeam seed and the rtrb
+  # pipeline; --baseline only adds the async rows.
+  table latency --measure latency --rate 10000,100000,1000000 --latency-workers 2,4 \
+    --baseline none "${paced[@]}"
+  table rows --measure rows --workers 1,2,4 "${rows[@]}"
+  table idle --measure idle "${idle[@]}"
+  table pipeline --measure pipeline --workers 1,2,4 "${pipeline[@]}"
+  table per-round --measure throughput --workers 1,2 --work-ns 600 --baseline seq \
+    "${per_round[@]}"
+fi
 
 printf '\n'
 if command -v rsvg-convert >/dev/null 2>&1; then
