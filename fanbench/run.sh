@@ -31,8 +31,13 @@
 # NAME.png when rsvg-convert is installed). The full run takes about 6 minutes on the 2-core
 # development VM; run it on a quiet machine (docs/benchmarks.md, "Machine").
 set -euo pipefail
+# OUT_DIR and FANBENCH_BIN are read from where the script was started, before it moves to
+# the repository's root.
+from_caller() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+out="${1:+$(from_caller "$1")}"
+[ -z "${FANBENCH_BIN:-}" ] || FANBENCH_BIN="$(from_caller "$FANBENCH_BIN")"
 cd "$(dirname "$0")/.."
-out="${1:-fanbench/results}"
+out="${out:-fanbench/results}"
 mkdir -p "$out"
 
 # Sizes: fanbench's defaults (1 M items per run, 3 reps, 0.5 s per paced run, 2048 rows, the
