@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::quiet_feed;
+use common::{in_some_attempt, quiet_feed};
 use fanring::{BuildError, Dispatch, Engine, Failure, Fusion, Order, WaitStrategy};
 
 #[test]
@@ -258,37 +258,39 @@ fn dropping_the_stream_early_stops_every_stage() {
 #[test]
 fn quiet_runs_go_through_every_stage_on_the_distributor() {
     for order in [Order::Any, Order::Preserve] {
-        let n = 300;
-        let mut out = Engine::builder()
-            .workers(2)
-            .order(order)
-            .map(|x: u64| x + 1)
-            .then(Engine::builder().workers(2).map(|x: u64| x * 3))
-            .then(
-                Engine::builder()
-                    .workers(2)
-                    .filter_map(|x: u64| (!x.is_multiple_of(5)).then_some(x + 1)),
-            )
-            .run_source(quiet_feed(n, std::time::Duration::from_micros(300)))
-            .unwrap();
-        let mut got: Vec<u64> = out.by_ref().collect();
-        let stats = out.join().unwrap();
-        let d = stats.distributor.unwrap();
-        assert!(d.inline > 0, "{order:?}: no quiet run ({d:?})");
-        let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
-        assert_eq!(first_stage + d.inline, n, "{order:?}: every item once");
-        if order == Order::Any {
-            got.sort_unstable();
-        }
-        let mut want: Vec<u64> = (0..n)
-            .map(|x| (x + 1) * 3)
-            .filter(|y| !y.is_multiple_of(5))
-            .map(|y| y + 1)
-            .collect();
-        if order == Order::Any {
-            want.sort_unstable();
-        }
-        assert_eq!(got, want, "{order:?}");
+        in_some_attempt(5, &format!("{order:?}: a quiet run"), || {
+            let n = 300;
+            let mut out = Engine::builder()
+                .workers(2)
+                .order(order)
+                .map(|x: u64| x + 1)
+                .then(Engine::builder().workers(2).map(|x: u64| x * 3))
+                .then(
+                    Engine::builder()
+                        .workers(2)
+                        .filter_map(|x: u64| (!x.is_multiple_of(5)).then_some(x + 1)),
+                )
+                .run_source(quiet_feed(n, std::time::Duration::from_micros(300)))
+                .unwrap();
+            let mut got: Vec<u64> = out.by_ref().collect();
+            let stats = out.join().unwrap();
+            let d = stats.distributor.unwrap();
+            let first_stage: u64 = stats.workers[..2].iter().map(|w| w.items_in).sum();
+            assert_eq!(first_stage + d.inline, n, "{order:?}: every item once");
+            if order == Order::Any {
+                got.sort_unstable();
+            }
+            let mut want: Vec<u64> = (0..n)
+                .map(|x| (x + 1) * 3)
+                .filter(|y| !y.is_multiple_of(5))
+                .map(|y| y + 1)
+                .collect();
+            if order == Order::Any {
+                want.sort_unstable();
+            }
+            assert_eq!(got, want, "{order:?}");
+            d.inline > 0
+        });
     }
 }
 
@@ -317,14 +319,25 @@ fn a_panic_in_a_quiet_run_names_its_stage() {
     );
 }
 
-/// A panic during a quiet run names a worker its stage has: the first stage's worker the run
-/// was for where every link up to the stage is one to one, else worker 0 (whose work the
-/// distributor's thread runs), whatever the worker counts.
+/// A panic names the worker whose work panicked, a worker its stage has: on a worker's own
+/// thread (or the thread a fused stage shares with it), that worker; in a quiet run on the
+/// distributor's thread, the first stage's worker the run was for where every link up to the
+/// stage is one to one, else worker 0 (whose work the distributor's thread runs), whatever the
+/// worker counts. Which thread runs the failing item depends on timing (a quiet run is taken
+/// only while items come one at a time), so each panic records where it ran.
 #[test]
 fn a_panic_in_a_quiet_run_names_a_worker_of_its_stage() {
-    let stage = |workers: usize, fail: Option<u64>| {
+    use std::sync::{Arc, Mutex};
+    // (item, the name of the thread that panicked on it), for every panic of a case.
+    type Seen = Arc<Mutex<Vec<(u64, String)>>>;
+    let stage = |workers: usize, fail: Option<u64>, seen: &Seen| {
+        let seen = Arc::clone(seen);
         Engine::builder().workers(workers).map(move |x: u64| {
-            assert!(fail.is_none_or(|at| x < at), "boom from item {x} on");
+            if fail.is_some_and(|at| x >= at) {
+                let name = std::thread::current().name().unwrap_or("").to_owned();
+                seen.lock().unwrap().push((x, name));
+                panic!("boom from item {x} on");
+            }
             x
         })
     };
@@ -337,9 +350,10 @@ fn a_panic_in_a_quiet_run_names_a_worker_of_its_stage() {
             (&[3, 3, 1][..], 2),
             (&[3, 1, 3][..], 2),
         ] {
-            let mut g = fanring::Graph::from(stage(shape[0], None));
+            let seen: Seen = Arc::default();
+            let mut g = fanring::Graph::from(stage(shape[0], None, &seen));
             for (s, &w) in shape.iter().enumerate().skip(1) {
-                g = g.then(stage(w, (failing == s).then_some(at)));
+                g = g.then(stage(w, (failing == s).then_some(at), &seen));
             }
             let mut out = g
                 .run_source(quiet_feed(200, std::time::Duration::from_micros(300)))
@@ -351,7 +365,13 @@ fn a_panic_in_a_quiet_run_names_a_worker_of_its_stage() {
                     Err(e) => break e,
                 }
             };
-            let Failure::WorkerPanicked { stage, worker, .. } = err else {
+            let Failure::WorkerPanicked {
+                stage,
+                worker,
+                message,
+                ..
+            } = err
+            else {
                 panic!("{shape:?}: {err:?}");
             };
             assert_eq!(stage, failing, "{shape:?}");
@@ -360,9 +380,34 @@ fn a_panic_in_a_quiet_run_names_a_worker_of_its_stage() {
                 "{shape:?}: stage {stage} has {} workers, the failure names worker {worker}",
                 shape[stage]
             );
-            let one_to_one = shape[..=stage].iter().all(|&w| w == shape[0]);
-            if !one_to_one {
-                assert_eq!(worker, 0, "{shape:?}");
+            // The thread that panicked on the item the failure reports.
+            let item: u64 = message
+                .strip_prefix("boom from item ")
+                .and_then(|m| m.strip_suffix(" on"))
+                .and_then(|x| x.parse().ok())
+                .unwrap_or_else(|| panic!("{shape:?}: {message}"));
+            let thread = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(x, _)| *x == item)
+                .map(|(_, name)| name.clone())
+                .unwrap_or_else(|| panic!("{shape:?}: no panic on item {item} was seen"));
+            // `fanring-s{stage}-worker-{index}`: that worker's own thread, or the thread of the
+            // worker of an earlier stage that it is fused onto (one to one: the same index).
+            let on_worker = thread
+                .strip_prefix("fanring-s")
+                .and_then(|t| t.split_once("-worker-"))
+                .map(|(_, index)| index.parse::<usize>().expect("a worker's index"));
+            match on_worker {
+                Some(index) => assert_eq!(worker, index, "{shape:?}: panicked on {thread}"),
+                None => {
+                    assert_eq!(thread, "fanring-distributor", "{shape:?}");
+                    let one_to_one = shape[..=stage].iter().all(|&w| w == shape[0]);
+                    if !one_to_one {
+                        assert_eq!(worker, 0, "{shape:?}: a quiet run");
+                    }
+                }
             }
             assert!(out.join().is_err(), "{shape:?}");
         }

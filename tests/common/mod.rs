@@ -1,5 +1,6 @@
 //! What several test binaries share: the two caller-side modes of the engine, counted items
-//! (`tracked`), and a quiet source (`quiet_feed`).
+//! (`tracked`), a quiet source (`quiet_feed`), and retries for what only timing allows
+//! (`in_some_attempt`).
 #![allow(dead_code)] // each binary uses part of it
 
 #[cfg(feature = "shuttle")]
@@ -78,6 +79,21 @@ macro_rules! launch {
             }
         }
     }};
+}
+
+/// Runs `attempt` until it returns `true`, at most `tries` times. For behaviour the engine
+/// shows only when timing allows: a quiet run is taken only while the distributor's recent
+/// runs were short, and on a loaded machine a preempted run looks long, so a whole quiet
+/// stream may go to the workers. `attempt` asserts every guarantee itself, whatever the
+/// timing, and returns whether the timing-dependent behaviour happened.
+///
+/// # Panics
+/// If it did not happen in any of the `tries` attempts (`what` says what was expected).
+pub fn in_some_attempt(tries: usize, what: &str, mut attempt: impl FnMut() -> bool) {
+    assert!(
+        (0..tries).any(|_| attempt()),
+        "{what}: in none of {tries} attempts"
+    );
 }
 
 /// Feeds `0..n` through a channel, one item at a time with a pause, so that the workers park
